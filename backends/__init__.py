@@ -1,0 +1,148 @@
+"""Backends: the only code in gradkit that knows NumPy, CuPy or array-api-strict.
+
+`get_backend(device)` resolves a device spec ("cpu", "cuda", "cuda:1", "strict",
+"strict:device2") to the Backend bound to that device; `backend_of_array` finds the
+Backend of a raw array; `availability()` says which backends can run here and, for
+those that cannot, why.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .base import Backend
+from .numpy_backend import NumpyBackend
+
+__all__ = ["Backend", "DeviceError", "get_backend", "backend_of_array", "availability",
+           "BACKEND_NAMES", "default_device", "seed_all"]
+
+BACKEND_NAMES = ("numpy", "cupy", "strict")
+_DEFAULT_DEVICES = {"numpy": "cpu", "cupy": "cuda:0", "strict": "strict:device1"}
+
+
+class DeviceError(ValueError):
+    """A device spec that names no usable device, or tensors on two devices in one op."""
+
+
+_lock = threading.Lock()
+_backends: dict[str, Backend] = {}
+_probes: dict[str, tuple[bool, str]] = {}
+_numpy = NumpyBackend()
+_backends["cpu"] = _numpy
+
+
+def _probe_cupy() -> tuple[bool, str]:
+    try:
+        import cupy
+    except Exception as e:  # CUDA library load errors are not always ImportError
+        return False, f"cupy is not importable ({type(e).__name__}: {e})"
+    try:
+        if not cupy.cuda.is_available():
+            return False, "cupy imports but no CUDA GPU answers (cupy.cuda.is_available() is False)"
+        x = cupy.arange(4, dtype=cupy.float32)
+        float((x * 2).sum())  # one tiny op, compiled and run: catches a missing NVRTC
+    except Exception as e:
+        return False, f"CUDA GPU present but unusable ({type(e).__name__}: {e})"
+    return True, "available"
+
+
+def _probe_strict() -> tuple[bool, str]:
+    try:
+        import array_api_strict  # noqa: F401
+    except Exception as e:
+        return False, f"array-api-strict is not installed ({type(e).__name__}: {e})"
+    return True, "available"
+
+
+def availability(name: str) -> tuple[bool, str]:
+    """(usable, reason) for a backend name; probes once, never raises or hangs."""
+    if name == "numpy":
+        return True, "available"
+    if name not in _probes:
+        with _lock:
+            if name not in _probes:
+                probe = {"cupy": _probe_cupy, "strict": _probe_strict}.get(name)
+                if probe is None:
+                    raise DeviceError(f"unknown backend {name!r}; known: {BACKEND_NAMES}")
+                _probes[name] = probe()
+    return _probes[name]
+
+
+def default_device(name: str) -> str:
+    """The device string a backend name stands for in tests ('strict' -> 'strict:device1')."""
+    return _DEFAULT_DEVICES[name]
+
+
+def _canonical(device) -> tuple[str, str, str]:
+    """(backend name, argument, canonical device string) for a device spec."""
+    spec = str(device).strip().lower() if device is not None else "cpu"
+    kind, _, arg = spec.partition(":")
+    if kind == "cpu" and not arg:
+        return "numpy", "", "cpu"
+    if kind in ("cuda", "gpu"):
+        if arg and not arg.isdigit():
+            raise DeviceError(f"bad CUDA device {device!r}: expected 'cuda' or 'cuda:N'")
+        return "cupy", arg or "0", f"cuda:{arg or 0}"
+    if kind == "strict":
+        arg = str(device).split(":", 1)[1] if ":" in str(device) else "device1"
+        return "strict", arg, f"strict:{arg}"
+    raise DeviceError(f"unknown device {device!r}: expected 'cpu', 'cuda', 'cuda:N' or 'strict'")
+
+
+def get_backend(device=None) -> Backend:
+    """The Backend for a device spec; raises DeviceError naming why it is unusable."""
+    if device is None or device == "cpu":
+        return _numpy
+    if isinstance(device, Backend):
+        return device
+    name, arg, canonical = _canonical(device)
+    backend = _backends.get(canonical)
+    if backend is not None:
+        return backend
+    ok, reason = availability(name)
+    if not ok:
+        raise DeviceError(f"device {device!r} is unavailable: {reason}")
+    with _lock:
+        if canonical not in _backends:
+            if name == "cupy":
+                from .cupy_backend import CupyBackend
+
+                import cupy
+
+                count = cupy.cuda.runtime.getDeviceCount()
+                if int(arg) >= count:
+                    raise DeviceError(f"device {device!r} does not exist: {count} GPU(s) found")
+                backend = CupyBackend(int(arg))
+            else:
+                from .strict_backend import StrictBackend
+
+                try:
+                    backend = StrictBackend(arg)
+                except ValueError as e:
+                    raise DeviceError(f"unknown strict device {arg!r}: {e}") from None
+            backend.seed(_seed)
+            _backends[canonical] = backend
+        return _backends[canonical]
+
+
+def backend_of_array(array) -> Backend | None:
+    """The Backend that owns a raw array, or None if it is no known array type."""
+    if _numpy.owns(array):
+        return _numpy
+    module = type(array).__module__
+    if module.startswith("cupy"):
+        return get_backend(f"cuda:{array.device.id}")
+    if module.startswith("array_api_strict"):
+        return get_backend(f"strict:{array.device._device}")
+    return None
+
+
+def seed_all(seed: int):
+    """Reseed every backend created so far, and those created later."""
+    global _seed
+    _seed = seed
+    for b in _backends.values():
+        b.seed(seed)
+
+
+_seed = None

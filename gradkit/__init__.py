@@ -1,0 +1,92 @@
+"""gradkit: reverse-mode autograd over n-dimensional arrays, on NumPy (CPU) or CuPy (CUDA).
+
+    import gradkit as gk
+    x = gk.tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward()
+    x.grad            # tensor([2., 4.])
+"""
+
+from .backends import DeviceError, availability, get_backend
+
+from .tensor import Tensor, tensor  # noqa: I001  (first: the rest builds on it)
+from .autograd import (
+    Function,
+    GradkitError,
+    ShapeError,
+    enable_grad,
+    grad,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .creation import (
+    arange,
+    eye,
+    full,
+    full_like,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    randperm,
+    zeros,
+    zeros_like,
+)
+from .dtypes import DType, bool_, dtype, float32, float64, int8, int16, int32, int64, uint8
+from .gradcheck import gradcheck, gradgradcheck
+from .ops import (
+    abs,
+    argmax,
+    argmin,
+    broadcast_to,
+    clip,
+    concat,
+    erf,
+    exp,
+    expand_dims,
+    log,
+    log1p,
+    log_softmax,
+    logsumexp,
+    matmul,
+    matrix_transpose,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    permute_dims,
+    pow,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    sqrt,
+    square,
+    squeeze,
+    stack,
+    std,
+    sum,
+    tanh,
+    transpose,
+    var,
+    where,
+)
+
+bool = bool_  # noqa: A001  (gk.bool, as the API contract names it)
+__version__ = "0.1.0"
+
+
+def is_available(device) -> bool:
+    """Whether a device spec ('cuda', 'cuda:1', 'strict', ...) can be used here."""
+    try:
+        get_backend(device)
+    except DeviceError:
+        return False
+    return True
+
+
+def synchronize(device=None) -> None:
+    """Wait until queued work on `device` is done (a no-op on the CPU)."""

@@ -1,0 +1,359 @@
+"""The tape: the Function protocol every differentiable op follows, grad mode, and the
+reverse-mode engine that walks the graph.
+
+An op is a Function subclass with two methods side by side:
+
+    class Tanh(Function):
+        save_output = True                  # backward needs tanh(x), not x
+        def forward(self, x):               # raw backend arrays in, raw array out
+            return self.xp.tanh(x)
+        def backward(self, g):              # gradkit Tensors in and out
+            y = self.output
+            return g * (1 - y * y)
+
+`Tanh.apply(t)` runs forward and, when a gradient is wanted, records the call as a node
+of the graph. Backward is written with gradkit ops, so with `create_graph=True` the
+backward pass is itself recorded and can be differentiated again. The engine, not the
+ops, undoes broadcasting: a gradient whose shape differs from its input's is summed
+down to it (`sum_to`) in one place.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .backends import DeviceError
+
+from .tensor import Tensor
+
+
+class GradkitError(RuntimeError):
+    """A misuse of autograd: freed graph, missing grad for a non-scalar, and so on."""
+
+
+class ShapeError(ValueError):
+    """Shapes that do not fit an op; the message names the op and every shape."""
+
+
+# ---- grad mode (thread-local) ---------------------------------------------------------
+class _GradMode(threading.local):
+    enabled = True
+
+
+_mode = _GradMode()
+
+
+def is_grad_enabled() -> bool:
+    return _mode.enabled
+
+
+class set_grad_enabled:
+    """Context manager and decorator that turns recording on or off in this thread."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = bool(enabled)
+        self.prev = []
+
+    def __enter__(self):
+        self.prev.append(_mode.enabled)
+        _mode.enabled = self.enabled
+
+    def __exit__(self, *exc):
+        _mode.enabled = self.prev.pop()
+
+    def __call__(self, func):
+        import functools
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(self.enabled):
+                return func(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(set_grad_enabled):
+    """`with gk.no_grad():` or `@gk.no_grad()`: run without recording the graph."""
+
+    def __init__(self, func=None):
+        super().__init__(False)
+        self._func = func
+
+    def __call__(self, *args, **kwargs):
+        if self._func is not None:  # used as a bare @gk.no_grad decorator
+            with set_grad_enabled(False):
+                return self._func(*args, **kwargs)
+        return super().__call__(args[0])
+
+
+class enable_grad(set_grad_enabled):
+    def __init__(self):
+        super().__init__(True)
+
+
+# ---- the op protocol ----------------------------------------------------------------
+class Function:
+    """One differentiable primitive; an instance is one node of the graph.
+
+    Class flags say what backward needs, so nothing else is kept alive:
+      save_inputs: the input Tensors, as `self.inputs`
+      save_output: the output array, as `self.output` (a Tensor made on demand)
+      double_backward: False when backward is not built from differentiable ops; then
+        `create_graph=True` through this node raises instead of giving a wrong number.
+    Non-tensor options (axis, shape, ...) are keyword arguments of forward, which may
+    stash on `self` what backward needs. `self.needs` says which inputs want a gradient.
+    """
+
+    save_inputs = False
+    save_output = False
+    double_backward = True
+
+    # set by apply: backend, xp, edges, shapes, needs, inputs, out
+    freed = False
+    retained = None
+
+    @classmethod
+    def apply(cls, *inputs, **options):
+        backend = None
+        arrays = []
+        requires_grad = False
+        for x in inputs:
+            if isinstance(x, Tensor):
+                if backend is None:
+                    backend = x.backend
+                elif x.backend is not backend:
+                    raise DeviceError(
+                        f"{cls.__name__.lower()}: tensors are on different devices, "
+                        f"{backend.device} and {x.backend.device}; move one with .to(device)")
+                arrays.append(x.array)
+                requires_grad = requires_grad or x.requires_grad
+            else:
+                arrays.append(x)
+        fn = cls.__new__(cls)
+        fn.backend = backend
+        fn.xp = backend.xp
+        try:
+            out = fn.forward(*arrays, **options)
+        except (ValueError, TypeError, IndexError) as e:
+            if isinstance(e, (ShapeError, DeviceError, GradkitError)):
+                raise
+            shapes = ", ".join(str(tuple(x.shape)) for x in inputs if isinstance(x, Tensor))
+            raise ShapeError(f"{cls.__name__.lower()}: {e} (input shapes: {shapes})") from e
+        if not (requires_grad and _mode.enabled):
+            return Tensor._make(out, backend)
+        fn.edges = tuple(
+            (x._node or x) if isinstance(x, Tensor) and x.requires_grad else None
+            for x in inputs)
+        fn.needs = tuple(e is not None for e in fn.edges)
+        fn.shapes = tuple(x.array.shape if isinstance(x, Tensor) else None for x in inputs)
+        if cls.save_inputs:
+            fn.inputs = inputs
+        if cls.save_output:
+            fn.out = out
+        return Tensor._make(out, backend, fn)
+
+    def forward(self, *arrays, **options):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        """Gradients for each input (a Tensor, or None where not needed), from `grad`."""
+        raise NotImplementedError
+
+    @property
+    def output(self) -> Tensor:
+        """The forward result as a Tensor; part of the graph when building a graph."""
+        return Tensor._make(self.out, self.backend, self if _mode.enabled else None)
+
+    def release(self):
+        """Free what this node keeps for backward (the graph is not used again)."""
+        self.inputs = self.out = self.edges = None
+        self.freed = True
+
+    def __repr__(self):
+        return f"<{type(self).__name__} node>"
+
+
+# ---- the engine ---------------------------------------------------------------------
+def _graph_order(roots):
+    """Count, for every node reachable from `roots`, how many edges point at it.
+
+    Iterative (no recursion limit) and linear in the size of the graph.
+    """
+    deps = {}
+    stack = list(roots)
+    for r in roots:
+        deps[r] = 0
+    while stack:
+        fn = stack.pop()
+        if fn.freed:
+            raise GradkitError(
+                "trying to backward through the graph a second time (or to use a result "
+                "of a freed graph); its buffers were freed by the first backward. Pass "
+                "retain_graph=True to the first backward if you need to do this.")
+        for e in fn.edges:
+            if e is None or isinstance(e, Tensor):
+                continue
+            if e in deps:
+                deps[e] += 1
+            else:
+                deps[e] = 1
+                stack.append(e)
+    return deps
+
+
+def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None):
+    """Propagate `grad_outputs` from `outputs` back through the graph.
+
+    With `inputs` None, gradients of leaves accumulate into their `.grad`; otherwise the
+    gradients of exactly `inputs` are returned (a list aligned with them) and no `.grad`
+    changes. Nodes are released as soon as they are used unless `retain_graph`.
+    """
+    from .ops import sum_to
+
+    grads = {}  # node -> gradient of its output, summed over its consumers
+    leaf_grads = {}  # id(leaf) -> gradient (only when `inputs` is given)
+    wanted = None
+    if inputs is not None:
+        wanted = {}
+        for i, t in enumerate(inputs):
+            wanted.setdefault(id(t._node) if t._node is not None else id(t), []).append(i)
+    roots = []
+    for out, g in zip(outputs, grad_outputs):
+        if out._node is None:  # a leaf that requires grad: d out / d out
+            if inputs is None:
+                _accumulate(out, g, create_graph, set())
+            else:
+                leaf_grads[id(out)] = g if id(out) not in leaf_grads else leaf_grads[id(out)] + g
+            continue
+        fn = out._node
+        grads[fn] = g if fn not in grads else grads[fn] + g
+        if fn not in roots:
+            roots.append(fn)
+    deps = _graph_order(roots)
+    ready = [fn for fn in roots if deps[fn] == 0]
+    shared = {id(g) for g in grad_outputs}  # gradient objects handed to more than one leaf
+    node_grads = {}  # id(node) -> gradient, for non-leaf `inputs`
+    with set_grad_enabled(create_graph):
+        while ready:
+            fn = ready.pop()
+            g = grads.pop(fn)
+            if wanted is not None and id(fn) in wanted:
+                node_grads[id(fn)] = g
+            if fn.retained is not None:
+                for ref in fn.retained:
+                    t = ref()
+                    if t is not None:
+                        t.grad = g if t.grad is None else t.grad + g
+            if create_graph and not fn.double_backward:
+                raise GradkitError(
+                    f"{type(fn).__name__} does not support double backward: its backward "
+                    "is not built from differentiable ops, so create_graph=True cannot "
+                    "differentiate through it")
+            in_grads = fn.backward(g)
+            if not isinstance(in_grads, tuple):
+                in_grads = (in_grads,)
+            for edge, shape, ig in zip(fn.edges, fn.shapes, in_grads):
+                if edge is None or ig is None:
+                    continue
+                if ig.array.shape != shape:
+                    ig = sum_to(ig, shape)
+                if isinstance(edge, Tensor):  # a leaf
+                    if inputs is None:
+                        _accumulate(edge, ig, create_graph, shared)
+                    else:
+                        prev = leaf_grads.get(id(edge))
+                        leaf_grads[id(edge)] = ig if prev is None else prev + ig
+                    continue
+                prev = grads.get(edge)
+                grads[edge] = ig if prev is None else prev + ig
+                deps[edge] -= 1
+                if deps[edge] == 0:
+                    ready.append(edge)
+            if not retain_graph:
+                fn.release()
+    if inputs is None:
+        return None
+    result = []
+    for t in inputs:
+        g = node_grads.get(id(t._node)) if t._node is not None else leaf_grads.get(id(t))
+        if g is not None and g.dtype != t.dtype:
+            g = g.astype(t.dtype)
+        result.append(g)
+    return result
+
+
+def _accumulate(leaf, g, create_graph, shared):
+    """Add `g` into `leaf.grad`, in the leaf's dtype, never aliasing another leaf's grad."""
+    if g.dtype != leaf.dtype:
+        g = g.astype(leaf.dtype)
+    if leaf.grad is None:
+        if id(g) in shared and not create_graph:
+            g = Tensor._make(g.array * 1, g.backend)  # a copy this leaf owns
+        shared.add(id(g))
+        leaf.grad = g if create_graph else g.detach()
+    else:
+        leaf.grad = leaf.grad + g if create_graph else Tensor._make(
+            leaf.grad.array + g.array, leaf.backend)
+
+
+# ---- user-facing entry points ---------------------------------------------------------
+def _grad_outputs(outputs, grad_outputs, who):
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    result = []
+    for out, g in zip(outputs, grad_outputs):
+        if not out.requires_grad:
+            raise GradkitError(
+                f"{who}: output of shape {out.shape} does not require grad (no input it "
+                "depends on has requires_grad=True, or it was computed under no_grad)")
+        if g is None:
+            if out.size != 1:
+                raise GradkitError(
+                    f"{who}: grad can be implicitly created only for scalar outputs, but the "
+                    f"output has shape {out.shape}; pass a gradient of that shape")
+            g = Tensor._make(out.backend.xp.ones_like(out.array), out.backend)
+        elif not isinstance(g, Tensor):
+            from .tensor import tensor
+
+            g = tensor(g, dtype=out.dtype, device=out.backend)
+        if g.shape != out.shape:
+            raise ShapeError(f"{who}: gradient has shape {g.shape} but the output has shape "
+                             f"{out.shape}")
+        if g.backend is not out.backend:
+            raise DeviceError(f"{who}: gradient is on {g.device} but the output is on {out.device}")
+        result.append(g)
+    return result
+
+
+def backward(tensor, grad=None, retain_graph=None, create_graph=False):
+    """`tensor.backward()`: accumulate gradients into the leaves' `.grad`."""
+    if retain_graph is None:
+        retain_graph = create_graph
+    grads = _grad_outputs([tensor], None if grad is None else [grad], "backward")
+    run_backward([tensor], grads, retain_graph, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """d outputs / d inputs as a tuple aligned with `inputs`; `.grad` is left untouched."""
+    single = isinstance(outputs, Tensor)
+    outputs = [outputs] if single else list(outputs)
+    inputs_seq = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    for t in inputs_seq:
+        if not t.requires_grad:
+            raise GradkitError(f"grad: an input of shape {t.shape} does not require grad")
+    if retain_graph is None:
+        retain_graph = create_graph
+    grads = _grad_outputs(outputs, grad_outputs, "grad")
+    result = run_backward(outputs, grads, retain_graph, create_graph, inputs=inputs_seq)
+    for i, g in enumerate(result):
+        if g is None:
+            if not allow_unused:
+                raise GradkitError(
+                    f"grad: input {i} (shape {inputs_seq[i].shape}) was not used to compute "
+                    "the outputs; pass allow_unused=True to get None for it")
+        elif not create_graph:
+            result[i] = g.detach()
+    return tuple(result)

@@ -1,0 +1,186 @@
+"""Gradient checking: analytic gradients against central finite differences.
+
+Every array stays on the inputs' device; only the final comparison's numbers come to
+the host, to decide and to write the message.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .autograd import GradkitError, grad
+from .tensor import Tensor
+
+FULL_JACOBIAN_MAX = 256  # inputs with at most this many elements get every column checked
+
+
+class GradcheckError(AssertionError):
+    """Analytic and numeric gradients disagree; the message says where and by how much."""
+
+
+def _outputs(fn, inputs):
+    out = fn(*inputs)
+    return (out,) if isinstance(out, Tensor) else tuple(out)
+
+
+def _diff_inputs(inputs):
+    return [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+
+
+def _check_dtypes(inputs, who):
+    for x in inputs:
+        if isinstance(x, Tensor) and x.requires_grad and x.dtype != "float64":
+            warnings.warn(f"{who}: input of dtype {x.dtype} is not float64; finite "
+                          "differences in low precision are unreliable", stacklevel=3)
+
+
+def _perturbed(inputs, i, direction, step):
+    """inputs with inputs[i] replaced by inputs[i] + step * direction (no graph)."""
+    x = inputs[i]
+    moved = Tensor._make(x.array + step * direction, x.backend)
+    moved.requires_grad = x.requires_grad  # a leaf again, for checks of second derivatives
+    return [moved if j == i else t for j, t in enumerate(inputs)]
+
+
+def _numeric(fn, inputs, i, direction, eps):
+    """Central difference of every output along `direction` of input i: list of arrays."""
+    plus = _outputs(fn, _perturbed(inputs, i, direction, eps))
+    minus = _outputs(fn, _perturbed(inputs, i, direction, -eps))
+    return [(p.array - m.array) / (2 * eps) for p, m in zip(plus, minus)]
+
+
+def _compare(analytic, numeric, atol, rtol, where):
+    """Raise GradcheckError naming `where` and the worst element if they differ."""
+    a, n = np.asarray(analytic, dtype=np.float64), np.asarray(numeric, dtype=np.float64)
+    bad = ~(np.abs(a - n) <= atol + rtol * np.abs(n))
+    if bad.any():
+        k = np.unravel_index(np.argmax(np.where(bad, np.abs(a - n), -1.0)), a.shape)
+        raise GradcheckError(f"{where}, element {tuple(int(v) for v in k)}: analytic "
+                             f"{a[k]:.10g} vs numeric {n[k]:.10g} "
+                             f"(atol={atol}, rtol={rtol}; {int(bad.sum())} of {a.size} differ)")
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="auto", n_directions=4,
+              seed=0) -> bool:
+    """Check the gradients of `fn(*inputs)` w.r.t. every input that requires grad.
+
+    mode "full" compares whole Jacobians column by column (input elements), "fast"
+    compares directional derivatives u^T J v for random u, v; "auto" picks "full" when
+    each checked input has at most FULL_JACOBIAN_MAX elements. Returns True or raises
+    GradcheckError.
+    """
+    inputs = list(inputs)
+    _check_dtypes(inputs, "gradcheck")
+    checked = _diff_inputs(inputs)
+    if not checked:
+        raise GradkitError("gradcheck: no input requires grad")
+    outputs = _outputs(fn, inputs)
+    rng = np.random.default_rng(seed)
+    for o, out in enumerate(outputs):
+        if not out.dtype.is_floating_point:
+            continue
+        if not out.requires_grad:
+            for i in checked:  # a constant output: its numeric gradient must vanish
+                _check_zero(fn, inputs, i, o, eps, atol)
+            continue
+        for i in checked:
+            x = inputs[i]
+            full = mode == "full" or (mode == "auto" and x.size <= FULL_JACOBIAN_MAX)
+            where = f"gradcheck: output {o} (shape {out.shape}) w.r.t. input {i} (shape {x.shape})"
+            if full:
+                _full_jacobian(fn, inputs, outputs, o, i, eps, atol, rtol, where)
+            else:
+                _directional(fn, inputs, outputs, o, i, eps, atol, rtol, where, rng,
+                             n_directions)
+    return True
+
+
+def _check_zero(fn, inputs, i, o, eps, atol):
+    x = inputs[i]
+    direction = x.backend.xp.ones_like(x.array)
+    num = x.backend.to_numpy(_numeric(fn, inputs, i, direction, eps)[o])
+    if np.abs(num).max(initial=0) > atol:
+        raise GradcheckError(f"gradcheck: output {o} does not require grad but changes with "
+                             f"input {i} (numeric derivative up to {np.abs(num).max():.4g})")
+
+
+def _analytic_vjp(fn, inputs, o, i, cotangent):
+    """cotangent^T d out_o / d input_i, computed by backward on a fresh graph."""
+    out = _outputs(fn, inputs)[o]
+    (g,) = grad(out, inputs[i], grad_outputs=cotangent, allow_unused=True)
+    if g is None:
+        return inputs[i].backend.xp.zeros_like(inputs[i].array)
+    return g.array
+
+
+def _full_jacobian(fn, inputs, outputs, o, i, eps, atol, rtol, where):
+    x, out = inputs[i], outputs[o]
+    xp, b = x.backend.xp, x.backend
+    n_in, n_out = x.size, out.size
+    # Numeric Jacobian, column by column (one input element at a time).
+    numeric = []
+    for k in range(n_in):
+        e = xp.zeros(n_in, dtype=x.array.dtype, device=b.native_device)
+        e[k] = 1.0
+        col = _numeric(fn, inputs, i, xp.reshape(e, x.array.shape), eps)[o]
+        numeric.append(xp.reshape(col, (n_out,)))
+    # Analytic Jacobian, row by row (one output element at a time).
+    analytic = []
+    for r in range(n_out):
+        u = xp.zeros(n_out, dtype=out.array.dtype, device=b.native_device)
+        u[r] = 1.0
+        cot = Tensor._make(xp.reshape(u, out.array.shape), b)
+        analytic.append(xp.reshape(_analytic_vjp(fn, inputs, o, i, cot), (n_in,)))
+    num = b.to_numpy(xp.stack(numeric, axis=1)) if numeric else np.zeros((n_out, 0))
+    ana = b.to_numpy(xp.stack(analytic, axis=0)) if analytic else np.zeros((0, n_in))
+    _compare(ana.reshape(out.shape + x.shape) if out.shape or x.shape else ana,
+             num.reshape(out.shape + x.shape) if out.shape or x.shape else num,
+             atol, rtol, where + " [Jacobian entry (output index..., input index...)]")
+
+
+def _directional(fn, inputs, outputs, o, i, eps, atol, rtol, where, rng, n):
+    x, out = inputs[i], outputs[o]
+    b = x.backend
+    for trial in range(n):
+        v = b.asarray(rng.standard_normal(x.shape), x.dtype.name)
+        u = b.asarray(rng.standard_normal(out.shape), out.dtype.name)
+        numeric = _numeric(fn, inputs, i, v, eps)[o]
+        num = b.xp.sum(u * numeric)
+        vjp = _analytic_vjp(fn, inputs, o, i, Tensor._make(u, b))
+        ana = b.xp.sum(vjp * v)
+        _compare(b.to_numpy(ana), b.to_numpy(num), atol * max(1, x.size) ** 0.5, rtol,
+                 where + f" [random direction {trial}: u^T J v]")
+
+
+def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
+                  mode="auto", seed=0) -> bool:
+    """Check second derivatives: gradcheck of (inputs, cotangents) -> d(u^T fn)/d inputs.
+
+    The cotangents u are random (or `grad_outputs`) and are themselves checked inputs,
+    so both the dependence of the gradient on the inputs and on u are verified.
+    """
+    inputs = list(inputs)
+    _check_dtypes(inputs, "gradgradcheck")
+    checked = _diff_inputs(inputs)
+    if not checked:
+        raise GradkitError("gradgradcheck: no input requires grad")
+    outputs = [t for t in _outputs(fn, inputs) if t.requires_grad and t.dtype.is_floating_point]
+    rng = np.random.default_rng(seed)
+    if grad_outputs is None:
+        grad_outputs = [Tensor._make(out.backend.asarray(rng.standard_normal(out.shape),
+                                                         out.dtype.name), out.backend)
+                        for out in outputs]
+    cots = [Tensor._make(g.array, g.backend).requires_grad_(True) for g in grad_outputs]
+    n_in = len(inputs)
+
+    def first_derivative(*args):
+        xs, us = list(args[:n_in]), list(args[n_in:])
+        outs = [t for t in _outputs(fn, xs) if t.requires_grad and t.dtype.is_floating_point]
+        wrt = [xs[i] for i in checked]
+        grads = grad(outs, wrt, grad_outputs=us, create_graph=True, allow_unused=True)
+        return tuple(g if g is not None else wrt[k] * 0 for k, g in enumerate(grads))
+
+    return gradcheck(first_derivative, inputs + cots, eps=eps, atol=atol, rtol=rtol, mode=mode,
+                     seed=seed)

@@ -1,0 +1,1 @@
+"""gradkit pytest plugin (filled in below)."""
