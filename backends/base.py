@@ -18,6 +18,7 @@ DTYPE_NAMES = ("bool", "int8", "int16", "int32", "int64", "uint8", "float32", "f
 class Backend:
     name: str = "?"  # "numpy", "cupy" or "strict"
     device: str = "?"  # gradkit's device string: "cpu", "cuda:0", "strict:device1"
+    scalar_types: tuple = ()  # what a reduction may return instead of a 0-d array
 
     def __init__(self, xp, native_device):
         self.xp = xp
@@ -26,6 +27,7 @@ class Backend:
         self.dtypes = {n: getattr(xp, n) for n in DTYPE_NAMES if hasattr(xp, n)}
         self._generator = None
         self._seed = None
+        self._dtype_names = {}  # cache: dtype object -> name (numpy's .name is slow)
 
     def __repr__(self):
         return f"<Backend {self.name} on {self.device}>"
@@ -33,6 +35,13 @@ class Backend:
     # ---- dtypes -------------------------------------------------------------------
     def dtype_name(self, array_dtype) -> str:
         """The standard name ('float32', ...) of one of this library's dtypes."""
+        try:
+            return self._dtype_names[array_dtype]
+        except KeyError:
+            name = self._dtype_names[array_dtype] = self._name_of(array_dtype)
+            return name
+
+    def _name_of(self, array_dtype) -> str:
         return array_dtype.name  # NumPy and CuPy use numpy.dtype
 
     # ---- moving data ------------------------------------------------------------

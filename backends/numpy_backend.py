@@ -11,6 +11,7 @@ from .base import Backend
 class NumpyBackend(Backend):
     name = "numpy"
     device = "cpu"
+    scalar_types = (np.generic,)
 
     def __init__(self):
         super().__init__(xp_numpy, "cpu")

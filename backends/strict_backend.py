@@ -22,15 +22,16 @@ class StrictBackend(Backend):
         self.device = f"strict:{device_name}"
         self._cpu = xps.Device("CPU_DEVICE")
         self._by_dtype = {dt: n for n, dt in self.dtypes.items()}
+        self._array_type = type(xps.asarray(0))  # the package does not export its Array class
 
-    def dtype_name(self, array_dtype):
+    def _name_of(self, array_dtype):
         return self._by_dtype[array_dtype]
 
     def owns(self, array):
-        return isinstance(array, self.xp.Array) and array.device == self.native_device
+        return isinstance(array, self._array_type) and array.device == self.native_device
 
     def asarray(self, data, dtype_name=None):
-        if isinstance(data, self.xp.Array):  # a strict array on another simulated device
+        if isinstance(data, self._array_type):  # a strict array on another simulated device
             data = data.to_device(self.native_device)
             return data if dtype_name is None else self.xp.astype(data, self.dtypes[dtype_name])
         return super().asarray(data, dtype_name)

@@ -126,7 +126,8 @@ class Function:
                         f"{cls.__name__.lower()}: tensors are on different devices, "
                         f"{backend.device} and {x.backend.device}; move one with .to(device)")
                 arrays.append(x.array)
-                requires_grad = requires_grad or x.requires_grad
+                if x.requires_grad:
+                    requires_grad = True
             else:
                 arrays.append(x)
         fn = cls.__new__(cls)
@@ -135,17 +136,23 @@ class Function:
         try:
             out = fn.forward(*arrays, **options)
         except (ValueError, TypeError, IndexError) as e:
-            if isinstance(e, (ShapeError, DeviceError, GradkitError)):
-                raise
-            shapes = ", ".join(str(tuple(x.shape)) for x in inputs if isinstance(x, Tensor))
-            raise ShapeError(f"{cls.__name__.lower()}: {e} (input shapes: {shapes})") from e
+            raise _explain(cls, e, inputs) from e
+        if isinstance(out, backend.scalar_types):  # NumPy reductions return scalars
+            out = backend.asarray(out)
         if not (requires_grad and _mode.enabled):
             return Tensor._make(out, backend)
-        fn.edges = tuple(
-            (x._node or x) if isinstance(x, Tensor) and x.requires_grad else None
-            for x in inputs)
-        fn.needs = tuple(e is not None for e in fn.edges)
-        fn.shapes = tuple(x.array.shape if isinstance(x, Tensor) else None for x in inputs)
+        # Record the node: where each input's gradient goes, and the input shapes.
+        edges, shapes = [], []
+        for x in inputs:
+            if isinstance(x, Tensor):
+                shapes.append(x.array.shape)
+                edges.append((x._node or x) if x.requires_grad else None)
+            else:
+                shapes.append(None)
+                edges.append(None)
+        fn.edges = edges
+        fn.shapes = shapes
+        fn.needs = [e is not None for e in edges]
         if cls.save_inputs:
             fn.inputs = inputs
         if cls.save_output:
@@ -171,6 +178,14 @@ class Function:
 
     def __repr__(self):
         return f"<{type(self).__name__} node>"
+
+
+def _explain(cls, e, inputs):
+    """A library error from inside forward, re-raised naming the op and the input shapes."""
+    if isinstance(e, (ShapeError, DeviceError, GradkitError)):
+        return e
+    shapes = ", ".join(str(tuple(x.shape)) for x in inputs if isinstance(x, Tensor))
+    return ShapeError(f"{cls.__name__.lower()}: {e} (input shapes: {shapes})")
 
 
 # ---- the engine ---------------------------------------------------------------------
@@ -284,7 +299,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
 
 def _accumulate(leaf, g, create_graph, shared):
     """Add `g` into `leaf.grad`, in the leaf's dtype, never aliasing another leaf's grad."""
-    if g.dtype != leaf.dtype:
+    if g.array.dtype != leaf.array.dtype:
         g = g.astype(leaf.dtype)
     if leaf.grad is None:
         if id(g) in shared and not create_graph:

@@ -181,8 +181,25 @@ class Tanh(Function):
         return self.xp.tanh(x)
 
     def backward(self, g):
-        y = self.output
-        return g * (1 - y * y)
+        return TanhGrad.apply(g, self.output)
+
+
+class TanhGrad(Function):
+    """g * (1 - y**2), tanh's backward as one node (it runs every training step)."""
+
+    save_inputs = True
+
+    def forward(self, g, y):
+        out = y * y  # one allocation, then in place: g * (1 - y*y)
+        out *= -1
+        out += 1
+        out *= g
+        return out
+
+    def backward(self, gg):
+        g, y = self.inputs
+        return (TanhGrad.apply(gg, y) if self.needs[0] else None,
+                -2 * gg * g * y if self.needs[1] else None)
 
 
 class Sigmoid(Function):
@@ -304,9 +321,20 @@ class Sum(Function):
         return self.xp.sum(x, axis=self.axes, keepdims=keepdims)
 
     def backward(self, g):
-        if not self.keepdims:
-            g = reshape(g, _kept_shape(self.in_shape, self.axes))
+        if not self.keepdims and self.axes != tuple(range(len(self.axes))):
+            g = reshape(g, _kept_shape(self.in_shape, self.axes))  # re-align with the input
         return broadcast_to(g, self.in_shape)
+
+
+class Mean(Sum):
+    def forward(self, x, axis, keepdims):
+        out = super().forward(x, axis, keepdims)
+        self.scale = 1.0 / math.prod(x.shape[a] for a in self.axes)
+        out *= self.scale
+        return out
+
+    def backward(self, g):
+        return super().backward(g * self.scale)
 
 
 class Max(Function):
@@ -337,8 +365,7 @@ def sum(x, axis=None, keepdims=False):
 
 
 def mean(x, axis=None, keepdims=False):
-    n = math.prod(x.shape[a] for a in _axes(axis, x.ndim))
-    return Sum.apply(x, axis=axis, keepdims=keepdims) * (1.0 / n)
+    return Mean.apply(x, axis=axis, keepdims=keepdims)
 
 
 def var(x, axis=None, keepdims=False, correction=0):
@@ -518,12 +545,23 @@ def stack(tensors, axis=0):
 
 # ==== linear algebra =======================================================================
 class MatMul(Function):
+    """a @ b, or with transpose_a / transpose_b: mT(a) @ b, a @ mT(b), ... (for >= 2-d).
+
+    The transpose flags let backward (and Linear) multiply by a transposed matrix without
+    a separate transpose node: BLAS reads the transposed layout directly.
+    """
+
     save_inputs = True
 
-    def forward(self, a, b):
+    def forward(self, a, b, transpose_a=False, transpose_b=False):
+        self.ta, self.tb = transpose_a, transpose_b
         if a.ndim == 0 or b.ndim == 0:
             raise ShapeError(f"matmul needs at least 1-d operands, got shapes "
                              f"{tuple(a.shape)} and {tuple(b.shape)}")
+        if transpose_a:
+            a = self.xp.matrix_transpose(a)
+        if transpose_b:
+            b = self.xp.matrix_transpose(b)
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise ShapeError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not "
                              "fit (inner dimensions differ)")
@@ -531,7 +569,18 @@ class MatMul(Function):
 
     def backward(self, g):
         a, b = self.inputs
-        # Vectors become matrices for the products, then lose that axis again.
+        ta, tb = self.ta, self.tb
+        if a.ndim == 1 or b.ndim == 1:
+            return self._vector_backward(g, a, b)
+        ga = gb = None
+        if self.needs[0]:  # d(op(a)) = g @ op(b)^T, then undo op on a
+            ga = matmul(b, g, tb, True) if ta else matmul(g, b, False, not tb)
+        if self.needs[1]:  # d(op(b)) = op(a)^T @ g, then undo op on b
+            gb = matmul(g, a, True, ta) if tb else matmul(a, g, not ta, False)
+        return ga, gb
+
+    def _vector_backward(self, g, a, b):
+        """Vectors become matrices for the products, then lose that axis again."""
         a2 = a if a.ndim > 1 else reshape(a, (1, -1))
         b2 = b if b.ndim > 1 else reshape(b, (-1, 1))
         g2 = g
@@ -541,11 +590,11 @@ class MatMul(Function):
             g2 = expand_dims(g2, -1)
         ga = gb = None
         if self.needs[0]:
-            ga = g2 @ matrix_transpose(b2)
+            ga = matmul(g2, b2, False, True)
             if a.ndim == 1:
                 ga = squeeze(ga, -2)
         if self.needs[1]:
-            gb = matrix_transpose(a2) @ g2
+            gb = matmul(a2, g2, True, False)
             if b.ndim == 1:
                 gb = squeeze(gb, -1)
         return ga, gb
@@ -567,19 +616,53 @@ class Linear(Function):
 
     def backward(self, g):
         x, w, b = self.inputs
-        gx = g @ w if self.needs[0] else None
+        gx = matmul(g, w) if self.needs[0] else None
         gw = gb = None
         if self.needs[1]:
             g2 = g if g.ndim == 2 else reshape(g, (-1, g.shape[-1]))
             x2 = x if x.ndim == 2 else reshape(x, (-1, x.shape[-1]))
-            gw = matrix_transpose(g2) @ x2
+            gw = matmul(g2, x2, True, False)
         if b is not None and self.needs[2]:
             gb = sum(g, axis=tuple(range(g.ndim - 1)))
         return gx, gw, gb
 
 
-def matmul(a, b):
-    return MatMul.apply(a, b)
+class MSELoss(Function):
+    """mean((a - b)**2) (or the sum) in one node: the regression loss of every demo."""
+
+    save_inputs = True
+
+    def forward(self, a, b, reduction):
+        self.reduction = reduction
+        d = a - b
+        d *= d
+        out = self.xp.sum(d)
+        n = builtins.max(math.prod(d.shape), 1) if reduction == "mean" else 1
+        self.scale = 2.0 / n
+        return out / n if n != 1 else out
+
+    def backward(self, g):
+        a, b = self.inputs
+        ga = (a - b) * (g * self.scale)
+        return (ga if self.needs[0] else None), (-ga if self.needs[1] else None)
+
+
+def matmul(a, b, transpose_a=False, transpose_b=False):
+    return MatMul.apply(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
+
+
+def mse_loss(pred, target, reduction="mean"):
+    """Mean (or summed, or elementwise with 'none') squared error, as PyTorch's."""
+    if not isinstance(target, Tensor):
+        target = tensor(target, dtype=pred.dtype, device=pred.backend)
+    if reduction == "none":
+        return square(pred - target)
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
+    if pred.shape != target.shape:
+        raise ShapeError(f"mse_loss: prediction shape {pred.shape} and target shape "
+                         f"{target.shape} differ")
+    return MSELoss.apply(pred, target, reduction=reduction)
 
 
 def linear(x, weight, bias=None):
