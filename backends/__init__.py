@@ -14,7 +14,7 @@ from .base import Backend
 from .numpy_backend import NumpyBackend
 
 __all__ = ["Backend", "DeviceError", "get_backend", "backend_of_array", "availability",
-           "BACKEND_NAMES", "default_device", "seed_all"]
+           "BACKEND_NAMES", "default_device", "seed_all", "common_backend"]
 
 BACKEND_NAMES = ("numpy", "cupy", "strict")
 _DEFAULT_DEVICES = {"numpy": "cpu", "cupy": "cuda:0", "strict": "strict:device1"}
@@ -105,9 +105,9 @@ def get_backend(device=None) -> Backend:
     with _lock:
         if canonical not in _backends:
             if name == "cupy":
-                from .cupy_backend import CupyBackend
-
                 import cupy
+
+                from .cupy_backend import CupyBackend
 
                 count = cupy.cuda.runtime.getDeviceCount()
                 if int(arg) >= count:
@@ -123,6 +123,20 @@ def get_backend(device=None) -> Backend:
             backend.seed(_seed)
             _backends[canonical] = backend
         return _backends[canonical]
+
+
+def common_backend(op: str, backends) -> Backend:
+    """The one Backend shared by `backends` (of an op's inputs); DeviceError if two differ."""
+    first = None
+    for b in backends:
+        if first is None:
+            first = b
+        elif b is not first:
+            raise DeviceError(f"{op}: tensors are on different devices, {first.device} and "
+                              f"{b.device}; move one with .to(device)")
+    if first is None:
+        raise DeviceError(f"{op}: no tensor among the inputs, so no device to run on")
+    return first
 
 
 def backend_of_array(array) -> Backend | None:

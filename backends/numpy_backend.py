@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import array_api_compat.numpy as xp_numpy
 import numpy as np
+
+if np.lib.NumpyVersion(np.__version__) >= "2.1.0":
+    xp_numpy = np  # NumPy 2.1+ implements the standard itself: no wrapper on the hot path
+else:  # pragma: no cover - older NumPy
+    import array_api_compat.numpy as xp_numpy
 
 from .base import Backend
 

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import threading
 
-from .backends import DeviceError
-
+from .backends import DeviceError, common_backend
 from .tensor import Tensor
 
 
@@ -122,9 +121,7 @@ class Function:
                 if backend is None:
                     backend = x.backend
                 elif x.backend is not backend:
-                    raise DeviceError(
-                        f"{cls.__name__.lower()}: tensors are on different devices, "
-                        f"{backend.device} and {x.backend.device}; move one with .to(device)")
+                    common_backend(cls.__name__.lower(), (backend, x.backend))  # raises
                 arrays.append(x.array)
                 if x.requires_grad:
                     requires_grad = True
@@ -305,7 +302,7 @@ def _accumulate(leaf, g, create_graph, shared):
         if id(g) in shared and not create_graph:
             g = Tensor._make(g.array * 1, g.backend)  # a copy this leaf owns
         shared.add(id(g))
-        leaf.grad = g if create_graph else g.detach()
+        leaf.grad = g if create_graph or g._node is None else g.detach()
     else:
         leaf.grad = leaf.grad + g if create_graph else Tensor._make(
             leaf.grad.array + g.array, leaf.backend)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from . import backends as _backends
-
 from . import dtypes as _dt
 from .tensor import Tensor
 

@@ -15,6 +15,7 @@ import operator
 
 from . import dtypes as _dt
 from .autograd import Function, ShapeError
+from .backends import common_backend
 from .tensor import Tensor, tensor
 
 _SCALARS = (int, float, bool)
@@ -514,7 +515,10 @@ def expand_dims(x, axis):
 
 
 def squeeze(x, axis=None):
-    axes = tuple(i for i, s in enumerate(x.shape) if s == 1) if axis is None else _axes(axis, x.ndim)
+    if axis is None:
+        axes = tuple(i for i, s in enumerate(x.shape) if s == 1)
+    else:
+        axes = _axes(axis, x.ndim)
     for a in axes:
         if x.shape[a] != 1:
             raise ShapeError(f"cannot squeeze axis {a} of size {x.shape[a]} (shape {x.shape})")
@@ -726,6 +730,10 @@ class ScatterAdd(Function):
         if advanced:
             return self.backend.scatter_add(shape, index, values)
         out = self.xp.zeros(shape, dtype=values.dtype, device=self.backend.native_device)
+        if isinstance(index, tuple) and any(i is None for i in index):
+            # The standard's setitem takes no new axes (None): drop them from both sides.
+            index = tuple(i for i in index if i is not None)
+            values = self.xp.reshape(values, out[index].shape)
         out[index] = values
         return out
 
@@ -817,7 +825,7 @@ def softmax(x, axis=-1):
     return Softmax.apply(x, axis=axis)
 
 
-# ==== functional names for the elementwise ops =======================================================
+# ==== functional names for the elementwise ops ====
 def exp(x):
     return Exp.apply(x)
 
@@ -896,10 +904,8 @@ def compare(name, a, b):
     """A comparison or logical op: a bool tensor, outside the graph."""
     a, b = _pair(a, b)
     ref = a if isinstance(a, Tensor) else b
-    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.backend is not b.backend:
-        from .backends import DeviceError
-
-        raise DeviceError(f"{name}: tensors are on different devices, {a.device} and {b.device}")
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        common_backend(name, (a.backend, b.backend))
     try:
         out = _COMPARE[name](a.array if isinstance(a, Tensor) else a,
                              b.array if isinstance(b, Tensor) else b)

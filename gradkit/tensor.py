@@ -8,7 +8,6 @@ import weakref
 import numpy as np
 
 from . import backends as _backends
-
 from . import dtypes as _dt
 
 _SCALARS = (int, float, bool)
@@ -119,7 +118,8 @@ class Tensor:
 
     def __repr__(self):
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
-        extra = "" if self.dtype == _dt.float32 or self.dtype == _dt.int64 else f", dtype={self.dtype}"
+        default = self.dtype in (_dt.float32, _dt.int64, _dt.bool_)
+        extra = "" if default else f", dtype={self.dtype}"
         if self.device != "cpu":
             extra += f", device='{self.device}'"
         if self._node is not None:
@@ -397,7 +397,10 @@ def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
         data = data.array
     dtype_name = _dt.dtype(dtype).name if dtype is not None else None
     src = _backends.backend_of_array(data)
-    target = _backends.get_backend(device) if device is not None else (src or _backends.get_backend("cpu"))
+    if device is not None:
+        target = _backends.get_backend(device)
+    else:
+        target = src or _backends.get_backend("cpu")
     if src is not None:  # an array of some backend: keeps its dtype
         array = data if src is target else target.transfer(data, src)
         if dtype_name is not None and target.dtype_name(array.dtype) != dtype_name:
