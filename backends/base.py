@@ -91,6 +91,36 @@ class Backend:
         return self.asarray(self._rng().permutation(n).astype("int64"))
 
     # ---- operations the standard lacks ----------------------------------------------
+    def getitem(self, array, index):
+        """array[index] with NumPy's semantics, kept within the standard where possible.
+
+        The standard takes integer arrays only when every axis gets an integer or an
+        integer array. NumPy's common case of one integer array among slices (an
+        embedding lookup `w[idx]`, `x[:, idx]`, `x[i, idx]`) becomes basic indexing and
+        `take`; other forms are passed on as they are.
+        """
+        xp = self.xp
+        items = index if isinstance(index, tuple) else (index,)
+        if items[-1] is Ellipsis and len(items) - 1 == array.ndim and all(
+                isinstance(i, int) or hasattr(i, "dtype") for i in items[:-1]):
+            return array[items[:-1]]  # every axis addressed: the standard wants no Ellipsis
+        arrays = [k for k, i in enumerate(items) if hasattr(i, "dtype")]
+        block = sorted(arrays + [k for k, i in enumerate(items) if isinstance(i, int)])
+        if (len(arrays) != 1 or not xp.isdtype(items[arrays[0]].dtype, "integral")
+                or block[-1] - block[0] != len(block) - 1):
+            return array[index]  # NumPy moves the result axes (or more arrays): as given
+        k = arrays[0]
+        idx = items[k]
+        consumed = sum(1 for i in items if i is not None and i is not Ellipsis)
+        axis = sum(array.ndim - consumed if i is Ellipsis else 0 if isinstance(i, int) else 1
+                   for i in items[:k])
+        basic = items[:k] + (slice(None),) + items[k + 1:]
+        y = array[basic if any(i is Ellipsis for i in items) else basic + (Ellipsis,)]
+        out = xp.take(y, xp.reshape(idx, (-1,)) if idx.ndim != 1 else idx, axis=axis)
+        if idx.ndim != 1:
+            out = xp.reshape(out, y.shape[:axis] + tuple(idx.shape) + y.shape[axis + 1:])
+        return out
+
     def scatter_add(self, shape, index, values):
         """zeros(shape) with `values` added at `index`; duplicate indices accumulate.
 
@@ -101,17 +131,41 @@ class Backend:
         """
         xp = self.xp
         size = math.prod(shape)
-        positions = xp.reshape(xp.arange(size, device=self.native_device), shape)[index]
+        positions = self.getitem(
+            xp.reshape(xp.arange(size, device=self.native_device), shape), index)
         positions = xp.reshape(positions, (-1,))
         onehot = positions[:, None] == xp.arange(size, device=self.native_device)[None, :]
         flat = xp.reshape(values, (1, -1)) @ xp.astype(onehot, values.dtype)
         return xp.reshape(flat, shape)
 
-    def sgd_update(self, param, grad, buf, lr, momentum, weight_decay, nesterov):
+    def erf(self, x):
+        """The error function, elementwise, in x's floating dtype (standard-only).
+
+        W. J. Cody's rational Chebyshev approximations (Math. Comp. 1969; netlib
+        specfun CALERF), evaluated on all three intervals and chosen with `where`:
+        erf directly for |x| <= 0.46875, erfc on (0.46875, 4] and beyond 4. Each
+        interval sees its argument clipped into range, so no branch overflows; the
+        result agrees with math.erf to ~1e-16 in float64.
+        """
+        xp = self.xp
+        y = xp.abs(x)
+        xs = xp.clip(x, min=-_ERF_SMALL, max=_ERF_SMALL)
+        small = xs * _cody_ratio(xs * xs, _ERF_A, _ERF_B)
+        y2 = xp.clip(y, min=_ERF_SMALL, max=4.0)
+        erfc2 = _exp_minus_square(xp, y2) * _cody_ratio(y2, _ERF_C, _ERF_D)
+        y3 = xp.clip(y, min=4.0, max=_ERF_BIG)  # erfc(y) underflows to 0 beyond _ERF_BIG
+        t = 1.0 / (y3 * y3)
+        erfc3 = _exp_minus_square(xp, y3) * ((_SQRT_1_PI - t * _cody_ratio(t, _ERF_P, _ERF_Q)) / y3)
+        big = (0.5 - xp.where(y <= 4.0, erfc2, erfc3)) + 0.5
+        return xp.where(y <= _ERF_SMALL, small, xp.where(x < 0, -big, big))
+
+    def sgd_update(self, param, grad, buf, lr, momentum, weight_decay, nesterov,
+                   dampening=0.0):
         """PyTorch's SGD step, in place on `param` (and `buf`, the momentum buffer).
 
-        Returns the momentum buffer (new on the first step). Written with in-place
-        operators so that a step allocates as little as possible.
+        Returns the momentum buffer (new on the first step, which like PyTorch's is the
+        undampened gradient). Written with in-place operators so that a step allocates
+        as little as possible; `grad` is never modified (gradients may share memory).
         """
         if weight_decay:
             grad = grad + weight_decay * param
@@ -120,7 +174,7 @@ class Backend:
                 buf = grad * 1  # a copy, owned by the optimizer
             else:
                 buf *= momentum
-                buf += grad
+                buf += (1 - dampening) * grad if dampening else grad
             grad = grad + momentum * buf if nesterov else buf
         param -= lr * grad
         return buf
@@ -144,3 +198,39 @@ class Backend:
         denom /= math.sqrt(bias2)
         denom += eps
         param -= (lr / bias1) * (m / denom)
+
+
+# ---- erf: W. J. Cody's coefficients (netlib specfun, CALERF), highest order first --------
+_ERF_SMALL, _ERF_BIG = 0.46875, 26.543
+_SQRT_1_PI = 0.56418958354775628695  # 1/sqrt(pi)
+_ERF_A = (1.85777706184603153e-1, 3.16112374387056560e00, 1.13864154151050156e02,
+          3.77485237685302021e02, 3.20937758913846947e03)
+_ERF_B = (1.0, 2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03,
+          2.84423683343917062e03)
+_ERF_C = (2.15311535474403846e-8, 5.64188496988670089e-1, 8.88314979438837594e00,
+          6.61191906371416295e01, 2.98635138197400131e02, 8.81952221241769090e02,
+          1.71204761263407058e03, 2.05107837782607147e03, 1.23033935479799725e03)
+_ERF_D = (1.0, 1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02,
+          1.62138957456669019e03, 3.29079923573345963e03, 4.36261909014324716e03,
+          3.43936767414372164e03, 1.23033935480374942e03)
+_ERF_P = (1.63153871373020978e-2, 3.05326634961232344e-1, 3.60344899949804439e-1,
+          1.25781726111229246e-1, 1.60837851487422766e-2, 6.58749161529837803e-4)
+_ERF_Q = (1.0, 2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1,
+          6.05183413124413191e-2, 2.33520497626869185e-3)
+
+
+def _cody_ratio(t, num, den):
+    """num(t) / den(t) for coefficient tuples of equal length, highest order first,
+    in Cody's nesting (the constant terms are added last)."""
+    xnum, xden = num[0] * t, den[0] * t
+    for a, b in zip(num[1:-1], den[1:-1]):
+        xnum = (xnum + a) * t
+        xden = (xden + b) * t
+    return (xnum + num[-1]) / (xden + den[-1])
+
+
+def _exp_minus_square(xp, y):
+    """exp(-y*y) without the rounding error of squaring y: y is split at a multiple of
+    1/16 so that the large part of y*y is exact (Cody's trick)."""
+    head = xp.floor(y * 16.0) / 16.0
+    return xp.exp(-head * head) * xp.exp(-(y - head) * (y + head))

@@ -79,6 +79,12 @@ class CupyBackend(Backend):
         with self.native_device:
             return self._rng().permutation(n).astype("int64")
 
+    def erf(self, x):
+        from cupyx.scipy.special import erf  # imported on first use: it compiles kernels
+
+        with self.native_device:
+            return erf(x)
+
     def scatter_add(self, shape, index, values):
         with self.native_device:
             out = cupy.zeros(shape, dtype=values.dtype)

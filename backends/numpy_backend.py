@@ -19,6 +19,7 @@ class NumpyBackend(Backend):
 
     def __init__(self):
         super().__init__(xp_numpy, "cpu")
+        self._scipy_erf = None  # looked up on first use: SciPy is optional
 
     def owns(self, array):
         return isinstance(array, (np.ndarray, np.generic))
@@ -31,6 +32,16 @@ class NumpyBackend(Backend):
 
     def rand(self, shape, dtype_name):
         return self._rng().random(shape, dtype=dtype_name)
+
+    def erf(self, x):
+        """scipy.special.erf when SciPy is installed (one fast ufunc), else the generic one."""
+        if self._scipy_erf is None:
+            try:
+                from scipy.special import erf
+            except ImportError:
+                erf = False
+            self._scipy_erf = erf
+        return np.asarray(self._scipy_erf(x)) if self._scipy_erf else super().erf(x)
 
     def scatter_add(self, shape, index, values):
         out = np.zeros(shape, dtype=values.dtype)

@@ -34,7 +34,10 @@ class StrictBackend(Backend):
         if isinstance(data, self._array_type):  # a strict array on another simulated device
             data = data.to_device(self.native_device)
             return data if dtype_name is None else self.xp.astype(data, self.dtypes[dtype_name])
-        return super().asarray(data, dtype_name)
+        # copy=True: array-api-strict wraps a NumPy array without copying, so a tensor made
+        # from host data would otherwise alias it (a GPU backend always copies).
+        dtype = self.dtypes[dtype_name] if dtype_name else None
+        return self.xp.asarray(data, dtype=dtype, device=self.native_device, copy=True)
 
     def to_numpy(self, array):
         # The one sanctioned way to the host: an explicit move to the CPU device first.

@@ -90,3 +90,9 @@ def is_available(device) -> bool:
 
 def synchronize(device=None) -> None:
     """Wait until queued work on `device` is done (a no-op on the CPU)."""
+    get_backend(device).synchronize()
+
+from . import datasets, viz  # noqa: E402, F401  (gk.viz.to_dot, gk.datasets.load_digits)
+from . import nn, optim  # noqa: E402, F401  (the training stack builds on everything above)
+from .data import DataLoader  # noqa: E402, F401
+from .serialization import load, save  # noqa: E402, F401

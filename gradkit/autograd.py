@@ -243,7 +243,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
             roots.append(fn)
     deps = _graph_order(roots)
     ready = [fn for fn in roots if deps[fn] == 0]
-    shared = {id(g) for g in grad_outputs}  # gradient objects handed to more than one leaf
+    shared = {id(g.array) for g in grad_outputs}  # gradient arrays some leaf already holds
     node_grads = {}  # id(node) -> gradient, for non-leaf `inputs`
     with set_grad_enabled(create_graph):
         while ready:
@@ -299,9 +299,12 @@ def _accumulate(leaf, g, create_graph, shared):
     if g.array.dtype != leaf.array.dtype:
         g = g.astype(leaf.dtype)
     if leaf.grad is None:
-        if id(g) in shared and not create_graph:
-            g = Tensor._make(g.array * 1, g.backend)  # a copy this leaf owns
-        shared.add(id(g))
+        # A copy this leaf owns when the array is held elsewhere or may be a view (of a
+        # broadcast, or of another leaf's gradient). NumPy and CuPy mark views in `.base`;
+        # arrays that cannot tell (array-api-strict has no `.base`) are copied.
+        if not create_graph and (id(g.array) in shared or getattr(g.array, "base", 0) is not None):
+            g = Tensor._make(g.array * 1, g.backend)
+        shared.add(id(g.array))
         leaf.grad = g if create_graph or g._node is None else g.detach()
     else:
         leaf.grad = leaf.grad + g if create_graph else Tensor._make(

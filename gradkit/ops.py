@@ -711,7 +711,7 @@ def _index(x: Tensor, index):
 class GetItem(Function):
     def forward(self, x, index, advanced):
         self.in_shape, self.index, self.advanced = x.shape, index, advanced
-        return x[index]
+        return self.backend.getitem(x, index) if advanced else x[index]
 
     def backward(self, g):
         return ScatterAdd.apply(g, shape=self.in_shape, index=self.index,

@@ -146,6 +146,18 @@ class Tensor:
         """The same data, cut from the graph (shares memory)."""
         return Tensor._make(self.array, self.backend)
 
+    def __deepcopy__(self, memo):
+        """copy.deepcopy: a leaf (of the same class, e.g. nn.Parameter) with its own copy
+        of the data and grad on the same device; the Backend itself is shared."""
+        if self._node is not None:
+            raise RuntimeError("only leaf tensors support deepcopy; use .detach() first")
+        t = object.__new__(type(self))
+        memo[id(self)] = t
+        t.array = self.backend.xp.asarray(self.array, copy=True)
+        t.backend, t._node, t.requires_grad = self.backend, None, self.requires_grad
+        t.grad = None if self.grad is None else self.grad.__deepcopy__(memo)
+        return t
+
     def to(self, device=None, dtype=None) -> Tensor:
         """This tensor on `device` and/or in `dtype`; differentiable; self if nothing changes."""
         t = self
@@ -402,6 +414,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
     else:
         target = src or _backends.get_backend("cpu")
     if src is not None:  # an array of some backend: keeps its dtype
+        _dt.dtype(src.dtype_name(data.dtype))  # refuse str/complex arrays, naming the choices
         array = data if src is target else target.transfer(data, src)
         if dtype_name is not None and target.dtype_name(array.dtype) != dtype_name:
             array = target.xp.astype(array, target.dtypes[dtype_name])

@@ -1,0 +1,634 @@
+"""Time one MLP training step in gradkit against a hand-written NumPy floor and PyTorch.
+
+One step is: forward, loss (softmax cross-entropy, or MSE for `tiny`), backward, SGD
+update, zero-grad. Every implementation starts from the same float32 weights and data,
+drawn on the host with a fixed NumPy seed, so their losses must agree; the script checks
+that over the first few steps and prints the agreement.
+
+Each (implementation, config) runs in its own worker process (this script re-invoked
+with --worker), interleaved over several rounds in rotating order, after warm-up steps.
+The table reports the median over rounds of each worker's median ms/step, the ratios of
+gradkit to the NumPy floor and to PyTorch, each worker's peak resident memory
+(ru_maxrss), how much of it the step adds over the resident size after set-up, and the
+minor page faults per step. For `large` it also prints the step's achieved GFLOP/s beside
+the machine's own float32 matmul GFLOP/s, measured in the same run.
+
+    python examples/benchmark.py                          # all configs, 3 rounds
+    python examples/benchmark.py --configs tiny,small --rounds 5 --json out.json
+    python examples/benchmark.py --smoke                  # a few seconds; used by the tests
+    python examples/benchmark.py --device cuda            # gradkit (and floor, torch) on a GPU
+    python examples/benchmark.py --profile --configs tiny,medium   # where gradkit's step goes
+
+PyTorch runs with torch.set_num_threads(<CPUs this process may use>), the same count
+NumPy's BLAS uses by default. `--device strict` runs gradkit on array-api-strict's
+simulated device: it checks the losses (and that the step never pulls a value to the
+host) but times nothing, as that backend is a test double.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+IMPLS = ("gradkit", "numpy", "torch")
+LR = 0.05
+LOSS_RTOL = 1e-4  # float32, a few steps, different summation orders
+MATMUL_N = 2048
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    sizes: tuple  # layer widths, input first
+    batch: int
+    act: str  # "tanh" or "relu", between layers
+    loss: str  # "mse" or "ce"
+    steps: int  # timed steps per worker by default
+
+    def flops(self) -> int:
+        """Matmul FLOPs of one step: forward, weight-grad and input-grad products.
+
+        2*m*n*k per product; three per layer, except that the first layer's input
+        gradient is never computed (the data needs none).
+        """
+        total = 0
+        for i, (n_in, n_out) in enumerate(zip(self.sizes, self.sizes[1:])):
+            per = 2 * self.batch * n_in * n_out
+            total += per * (2 if i == 0 else 3)
+        return total
+
+
+CONFIGS = {
+    "tiny": Config("tiny", (2, 16, 16, 1), 100, "tanh", "mse", 2000),
+    "small": Config("small", (784, 128, 10), 64, "relu", "ce", 1000),
+    "medium": Config("medium", (784, 512, 512, 10), 256, "relu", "ce", 150),
+    "large": Config("large", (784, 2048, 2048, 10), 1024, "relu", "ce", 12),
+}
+
+
+def make_data(cfg: Config, seed: int):
+    """Float32 weights (PyTorch's Linear init, weight (out, in)), inputs and targets."""
+    rng = np.random.default_rng(seed)
+    weights = []
+    for n_in, n_out in zip(cfg.sizes, cfg.sizes[1:]):
+        bound = 1.0 / np.sqrt(n_in)
+        w = rng.uniform(-bound, bound, (n_out, n_in)).astype(np.float32)
+        b = rng.uniform(-bound, bound, (n_out,)).astype(np.float32)
+        weights.append((w, b))
+    x = rng.standard_normal((cfg.batch, cfg.sizes[0]), dtype=np.float32)
+    if cfg.loss == "ce":
+        y = rng.integers(0, cfg.sizes[-1], cfg.batch, dtype=np.int64)
+    else:
+        y = rng.standard_normal((cfg.batch, cfg.sizes[-1]), dtype=np.float32)
+    return weights, x, y
+
+
+# ---- the implementations: each returns (step, read_loss, synchronize) ----------------
+
+class FloorMLP:
+    """The floor: forward, backward and SGD by hand, as a careful NumPy user writes them.
+
+    Activations and gradients live in buffers allocated once and written with out= and
+    in-place operators; the gradient buffers are overwritten every step, so zero-grad has
+    nothing to do. Works on CuPy unchanged (xp is numpy or cupy).
+    """
+
+    def __init__(self, xp, cfg: Config, weights, x, y):
+        self.xp, self.cfg = xp, cfg
+        self.params = [(xp.asarray(w), xp.asarray(b)) for w, b in weights]
+        self.grads = [(xp.empty_like(w), xp.empty_like(b)) for w, b in self.params]
+        self.x, self.y = xp.asarray(x), xp.asarray(y)
+        n = cfg.batch
+        dtype = self.x.dtype
+        self.h = [xp.empty((n, w.shape[0]), dtype=dtype) for w, _ in self.params]
+        self.dh = [xp.empty((n, w.shape[1]), dtype=dtype) for w, _ in self.params[1:]]
+        self.rows = xp.arange(n)
+
+    def step(self):
+        xp, last = self.xp, len(self.params) - 1
+        inp = self.x
+        for i, ((w, b), h) in enumerate(zip(self.params, self.h)):
+            xp.matmul(inp, w.T, out=h)
+            h += b
+            if i < last:
+                if self.cfg.act == "relu":
+                    xp.maximum(h, 0, out=h)
+                else:
+                    xp.tanh(h, out=h)
+            inp = h
+        g = self.h[-1]  # output, turned into d(loss)/d(output) in place
+        if self.cfg.loss == "ce":
+            g -= g.max(axis=1, keepdims=True)
+            picked = g[self.rows, self.y]
+            xp.exp(g, out=g)
+            s = g.sum(axis=1, keepdims=True)
+            loss = xp.mean(xp.log(s[:, 0]) - picked)
+            g /= s
+            g[self.rows, self.y] -= 1
+            g *= 1.0 / g.shape[0]
+        else:
+            g -= self.y
+            loss = xp.mean(g * g)
+            g *= 2.0 / g.size
+        for i in range(last, -1, -1):
+            (w, _), (gw, gb) = self.params[i], self.grads[i]
+            inp = self.x if i == 0 else self.h[i - 1]
+            xp.matmul(g.T, inp, out=gw)
+            g.sum(axis=0, out=gb)
+            if i > 0:
+                dh = self.dh[i - 1]
+                xp.matmul(g, w, out=dh)
+                if self.cfg.act == "relu":
+                    dh *= inp > 0
+                else:
+                    dh *= 1 - inp * inp
+                g = dh
+        for (w, b), (gw, gb) in zip(self.params, self.grads):
+            gw *= LR  # the gradient buffers are scratch until the next step
+            w -= gw
+            gb *= LR
+            b -= gb
+        return loss
+
+
+def build_numpy(cfg, weights, x, y, device):
+    if device.startswith("cuda"):
+        import cupy  # noqa: TID251  (the floor on a GPU is CuPy; not library code)
+
+        with cupy.cuda.Device(_cuda_index(device)):
+            floor = FloorMLP(cupy, cfg, weights, x, y)
+        return floor.step, float, cupy.cuda.get_current_stream().synchronize
+    return FloorMLP(np, cfg, weights, x, y).step, float, None
+
+
+def build_torch(cfg, weights, x, y, device):
+    import torch
+
+    torch.set_num_threads(_cpu_count())
+    dev = device if device.startswith("cuda") and torch.cuda.is_available() else "cpu"
+    layers = []
+    for i, (w, b) in enumerate(weights):
+        lin = torch.nn.Linear(w.shape[1], w.shape[0])
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(w))
+            lin.bias.copy_(torch.from_numpy(b))
+        layers.append(lin)
+        if i < len(weights) - 1:
+            layers.append(torch.nn.ReLU() if cfg.act == "relu" else torch.nn.Tanh())
+    model = torch.nn.Sequential(*layers).to(dev)
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    F = torch.nn.functional
+    loss_fn = F.cross_entropy if cfg.loss == "ce" else F.mse_loss
+    xt, yt = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
+
+    def step():
+        loss = loss_fn(model(xt), yt)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss
+
+    sync = torch.cuda.synchronize if dev != "cpu" else None
+    return step, lambda loss: float(loss.detach()), sync
+
+
+def build_gradkit(cfg, weights, x, y, device):
+    import gradkit as gk
+    import gradkit.nn.functional as F
+    from gradkit import nn, optim
+
+    gk.manual_seed(0)
+    layers, state = [], {}
+    for i, (w, b) in enumerate(weights):
+        state[f"{len(layers)}.weight"] = gk.tensor(w, device=device)
+        state[f"{len(layers)}.bias"] = gk.tensor(b, device=device)
+        layers.append(nn.Linear(w.shape[1], w.shape[0], device=device))
+        if i < len(weights) - 1:
+            layers.append(nn.ReLU() if cfg.act == "relu" else nn.Tanh())
+    model = nn.Sequential(*layers)
+    model.load_state_dict(state)
+    opt = optim.SGD(model.parameters(), lr=LR)
+    loss_fn = F.cross_entropy if cfg.loss == "ce" else F.mse_loss
+    xt, yt = gk.tensor(x, device=device), gk.tensor(y, device=device)
+
+    def step():
+        loss = loss_fn(model(xt), yt)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss
+
+    sync = (lambda: gk.synchronize(device)) if device.startswith("cuda") else None
+    return step, lambda loss: float(loss.numpy()), sync
+
+
+BUILDERS = {"gradkit": build_gradkit, "numpy": build_numpy, "torch": build_torch}
+
+
+class Unavailable(Exception):
+    """An implementation that cannot run here (not installed): skipped with a note."""
+
+
+def build(impl, cfg, weights, x, y, device):
+    try:
+        if impl == "torch":
+            import torch  # noqa: F401
+        elif impl == "gradkit":
+            from gradkit import nn, optim
+    except ImportError as e:
+        raise Unavailable(f"{impl} is not importable: {e}") from None
+    if impl == "gradkit" and not (hasattr(nn, "Linear") and hasattr(optim, "SGD")):
+        raise Unavailable("gradkit.nn / gradkit.optim are not implemented yet")
+    return BUILDERS[impl](cfg, weights, x, y, device)
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _cuda_index(device: str) -> int:
+    return int(device.partition(":")[2] or 0)
+
+
+def _load() -> float:
+    """The 1-minute load average, or 0 where the platform has none."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
+def _rss_mb():
+    """Current resident size in MB (Linux), or None where /proc is absent."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+# ---- worker side ---------------------------------------------------------------------
+
+def run_worker(impl, cfg, args):
+    """Check the first losses, warm up, time the steps; return a result dict."""
+    weights, x, y = make_data(cfg, args.seed)
+    device = args.device if impl == "gradkit" or args.device.startswith("cuda") else "cpu"
+    step, read, sync = build(impl, cfg, weights, x, y, device)
+    base_mb = _rss_mb()
+    losses = [read(step()) for _ in range(args.check)]
+    timed = args.device != "strict"
+    times = []
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    if timed:
+        for _ in range(args.warmup):
+            step()
+        if sync:
+            sync()
+        ru0 = resource.getrusage(resource.RUSAGE_SELF)
+        for _ in range(args.steps):
+            t0 = time.perf_counter()
+            step()
+            if sync:
+                sync()
+            times.append(time.perf_counter() - t0)
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    peak_mb = ru1.ru_maxrss / 1024  # KB on Linux
+    return {
+        "impl": impl, "config": cfg.name, "device": device, "losses": losses,
+        "ms": statistics.median(times) * 1e3 if times else None,
+        "ms_min": min(times) * 1e3 if times else None,
+        "peak_rss_mb": peak_mb,
+        "step_mb": peak_mb - base_mb if base_mb is not None else None,
+        "faults_per_step": (ru1.ru_minflt - ru0.ru_minflt) / len(times) if times else None,
+    }
+
+
+def run_matmul(args):
+    """The machine's own float32 matmul rate: MATMUL_N^3, median of a few."""
+    n = MATMUL_N
+    rng = np.random.default_rng(args.seed)
+    a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+    xp, sync = np, None
+    if args.device.startswith("cuda"):
+        import cupy  # noqa: TID251  (the reference matmul on a GPU; not library code)
+
+        cupy.cuda.Device(_cuda_index(args.device)).use()
+        xp, a, b = cupy, cupy.asarray(a), cupy.asarray(b)
+        sync = cupy.cuda.get_current_stream().synchronize
+    c = xp.empty((n, n), dtype=xp.float32)
+    times = []
+    for i in range(13):
+        t0 = time.perf_counter()
+        xp.matmul(a, b, out=c)
+        if sync:
+            sync()
+        if i >= 3:
+            times.append(time.perf_counter() - t0)
+    return {"impl": "matmul", "gflops": 2 * n**3 / statistics.median(times) / 1e9}
+
+
+def worker_main(args):
+    try:
+        if args.worker == "matmul":
+            result = run_matmul(args)
+        else:
+            result = run_worker(args.worker, CONFIGS[args.configs], args)
+    except Unavailable as e:
+        result = {"impl": args.worker, "skipped": str(e)}
+    print("@@result " + json.dumps(result), flush=True)
+
+
+# ---- parent side ---------------------------------------------------------------------
+
+def spawn(what, config, args):
+    """Run one worker process; a result dict, or {"error": ...} naming what went wrong."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", what,
+           "--configs", config or "tiny", "--device", args.device, "--seed", str(args.seed),
+           "--steps", str(args.steps_for(config)), "--warmup", str(args.warmup_for(config)),
+           "--check", str(args.check)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith("@@result "):
+            return json.loads(line[len("@@result "):])
+    tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-8:])
+    return {"impl": what, "error": f"worker exited with {proc.returncode}:\n{tail}"}
+
+
+def agreement(results, impls):
+    """Max relative difference of each impl's loss trajectory to the reference's."""
+    ref_impl = next((i for i in ("numpy", "torch", "gradkit") if results.get(i)), None)
+    out = {}
+    for impl in impls:
+        if results.get(impl) and ref_impl:
+            ref = np.asarray(results[ref_impl]["losses"], dtype=np.float64)
+            got = np.asarray(results[impl]["losses"], dtype=np.float64)
+            out[impl] = float(np.max(np.abs(got - ref) / np.maximum(np.abs(ref), 1e-12)))
+    return ref_impl, out
+
+
+def summarize(runs, args, impls):
+    """Per config and impl: medians over rounds, ratios, agreement."""
+    summary = {}
+    for name in args.config_list:
+        rows = {}
+        for impl in impls:
+            got = [r for r in runs if r.get("config") == name and r["impl"] == impl]
+            if not got:
+                continue
+            ms = [r["ms"] for r in got if r["ms"] is not None]
+            rows[impl] = {
+                "device": got[0]["device"], "losses": got[0]["losses"],
+                "ms": statistics.median(ms) if ms else None,
+                "ms_rounds": ms,
+                "peak_rss_mb": max(r["peak_rss_mb"] for r in got),
+                "step_mb": max((r["step_mb"] for r in got if r["step_mb"] is not None),
+                               default=None),
+                "faults_per_step": statistics.median(r["faults_per_step"] for r in got)
+                if ms else None,
+            }
+        ref, agree = agreement(rows, impls)
+        for impl, row in rows.items():
+            row["loss_rel_diff"] = agree.get(impl)
+            row["loss_ref"] = ref
+            for other in ("numpy", "torch"):
+                mine, theirs = row["ms"], rows.get(other, {}).get("ms")
+                row[f"ratio_{other}"] = mine / theirs if mine and theirs else None
+            row["gflops"] = CONFIGS[name].flops() / (row["ms"] * 1e-3) / 1e9 if row["ms"] else None
+        summary[name] = rows
+    return summary
+
+
+def _fmt_ms(ms):
+    if ms is None:
+        return "-"
+    return f"{ms:.3f}" if ms < 1 else f"{ms:.2f}" if ms < 100 else f"{ms:.1f}"
+
+
+def _fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def table(summary, impls, ref_impl_name="numpy"):
+    head = ["config", "impl", "ms/step", "/floor", "/torch", "peak RSS MB", "step MB",
+            "faults/step", "loss rel.diff"]
+    lines = []
+    for name, rows in summary.items():
+        for impl in impls:
+            if impl not in rows:
+                continue
+            r = rows[impl]
+            label = impl if r["device"] == "cpu" else f"{impl} ({r['device']})"
+            diff = "ref" if impl == r["loss_ref"] else _fmt(r["loss_rel_diff"], ".1e")
+            lines.append([name, label, _fmt_ms(r["ms"]), _fmt(r["ratio_numpy"], ".2f"),
+                          _fmt(r["ratio_torch"], ".2f"), _fmt(r["peak_rss_mb"], ".0f"),
+                          _fmt(r["step_mb"], ".1f"), _fmt(r["faults_per_step"], ".0f"), diff])
+    widths = [max(len(row[i]) for row in [head, *lines]) for i in range(len(head))]
+    fmt_row = lambda row: "| " + " | ".join(  # noqa: E731
+        c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) + " |"
+    sep = "|" + "|".join("-" * (w + 1) + (":" if i >= 2 else "-")
+                         for i, w in enumerate(widths)) + "|"
+    return "\n".join([fmt_row(head), sep, *map(fmt_row, lines)])
+
+
+def parent_main(args):
+    impls = args.impl_list
+    if args.device != "cpu":
+        import gradkit as gk
+
+        try:
+            gk.get_backend(args.device)
+        except gk.DeviceError as e:
+            sys.exit(f"benchmark: --device {args.device}: gradkit cannot use it here: {e}")
+    t_start, load = time.perf_counter(), _load()
+    runs, skipped, errors, matmul = [], {}, [], []
+    for r in range(args.rounds):
+        order = impls[r % len(impls):] + impls[:r % len(impls)]
+        for name in args.config_list:
+            for impl in order:
+                if impl in skipped:
+                    continue
+                res = spawn(impl, name, args)
+                load = max(load, _load())
+                if "skipped" in res:
+                    skipped[impl] = res["skipped"]
+                elif "error" in res:
+                    errors.append(f"{impl} on {name}: {res['error']}")
+                else:
+                    runs.append(res)
+                if args.verbose:
+                    print(f"round {r} {name:6s} {impl:7s} {_fmt_ms(res.get('ms'))} ms",
+                          file=sys.stderr)
+        if "large" in args.config_list and args.device != "strict":
+            res = spawn("matmul", None, args)
+            if "gflops" in res:
+                matmul.append(res["gflops"])
+            else:
+                errors.append(f"matmul reference: {res.get('error')}")
+    summary = summarize(runs, args, impls)
+
+    print(f"gradkit step benchmark: device {args.device}, {args.rounds} round(s), "
+          f"{_cpu_count()} CPU(s), numpy {np.__version__}, Python {platform.python_version()}, "
+          f"torch threads {_cpu_count()}, float32, lr {LR}")
+    print(table(summary, impls))
+    print("ms/step: median over rounds of each worker's median step; /floor and /torch: "
+          "ratio of the row's ms/step to theirs; loss rel.diff: max relative difference of "
+          f"the first {args.check} losses to the ref row's.")
+    failed = bool(errors)
+    for name, rows in summary.items():
+        for impl, row in rows.items():
+            if row["loss_rel_diff"] is not None and row["loss_rel_diff"] > LOSS_RTOL:
+                print(f"LOSS MISMATCH on {name}: {impl} differs from {row['loss_ref']} by "
+                      f"{row['loss_rel_diff']:.2e} > {LOSS_RTOL:g}: {row['losses']} vs "
+                      f"{rows[row['loss_ref']]['losses']}")
+                failed = True
+    if "large" in summary and matmul:
+        peak = statistics.median(matmul)
+        rates = ", ".join(f"{impl} {row['gflops']:.0f}" for impl, row in summary["large"].items()
+                          if row["gflops"])
+        print(f"large: {CONFIGS['large'].flops() / 1e9:.1f} GFLOP of matmul per step; achieved "
+              f"GFLOP/s: {rates}; machine float32 matmul ({MATMUL_N}^3, "
+              f"{'NumPy' if args.device == 'cpu' else 'CuPy'}): {peak:.0f} GFLOP/s")
+    for impl, why in skipped.items():
+        print(f"note: {impl} skipped: {why}")
+    for e in errors:
+        print(f"ERROR: {e}")
+    if load > _cpu_count() + 1:  # one worker at a time uses at most all CPUs
+        print(f"note: the 1-minute load average reached {load:.1f} on {_cpu_count()} CPU(s): "
+              "other processes competed with the workers, so these times are noisy")
+    print(f"total {time.perf_counter() - t_start:.1f} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": {k: v for k, v in vars(args).items() if not callable(v)},
+                       "cpus": _cpu_count(), "numpy": np.__version__,
+                       "python": platform.python_version(), "matmul_gflops": matmul,
+                       "skipped": skipped, "errors": errors, "summary": summary,
+                       "runs": runs}, f, indent=1)
+    return 1 if failed else 0
+
+
+# ---- profile mode --------------------------------------------------------------------
+
+def _time_steps(cfg, args, steps):
+    """Median ms/step of gradkit on `cfg`, after warm-up (the step builder too)."""
+    weights, x, y = make_data(cfg, args.seed)
+    step, _, sync = build("gradkit", cfg, weights, x, y, args.device)
+    for _ in range(max(3, steps // 10)):
+        step()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        if sync:
+            sync()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3, step, sync
+
+
+def profile_main(args):
+    """Split each gradkit step into framework overhead and array work, then cProfile it.
+
+    The overhead is estimated as the time of the same graph (depth, activation, loss,
+    batch of 2) on arrays 2 wide, where the array work is negligible; the rest of the
+    real step is array work. cProfile then names the hottest functions. Its tottime of
+    an op's forward includes the array operators it runs inline (@, +=), so for large
+    configs the top forwards are where the array work happens.
+    """
+    import cProfile
+    import pstats
+
+    for name in args.config_list:
+        cfg = CONFIGS[name]
+        steps = args.steps_for(name)
+        ms, step, sync = _time_steps(cfg, args, steps)
+        narrow = Config(f"{name}-narrow", (2,) * (len(cfg.sizes) - 1) + (min(cfg.sizes[-1], 2),),
+                        2, cfg.act, cfg.loss, steps)
+        overhead, _, _ = _time_steps(narrow, args, max(steps, 200))
+        share = min(overhead / ms, 1.0)
+        print(f"\n=== {name}: {ms:.3f} ms/step; the same graph on 2-wide arrays: "
+              f"{overhead:.3f} ms, so framework overhead ~{100 * share:.0f} %, "
+              f"array work ~{100 * (1 - share):.0f} % ===")
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(steps):
+            step()
+        if sync:
+            sync()
+        prof.disable()
+        stats = pstats.Stats(prof)
+        print(f"cProfile over {steps} steps (its own overhead inflates the Python side):")
+        stats.sort_stats("tottime").print_stats(args.profile_top)
+
+
+# ---- command line --------------------------------------------------------------------
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--configs", default=None, help=f"comma list of {','.join(CONFIGS)}")
+    p.add_argument("--impls", default=",".join(IMPLS), help="comma list of gradkit,numpy,torch")
+    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 3)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="timed steps per worker (default per config: "
+                        + ", ".join(f"{c.name} {c.steps}" for c in CONFIGS.values()) + ")")
+    p.add_argument("--warmup", type=int, default=None, help="untimed steps (default steps/10)")
+    p.add_argument("--check", type=int, default=None, help="steps whose losses are compared")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, or strict (no timing)")
+    p.add_argument("--seed", type=int, default=0, help="NumPy seed of weights and data")
+    p.add_argument("--smoke", action="store_true", help="tiny, one round, few steps")
+    p.add_argument("--json", default=None, metavar="PATH", help="write all results here")
+    p.add_argument("--profile", action="store_true", help="cProfile gradkit in this process")
+    p.add_argument("--profile-top", type=int, default=20, help="functions listed by --profile")
+    p.add_argument("--verbose", "-v", action="store_true", help="log each worker to stderr")
+    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args.smoke:
+        args.configs = args.configs or "tiny"
+        args.rounds = args.rounds or 1
+        args.steps = args.steps or 20
+        args.warmup = args.warmup if args.warmup is not None else 2
+        args.check = args.check or 3
+    args.configs = args.configs or ",".join(CONFIGS)
+    args.rounds = args.rounds or 3
+    args.check = args.check or 5
+    args.config_list = [c.strip() for c in args.configs.split(",") if c.strip()]
+    args.impl_list = [i.strip() for i in args.impls.split(",") if i.strip()]
+    unknown = [c for c in args.config_list if c not in CONFIGS]
+    unknown += [i for i in args.impl_list if i not in IMPLS]
+    if unknown:
+        p.error(f"unknown config or impl {unknown}; configs {list(CONFIGS)}, impls {list(IMPLS)}")
+    args.steps_for = lambda name: args.steps or CONFIGS[name or "tiny"].steps
+    args.warmup_for = lambda name: (args.warmup if args.warmup is not None
+                                    else max(3, args.steps_for(name) // 10))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker:
+        worker_main(args)
+        return 0
+    if args.profile:
+        profile_main(args)
+        return 0
+    return parent_main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

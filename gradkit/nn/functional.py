@@ -1,0 +1,387 @@
+"""nn.functional: activations, losses and layer functions, with PyTorch's signatures.
+
+Everything here is composed from the differentiable ops in gradkit.ops (log_softmax,
+linear, erf, ...), so gradients, second derivatives and every backend come for free.
+Class dimensions follow PyTorch: axis 1 for batched input, axis 0 for a single sample.
+`softmax`/`log_softmax` take the standard's `axis=` and also PyTorch's `dim=`.
+
+Nothing here reads a device value on the host: where PyTorch would raise on an
+out-of-range class index (which needs a host synchronisation), cross_entropy and
+nll_loss make the loss NaN instead, so the mistake still shows at once.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+from gradkit import ops
+from gradkit.autograd import Function, ShapeError
+from gradkit.backends import DeviceError
+from gradkit.tensor import Tensor, tensor
+
+__all__ = ["relu", "tanh", "sigmoid", "gelu", "softplus", "softmax", "log_softmax",
+           "linear", "dropout", "layer_norm", "batch_norm", "embedding", "cross_entropy",
+           "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+# ---- activations ----------------------------------------------------------------------
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0); `inplace` is accepted for PyTorch compatibility (gradkit never
+    overwrites an input)."""
+    return ops.relu(input)
+
+
+def tanh(input: Tensor) -> Tensor:
+    return ops.tanh(input)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    return ops.sigmoid(input)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x), exactly (via erf) or with PyTorch's tanh approximation."""
+    if approximate == "none":
+        return input * 0.5 * (1.0 + ops.erf(input * (1 / math.sqrt(2.0))))
+    if approximate == "tanh":
+        inner = (input + 0.044715 * input * input * input) * math.sqrt(2 / math.pi)
+        return input * 0.5 * (1.0 + ops.tanh(inner))
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', not {approximate!r}")
+
+
+class Softplus(Function):
+    """log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)): finite for any x, and with the
+    exact derivative sigmoid(x) everywhere (the max/abs form alone is wrong at 0)."""
+
+    save_inputs = True
+
+    def forward(self, x):
+        xp = self.xp
+        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, g):
+        return g * ops.sigmoid(self.inputs[0])
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta; linear where beta x > threshold (as PyTorch)."""
+    scaled = input * beta if beta != 1 else input
+    out = Softplus.apply(scaled)
+    if beta != 1:
+        out = out * (1.0 / beta)
+    return ops.where(scaled > threshold, input, out)
+
+
+def _axis(axis, dim):
+    return dim if dim is not None else axis
+
+
+def softmax(input: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along `axis`, shifted by the maximum: no overflow."""
+    return ops.softmax(input, axis=_axis(axis, dim))
+
+
+def log_softmax(input: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    """x - logsumexp(x) along `axis`, computed stably."""
+    return ops.log_softmax(input, axis=_axis(axis, dim))
+
+
+# ---- layers --------------------------------------------------------------------------------
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """input @ weight.T + bias, one node of the graph."""
+    return ops.linear(input, weight, bias)
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True,
+            inplace: bool = False) -> Tensor:
+    """Inverted dropout: zero each element with probability p and scale the rest by
+    1/(1-p), so evaluation needs no rescaling. The identity when not training."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    b = input.backend
+    mask = b.bernoulli_mask(input.shape, 1.0 - p, input.dtype.name)
+    return input * Tensor._make(mask, b)
+
+
+def _normalized(input: Tensor, axes, eps: float) -> Tensor:
+    """(x - mean) / sqrt(var + eps) over `axes`, with the biased variance."""
+    centred = input - ops.mean(input, axis=axes, keepdims=True)
+    var = ops.mean(centred * centred, axis=axes, keepdims=True)
+    return centred / ops.sqrt(var + eps)
+
+
+def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise over the trailing `normalized_shape` axes, then scale and shift."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if input.shape[input.ndim - len(shape):] != shape or len(shape) > input.ndim:
+        raise ShapeError(f"layer_norm: input of shape {input.shape} does not end with "
+                         f"normalized_shape {shape}")
+    out = _normalized(input, tuple(range(input.ndim - len(shape), input.ndim)), eps)
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None,
+               training: bool = False, momentum=0.1, eps: float = 1e-5) -> Tensor:
+    """Batch normalisation over every axis but the channel axis 1.
+
+    Training uses the batch's statistics and, when running stats are given, updates them
+    in place on the device: running = (1 - momentum) * running + momentum * batch, with
+    the unbiased batch variance (as PyTorch). `momentum` may be a 0-d array (a
+    cumulative average). Evaluation uses the running statistics.
+    """
+    if input.ndim not in (2, 3):
+        raise ShapeError(f"batch_norm expects input of shape (N, C) or (N, C, L), "
+                         f"not {input.shape}")
+    axes = (0,) if input.ndim == 2 else (0, 2)
+    channels = input.shape[1]
+    view = (channels,) if input.ndim == 2 else (channels, 1)
+    n = input.size // channels
+    if training:
+        if n <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when "
+                             f"training, got input of shape {input.shape}")
+        mean = ops.mean(input, axis=axes, keepdims=True)
+        centred = input - mean
+        var = ops.mean(centred * centred, axis=axes, keepdims=True)
+        out = centred / ops.sqrt(var + eps)
+        if running_mean is not None:
+            _update_running(running_mean, mean, momentum, 1.0)
+        if running_var is not None:
+            _update_running(running_var, var, momentum, n / (n - 1))
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: evaluation needs running_mean and running_var")
+        xp = input.backend.xp
+        inv_std = 1.0 / xp.sqrt(running_var.array + eps)
+        out = (input - ops.reshape(running_mean.detach(), view)) * \
+            Tensor._make(xp.reshape(inv_std, view), input.backend)
+    if weight is not None:
+        out = out * ops.reshape(weight, view)
+    if bias is not None:
+        out = out + ops.reshape(bias, view)
+    return out
+
+
+def _update_running(running: Tensor, batch_stat: Tensor, momentum, correction: float):
+    """running <- (1 - momentum) * running + momentum * correction * batch, in place on
+    the device and outside the graph."""
+    xp = running.backend.xp
+    stat = xp.reshape(batch_stat.array, running.array.shape)
+    running.array *= 1 - momentum
+    running.array += (momentum * correction) * stat
+
+
+def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    """Rows of `weight` at the integer `input` indices: shape input.shape + (dim,).
+
+    The gradient scatter-adds into the rows; the `padding_idx` row gets none.
+    """
+    idx = _on_device(input, weight, "embedding")
+    if idx.dtype.is_floating_point or idx.dtype.kind == "b":
+        raise TypeError(f"embedding: indices must be integers, not {idx.dtype}")
+    if weight.ndim != 2:
+        raise ShapeError(f"embedding: weight must be 2-d (num_embeddings, dim), "
+                         f"not shape {weight.shape}")
+    xp, dev = weight.backend.xp, weight.backend.native_device
+    rows = xp.reshape(idx.array, (-1, 1))
+    cols = xp.reshape(xp.arange(weight.shape[1], dtype=rows.dtype, device=dev), (1, -1))
+    # An integer array for each axis: the index form every backend accepts.
+    out = ops.GetItem.apply(weight, index=(rows, cols), advanced=True)
+    if padding_idx is not None:
+        pad = padding_idx % weight.shape[0]
+        keep = Tensor._make(rows != pad, weight.backend)
+        out = ops.where(keep, out, out.detach())
+    return ops.reshape(out, idx.shape + (weight.shape[1],))
+
+
+# ---- losses --------------------------------------------------------------------------------
+def _on_device(x, like: Tensor, who: str) -> Tensor:
+    """`x` as a Tensor on like's device; a Tensor elsewhere is an error, not a copy."""
+    if not isinstance(x, Tensor):
+        return tensor(x, device=like.backend)
+    if x.backend is not like.backend:
+        raise DeviceError(f"{who}: input is on {like.device} but target is on {x.device}")
+    return x
+
+
+def _reduce(loss: Tensor, reduction: str, who: str) -> Tensor:
+    if reduction == "mean":
+        return ops.mean(loss)
+    if reduction == "sum":
+        return ops.sum(loss)
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{who}: reduction must be one of {_REDUCTIONS}, not {reduction!r}")
+
+
+def nll_loss(input: Tensor, target, weight: Tensor | None = None, *,
+             ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of integer class targets given log-probabilities.
+
+    The pick uses a one-hot matrix (target == arange(C)), which is standard-only and
+    differentiates as a product. "mean" divides by the summed weights of the targets
+    that are not `ignore_index` (their count without `weight`), as PyTorch.
+    """
+    return _nll(input, target, weight, ignore_index, reduction, 0.0, "nll_loss")
+
+
+def cross_entropy(input: Tensor, target, weight: Tensor | None = None, *,
+                  ignore_index: int = -100, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy of logits `input` (N, C) or (N, C, d...) against `target`: integer
+    class indices (N,) / (N, d...), or class probabilities of input's shape.
+
+    Computed as log_softmax then the likelihood, so huge logits stay finite. `weight`,
+    `ignore_index` and `label_smoothing` behave as PyTorch's.
+    """
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, "
+                         f"not {reduction!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], "
+                         f"not {label_smoothing}")
+    if input.ndim == 0:
+        raise ShapeError("cross_entropy: input must have a class axis, got a 0-d tensor")
+    axis = 1 if input.ndim > 1 else 0
+    logp = ops.log_softmax(input, axis=axis)
+    target = _on_device(target, input, "cross_entropy")
+    if target.dtype.is_floating_point:
+        return _soft_cross_entropy(logp, target, weight, axis, reduction, label_smoothing)
+    return _nll(logp, target, weight, ignore_index, reduction, label_smoothing,
+                "cross_entropy")
+
+
+def _class_view(ndim: int, axis: int, classes: int) -> tuple:
+    """Shape that lines a (C,) vector up with the class axis of an ndim-d input."""
+    return tuple(classes if i == axis else 1 for i in range(ndim))
+
+
+def _nll(logp, target, weight, ignore_index, reduction, smoothing, who):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{who}: reduction must be one of {_REDUCTIONS}, not {reduction!r}")
+    axis = 1 if logp.ndim > 1 else 0
+    classes = logp.shape[axis]
+    target = _on_device(target, logp, who)
+    expected = logp.shape[:axis] + logp.shape[axis + 1:]
+    if target.shape != expected:
+        raise ShapeError(f"{who}: target of shape {target.shape} does not fit input of shape "
+                         f"{logp.shape} (expected target shape {expected})")
+    if target.dtype.is_floating_point or target.dtype.kind == "b":
+        raise TypeError(f"{who}: target must hold integer class indices, not {target.dtype}")
+    b = logp.backend
+    xp, t, dtype, dev = b.xp, target.array, logp.array.dtype, b.native_device
+    kept = t != ignore_index
+    view = _class_view(logp.ndim, axis, classes)
+    classes_in_view = xp.reshape(xp.arange(classes, dtype=t.dtype, device=dev), view)
+    picked_t = t if not 0 <= ignore_index < classes else xp.where(kept, t, -1)
+    hit = xp.expand_dims(picked_t, axis=axis) == classes_in_view  # the one-hot pick
+    pick = Tensor._make(xp.astype(hit, dtype), b)
+    if weight is not None:
+        if weight.shape != (classes,):
+            raise ShapeError(f"{who}: weight must have shape ({classes},), not {weight.shape}")
+        class_w = ops.reshape(_on_device(weight, logp, who), view)
+        pick = pick * class_w
+    # The loss is -(log-likelihood), reduced. A target outside [0, C) that is not
+    # ignore_index makes it NaN through the constant factor (raising would need the host).
+    if reduction != "none" and not smoothing:  # one reduction over everything
+        return _reduced_nll(ops.sum(logp * pick), pick, hit, kept, reduction, weight)
+    loglik = ops.sum(logp * pick, axis=axis)  # (weighted) log-likelihood of each target
+    if smoothing:
+        spread = logp if weight is None else logp * class_w
+        smooth = ops.sum(spread, axis=axis) * Tensor._make(xp.astype(kept, dtype), b)
+        loglik = loglik * (1.0 - smoothing) + smooth * (smoothing / classes)
+    if reduction == "none":
+        valid = ((t >= 0) & (t < classes)) | ~kept
+        minus_one = xp.full(t.shape, -1.0, dtype=dtype, device=dev)
+        return loglik * Tensor._make(xp.where(valid, minus_one, math.nan), b)
+    return _reduced_nll(ops.sum(loglik), pick, hit, kept, reduction, weight)
+
+
+def _reduced_nll(total, pick, hit, kept, reduction, weight):
+    """-total, or its mean over the kept targets (weighted); NaN if any target was
+    outside [0, C) without being ignore_index (hit then misses a kept target)."""
+    b = total.backend
+    xp, dtype, dev = b.xp, total.array.dtype, b.native_device
+    n_hit = xp.count_nonzero(hit)
+    all_valid = n_hit == xp.count_nonzero(kept)
+    if reduction == "mean" and weight is None:
+        factor = -1.0 / xp.astype(n_hit, dtype)
+    else:
+        factor = xp.full((), -1.0, dtype=dtype, device=dev)
+        if reduction == "mean":  # normalised by the summed weights of the kept targets
+            total = total / ops.sum(pick)
+    return total * Tensor._make(xp.where(all_valid, factor, math.nan), b)
+
+
+def _soft_cross_entropy(logp, target, weight, axis, reduction, smoothing):
+    """Cross-entropy against class probabilities (PyTorch's float-target form)."""
+    if target.shape != logp.shape:
+        raise ShapeError(f"cross_entropy: probability targets of shape {target.shape} must "
+                         f"match input of shape {logp.shape}")
+    classes = logp.shape[axis]
+    if smoothing:
+        target = target * (1.0 - smoothing) + smoothing / classes
+    prod = logp * target
+    if weight is not None:
+        prod = prod * ops.reshape(weight, _class_view(logp.ndim, axis, classes))
+    loss = -ops.sum(prod, axis=axis)
+    return _reduce(loss, reduction, "cross_entropy")
+
+
+def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
+    """Mean (or summed, or elementwise) squared error; differing shapes broadcast with a
+    warning, as PyTorch's."""
+    target = _on_device(target, input, "mse_loss")
+    if target.shape != input.shape:
+        warnings.warn(f"mse_loss: target shape {target.shape} differs from input shape "
+                      f"{input.shape}; they are broadcast, which is likely a mistake",
+                      stacklevel=2)
+    d = input - target
+    return _reduce(d * d, reduction, "mse_loss")
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target, weight: Tensor | None = None, *,
+                                     reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """Binary cross-entropy of logits, in the stable form
+    (1 - t) x + w_pos softplus(-x) with w_pos = 1 + (pos_weight - 1) t: finite for any x."""
+    target = _on_device(target, input, "binary_cross_entropy_with_logits")
+    if target.shape != input.shape:
+        raise ShapeError(f"binary_cross_entropy_with_logits: target of shape {target.shape} "
+                         f"must match input of shape {input.shape}")
+    softplus_neg = Softplus.apply(-input)
+    if pos_weight is not None:
+        softplus_neg = softplus_neg * ((pos_weight - 1.0) * target + 1.0)
+    loss = (1.0 - target) * input + softplus_neg
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+def binary_cross_entropy(input: Tensor, target, weight: Tensor | None = None, *,
+                         reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of probabilities; logs are clamped at -100 as PyTorch's.
+    Prefer binary_cross_entropy_with_logits, which is stable for any logit."""
+    target = _on_device(target, input, "binary_cross_entropy")
+    if target.shape != input.shape:
+        raise ShapeError(f"binary_cross_entropy: target of shape {target.shape} must match "
+                         f"input of shape {input.shape}")
+    log_p = ops.maximum(ops.log(input), -100.0)
+    log_q = ops.maximum(ops.log(1.0 - input), -100.0)
+    loss = -(target * log_p + (1.0 - target) * log_q)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy")

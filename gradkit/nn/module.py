@@ -1,0 +1,379 @@
+"""nn.Module and nn.Parameter: the containers that hold a network's state.
+
+A Module registers what is assigned to it: a Parameter (a leaf tensor to train), a
+Module (a submodule) or, through `register_buffer`, a buffer (state that is saved but
+not trained, such as BatchNorm's running statistics). Registration order is the order
+of `parameters()` and `state_dict()`, and the key names are PyTorch's, so a state dict
+moves between the two frameworks for the same architecture.
+
+Registered values are also kept as ordinary instance attributes, so reading
+`self.weight` in `forward` is a plain attribute lookup, not a `__getattr__` call.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+
+from gradkit import backends as _backends
+from gradkit import dtypes as _dt
+from gradkit.tensor import Tensor, tensor
+
+__all__ = ["Module", "Parameter", "StateDictError"]
+
+
+class Parameter(Tensor):
+    """A leaf tensor that a Module registers as trainable (requires_grad=True).
+
+    `Parameter(t)` shares `t`'s array (no copy), as PyTorch's does.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data=None, requires_grad=True):
+        if data is None:
+            data = tensor([])
+        elif not isinstance(data, Tensor):
+            data = tensor(data)
+        self.array, self.backend = data.array, data.backend
+        self.grad, self._node, self.requires_grad = None, None, False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class StateDictError(RuntimeError, KeyError, ValueError):
+    """A state dict that does not fit a model: lists every missing key, unexpected key
+    and shape mismatch at once. A RuntimeError like PyTorch's (and a KeyError and a
+    ValueError, so either `except` catches it)."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
+_IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class Module:
+    """Base class of every layer and model; subclass it and call super().__init__() first."""
+
+    training: bool
+
+    def __init__(self):
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} has no forward() method")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ---- registration ----------------------------------------------------------------
+    def _registries(self, name):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"cannot assign {name!r} before Module.__init__() call "
+                                 f"(call super().__init__() first in {type(self).__name__})")
+        return self._parameters, self._buffers, self._modules
+
+    def __setattr__(self, name, value):
+        d = self.__dict__
+        params, buffers, modules = (d.get(k) for k in ("_parameters", "_buffers", "_modules"))
+        if isinstance(value, Parameter):
+            self._registries(name)
+            buffers.pop(name, None)
+            modules.pop(name, None)
+            params[name] = value
+        elif isinstance(value, Module):
+            self._registries(name)
+            params.pop(name, None)
+            buffers.pop(name, None)
+            modules[name] = value
+        elif params is not None and name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign a {type(value).__name__} as parameter "
+                                f"{name!r} (nn.Parameter or None expected)")
+            params[name] = None
+        elif modules is not None and name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign a {type(value).__name__} as child module "
+                                f"{name!r} (nn.Module or None expected)")
+            modules[name] = None
+        elif buffers is not None and name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign a {type(value).__name__} as buffer {name!r} "
+                                "(Tensor or None expected)")
+            buffers[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        for registry in (self._parameters, self._buffers, self._modules):
+            registry.pop(name, None)
+        self._non_persistent.discard(name)
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None):
+        """Register `param` (or None: a declared but absent parameter, such as bias=False)."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot register a {type(param).__name__} as parameter {name!r} "
+                            "(nn.Parameter or None expected)")
+        self._registries(name)[0][name] = param
+        object.__setattr__(self, name, param)
+
+    def register_buffer(self, name: str, value: Tensor | None, persistent: bool = True):
+        """Register a tensor that is state but not trained; persistent ones are saved."""
+        if value is not None and not isinstance(value, Tensor):
+            raise TypeError(f"cannot register a {type(value).__name__} as buffer {name!r} "
+                            "(Tensor or None expected)")
+        params, buffers, modules = self._registries(name)
+        if name in params or name in modules:
+            raise KeyError(f"attribute {name!r} is already a parameter or submodule")
+        buffers[name] = value
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
+        object.__setattr__(self, name, value)
+
+    def add_module(self, name: str, module: Module | None):
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        self._registries(name)[2][name] = module
+        object.__setattr__(self, name, module)
+
+    register_module = add_module
+
+    # ---- traversal -------------------------------------------------------------------
+    def named_modules(self, memo=None, prefix: str = ""):
+        """(name, module) for this module and every submodule, depth first, each once."""
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, m in self._modules.items():
+            if m is not None:
+                yield from m.named_modules(memo, f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self):
+        seen = set()
+        for name, m in self._modules.items():
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
+                yield name, m
+
+    def children(self):
+        for _, m in self.named_children():
+            yield m
+
+    def _named_members(self, registry, prefix, recurse):
+        seen = set()
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for mod_prefix, m in modules:
+            for name, value in getattr(m, registry).items():
+                if value is None or id(value) in seen:
+                    continue
+                seen.add(id(value))
+                yield (f"{mod_prefix}.{name}" if mod_prefix else name), value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True):
+        """(name, Parameter) pairs, in registration order; a shared parameter once."""
+        return self._named_members("_parameters", prefix, recurse)
+
+    def parameters(self, recurse: bool = True):
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True):
+        return self._named_members("_buffers", prefix, recurse)
+
+    def buffers(self, recurse: bool = True):
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn):
+        """Call fn(m) on every submodule and then on self (as PyTorch's); returns self."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # ---- modes and gradients -----------------------------------------------------------
+    def train(self, mode: bool = True):
+        """Set training mode (Dropout drops, BatchNorm uses batch statistics); returns self."""
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True):
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True):
+        """Forget the gradients: set them to None (PyTorch's default) or zero them."""
+        for p in self.parameters():
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad = Tensor._make(p.backend.xp.zeros_like(p.grad.array), p.backend)
+
+    # ---- devices and dtypes -------------------------------------------------------------
+    def to(self, *args, device=None, dtype=None):
+        """Move every parameter and buffer (and gradient) to `device` and/or cast the
+        floating-point ones to `dtype`, in place; returns self.
+
+        Accepts `to(device)`, `to(dtype)`, `to(device, dtype)` and keywords. The tensor
+        objects stay the same, so an optimizer made before the move keeps working.
+        """
+        for a in args:
+            if _is_dtype(a):
+                dtype = a
+            else:
+                device = a
+        backend = _backends.get_backend(device) if device is not None else None
+        if dtype is not None:
+            dtype = _dt.dtype(dtype)
+            if not dtype.is_floating_point:
+                raise TypeError(f"Module.to only casts to floating-point dtypes, not {dtype}")
+        for t in (*self.parameters(), *self.buffers()):
+            _move_(t, backend, dtype)
+            if t.grad is not None:
+                _move_(t.grad, backend, dtype)
+        return self
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, index: int = 0):
+        return self.to(f"cuda:{index}")
+
+    def float(self):
+        return self.to(dtype=_dt.float32)
+
+    def double(self):
+        return self.to(dtype=_dt.float64)
+
+    # ---- state dicts ---------------------------------------------------------------------
+    def state_dict(self, prefix: str = "", keep_vars: bool = False):
+        """Parameters and persistent buffers by PyTorch's key names, in PyTorch's order.
+
+        The values share memory with the model (as PyTorch's do): save or copy them if
+        training goes on. `keep_vars=True` returns the Parameters themselves.
+        """
+        out = OrderedDict()
+        for mod_prefix, m in self.named_modules(prefix=prefix.rstrip(".")):
+            base = f"{mod_prefix}." if mod_prefix else ""
+            for name, p in m._parameters.items():
+                if p is not None:
+                    out[base + name] = p if keep_vars else p.detach()
+            for name, b in m._buffers.items():
+                if b is not None and name not in m._non_persistent:
+                    out[base + name] = b if keep_vars else b.detach()
+        return out
+
+    def load_state_dict(self, state_dict, strict: bool = True):
+        """Copy `state_dict` (name -> Tensor or NumPy array) into this model's parameters
+        and buffers, each cast to the existing tensor's dtype and device.
+
+        Everything is checked before anything is written: with `strict`, any missing or
+        unexpected key, and in any mode any shape mismatch, raises a StateDictError that
+        lists all of them, and the model is left unchanged. Returns (missing_keys,
+        unexpected_keys) like PyTorch.
+        """
+        own = self.state_dict(keep_vars=True)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        mismatched, updates = [], []
+        for key, target in own.items():
+            if key not in state_dict:
+                continue
+            value = state_dict[key]
+            shape = _shape_of(value)
+            if shape != target.shape:
+                mismatched.append(f"size mismatch for {key}: copying a value of shape {shape} "
+                                  f"from the state dict, the shape in the model is "
+                                  f"{target.shape}")
+                continue
+            updates.append((target, value))
+        problems = []
+        if strict and missing:
+            problems.append("Missing key(s): " + ", ".join(map(repr, missing)))
+        if strict and unexpected:
+            problems.append("Unexpected key(s): " + ", ".join(map(repr, unexpected)))
+        problems += mismatched
+        if problems:
+            raise StateDictError(f"Error(s) in loading state_dict for {type(self).__name__}:"
+                                 + "".join(f"\n\t{p}" for p in problems))
+        # Convert everything first (a failure here still leaves the model untouched).
+        arrays = [_converted(value, target) for target, value in updates]
+        for (target, _), array in zip(updates, arrays):
+            target.array[...] = array
+        return _IncompatibleKeys(missing, unexpected)
+
+    # ---- printing ------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The text inside this module's parentheses in its repr (layers override it)."""
+        return ""
+
+    def __repr__(self):
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [f"({name}): " + repr(m).replace("\n", "\n  ")
+                       for name, m in self._modules.items()]
+        if len(extra_lines) == 1 and not child_lines:
+            return f"{type(self).__name__}({extra_lines[0]})"
+        if not extra_lines and not child_lines:
+            return f"{type(self).__name__}()"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(extra_lines + child_lines) + "\n)"
+
+
+# ---- helpers ------------------------------------------------------------------------------
+def _is_dtype(obj) -> bool:
+    if isinstance(obj, (_dt.DType, np.dtype, type)):
+        return True
+    return isinstance(obj, str) and obj in _dt.DTYPES
+
+
+def _move_(t: Tensor, backend, dtype):
+    """Move/cast tensor `t` in place (its array is replaced; the object stays)."""
+    if backend is not None and t.backend is not backend:
+        t.array = backend.transfer(t.array, t.backend)
+        t.backend = backend
+    if dtype is not None and t.dtype.is_floating_point and t.dtype != dtype:
+        t.array = t.backend.xp.astype(t.array, t.backend.dtypes[dtype.name])
+
+
+def _shape_of(value) -> tuple:
+    shape = getattr(value, "shape", None)
+    return tuple(shape) if shape is not None else np.shape(value)
+
+
+def _converted(value, target: Tensor):
+    """`value` as an array on target's device with target's dtype (never aliasing it)."""
+    b, name = target.backend, target.dtype.name
+    if isinstance(value, Tensor):
+        src, array = value.backend, value.array
+    else:
+        src = _backends.backend_of_array(value)
+        array = value
+        if src is None:
+            src, array = _backends.get_backend("cpu"), np.asarray(value)
+    if src is not b:
+        array = b.transfer(array, src)
+    if b.dtype_name(array.dtype) != name:
+        array = b.xp.astype(array, b.dtypes[name])
+    return array

@@ -1,0 +1,178 @@
+"""Learning-rate schedules, as torch.optim.lr_scheduler.
+
+Each scheduler sets `group["lr"]` of its optimizer from a closed-form function of the
+epoch count (`lr_at(base_lr, t)`), PyTorch's formulas. Call `step()` once per epoch
+(or per iteration) after `optimizer.step()`. Schedules compose through SequentialLR
+(e.g. linear warm-up, then cosine decay) or LambdaLR; two schedulers driving one
+optimizer directly overwrite each other rather than multiply (PyTorch's chaining).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+
+from .optimizer import Optimizer
+
+__all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR", "LinearLR",
+           "CosineAnnealingLR", "SequentialLR"]
+
+
+class LRScheduler:
+    """Base class: remembers each group's initial lr and sets lr = lr_at(initial, epoch)."""
+
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        self.optimizer = optimizer
+        if last_epoch == -1:
+            for group in optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+        elif any("initial_lr" not in g for g in optimizer.param_groups):
+            raise KeyError("resuming a scheduler (last_epoch >= 0) needs 'initial_lr' in every "
+                           "param group: load the optimizer's state dict first")
+        self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self.step()
+
+    def lr_at(self, base_lr: float, epoch: int) -> float:
+        """The learning rate at `epoch` for a group whose initial lr is `base_lr`."""
+        raise NotImplementedError
+
+    def step(self):
+        self.last_epoch += 1
+        self._apply(self.last_epoch)
+
+    def _apply(self, epoch: int):
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = self.lr_at(base, epoch)
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    def get_last_lr(self) -> list:
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict:
+        """Plain numbers only (the optimizer and functions are not part of it)."""
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("optimizer", "lr_lambdas", "_schedulers")}
+
+    def load_state_dict(self, state_dict: dict):
+        self.__dict__.update(state_dict)
+
+
+class LambdaLR(LRScheduler):
+    """lr = initial_lr * lr_lambda(epoch); one function, or one per group."""
+
+    def __init__(self, optimizer, lr_lambda, last_epoch: int = -1):
+        n = len(optimizer.param_groups)
+        self.lr_lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) \
+            else [lr_lambda] * n
+        if len(self.lr_lambdas) != n:
+            raise ValueError(f"expected {n} lr_lambdas, got {len(self.lr_lambdas)}")
+        super().__init__(optimizer, last_epoch)
+
+    def _apply(self, epoch):
+        for group, base, fn in zip(self.optimizer.param_groups, self.base_lrs, self.lr_lambdas):
+            group["lr"] = base * fn(epoch)
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+
+class StepLR(LRScheduler):
+    """lr = initial_lr * gamma ** (epoch // step_size)."""
+
+    def __init__(self, optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
+        self.step_size, self.gamma = step_size, gamma
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, base_lr, epoch):
+        return base_lr * self.gamma ** (epoch // self.step_size)
+
+
+class MultiStepLR(LRScheduler):
+    """lr = initial_lr * gamma ** (number of milestones reached)."""
+
+    def __init__(self, optimizer, milestones, gamma: float = 0.1, last_epoch: int = -1):
+        self.milestones, self.gamma = sorted(milestones), gamma
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, base_lr, epoch):
+        return base_lr * self.gamma ** bisect_right(self.milestones, epoch)
+
+
+class ExponentialLR(LRScheduler):
+    """lr = initial_lr * gamma ** epoch."""
+
+    def __init__(self, optimizer, gamma: float, last_epoch: int = -1):
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, base_lr, epoch):
+        return base_lr * self.gamma**epoch
+
+
+class LinearLR(LRScheduler):
+    """Multiply the lr by a factor going linearly from start_factor to end_factor over
+    total_iters epochs, then staying there: the usual warm-up."""
+
+    def __init__(self, optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5, last_epoch: int = -1):
+        if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
+            raise ValueError(f"LinearLR: need 0 < start_factor <= 1 and 0 <= end_factor <= 1, "
+                             f"got {start_factor} and {end_factor}")
+        self.start_factor, self.end_factor = start_factor, end_factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, base_lr, epoch):
+        done = min(self.total_iters, epoch) / self.total_iters
+        return base_lr * (self.start_factor + (self.end_factor - self.start_factor) * done)
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2."""
+
+    def __init__(self, optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, base_lr, epoch):
+        cos = math.cos(math.pi * epoch / self.T_max)
+        return self.eta_min + (base_lr - self.eta_min) * (1 + cos) / 2
+
+
+class SequentialLR(LRScheduler):
+    """Run `schedulers` one after another, switching at the `milestones` epochs; each
+    starts from its own epoch 0. LinearLR warm-up then CosineAnnealingLR:
+
+        SequentialLR(opt, [LinearLR(opt, 0.1, total_iters=5),
+                           CosineAnnealingLR(opt, T_max=95)], milestones=[5])
+    """
+
+    def __init__(self, optimizer, schedulers, milestones, last_epoch: int = -1):
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(f"SequentialLR: expected {len(schedulers) - 1} milestones for "
+                             f"{len(schedulers)} schedulers, got {len(milestones)}")
+        for s in schedulers:
+            if s.optimizer is not optimizer:
+                raise ValueError("SequentialLR: every scheduler must drive the same optimizer")
+        self._schedulers, self._milestones = list(schedulers), list(milestones)
+        super().__init__(optimizer, last_epoch)
+
+    def _apply(self, epoch):
+        i = bisect_right(self._milestones, epoch)
+        start = self._milestones[i - 1] if i else 0
+        scheduler = self._schedulers[i]
+        scheduler.last_epoch = epoch - start
+        scheduler._apply(epoch - start)
+        self._last_lr = scheduler.get_last_lr()
+
+    def state_dict(self):
+        state = super().state_dict()
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict):
+        state = dict(state_dict)
+        for s, saved in zip(self._schedulers, state.pop("_schedulers")):
+            s.load_state_dict(saved)
+        super().load_state_dict(state)

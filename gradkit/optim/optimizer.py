@@ -1,0 +1,198 @@
+"""The Optimizer base class: parameter groups, per-parameter state, zero_grad and state
+dicts in PyTorch's layout.
+
+Subclasses implement `_update(group, p, state)` for one parameter whose gradient is not
+None; `step()` runs it for every such parameter under no_grad. The arithmetic lives in
+the parameter's Backend (`sgd_update`, `adam_update`), in place on `p.array`, with the
+state arrays on the parameter's device.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradkit import backends as _backends
+from gradkit.autograd import enable_grad, no_grad
+from gradkit.tensor import Tensor
+
+__all__ = ["Optimizer", "required"]
+
+
+class _Required:
+    def __repr__(self):
+        return "<required parameter>"
+
+
+required = _Required()  # a hyper-parameter with no default: every group must give it
+
+
+class Optimizer:
+    """Base class: `param_groups` is a list of dicts ('params' plus hyper-parameters);
+    `state` maps each parameter to a dict of tensors and numbers."""
+
+    def __init__(self, params, defaults: dict):
+        self.defaults = dict(defaults)
+        self.state: dict[Tensor, dict] = {}
+        self.param_groups: list[dict] = []
+        if isinstance(params, Tensor):
+            raise TypeError("params must be an iterable of tensors or of dicts, not a Tensor; "
+                            "pass model.parameters() or [tensor]")
+        params = list(params)
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
+        return "\n".join(lines) + "\n)"
+
+    def add_param_group(self, group: dict):
+        """Add a group of parameters, with hyper-parameters defaulting to `defaults`."""
+        group = dict(group)
+        params = group["params"]
+        group["params"] = [params] if isinstance(params, Tensor) else list(params)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for p in group["params"]:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, not {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError(f"can't optimize a non-leaf Tensor (shape {p.shape}); "
+                                 "optimize the leaves it was computed from")
+            if id(p) in seen:
+                raise ValueError("some parameters appear in more than one parameter group")
+            seen.add(id(p))
+        for name, default in self.defaults.items():
+            if default is required and name not in group:
+                raise ValueError(f"parameter group didn't specify a value of required "
+                                 f"optimization parameter {name!r}")
+            group.setdefault(name, default)
+        self.param_groups.append(group)
+
+    # ---- the step ---------------------------------------------------------------------------
+    def zero_grad(self, set_to_none: bool = True):
+        """Forget the gradients: None (PyTorch's default) or zeros."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none or p.grad is None:
+                    p.grad = None
+                else:
+                    p.grad = Tensor._make(p.backend.xp.zeros_like(p.grad.array), p.backend)
+
+    def step(self, closure=None):
+        """Update every parameter that has a gradient; returns closure()'s loss if given."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        self._update(group, p, self.state.get(p))
+        return loss
+
+    def _update(self, group: dict, p: Tensor, state: dict | None):
+        raise NotImplementedError
+
+    def _zeros_state(self, p: Tensor) -> Tensor:
+        """A zero tensor like p, on p's device: fresh optimizer state."""
+        return Tensor._make(p.backend.xp.zeros_like(p.array), p.backend)
+
+    @staticmethod
+    def _array(t: Tensor, p: Tensor):
+        """The array of state tensor `t`, moved/cast in place to p's device and dtype first
+        if the model was moved after the optimizer was made (a cheap check per step)."""
+        if t.backend is not p.backend:
+            t.array, t.backend = p.backend.transfer(t.array, t.backend), p.backend
+        if t.array.dtype != p.array.dtype:
+            t.array = p.backend.xp.astype(t.array, p.array.dtype)
+        return t.array
+
+    # ---- state dicts -----------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """{"state": {index: {name: tensor or number}}, "param_groups": [...]}, with
+        parameters numbered across groups in order, as PyTorch's.
+
+        The tensors are the optimizer's own (as PyTorch's): save or copy them if
+        training goes on.
+        """
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append(packed)
+        state = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p in self.state:
+                    state[index[id(p)]] = dict(self.state[p])
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict):
+        """Restore hyper-parameters and state saved by `state_dict()` (possibly via
+        gk.save/gk.load), copying the tensors onto each parameter's device and dtype.
+
+        Everything is checked and converted before anything changes: a mismatch in the
+        number of groups or parameters, an unknown index or a wrong shape raises
+        ValueError and leaves the optimizer as it was.
+        """
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"loaded state dict has {len(saved_groups)} parameter groups, "
+                             f"the optimizer has {len(self.param_groups)}")
+        sizes = [len(g["params"]) for g in self.param_groups]
+        saved_sizes = [len(g["params"]) for g in saved_groups]
+        if sizes != saved_sizes:
+            raise ValueError(f"loaded state dict has groups of {saved_sizes} parameters, the "
+                             f"optimizer has groups of {sizes}")
+        by_index = {}
+        for group, saved in zip(self.param_groups, saved_groups):
+            for p, i in zip(group["params"], saved["params"]):
+                by_index[i] = p
+        new_state, problems = {}, []
+        for i, entry in state_dict["state"].items():
+            p = by_index.get(int(i))
+            if p is None:
+                problems.append(f"state for parameter index {i}, which no group lists")
+                continue
+            new_state[p] = {}
+            for name, value in entry.items():
+                if _is_array(value):
+                    shape = tuple(value.shape)
+                    if shape not in (p.shape, ()):
+                        problems.append(f"state {name!r} of parameter {i} has shape {shape}, "
+                                        f"the parameter has shape {p.shape}")
+                        continue
+                    value = _state_tensor(value, p)
+                new_state[p][name] = value
+        if problems:
+            raise ValueError("cannot load optimizer state: " + "; ".join(problems))
+        for group, saved in zip(self.param_groups, saved_groups):
+            group.update({k: v for k, v in saved.items() if k != "params"})
+        self.state = new_state
+
+
+def _is_array(value) -> bool:
+    return isinstance(value, (Tensor, np.ndarray)) or \
+        _backends.backend_of_array(value) is not None
+
+
+def _state_tensor(value, p: Tensor) -> Tensor:
+    """A copy of `value` on p's device; floating values take p's dtype (as PyTorch)."""
+    b = p.backend
+    if isinstance(value, Tensor):
+        src, array = value.backend, value.array
+    else:
+        src = _backends.backend_of_array(value)
+        array = value
+    array = b.transfer(array, src) if src is not b else b.xp.asarray(array, copy=True)
+    kind = np.dtype(b.dtype_name(array.dtype)).kind
+    if kind == "f" and array.dtype != p.array.dtype:
+        array = b.xp.astype(array, p.array.dtype)
+    return Tensor._make(array, b)

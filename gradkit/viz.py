@@ -1,0 +1,216 @@
+"""Draw the graph that produced a tensor, micrograd style, as Graphviz DOT text.
+
+    a = gk.tensor(2.0, requires_grad=True)
+    b = gk.tensor(-3.0, requires_grad=True)
+    d = (a * b).tanh()
+    d.backward(retain_graph=True)           # keep the graph to draw it afterwards
+    dot = gk.viz.to_dot(d, labels={a: "a", b: "b", d: "d"})
+    gk.viz.render(dot, "graph.svg")         # needs the Graphviz `dot` program
+
+Each tensor is a record node (name, value or shape, gradient) and each op an oval
+node with the op's name. Values are copied to the host (`t.numpy()`): this is a
+debugging tool, not part of the training path.
+
+An op's output is only kept by the graph when the op saved it for backward; the values
+of other intermediate results are shown when the tensor is passed in `labels` (or had
+`retain_grad()` called on it), otherwise only their shape is known.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from .tensor import Tensor
+
+__all__ = ["GraphvizNotFoundError", "render", "to_dot"]
+
+_MAX_SHOWN = 6  # tensors with more elements are drawn as dtype and shape
+
+
+class GraphvizNotFoundError(RuntimeError):
+    """The Graphviz `dot` program is not installed (to_dot still works without it)."""
+
+
+def to_dot(root: Tensor, labels: dict | None = None, rankdir: str = "LR") -> str:
+    """Graphviz DOT text of the graph that produced `root`.
+
+    labels: {tensor: name} names drawn in the tensors' nodes. rankdir: "LR" (left to
+    right, as micrograd) or "TB". After `backward()` without `retain_graph=True` the
+    graph's nodes are released; what is left is drawn and the drawing says so.
+    """
+    if not isinstance(root, Tensor):
+        raise TypeError(f"to_dot: expected a Tensor, got {type(root).__name__}")
+    names = {id(t): str(name) for t, name in (labels or {}).items()}
+    known = _tensors_by_node([root, *(labels or {})])
+    out = _Writer(rankdir)
+
+    root_id = out.value(root, names.get(id(root)))
+    if root._node is None:
+        return out.text()
+
+    shapes = {root._node: root.shape}  # output shape of every node, learned from consumers
+    seen = {root._node}
+    order, stack = [], [root._node]
+    while stack:  # iterative: deep graphs do not hit the recursion limit
+        fn = stack.pop()
+        order.append(fn)
+        if fn.freed or fn.edges is None:
+            continue
+        for edge, shape in zip(fn.edges, fn.shapes):
+            if edge is not None and not isinstance(edge, Tensor):
+                shapes.setdefault(edge, shape)
+                if edge not in seen:
+                    seen.add(edge)
+                    stack.append(edge)
+
+    value_ids = {root._node: root_id}
+    for fn in order:
+        if fn not in value_ids:
+            t = known.get(fn)
+            if t is not None:
+                value_ids[fn] = out.value(t, names.get(id(t)))
+            else:
+                value_ids[fn] = out.node_output(fn, shapes.get(fn))
+    freed = False
+    for fn in order:
+        op_id = out.op(fn)
+        out.edge(op_id, value_ids[fn])
+        if fn.freed or fn.edges is None:
+            freed = True
+            continue
+        inputs = getattr(fn, "inputs", None)
+        for i, edge in enumerate(fn.edges):
+            if isinstance(edge, Tensor):  # a leaf that requires grad
+                src = out.value(edge, names.get(id(edge)))
+            elif edge is not None:
+                src = value_ids[edge]
+            elif inputs is not None and isinstance(inputs[i], Tensor):  # a constant tensor
+                src = out.value(inputs[i], names.get(id(inputs[i])), constant=True)
+            elif inputs is not None and inputs[i] is not None:  # a Python scalar
+                src = out.scalar(inputs[i])
+            else:
+                continue
+            out.edge(src, op_id)
+    if freed:
+        out.note("parts of this graph were freed by backward(); "
+                 "call backward(retain_graph=True) to draw all of it")
+    return out.text()
+
+
+def render(dot: str, path, format: str | None = None) -> Path:
+    """Render DOT text to an image file with Graphviz's `dot` program; returns the path.
+
+    format: "svg", "png", "pdf", ... (default: the file's suffix, else svg). Raises
+    GraphvizNotFoundError when `dot` is not installed.
+    """
+    exe = shutil.which("dot")
+    if exe is None:
+        raise GraphvizNotFoundError(
+            "render: the Graphviz `dot` program was not found on PATH; install graphviz "
+            "(apt install graphviz, brew install graphviz or conda install graphviz), or "
+            "write the DOT text to a .dot file and view it with any Graphviz viewer")
+    path = Path(path)
+    format = format or path.suffix.lstrip(".") or "svg"
+    result = subprocess.run([exe, f"-T{format}", "-o", str(path)], input=dot.encode(),
+                            capture_output=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"render: dot -T{format} failed for {path}: "
+                           f"{result.stderr.decode(errors='replace').strip()}")
+    return path
+
+
+# ---- helpers ---------------------------------------------------------------------------
+def _tensors_by_node(tensors):
+    """{node: tensor} for tensors whose node we can draw with its value and gradient."""
+    known = {}
+    for t in tensors:
+        if isinstance(t, Tensor) and t._node is not None:
+            known.setdefault(t._node, t)
+    for fn in list(known):  # tensors that asked for retain_grad()
+        for ref in fn.retained or ():
+            t = ref()
+            if t is not None:
+                known.setdefault(fn, t)
+    return known
+
+
+def _fmt(array: np.ndarray) -> str:
+    """A scalar as `2.0000`, a small array as its values, a big one as dtype and shape."""
+    if array.size == 1 and array.ndim == 0:
+        return f"{array.item():.4f}" if array.dtype.kind == "f" else str(array.item())
+    if array.size <= _MAX_SHOWN:
+        return np.array2string(array, precision=4, separator=", ", suppress_small=True)
+    return f"{array.dtype} {tuple(array.shape)}"
+
+
+def _escape(text: str, record: bool = True) -> str:
+    """Escape what is special in a Graphviz label (a record's fields: also {}|<>)."""
+    for ch in "\\{}|<>\"" if record else "\\\"":
+        text = text.replace(ch, "\\" + ch)
+    return text.replace("\n", " ")
+
+
+class _Writer:
+    """Collects DOT statements; gives every drawn object one stable node id."""
+
+    def __init__(self, rankdir):
+        self.lines = [f"  rankdir={rankdir};", '  node [fontname="Helvetica"];']
+        self.ids = {}
+        self.edges = set()
+
+    def _id(self, key, prefix):
+        if key not in self.ids:
+            self.ids[key] = f"{prefix}{len(self.ids)}"
+            return self.ids[key], True
+        return self.ids[key], False
+
+    def _record(self, node_id, fields, style=""):
+        label = " | ".join(_escape(f) for f in fields)
+        self.lines.append(f'  {node_id} [shape=record, label="{{ {label} }}"{style}];')
+
+    def value(self, t: Tensor, name=None, constant=False):
+        node_id, new = self._id(("tensor", id(t)), "v")
+        if new:
+            data = t.detach().numpy()
+            grad = "None" if t.grad is None else _fmt(t.grad.detach().numpy())
+            fields = ([name] if name else []) + [f"data {_fmt(data)}", f"grad {grad}"]
+            self._record(node_id, fields, ", style=dashed" if constant else "")
+        return node_id
+
+    def node_output(self, fn, shape):
+        node_id, new = self._id(("out", id(fn)), "v")
+        if new:
+            if getattr(fn, "out", None) is not None:
+                data = _fmt(fn.backend.to_numpy(fn.out))
+            else:
+                data = "shape " + ("?" if shape is None else str(tuple(shape)))
+            self._record(node_id, [f"data {data}", "grad ?"])
+        return node_id
+
+    def scalar(self, value):
+        node_id, _ = self._id(("scalar", len(self.ids)), "c")
+        label = _escape(repr(value), record=False)
+        self.lines.append(f'  {node_id} [shape=plaintext, label="{label}"];')
+        return node_id
+
+    def op(self, fn):
+        node_id, new = self._id(("op", id(fn)), "op")
+        if new:
+            name = _escape(type(fn).__name__ + (" (freed)" if fn.freed else ""), record=False)
+            self.lines.append(f'  {node_id} [shape=ellipse, label="{name}"];')
+        return node_id
+
+    def edge(self, a, b):
+        if (a, b) not in self.edges:
+            self.edges.add((a, b))
+            self.lines.append(f"  {a} -> {b};")
+
+    def note(self, text):
+        self.lines.append(f'  label="{_escape(text, record=False)}"; labelloc=b;')
+
+    def text(self):
+        return "digraph gradkit {\n" + "\n".join(self.lines) + "\n}\n"

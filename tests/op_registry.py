@@ -1,0 +1,363 @@
+"""Every differentiable op of gradkit, with a NumPy reference and safe sample inputs.
+
+An `OpCase` says how to call an op on gradkit tensors (`fn`), what NumPy computes for
+the same host arrays (`ref`), and how to draw inputs (`inputs(rng)`: host float64 arrays
+kept away from kinks, ties and domain edges, so finite differences are valid). The
+op tests in test_ops.py run every case on every backend; `covers` names the public
+functions of gradkit/ops.py a case exercises, and test_ops checks that together the
+cases cover all of them and every Function subclass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import gradkit as gk
+from gradkit import ops
+
+FLOATS = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class OpCase:
+    name: str
+    fn: Callable  # gradkit tensors -> Tensor
+    ref: Callable  # host NumPy arrays -> NumPy array
+    inputs: Callable  # np.random.Generator -> tuple of float64 host arrays
+    dtypes: tuple = FLOATS  # dtypes the forward is checked in
+    double_backward: bool = True  # False: create_graph=True must raise GradkitError
+    differentiable: bool = True  # False: forward only (comparisons, argmax, int casts)
+    covers: tuple = field(default=())  # public names of gradkit.ops exercised
+    check_kw: dict = field(default_factory=dict)  # eps/atol/rtol for (grad)gradcheck
+
+    def __repr__(self):
+        return self.name
+
+
+CASES: list[OpCase] = []
+
+
+def case(name, fn, ref, inputs, covers=(), **kw):
+    CASES.append(OpCase(name, fn, ref, inputs, covers=tuple(covers), **kw))
+
+
+# ---- sample inputs ----------------------------------------------------------------------
+def normal(*shape):
+    return lambda rng: (rng.standard_normal(shape),)
+
+
+def positive(*shape, lo=0.3, hi=2.0):
+    return lambda rng: (rng.uniform(lo, hi, shape),)
+
+
+def away_from_zero(*shape, lo=0.2, hi=1.5):
+    """Values with |x| in [lo, hi] and random signs: no kink of relu/abs nearby."""
+    return lambda rng: (rng.uniform(lo, hi, shape) * rng.choice([-1.0, 1.0], shape),)
+
+
+def distinct(*shape):
+    """Values at least 0.2 apart: max/min have no ties within finite-difference reach."""
+    def draw(rng):
+        n = math.prod(shape)
+        return ((rng.permutation(n) * 0.37 - n * 0.18 + rng.uniform(0, 0.1, n)).reshape(shape),)
+    return draw
+
+
+def several(*draws):
+    """Concatenate the inputs of several draws: several(normal(3), positive(3))."""
+    return lambda rng: tuple(a for d in draws for a in d(rng))
+
+
+def apart(*shape):
+    """(a, b) with |a - b| >= 0.1 everywhere: maximum/minimum without ties."""
+    def draw(rng):
+        a = rng.standard_normal(shape)
+        return a, a + rng.uniform(0.1, 1.0, shape) * rng.choice([-1.0, 1.0], shape)
+    return draw
+
+
+def const(x: gk.Tensor, array):
+    """A host constant on x's device (an index, a mask, a condition)."""
+    return gk.tensor(np.asarray(array), device=x.device)
+
+
+def _erf(x):
+    return np.vectorize(math.erf, otypes=[x.dtype])(x) if x.ndim else np.asarray(
+        math.erf(x), dtype=x.dtype)
+
+
+def _logsumexp(x, axis=None, keepdims=False):
+    m = np.max(x, axis=axis, keepdims=True)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+# ---- arithmetic, with broadcasting and Python scalars on both sides ------------------------
+case("add", lambda a, b: a + b, np.add, several(normal(3, 4), normal(3, 4)), ["Add"])
+case("add_broadcast", lambda a, b: a + b, np.add, several(normal(2, 3, 4), normal(3, 1)))
+case("add_scalar_right", lambda a: a + 2.5, lambda a: a + 2.5, normal(3, 4))
+case("add_scalar_left", lambda a: 2.5 + a, lambda a: 2.5 + a, normal(3, 4))
+case("add_int_scalar", lambda a: a + 2, lambda a: a + 2, normal(3, 4))
+case("sub", lambda a, b: a - b, np.subtract, several(normal(3, 4), normal(4)))
+case("sub_scalar_left", lambda a: 1.5 - a, lambda a: 1.5 - a, normal(3, 4))
+case("sub_scalar_right", lambda a: a - 1.5, lambda a: a - 1.5, normal(3, 4))
+case("mul", lambda a, b: a * b, np.multiply, several(normal(3, 1), normal(1, 4)))
+case("mul_scalar_left", lambda a: 3 * a, lambda a: 3 * a, normal(3, 4))
+case("mul_scalar_right", lambda a: a * -0.5, lambda a: a * -0.5, normal(3, 4))
+case("mul_0d", lambda a, b: a * b, np.multiply, several(normal(), normal(2, 3)))
+case("mul_same_tensor", lambda a: a * a, lambda a: a * a, normal(3, 4))
+case("div", lambda a, b: a / b, np.divide, several(normal(3, 4), away_from_zero(4)))
+case("div_scalar_left", lambda a: 2.0 / a, lambda a: 2.0 / a, away_from_zero(3, 4))
+case("div_scalar_right", lambda a: a / 4.0, lambda a: a / 4.0, normal(3, 4))
+case("neg", lambda a: -a, np.negative, normal(3, 4))
+case("pos", lambda a: +a * 1, lambda a: a * 1, normal(3, 4))
+case("pow_scalar_int", lambda a: a**3, lambda a: a**3, normal(3, 4), ["pow"])
+case("pow_scalar_2", lambda a: a**2, lambda a: a**2, normal(3, 4))
+case("pow_scalar_frac", lambda a: a**0.5, np.sqrt, positive(3, 4))
+case("pow_scalar_neg", lambda a: a**-1.5, lambda a: a**-1.5, positive(3, 4))
+case("pow_tensor", lambda a, b: a**b, np.power, several(positive(3, 4), normal(3, 4)))
+case("pow_tensor_broadcast", lambda a, b: gk.pow(a, b), np.power,
+     several(positive(3, 4), normal(4)))
+case("rpow_scalar_base", lambda b: 2.0**b, lambda b: 2.0**b, normal(3, 4))
+case("pow_fn_scalar", lambda a: gk.pow(a, 3), lambda a: a**3, normal(3, 4))
+case("square", gk.square, np.square, normal(3, 4), ["square"])
+
+# ---- matmul and linear ---------------------------------------------------------------------
+case("matmul_2d", lambda a, b: a @ b, np.matmul, several(normal(3, 4), normal(4, 5)), ["matmul"])
+case("matmul_fn", gk.matmul, np.matmul, several(normal(3, 4), normal(4, 2)))
+case("matmul_vec_mat", lambda a, b: a @ b, np.matmul, several(normal(4), normal(4, 3)))
+case("matmul_mat_vec", lambda a, b: a @ b, np.matmul, several(normal(3, 4), normal(4)))
+case("matmul_vec_vec", lambda a, b: a @ b, np.matmul, several(normal(4), normal(4)))
+case("matmul_batched", lambda a, b: a @ b, np.matmul, several(normal(2, 3, 4), normal(4, 2)))
+case("matmul_batch_broadcast", lambda a, b: a @ b, np.matmul,
+     several(normal(2, 1, 2, 3), normal(3, 3, 2)))
+case("matmul_vec_batched", lambda a, b: a @ b, np.matmul, several(normal(3), normal(2, 3, 2)))
+case("matmul_method", lambda a, b: a.matmul(b), np.matmul, several(normal(2, 3), normal(3, 2)))
+case("matmul_transpose_a", lambda a, b: gk.matmul(a, b, transpose_a=True),
+     lambda a, b: np.swapaxes(a, -1, -2) @ b, several(normal(2, 4, 3), normal(4, 2)))
+case("matmul_transpose_b", lambda a, b: gk.matmul(a, b, transpose_b=True),
+     lambda a, b: a @ b.T, several(normal(3, 4), normal(2, 4)))
+case("matmul_transpose_both", lambda a, b: gk.matmul(a, b, transpose_a=True, transpose_b=True),
+     lambda a, b: a.T @ b.T, several(normal(4, 3), normal(2, 4)))
+case("linear", ops.linear, lambda x, w, b: x @ w.T + b,
+     several(normal(3, 4), normal(5, 4), normal(5)), ["linear"])
+case("linear_no_bias", lambda x, w: ops.linear(x, w), lambda x, w: x @ w.T,
+     several(normal(3, 4), normal(2, 4)))
+case("linear_3d", lambda x, w, b: ops.linear(x, w, b), lambda x, w, b: x @ w.T + b,
+     several(normal(2, 3, 4), normal(2, 4), normal(2)))
+
+
+# ---- elementwise functions -------------------------------------------------------------------
+case("exp", gk.exp, np.exp, normal(3, 4), ["exp"])
+case("exp_method", lambda x: x.exp(), np.exp, normal(3, 4))
+case("log", gk.log, np.log, positive(3, 4), ["log"])
+case("log_method", lambda x: x.log(), np.log, positive(3, 4))
+case("log1p", gk.log1p, np.log1p, positive(3, 4, lo=-0.5, hi=2.0), ["log1p"])
+case("log1p_method", lambda x: x.log1p(), np.log1p, positive(3, 4, lo=-0.5, hi=2.0))
+case("sqrt", gk.sqrt, np.sqrt, positive(3, 4), ["sqrt"])
+case("sqrt_method", lambda x: x.sqrt(), np.sqrt, positive(3, 4))
+case("tanh", gk.tanh, np.tanh, normal(3, 4), ["tanh"])
+case("tanh_method", lambda x: x.tanh(), np.tanh, normal(3, 4))
+case("sigmoid", gk.sigmoid, _sigmoid, normal(3, 4), ["sigmoid"])
+case("sigmoid_method", lambda x: x.sigmoid(), _sigmoid, normal(3, 4))
+case("sigmoid_large", lambda x: gk.sigmoid(x * 40.0), lambda x: _sigmoid(x * 40.0),
+     normal(3, 4), dtypes=("float64",))
+case("relu", gk.relu, lambda x: np.maximum(x, 0), away_from_zero(3, 4), ["relu"])
+case("relu_method", lambda x: x.relu(), lambda x: np.maximum(x, 0), away_from_zero(3, 4))
+case("abs", gk.abs, np.abs, away_from_zero(3, 4), ["abs"])
+case("abs_method", lambda x: x.abs(), np.abs, away_from_zero(3, 4))
+case("abs_builtin", lambda x: abs(x), np.abs, away_from_zero(3, 4))
+case("erf", gk.erf, _erf, normal(3, 4), ["erf"])
+case("maximum", gk.maximum, np.maximum, apart(3, 4), ["maximum"])
+case("maximum_broadcast", gk.maximum, np.maximum,
+     lambda rng: (distinct(3, 4)(rng)[0], np.array([0.05, -0.83, 0.41, 1.11])))
+case("maximum_scalar", lambda a: gk.maximum(a, 0.05), lambda a: np.maximum(a, 0.05),
+     away_from_zero(3, 4))
+case("minimum", gk.minimum, np.minimum, apart(3, 4), ["minimum"])
+case("minimum_scalar_left", lambda a: gk.minimum(0.05, a), lambda a: np.minimum(0.05, a),
+     away_from_zero(3, 4))
+case("clip", lambda x: gk.clip(x, -0.5, 0.5), lambda x: np.clip(x, -0.5, 0.5),
+     lambda rng: (rng.choice([-1.2, -0.2, 0.25, 0.9], (3, 4)) + rng.uniform(0, 0.1, (3, 4)),),
+     ["clip"])
+case("clip_min_only", lambda x: x.clip(min=0.1), lambda x: np.maximum(x, 0.1),
+     away_from_zero(3, 4, lo=0.3))
+case("clip_max_only", lambda x: gk.clip(x, max=0.1), lambda x: np.minimum(x, 0.1),
+     away_from_zero(3, 4, lo=0.3))
+_COND = np.array([[True, False, True, True], [False, False, True, False],
+                  [True, True, False, False]])
+case("where", lambda a, b: gk.where(const(a, _COND), a, b), lambda a, b: np.where(_COND, a, b),
+     several(normal(3, 4), normal(3, 4)), ["where"])
+case("where_broadcast", lambda a, b: gk.where(const(a, _COND[:, :1]), a, b),
+     lambda a, b: np.where(_COND[:, :1], a, b), several(normal(4), normal(3, 1)))
+case("where_scalar", lambda a: gk.where(a > 0, a, 0.0), lambda a: np.where(a > 0, a, 0.0),
+     away_from_zero(3, 4), covers=["compare"])
+
+# ---- reductions -----------------------------------------------------------------------------
+for _name, _gk, _np in (("sum", gk.sum, np.sum), ("mean", gk.mean, np.mean)):
+    case(_name, lambda x, f=_gk: f(x), _np, normal(2, 3, 4), [_name])
+    case(f"{_name}_axis0", lambda x, f=_gk: f(x, axis=0), lambda x, f=_np: f(x, axis=0),
+         normal(2, 3, 4))
+    case(f"{_name}_axis_neg", lambda x, f=_gk: f(x, axis=-1), lambda x, f=_np: f(x, axis=-1),
+         normal(2, 3, 4))
+    case(f"{_name}_axes_keepdims", lambda x, f=_gk: f(x, axis=(0, 2), keepdims=True),
+         lambda x, f=_np: f(x, axis=(0, 2), keepdims=True), normal(2, 3, 4))
+    case(f"{_name}_method", lambda x, n=_name: getattr(x, n)(axis=1, keepdims=True),
+         lambda x, f=_np: f(x, axis=1, keepdims=True), normal(2, 3, 4))
+    case(f"{_name}_0d", lambda x, f=_gk: f(x), _np, normal())
+for _name, _gk, _np in (("max", gk.max, np.max), ("min", gk.min, np.min)):
+    case(_name, lambda x, f=_gk: f(x), _np, distinct(3, 4), [_name])
+    case(f"{_name}_axis", lambda x, f=_gk: f(x, axis=1), lambda x, f=_np: f(x, axis=1),
+         distinct(3, 4))
+    case(f"{_name}_keepdims", lambda x, n=_name: getattr(x, n)(axis=(0, 2), keepdims=True),
+         lambda x, f=_np: f(x, axis=(0, 2), keepdims=True), distinct(2, 3, 2))
+case("var", gk.var, np.var, normal(3, 4), ["var"])
+case("var_axis_correction", lambda x: x.var(axis=0, correction=1),
+     lambda x: np.var(x, axis=0, ddof=1), normal(3, 4))
+case("var_keepdims", lambda x: gk.var(x, axis=-1, keepdims=True),
+     lambda x: np.var(x, axis=-1, keepdims=True), normal(3, 4))
+case("std", gk.std, np.std, normal(3, 4), ["std"])
+case("std_axis_correction", lambda x: x.std(axis=1, correction=1),
+     lambda x: np.std(x, axis=1, ddof=1), normal(3, 4))
+case("logsumexp", gk.logsumexp, _logsumexp, normal(3, 4), ["logsumexp"])
+case("logsumexp_axis", lambda x: gk.logsumexp(x, axis=-1), lambda x: _logsumexp(x, axis=-1),
+     normal(3, 4))
+case("logsumexp_keepdims_large", lambda x: gk.logsumexp(x * 100.0, axis=0, keepdims=True),
+     lambda x: _logsumexp(x * 100.0, axis=0, keepdims=True), distinct(3, 4))
+
+# ---- softmax family ------------------------------------------------------------------------
+case("softmax", gk.softmax, lambda x: _softmax(x, -1), normal(3, 4), ["softmax"])
+case("softmax_axis0", lambda x: gk.softmax(x, axis=0), lambda x: _softmax(x, 0), normal(3, 4))
+case("log_softmax", gk.log_softmax, lambda x: np.log(_softmax(x, -1)), normal(3, 4),
+     ["log_softmax"])
+case("log_softmax_axis0", lambda x: gk.log_softmax(x * 30.0, axis=0),
+     lambda x: x * 30.0 - _logsumexp(x * 30.0, axis=0, keepdims=True), normal(3, 4))
+
+# ---- losses ---------------------------------------------------------------------------------
+case("mse_loss", ops.mse_loss, lambda p, t: np.mean((p - t) ** 2),
+     several(normal(3, 4), normal(3, 4)), ["mse_loss"])
+case("mse_loss_sum", lambda p, t: ops.mse_loss(p, t, reduction="sum"),
+     lambda p, t: np.sum((p - t) ** 2), several(normal(3, 4), normal(3, 4)))
+case("mse_loss_none", lambda p, t: ops.mse_loss(p, t, reduction="none"),
+     lambda p, t: (p - t) ** 2, several(normal(3, 4), normal(3, 4)))
+case("mse_loss_host_target", lambda p: ops.mse_loss(p, [[0.5, -1.0, 2.0]] * 3),
+     lambda p: np.mean((p - np.array([[0.5, -1.0, 2.0]] * 3, dtype=p.dtype)) ** 2),
+     normal(3, 3))
+
+# ---- shape ------------------------------------------------------------------------------------
+case("reshape", lambda x: gk.reshape(x, (2, 6)), lambda x: x.reshape(2, 6), normal(3, 4),
+     ["reshape"])
+case("reshape_method_infer", lambda x: x.reshape(2, -1, 3), lambda x: x.reshape(2, -1, 3),
+     normal(3, 4))
+case("reshape_flat", lambda x: x.reshape(-1), lambda x: x.reshape(-1), normal(3, 4))
+case("permute_dims", lambda x: gk.permute_dims(x, (2, 0, 1)),
+     lambda x: np.transpose(x, (2, 0, 1)), normal(2, 3, 4), ["permute_dims"])
+case("transpose_method", lambda x: x.transpose(1, 2, 0), lambda x: np.transpose(x, (1, 2, 0)),
+     normal(2, 3, 4))
+case("transpose_method_reverse", lambda x: x.transpose(), lambda x: x.T, normal(2, 3, 4))
+case("transpose_fn", lambda x: gk.transpose(x, (0, 2, 1)), lambda x: np.transpose(x, (0, 2, 1)),
+     normal(2, 3, 4), ["transpose"])
+case("T", lambda x: x.T, lambda x: x.T, normal(2, 3, 4))
+case("matrix_transpose", gk.matrix_transpose, lambda x: np.swapaxes(x, -1, -2),
+     normal(2, 3, 4), ["matrix_transpose"])
+case("mT", lambda x: x.mT, lambda x: np.swapaxes(x, -1, -2), normal(3, 4))
+case("broadcast_to", lambda x: gk.broadcast_to(x, (2, 3, 4)),
+     lambda x: np.broadcast_to(x, (2, 3, 4)), normal(3, 1), ["broadcast_to"])
+case("broadcast_to_method", lambda x: x.broadcast_to((3, 4)), lambda x: np.broadcast_to(x, (3, 4)),
+     normal(4))
+case("sum_to", lambda x: ops.sum_to(x, (3, 1)), lambda x: x.sum(axis=(0, 2))[:, None],
+     normal(2, 3, 4), ["sum_to"])
+case("expand_dims", lambda x: gk.expand_dims(x, 0), lambda x: x[None], normal(3, 4),
+     ["expand_dims"])
+case("expand_dims_neg", lambda x: x.expand_dims(-1), lambda x: x[..., None], normal(3, 4))
+case("squeeze", gk.squeeze, np.squeeze, normal(3, 1, 4, 1), ["squeeze"])
+case("squeeze_axis", lambda x: x.squeeze(1), lambda x: np.squeeze(x, 1), normal(3, 1, 4, 1))
+case("concat", lambda a, b, c: gk.concat([a, b, c]), lambda a, b, c: np.concatenate([a, b, c]),
+     several(normal(2, 3), normal(1, 3), normal(3, 3)), ["concat"])
+case("concat_axis1", lambda a, b: gk.concat((a, b), axis=-1),
+     lambda a, b: np.concatenate([a, b], axis=-1), several(normal(2, 3), normal(2, 2)))
+case("stack", lambda a, b: gk.stack([a, b]), lambda a, b: np.stack([a, b]),
+     several(normal(2, 3), normal(2, 3)), ["stack"])
+case("stack_last", lambda a, b, c: gk.stack([a, b, c], axis=-1),
+     lambda a, b, c: np.stack([a, b, c], axis=-1),
+     several(normal(2, 3), normal(2, 3), normal(2, 3)))
+
+# ---- indexing ---------------------------------------------------------------------------------
+_DUP = np.array([0, 2, 0, 1, 2, 2])
+_MASK = np.array([[True, False, True, False], [False, False, False, True],
+                  [True, True, True, False]])
+for _name, _index in (
+    ("int", 1), ("int_neg", -1), ("slice", slice(1, 3)), ("slice_step", slice(None, None, 2)),
+    ("int_slice", (1, slice(0, 3))), ("none", (None, 1)), ("ellipsis", (Ellipsis, 2)),
+    ("none_ellipsis", (slice(1, 3), None, Ellipsis)),
+):
+    case(f"getitem_{_name}", lambda x, i=_index: x[i], lambda x, i=_index: x[i], normal(3, 4),
+         covers=["getitem"])
+case("getitem_int_array_dups", lambda x: x[_DUP], lambda x: x[_DUP], normal(3, 4))
+case("getitem_int_tensor_dups", lambda x: x[const(x, _DUP)], lambda x: x[_DUP], normal(3, 4))
+case("getitem_list", lambda x: x[[2, 0, 2]], lambda x: x[[2, 0, 2]], normal(3, 4))
+case("getitem_paired_arrays", lambda x: x[[0, 2, 0, 0], [1, 3, 1, 1]],
+     lambda x: x[[0, 2, 0, 0], [1, 3, 1, 1]], normal(3, 4))
+case("getitem_slice_and_array", lambda x: x[:, const(x, [3, 0, 3])],
+     lambda x: x[:, [3, 0, 3]], normal(3, 4))
+case("getitem_index_2d", lambda x: x[const(x, _DUP.reshape(2, 3))],
+     lambda x: x[_DUP.reshape(2, 3)], normal(3, 4))
+case("getitem_partial_slice_array", lambda x: x[1:, [3, 3, 0]], lambda x: x[1:, [3, 3, 0]],
+     normal(3, 4))
+case("getitem_none_ellipsis_array", lambda x: x[None, ..., const(x, [1, 1])],
+     lambda x: x[None, ..., [1, 1]], normal(2, 3, 2))
+case("getitem_int_and_array", lambda x: x[1, [0, 0, 2]], lambda x: x[1, [0, 0, 2]],
+     normal(3, 4))
+case("getitem_mask", lambda x: x[const(x, _MASK)], lambda x: x[_MASK], normal(3, 4))
+case("getitem_mask_leading", lambda x: x[const(x, _MASK[:, 0])], lambda x: x[_MASK[:, 0]],
+     normal(3, 4))
+case("getitem_compare_mask", lambda x: x[x > 0], lambda x: x[x > 0], away_from_zero(3, 4))
+
+# ---- dtype, device, comparisons (forward only where there is no gradient) ---------------
+# float32 rounding needs a coarse finite-difference step
+case("astype_float32", lambda x: x.astype(gk.float32) * 1.0, lambda x: x.astype(np.float32),
+     normal(3, 4), dtypes=("float64",), check_kw=dict(eps=1e-2, atol=1e-4))
+case("astype_roundtrip", lambda x: x.astype(gk.float32).astype(gk.float64),
+     lambda x: x.astype(np.float32).astype(np.float64), normal(3, 4),
+     dtypes=("float64",), check_kw=dict(eps=1e-2, atol=1e-4))
+case("astype_float64", lambda x: x.astype("float64") * 2.0,
+     lambda x: x.astype(np.float64) * 2.0, normal(3, 4))
+case("to_device_roundtrip", lambda x: (x.to("cpu") * 2.0).to(x.device),
+     lambda x: x * 2.0, normal(3, 4))
+case("astype_int", lambda x: x.astype(gk.int64), lambda x: x.astype(np.int64),
+     lambda rng: (rng.uniform(-5, 5, (3, 4)),), differentiable=False)
+for _op, _f in (("lt", lambda a, b: a < b), ("le", lambda a, b: a <= b),
+                ("gt", lambda a, b: a > b), ("ge", lambda a, b: a >= b),
+                ("eq", lambda a, b: a == b), ("ne", lambda a, b: a != b)):
+    case(f"compare_{_op}", _f, _f,
+         lambda rng: (rng.integers(0, 3, (3, 4)) * 1.0, rng.integers(0, 3, (4,)) * 1.0),
+         differentiable=False, covers=["compare"])
+case("compare_scalar_left", lambda a: 0.5 < a, lambda a: 0.5 < a, normal(3, 4),
+     differentiable=False)
+case("logical_ops", lambda a, b: ~((a > 0) & (b > 0)) | (a > b),
+     lambda a, b: ~((a > 0) & (b > 0)) | (a > b), several(normal(3, 4), normal(3, 4)),
+     differentiable=False, covers=["logical_not"])
+case("argmax", lambda x: gk.argmax(x, axis=1), lambda x: np.argmax(x, axis=1), distinct(3, 4),
+     differentiable=False, covers=["argmax"])
+case("argmin", lambda x: x.argmin(), lambda x: np.argmin(x), distinct(3, 4),
+     differentiable=False, covers=["argmin"])
+
+# Public functions of gradkit/ops.py that no case above needs to exercise, and why.
+NOT_COVERED = {
+    "setitem_": "in-place assignment outside the graph; tested in test_autograd.py",
+}
+
+BY_NAME = {c.name: c for c in CASES}
+assert len(BY_NAME) == len(CASES), "duplicate case names"

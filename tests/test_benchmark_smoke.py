@@ -1,0 +1,119 @@
+"""examples/benchmark.py must keep running: one smoke run, and its NumPy floor must be right.
+
+No timing is asserted anywhere: the benchmark measures, the tests only keep it from rotting.
+"""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "benchmark.py"
+
+
+def _gradkit_has_training_layers():
+    from gradkit import nn, optim
+
+    return hasattr(nn, "Linear") and hasattr(optim, "SGD")
+
+
+def _run(*flags):
+    proc = subprocess.run([sys.executable, str(SCRIPT), *flags], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, f"benchmark {flags} exited {proc.returncode}:\n" \
+                                 f"{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def _rows(out):
+    """(config, impl) -> the table row's cells."""
+    rows = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 9 and cells[0] != "config":
+            rows[(cells[0], cells[1])] = cells
+    return rows
+
+
+def test_smoke_run_prints_the_table():
+    out = _run("--smoke")
+    assert "| config | impl" in out, out
+    rows = _rows(out)
+    assert rows[("tiny", "numpy")][8] == "ref", out
+    assert "LOSS MISMATCH" not in out and "ERROR" not in out, out
+    if not _gradkit_has_training_layers():
+        pytest.skip("gradkit.nn / gradkit.optim not implemented yet: the gradkit row is absent")
+    gradkit = rows.get(("tiny", "gradkit"))
+    assert gradkit is not None, out
+    assert float(gradkit[2]) > 0  # a time was measured (its value is not judged)
+    assert float(gradkit[8]) <= 1e-4  # its losses agree with the floor's
+
+
+def test_smoke_run_on_the_strict_device():
+    """The whole gradkit training step runs on the standard-only, no-host-sync device."""
+    from gradkit.backends import availability
+
+    ok, why = availability("strict")
+    if not ok:
+        pytest.skip(f"strict backend unavailable: {why}")
+    if not _gradkit_has_training_layers():
+        pytest.skip("gradkit.nn / gradkit.optim not implemented yet")
+    out = _run("--smoke", "--device", "strict", "--impls", "gradkit,numpy")
+    gradkit = _rows(out)[("tiny", "gradkit (strict)")]
+    assert gradkit[2] == "-"  # not timed
+    assert float(gradkit[8]) <= 1e-4, out
+
+
+def _load_benchmark():
+    spec = importlib.util.spec_from_file_location("gradkit_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _loss64(cfg, params, x, y):
+    """The MLP's loss in float64, written plainly (no buffers), for finite differences."""
+    h = x
+    for i, (w, b) in enumerate(params):
+        h = h @ w.T + b
+        if i < len(params) - 1:
+            h = np.maximum(h, 0) if cfg.act == "relu" else np.tanh(h)
+    if cfg.loss == "mse":
+        return np.mean((h - y) ** 2)
+    h = h - h.max(axis=1, keepdims=True)
+    logp = h - np.log(np.exp(h).sum(axis=1, keepdims=True))
+    return -np.mean(logp[np.arange(len(y)), y])
+
+
+@pytest.mark.parametrize("act,loss", [("tanh", "mse"), ("relu", "ce")])
+def test_floor_gradients_match_finite_differences(act, loss):
+    """The floor is the reference for every loss check: its SGD step must follow the true
+    gradient (recovered from the update as (w_before - w_after) / lr)."""
+    bench = _load_benchmark()
+    cfg = bench.Config("check", (3, 5, 4), 6, act, loss, 1)
+    weights, x, y = bench.make_data(cfg, seed=1)
+    weights = [(w.astype(np.float64), b.astype(np.float64)) for w, b in weights]
+    x = x.astype(np.float64)
+    y = y if loss == "ce" else y.astype(np.float64)
+    before = [(w.copy(), b.copy()) for w, b in weights]
+    floor = bench.FloorMLP(np, cfg, [(w.copy(), b.copy()) for w, b in weights], x, y)
+    loss0 = float(floor.step())
+    assert loss0 == pytest.approx(_loss64(cfg, before, x, y), rel=1e-12)
+    eps = 1e-6
+    for (w, b), (w1, b1) in zip(before, floor.params):
+        for arr0, arr1 in ((w, w1), (b, b1)):
+            got = (arr0 - arr1) / bench.LR
+            want = np.zeros_like(arr0)
+            for idx in np.ndindex(arr0.shape):
+                orig = arr0[idx]
+                arr0[idx] = orig + eps
+                up = _loss64(cfg, before, x, y)
+                arr0[idx] = orig - eps
+                down = _loss64(cfg, before, x, y)
+                arr0[idx] = orig
+                want[idx] = (up - down) / (2 * eps)
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-8)

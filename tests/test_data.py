@@ -1,0 +1,97 @@
+"""gk.DataLoader on every backend: coverage of the data, order, seeds, last-batch handling
+and keeping the data on the device."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradkit as gk
+
+X = np.arange(20, dtype=np.float32).reshape(10, 2)
+Y = np.arange(10, dtype=np.int64)
+
+
+def batches(loader):
+    return [tuple(t.numpy() for t in batch) for batch in loader]
+
+
+def test_unshuffled_batches_in_order_with_a_short_last_batch(device):
+    loader = gk.DataLoader(X, Y, batch_size=4, device=device)
+    assert len(loader) == 3
+    got = batches(loader)
+    assert [len(y) for _, y in got] == [4, 4, 2]
+    np.testing.assert_array_equal(np.concatenate([x for x, _ in got]), X)
+    np.testing.assert_array_equal(np.concatenate([y for _, y in got]), Y)
+    for batch in loader:
+        assert all(t.device == device for t in batch)
+        assert batch[0].dtype == gk.float32 and batch[1].dtype == gk.int64
+
+
+def test_drop_last(device):
+    loader = gk.DataLoader(X, Y, batch_size=4, drop_last=True, shuffle=True, seed=0,
+                           device=device)
+    assert len(loader) == 2
+    got = batches(loader)
+    assert [len(y) for _, y in got] == [4, 4]
+    assert len(set(np.concatenate([y for _, y in got]))) == 8
+    assert len(gk.DataLoader(X, batch_size=5, drop_last=True)) == 2
+
+
+def test_shuffle_is_a_permutation_that_keeps_rows_together(device):
+    loader = gk.DataLoader(X, Y, batch_size=3, shuffle=True, seed=1, device=device)
+    got = batches(loader)
+    ys = np.concatenate([y for _, y in got])
+    xs = np.concatenate([x for x, _ in got])
+    assert sorted(ys) == list(Y) and not (ys == Y).all()
+    np.testing.assert_array_equal(xs, X[ys])  # every x stays with its y
+
+
+def test_seed_repeats_and_epochs_differ(device):
+    def order(loader):
+        return np.concatenate([y for (y,) in batches(loader)])
+
+    a = gk.DataLoader(Y, batch_size=4, shuffle=True, seed=7, device=device)
+    b = gk.DataLoader(Y, batch_size=4, shuffle=True, seed=7, device=device)
+    first, second = order(a), order(a)
+    assert not (first == second).all()  # a new order each epoch
+    np.testing.assert_array_equal(order(b), first)
+    np.testing.assert_array_equal(order(b), second)
+    # the same seed gives the same batches on every device
+    cpu = gk.DataLoader(Y, batch_size=4, shuffle=True, seed=7)
+    np.testing.assert_array_equal(order(cpu), first)
+
+
+def test_unseeded_shuffle_uses_the_device_generator(device):
+    def order():
+        loader = gk.DataLoader(Y, batch_size=10, shuffle=True, device=device)
+        return next(iter(loader))[0].numpy()
+
+    gk.manual_seed(3)
+    first = order()
+    gk.manual_seed(3)
+    np.testing.assert_array_equal(order(), first)
+
+
+def test_data_moves_to_the_device_once(device):
+    source = gk.tensor(X, requires_grad=True)
+    loader = gk.DataLoader(source, Y, batch_size=4, device=device)
+    assert all(t.device == device for t in loader.tensors)
+    assert not loader.tensors[0].requires_grad  # data is not part of any graph
+    held = [t.array for t in loader.tensors]
+    list(loader), list(loader)
+    assert [t.array for t in loader.tensors] == held  # nothing re-uploaded per epoch
+    x0 = next(iter(gk.DataLoader(X, batch_size=10)))[0]
+    assert x0.device == "cpu"  # NumPy data without device= stays on the CPU
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="same length"):
+        gk.DataLoader(X, Y[:5])
+    with pytest.raises(ValueError, match="batch_size"):
+        gk.DataLoader(X, batch_size=0)
+    with pytest.raises(ValueError, match="at least one"):
+        gk.DataLoader()
+    with pytest.raises(ValueError, match="leading"):
+        gk.DataLoader(np.float32(1.0))
+    assert "batch_size=2" in repr(gk.DataLoader(X, batch_size=2))

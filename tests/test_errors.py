@@ -1,0 +1,143 @@
+"""Bad input gets an exception that names the problem and the values involved."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradkit as gk
+
+STRICT = "strict:device1"
+
+
+def _other_device(device):
+    """A second device to mix with `device` (skips when array-api-strict is missing)."""
+    other = "cpu" if device != "cpu" else STRICT
+    if not gk.is_available(other):
+        pytest.skip(f"needs {other}: {gk.availability('strict')[1]}")
+    return other
+
+
+@pytest.mark.parametrize("op", [
+    lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a - b, lambda a, b: a / b,
+    lambda a, b: gk.maximum(a, b), lambda a, b: gk.where(a > 0, a, b),
+], ids=["add", "mul", "sub", "div", "maximum", "where"])
+def test_shape_mismatch_names_both_shapes(device, op):
+    a, b = gk.ones(2, 3, device=device), gk.ones(4, device=device)
+    with pytest.raises(gk.ShapeError) as info:
+        op(a, b)
+    assert "(2, 3)" in str(info.value) and "(4,)" in str(info.value)
+
+
+def test_matmul_and_shape_ops_name_shapes(device):
+    a, b = gk.ones(2, 3, device=device), gk.ones(4, 5, device=device)
+    for call, shapes in [
+        (lambda: a @ b, ["(2, 3)", "(4, 5)"]),
+        (lambda: gk.concat([a, b]), ["(2, 3)", "(4, 5)"]),
+        (lambda: gk.stack([a, b]), ["(2, 3)", "(4, 5)"]),
+        (lambda: a.reshape(4, 2), ["(2, 3)", "(4, 2)"]),
+        (lambda: gk.broadcast_to(a, (3, 3)), ["(2, 3)"]),
+        (lambda: a.sum(axis=2), ["axis 2"]),
+        (lambda: a.squeeze(0), ["(2, 3)"]),
+    ]:
+        with pytest.raises(gk.ShapeError) as info:
+            call()
+        for s in shapes:
+            assert s in str(info.value), (s, str(info.value))
+
+
+@pytest.mark.parametrize("op", [
+    lambda a, b: a + b, lambda a, b: b * a, lambda a, b: a @ b, lambda a, b: a < b,
+    lambda a, b: gk.concat([a, b]), lambda a, b: gk.maximum(a, b),
+], ids=["add", "rmul", "matmul", "less", "concat", "maximum"])
+def test_device_mismatch_names_both_devices(device, op):
+    other = _other_device(device)
+    a = gk.ones(3, device=device, requires_grad=True)
+    b = gk.ones(3, device=other)
+    with pytest.raises(gk.DeviceError) as info:
+        op(a, b)
+    assert device in str(info.value) and other in str(info.value)
+
+
+def test_backward_gradient_on_wrong_device_or_shape(device):
+    other = _other_device(device)
+    y = gk.ones(3, device=device, requires_grad=True) * 2
+    with pytest.raises(gk.DeviceError) as info:
+        y.backward(gk.ones(3, device=other))
+    assert device in str(info.value) and other in str(info.value)
+    with pytest.raises(gk.ShapeError) as info:
+        y.backward(gk.ones(2, device=device))
+    assert "(2,)" in str(info.value) and "(3,)" in str(info.value)
+
+
+def test_backward_on_non_scalar_needs_grad(device):
+    y = gk.ones(2, 3, device=device, requires_grad=True) * 2
+    with pytest.raises(gk.GradkitError, match=r"scalar.*\(2, 3\)"):
+        y.backward()
+    y.backward(gk.ones(2, 3, device=device))  # with a gradient it works
+
+
+def test_second_backward_is_a_clear_error(device):
+    x = gk.ones(3, device=device, requires_grad=True)
+    y = (x.exp() * 2).sum()
+    y.backward()
+    with pytest.raises(gk.GradkitError, match="second time.*retain_graph=True"):
+        y.backward()
+
+
+def test_backward_without_graph(device):
+    with pytest.raises(gk.GradkitError, match="does not require grad"):
+        gk.ones(3, device=device).sum().backward()
+    x = gk.ones(3, device=device, requires_grad=True)
+    with gk.no_grad():
+        y = (x * 2).sum()
+    with pytest.raises(gk.GradkitError, match="no_grad"):
+        y.backward()
+
+
+def test_integer_tensor_cannot_require_grad(device):
+    with pytest.raises(TypeError, match="int64"):
+        gk.tensor([1, 2, 3], device=device, requires_grad=True)
+    with pytest.raises(TypeError, match="bool"):
+        gk.tensor([True], device=device, requires_grad=True)
+
+
+@pytest.mark.parametrize("spec", ["tpu", "cuda:x", "gpu:one", "cpu:1", "strict:nosuchdevice"])
+def test_bad_device_strings(spec):
+    with pytest.raises(gk.DeviceError) as info:
+        gk.tensor([1.0], device=spec)
+    assert spec.split(":")[-1] in str(info.value)
+    assert not gk.is_available(spec)
+
+
+def test_cuda_unavailable_message_carries_probe_reason():
+    ok, reason = gk.availability("cupy")
+    if ok:
+        pytest.skip("a CUDA GPU is available here")
+    for spec in ("cuda", "cuda:0"):
+        with pytest.raises(gk.DeviceError) as info:
+            gk.zeros(2, device=spec)
+        assert reason in str(info.value) and spec in str(info.value)
+    assert not gk.is_available("cuda")
+
+
+def test_unsupported_dtype_lists_choices(device):
+    with pytest.raises(TypeError, match="float32"):
+        gk.tensor(np.array(["a", "b"]), device=device)
+    with pytest.raises(TypeError, match="complex"):
+        gk.zeros(2, dtype="complex128", device=device)
+
+
+def test_grad_input_must_require_grad(device):
+    x = gk.ones(2, device=device)
+    y = gk.ones(2, device=device, requires_grad=True)
+    with pytest.raises(gk.GradkitError, match=r"\(2,\)"):
+        gk.grad((x * y).sum(), [x])
+
+
+def test_errors_are_not_bare_library_tracebacks(device):
+    """A caller's mistake inside an op surfaces as gradkit's error, chained to the cause."""
+    a, b = gk.ones(2, 3, device=device), gk.ones(3, 2, device=device)
+    with pytest.raises(gk.ShapeError) as info:
+        a * b
+    assert "mul" in str(info.value)

@@ -1,0 +1,168 @@
+"""Every example runs (in a fast mode) so none can rot; train_mlp's checkpoint reloads exactly.
+
+The scripts run in a subprocess with a temporary working directory, as a user runs them;
+the checkpoint test imports train_mlp.py from its path and calls it in-process.
+"""
+
+import gzip
+import hashlib
+import importlib.util
+import re
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gradkit as gk
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def has(module):
+    return importlib.util.find_spec(module) is not None
+
+
+needs_sklearn = pytest.mark.skipif(
+    not has("sklearn"), reason='scikit-learn is missing: pip install "gradkit[examples]"')
+needs_matplotlib = pytest.mark.skipif(
+    not has("matplotlib"), reason='matplotlib is missing: pip install "gradkit[examples]"')
+
+
+def run(script, *args, cwd):
+    """Run examples/<script> with this interpreter; returns its stdout, failing on rc != 0."""
+    proc = subprocess.run([sys.executable, str(EXAMPLES / script), *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def load_example(name):
+    """An example script imported as a module (it runs nothing on import)."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_fake_mnist(directory, n_train=64, n_test=32, seed=0):
+    """Small MNIST-shaped IDX files (gzip, standard names); returns {name: md5}."""
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte.gz": rng.integers(0, 10, n_train, dtype=np.uint8),
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte.gz": rng.integers(0, 10, n_test, dtype=np.uint8),
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    checksums = {}
+    for name, a in arrays.items():
+        header = struct.pack(">BBBB", 0, 0, 0x08, a.ndim) + struct.pack(f">{a.ndim}I", *a.shape)
+        data = gzip.compress(header + a.tobytes())
+        (directory / name).write_bytes(data)
+        checksums[name] = hashlib.md5(data).hexdigest()
+    return checksums
+
+
+# ---- train_mlp.py -------------------------------------------------------------------------
+@needs_sklearn
+def test_train_mlp_fast(tmp_path):
+    out = run("train_mlp.py", "--fast", "--device", "cpu", "--out", "ckpt", cwd=tmp_path)
+    assert "device: cpu" in out
+    assert re.search(r"epoch +3 +loss \d+\.\d+ +test accuracy \d+\.\d+%", out)
+    accuracy = float(re.search(r"final test accuracy: (\d+\.\d+)%", out).group(1))
+    assert accuracy > 50.0  # two epochs on a small model: well above chance (10%)
+    assert "identical predictions: True" in out
+    for name in ("mlp.safetensors", "optimizer.safetensors", "config.json"):
+        assert (tmp_path / "ckpt" / name).stat().st_size > 0
+    if has("matplotlib"):
+        assert (tmp_path / "ckpt" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    else:
+        assert "matplotlib is not installed" in out
+
+
+def test_train_mlp_reads_mnist_idx_files(tmp_path):
+    write_fake_mnist(tmp_path / "mnist")
+    out = run("train_mlp.py", "--fast", "--data", "mnist", "--out", "runs", cwd=tmp_path)
+    assert "data: 64 training and 32 test examples, 784 features, 10 classes" in out
+    assert "final test accuracy:" in out and (tmp_path / "runs" / "mlp.safetensors").exists()
+
+
+def test_train_mlp_downloads_into_an_empty_directory(tmp_path, monkeypatch):
+    """An empty --data directory is filled from the mirrors (here a local file:// one)."""
+    mirror = tmp_path / "mirror"
+    checksums = write_fake_mnist(mirror)
+    monkeypatch.setattr(gk.datasets, "MNIST_FILES", checksums)
+    monkeypatch.setattr(gk.datasets, "MNIST_MIRRORS", [mirror.as_uri() + "/"])
+    (tmp_path / "empty").mkdir()
+    result = load_example("train_mlp").main(
+        ["--fast", "--device", "cpu", "--data", str(tmp_path / "empty"),
+         "--out", str(tmp_path / "runs")])
+    assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == sorted(checksums)
+    assert result["config"]["in_features"] == 784
+
+
+@needs_sklearn
+def test_train_mlp_checkpoint_reloads_identically(device, tmp_path):
+    """Trained, saved and loaded on each backend: the same predictions, bit for bit."""
+    train_mlp = load_example("train_mlp")
+    result = train_mlp.main(["--fast", "--device", device, "--out", str(tmp_path)])
+    assert result["device"] == gk.get_backend(device).device
+    assert result["identical"]
+    model, x_test = result["model"], result["x_test"]
+    model.eval()
+    with gk.no_grad():
+        expected = model(x_test).numpy()
+
+    fresh = train_mlp.build_model(**result["config"], device=device)
+    fresh.load_state_dict(gk.load(result["checkpoint"], device=device))
+    fresh.eval()
+    with gk.no_grad():
+        assert np.array_equal(fresh(x_test).numpy(), expected)
+
+    # The same file loads on the CPU, too, and predicts the same classes there.
+    on_cpu = train_mlp.build_model(**result["config"])
+    on_cpu.load_state_dict(gk.load(result["checkpoint"], device="cpu"))
+    on_cpu.eval()
+    with gk.no_grad():
+        logits = on_cpu(gk.tensor(x_test.numpy())).numpy()
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_train_mlp_rejects_an_unusable_device(tmp_path):
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "train_mlp.py"), "--fast",
+                           "--device", "nonsense:3"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode != 0 and "nonsense" in proc.stderr
+
+
+# ---- moons.py -------------------------------------------------------------------------------
+@needs_sklearn
+def test_moons_fast(tmp_path):
+    out = run("moons.py", "--fast", "--out", "plots", cwd=tmp_path)
+    assert re.search(r"device: \S+", out)
+    assert re.search(r"final training accuracy: \d+%", out)
+    if has("matplotlib"):
+        assert (tmp_path / "plots" / "moons.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@needs_sklearn
+def test_moons_reaches_full_training_accuracy(tmp_path):
+    """micrograd's claim, kept: 100 SGD steps separate all 100 points."""
+    accuracy = load_example("moons").main(["--device", "cpu", "--out", str(tmp_path)])
+    assert accuracy == 1.0
+
+
+# ---- computation_graph.py ------------------------------------------------------------------
+def test_computation_graph(tmp_path):
+    out = run("computation_graph.py", "--out", "graphs", cwd=tmp_path)
+    dot = (tmp_path / "graphs" / "graph.dot").read_text()
+    assert dot.startswith("digraph")
+    assert "o | data 0.7071 | grad 1.0000" in dot and "x1 | data 2.0000 | grad -1.5000" in dot
+    if shutil.which("dot"):
+        assert (tmp_path / "graphs" / "graph.svg").exists()
+    else:
+        assert "graphviz is not installed" in out

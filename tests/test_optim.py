@@ -1,0 +1,407 @@
+"""Optimizers, learning-rate schedules and gradient clipping on every backend: trajectories
+against hand-written NumPy (and PyTorch when installed), state on the device, exact
+resumption from a state dict, and clipping without host transfers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from gradkit.backends.base import Backend
+
+import gradkit as gk
+from gradkit import nn, optim
+from gradkit.optim import lr_scheduler as sched
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+STEPS = 6
+W0 = np.random.default_rng(0).standard_normal((3, 4))
+B0 = np.random.default_rng(1).standard_normal(4)
+GRADS = [(np.random.default_rng(10 + k).standard_normal((3, 4)),
+          np.random.default_rng(20 + k).standard_normal(4)) for k in range(STEPS)]
+
+
+# ---- NumPy references, written from the update rules ----------------------------------------
+def sgd_reference(lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+                  maximize=False):
+    params, bufs = [W0.copy(), B0.copy()], [None, None]
+    for grads in GRADS:
+        for i, g in enumerate(grads):
+            g = -g if maximize else g
+            g = g + weight_decay * params[i]
+            if momentum:
+                bufs[i] = g.copy() if bufs[i] is None else momentum * bufs[i] + (1 - dampening) * g
+                g = g + momentum * bufs[i] if nesterov else bufs[i]
+            params[i] = params[i] - lr * g
+    return params
+
+
+def adam_reference(lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled=False):
+    params = [W0.copy(), B0.copy()]
+    m, v = [np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params]
+    for t, grads in enumerate(GRADS, 1):
+        for i, g in enumerate(grads):
+            if decoupled:
+                params[i] = params[i] * (1 - lr * weight_decay)
+            else:
+                g = g + weight_decay * params[i]
+            m[i] = betas[0] * m[i] + (1 - betas[0]) * g
+            v[i] = betas[1] * v[i] + (1 - betas[1]) * g * g
+            m_hat, v_hat = m[i] / (1 - betas[0] ** t), v[i] / (1 - betas[1] ** t)
+            params[i] = params[i] - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return params
+
+
+CASES = {
+    "sgd": (lambda p: optim.SGD(p, lr=0.1), lambda: sgd_reference(0.1)),
+    "sgd_momentum": (lambda p: optim.SGD(p, lr=0.1, momentum=0.9),
+                     lambda: sgd_reference(0.1, 0.9)),
+    "sgd_dampening": (lambda p: optim.SGD(p, lr=0.05, momentum=0.8, dampening=0.3),
+                      lambda: sgd_reference(0.05, 0.8, 0.3)),
+    "sgd_nesterov_wd": (lambda p: optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.01,
+                                            nesterov=True),
+                        lambda: sgd_reference(0.1, 0.9, weight_decay=0.01, nesterov=True)),
+    "sgd_maximize": (lambda p: optim.SGD(p, lr=0.1, momentum=0.5, maximize=True),
+                     lambda: sgd_reference(0.1, 0.5, maximize=True)),
+    "adam": (lambda p: optim.Adam(p, lr=0.01), lambda: adam_reference(0.01)),
+    "adam_wd": (lambda p: optim.Adam(p, lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+                lambda: adam_reference(0.01, (0.8, 0.99), 1e-6, 0.1)),
+    "adamw": (lambda p: optim.AdamW(p, lr=0.01), lambda: adam_reference(0.01, weight_decay=0.01,
+                                                                         decoupled=True)),
+    "adamw_wd": (lambda p: optim.AdamW(p, lr=0.05, weight_decay=0.5),
+                 lambda: adam_reference(0.05, weight_decay=0.5, decoupled=True)),
+}
+
+
+def make_params(device):
+    return [nn.Parameter(gk.tensor(W0, device=device)), nn.Parameter(gk.tensor(B0, device=device))]
+
+
+def run(opt, params, device, grads=GRADS):
+    for gw, gb in grads:
+        params[0].grad = gk.tensor(gw, device=device)
+        params[1].grad = gk.tensor(gb, device=device)
+        opt.step()
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_trajectory_matches_numpy_reference(name, device):
+    make, reference = CASES[name]
+    params = make_params(device)
+    run(make(params), params, device)
+    for p, expected in zip(params, reference()):
+        assert p.device == device
+        np.testing.assert_allclose(p.numpy(), expected, rtol=1e-12, atol=1e-13)
+
+
+def test_adamw_decouples_weight_decay_from_adam():
+    """With zero gradients Adam's L2 term still moves p through m and v, AdamW only decays."""
+    pa, pw = nn.Parameter(gk.ones(2, dtype="float64")), nn.Parameter(gk.ones(2, dtype="float64"))
+    adam, adamw = optim.Adam([pa], lr=0.1, weight_decay=0.1), optim.AdamW([pw], lr=0.1,
+                                                                          weight_decay=0.1)
+    for _ in range(3):
+        pa.grad, pw.grad = gk.zeros_like(pa), gk.zeros_like(pw)
+        adam.step(), adamw.step()
+    np.testing.assert_allclose(pw.numpy(), (1 - 0.1 * 0.1) ** 3)
+    assert pa.numpy()[0] < 0.75  # L2 through Adam's normalisation: steps of about lr
+
+
+@needs_torch
+@pytest.mark.parametrize("name", CASES)
+def test_trajectory_matches_torch(name, device):
+    make, _ = CASES[name]
+    params = make_params(device)
+    opt = make(params)
+    tparams = [torch.nn.Parameter(torch.tensor(W0)), torch.nn.Parameter(torch.tensor(B0))]
+    group = {k: v for k, v in opt.param_groups[0].items() if k not in ("params", "amsgrad")}
+    topt = getattr(torch.optim, type(opt).__name__)(tparams, **group)
+    run(opt, params, device)
+    for gw, gb in GRADS:
+        tparams[0].grad, tparams[1].grad = torch.tensor(gw), torch.tensor(gb)
+        topt.step()
+    for p, tp in zip(params, tparams):
+        np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=1e-12, atol=1e-13)
+
+
+def test_params_without_grad_are_skipped_and_state_is_on_the_device(device):
+    a, b = make_params(device)
+    opt = optim.Adam([a, b], lr=0.1)
+    a.grad = gk.ones(3, 4, dtype="float64", device=device)
+    opt.step()
+    np.testing.assert_array_equal(b.numpy(), B0)  # no grad: untouched, no state
+    assert b not in opt.state and opt.state[a]["step"] == 1
+    for t in (opt.state[a]["exp_avg"], opt.state[a]["exp_avg_sq"]):
+        assert t.device == device and t.dtype == gk.float64 and t.shape == (3, 4)
+    sgd = optim.SGD([a], lr=0.1, momentum=0.9)
+    sgd.step()
+    assert sgd.state[a]["momentum_buffer"].device == device
+
+
+def test_step_does_not_touch_gradients_that_share_memory(device):
+    """Two parameters whose .grad share one array (as the engine may hand out)."""
+    a, b = make_params(device)[0], nn.Parameter(gk.tensor(W0 * 2, device=device))
+    shared = gk.tensor(GRADS[0][0], device=device)
+    a.grad, b.grad = shared, gk.Tensor._make(shared.array, shared.backend)
+    opt = optim.SGD([a, b], lr=0.1, momentum=0.9, weight_decay=0.1)
+    opt.step()
+    opt.step()
+    np.testing.assert_array_equal(shared.numpy(), GRADS[0][0])
+    g = GRADS[0][0]
+    for p, p0 in ((a, W0), (b, W0 * 2)):
+        d1 = g + 0.1 * p0
+        p1 = p0 - 0.1 * d1
+        d2 = g + 0.1 * p1
+        np.testing.assert_allclose(p.numpy(), p1 - 0.1 * (d2 + 0.9 * d1), rtol=1e-12)
+
+
+def test_zero_grad(device):
+    params = make_params(device)
+    opt = optim.SGD(params, lr=0.1)
+    params[0].grad = gk.ones(3, 4, device=device)
+    opt.zero_grad(set_to_none=False)
+    assert not params[0].grad.numpy().any() and params[1].grad is None
+    opt.zero_grad()
+    assert params[0].grad is None
+
+
+def test_param_groups(device):
+    w, b = make_params(device)
+    opt = optim.SGD([{"params": [w]}, {"params": b, "lr": 1.0}], lr=0.1, momentum=0.0)
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 1.0]
+    w.grad, b.grad = gk.ones(3, 4, dtype="float64", device=device), \
+        gk.ones(4, dtype="float64", device=device)
+    opt.step()
+    np.testing.assert_allclose(w.numpy(), W0 - 0.1)
+    np.testing.assert_allclose(b.numpy(), B0 - 1.0)
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        optim.SGD([{"params": [w]}, {"params": [w]}], lr=0.1)
+    with pytest.raises(ValueError, match="empty parameter list"):
+        optim.Adam([])
+    with pytest.raises(ValueError, match="non-leaf"):
+        optim.SGD([w * 2], lr=0.1)
+    with pytest.raises(ValueError, match="Nesterov"):
+        optim.SGD([w], lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="beta"):
+        optim.Adam([w], betas=(1.0, 0.9))
+
+
+@pytest.mark.parametrize("name", ["sgd_nesterov_wd", "adam_wd", "adamw"])
+@pytest.mark.parametrize("via_file", [False, True], ids=["dict", "gk.save"])
+def test_state_dict_resumes_exactly(name, via_file, device, tmp_path):
+    make, _ = CASES[name]
+    params = make_params(device)
+    opt = make(params)
+    run(opt, params, device, GRADS[:3])
+    snapshot = {"params": [p.detach() for p in params], "opt": opt.state_dict()}
+    if via_file:
+        gk.save(snapshot, tmp_path / "ck.safetensors")
+        snapshot = gk.load(tmp_path / "ck.safetensors", device=device)
+    else:  # an independent copy, as saving would make
+        snapshot = {"params": [gk.tensor(p.numpy(), device=device) for p in snapshot["params"]],
+                    "opt": {"state": {i: {k: (gk.tensor(v.numpy(), device=device)
+                                              if isinstance(v, gk.Tensor) else v)
+                                          for k, v in s.items()}
+                                      for i, s in snapshot["opt"]["state"].items()},
+                            "param_groups": snapshot["opt"]["param_groups"]}}
+    run(opt, params, device, GRADS[3:])
+    resumed = [nn.Parameter(t) for t in snapshot["params"]]
+    opt2 = make(resumed)
+    opt2.load_state_dict(snapshot["opt"])
+    run(opt2, resumed, device, GRADS[3:])
+    for p, q in zip(params, resumed):
+        np.testing.assert_array_equal(p.numpy(), q.numpy())  # bit for bit
+
+
+def test_state_dict_layout_and_load_errors(device):
+    params = make_params(device)
+    opt = optim.Adam(params, lr=0.01)
+    run(opt, params, device, GRADS[:1])
+    sd = opt.state_dict()
+    assert set(sd) == {"state", "param_groups"} and sorted(sd["state"]) == [0, 1]
+    assert sd["param_groups"][0]["params"] == [0, 1] and sd["param_groups"][0]["lr"] == 0.01
+    assert sd["state"][0]["step"] == 1 and sd["state"][0]["exp_avg"].shape == (3, 4)
+    other = optim.Adam(make_params(device)[:1], lr=0.5)
+    with pytest.raises(ValueError, match="groups of"):
+        other.load_state_dict(sd)
+    fresh = optim.Adam(make_params(device), lr=0.5)
+    bad = {"state": {0: dict(sd["state"][0]), 1: {"exp_avg": np.zeros(3), "step": 1}},
+           "param_groups": sd["param_groups"]}
+    with pytest.raises(ValueError, match="shape"):
+        fresh.load_state_dict(bad)
+    assert fresh.param_groups[0]["lr"] == 0.5 and not fresh.state  # nothing changed
+    fresh.load_state_dict(sd)
+    assert fresh.param_groups[0]["lr"] == 0.01
+    assert fresh.state[fresh.param_groups[0]["params"][0]]["exp_avg"].array \
+        is not sd["state"][0]["exp_avg"].array  # a copy
+
+
+def test_optimizer_follows_a_model_moved_after_it_was_made(device):
+    model = nn.Linear(3, 2)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(gk.ones(1, 3)).sum().backward()
+    opt.step()
+    model.to(device)
+    model(gk.ones(1, 3, device=device)).sum().backward()
+    opt.step()
+    assert opt.state[model.weight]["momentum_buffer"].device == device
+
+
+def test_native_updates_match_the_generic_ones(backend):
+    """Backends may override sgd_update/adam_update (CuPy fuses Adam); same numbers."""
+    rng = np.random.default_rng(5)
+    for decoupled in (False, True):
+        arrays = [backend.asarray(rng.standard_normal(7), "float64") for _ in range(8)]
+        p1, g, m1, v1, p2, _, m2, v2 = arrays
+        p2[...], m2[...], v2[...] = p1, m1, backend.xp.abs(v1)
+        v1[...] = v2
+        backend.adam_update(p1, g, m1, v1, 0.01, 0.9, 0.99, 1e-8, 0.1, decoupled, 3)
+        Backend.adam_update(backend, p2, g, m2, v2, 0.01, 0.9, 0.99, 1e-8, 0.1, decoupled, 3)
+        for a, b in ((p1, p2), (m1, m2), (v1, v2)):
+            np.testing.assert_allclose(backend.to_numpy(a), backend.to_numpy(b), rtol=1e-13)
+    p1, g, buf = (backend.asarray(rng.standard_normal(7), "float64") for _ in range(3))
+    p2, buf2 = backend.xp.asarray(p1, copy=True), backend.xp.asarray(buf, copy=True)
+    backend.sgd_update(p1, g, buf, 0.1, 0.9, 0.01, True, 0.0)
+    Backend.sgd_update(backend, p2, g, buf2, 0.1, 0.9, 0.01, True, 0.0)
+    np.testing.assert_allclose(backend.to_numpy(p1), backend.to_numpy(p2), rtol=1e-13)
+
+
+# ---- learning-rate schedules -------------------------------------------------------------------
+def _lrs(make_scheduler, epochs=12, lr=0.5):
+    opt = optim.SGD([nn.Parameter(gk.zeros(1))], lr=lr)
+    s = make_scheduler(opt)
+    out = []
+    for _ in range(epochs):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        s.step()
+    return out
+
+
+SCHEDULES = {
+    "step": (lambda o: sched.StepLR(o, step_size=3, gamma=0.5),
+             lambda e: 0.5 * 0.5 ** (e // 3)),
+    "multistep": (lambda o: sched.MultiStepLR(o, milestones=[2, 7], gamma=0.1),
+                  lambda e: 0.5 * 0.1 ** ((e >= 2) + (e >= 7))),
+    "exponential": (lambda o: sched.ExponentialLR(o, gamma=0.9), lambda e: 0.5 * 0.9**e),
+    "linear_warmup": (lambda o: sched.LinearLR(o, start_factor=0.1, total_iters=4),
+                      lambda e: 0.5 * (0.1 + 0.9 * min(e, 4) / 4)),
+    "cosine": (lambda o: sched.CosineAnnealingLR(o, T_max=10, eta_min=0.01),
+               lambda e: 0.01 + 0.49 * (1 + math.cos(math.pi * e / 10)) / 2),
+    "lambda": (lambda o: sched.LambdaLR(o, lambda e: 1 / (1 + e)), lambda e: 0.5 / (1 + e)),
+    "warmup_cosine": (
+        lambda o: sched.SequentialLR(o, [sched.LinearLR(o, 0.25, total_iters=3),
+                                         sched.CosineAnnealingLR(o, T_max=8)], milestones=[3]),
+        lambda e: 0.5 * (0.25 + 0.75 * e / 3) if e < 3
+        else 0.5 * (1 + math.cos(math.pi * (e - 3) / 8)) / 2),
+}
+
+
+@pytest.mark.parametrize("name", SCHEDULES)
+def test_schedule_formula(name):
+    make, formula = SCHEDULES[name]
+    np.testing.assert_allclose(_lrs(make), [formula(e) for e in range(12)], rtol=1e-12)
+
+
+@needs_torch
+@pytest.mark.parametrize("name", SCHEDULES)
+def test_schedule_matches_torch(name):
+    make, _ = SCHEDULES[name]
+    ours = _lrs(make)
+    topt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.5)
+    tsched = {
+        "step": lambda o: torch.optim.lr_scheduler.StepLR(o, 3, 0.5),
+        "multistep": lambda o: torch.optim.lr_scheduler.MultiStepLR(o, [2, 7], 0.1),
+        "exponential": lambda o: torch.optim.lr_scheduler.ExponentialLR(o, 0.9),
+        "linear_warmup": lambda o: torch.optim.lr_scheduler.LinearLR(o, 0.1, total_iters=4),
+        "cosine": lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 10, 0.01),
+        "lambda": lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda e: 1 / (1 + e)),
+        "warmup_cosine": lambda o: torch.optim.lr_scheduler.SequentialLR(
+            o, [torch.optim.lr_scheduler.LinearLR(o, 0.25, total_iters=3),
+                torch.optim.lr_scheduler.CosineAnnealingLR(o, 8)], milestones=[3]),
+    }[name](topt)
+    theirs = []
+    for _ in range(12):
+        theirs.append(topt.param_groups[0]["lr"])
+        topt.step()
+        tsched.step()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-15)
+
+
+def test_scheduler_state_dict_round_trip(tmp_path):
+    make, _ = SCHEDULES["warmup_cosine"]
+    opt = optim.SGD([nn.Parameter(gk.zeros(1))], lr=0.5)
+    s = make(opt)
+    for _ in range(5):
+        s.step()
+    gk.save({"sched": s.state_dict(), "opt": opt.state_dict()}, tmp_path / "s.safetensors")
+    state = gk.load(tmp_path / "s.safetensors")
+    opt2 = optim.SGD([nn.Parameter(gk.zeros(1))], lr=0.5)
+    s2 = make(opt2)
+    opt2.load_state_dict(state["opt"])
+    s2.load_state_dict(state["sched"])
+    for _ in range(4):
+        s.step(), s2.step()
+        assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+    assert s2.get_last_lr() == s.get_last_lr()
+
+
+# ---- gradient clipping ---------------------------------------------------------------------------
+def test_clip_grad_norm_scales_on_the_device(device):
+    params = make_params(device)
+    gw, gb = GRADS[0]
+    params[0].grad, params[1].grad = gk.tensor(gw, device=device), gk.tensor(gb, device=device)
+    old = params[0].grad
+    norm = nn.utils.clip_grad_norm_(params, max_norm=1.0)
+    total = math.sqrt((gw**2).sum() + (gb**2).sum())
+    assert isinstance(norm, gk.Tensor) and norm.shape == () and norm.device == device
+    np.testing.assert_allclose(norm.item(), total, rtol=1e-12)
+    scale = 1.0 / (total + 1e-6)
+    np.testing.assert_allclose(params[0].grad.numpy(), gw * scale, rtol=1e-12)
+    np.testing.assert_allclose(params[1].grad.numpy(), gb * scale, rtol=1e-12)
+    assert params[0].grad is not old  # replaced, not written in place
+    np.testing.assert_array_equal(old.numpy(), gw)
+    # below the threshold nothing changes
+    nn.utils.clip_grad_norm_(params, max_norm=10.0)
+    np.testing.assert_allclose(params[0].grad.numpy(), gw * scale, rtol=1e-12)
+
+
+def test_clip_grad_norm_variants(device):
+    params = make_params(device)
+    params[0].grad = gk.tensor(np.full((3, 4), -2.0), device=device)  # params[1] has no grad
+    norm = nn.utils.clip_grad_norm_(params, max_norm=1.0, norm_type=math.inf)
+    np.testing.assert_allclose(norm.item(), 2.0)
+    np.testing.assert_allclose(params[0].grad.numpy(), -2.0 / (2.0 + 1e-6))
+    norm = nn.utils.clip_grad_norm_(params[0], max_norm=100.0, norm_type=1)
+    np.testing.assert_allclose(norm.item(), 24 / (2.0 + 1e-6))
+    params[0].grad = gk.tensor(np.full((3, 4), np.inf), device=device)
+    with pytest.raises(RuntimeError, match="non-finite"):
+        nn.utils.clip_grad_norm_(params, 1.0, error_if_nonfinite=True)
+    nn.utils.clip_grad_value_(params, 0.5)
+    np.testing.assert_array_equal(params[0].grad.numpy(), np.full((3, 4), 0.5))
+
+
+def test_training_step_with_clipping_and_schedule(device):
+    """The whole loop on one device: forward, loss, backward, clip, step, schedule."""
+    gk.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2)).to(device)
+    opt = optim.AdamW(model.parameters(), lr=0.05)
+    schedule = sched.CosineAnnealingLR(opt, T_max=30)
+    x = gk.tensor(np.random.default_rng(0).standard_normal((32, 2)), dtype="float32",
+                  device=device)
+    y = gk.tensor((x.numpy()[:, 0] > 0).astype(np.int64), device=device)
+    losses = []
+    for _ in range(30):
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad()
+        schedule.step()
+        losses.append(loss)
+    assert losses[-1].item() < 0.5 * losses[0].item()
