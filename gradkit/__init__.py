@@ -6,9 +6,6 @@
     x.grad            # tensor([2., 4.])
 """
 
-from .backends import DeviceError, availability, get_backend
-
-from .tensor import Tensor, tensor  # noqa: I001  (first: the rest builds on it)
 from .autograd import (
     Function,
     GradkitError,
@@ -19,6 +16,7 @@ from .autograd import (
     no_grad,
     set_grad_enabled,
 )
+from .backends import DeviceError, availability, get_backend
 from .creation import (
     arange,
     eye,
@@ -74,6 +72,7 @@ from .ops import (
     var,
     where,
 )
+from .tensor import Tensor, tensor  # noqa: I001  (first: the rest builds on it)
 
 bool = bool_  # noqa: A001  (gk.bool, as the API contract names it)
 __version__ = "0.1.0"
@@ -92,7 +91,8 @@ def synchronize(device=None) -> None:
     """Wait until queued work on `device` is done (a no-op on the CPU)."""
     get_backend(device).synchronize()
 
-from . import datasets, viz  # noqa: E402, F401  (gk.viz.to_dot, gk.datasets.load_digits)
-from . import nn, optim  # noqa: E402, F401  (the training stack builds on everything above)
-from .data import DataLoader  # noqa: E402, F401
-from .serialization import load, save  # noqa: E402, F401
+
+# The layers above the core (each builds on everything imported before it).
+from . import datasets, nn, optim, viz  # noqa: E402
+from .data import DataLoader  # noqa: E402
+from .serialization import load, save  # noqa: E402

@@ -23,7 +23,6 @@ from __future__ import annotations
 import threading
 
 from .backends import DeviceError, common_backend
-from .tensor import Tensor
 
 
 class GradkitError(RuntimeError):
@@ -182,7 +181,8 @@ def _explain(cls, e, inputs):
     if isinstance(e, (ShapeError, DeviceError, GradkitError)):
         return e
     shapes = ", ".join(str(tuple(x.shape)) for x in inputs if isinstance(x, Tensor))
-    return ShapeError(f"{cls.__name__.lower()}: {e} (input shapes: {shapes})")
+    kind = IndexError if isinstance(e, IndexError) else ShapeError
+    return kind(f"{cls.__name__.lower()}: {e} (input shapes: {shapes})")
 
 
 # ---- the engine ---------------------------------------------------------------------
@@ -372,3 +372,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         elif not create_graph:
             result[i] = g.detach()
     return tuple(result)
+
+
+from .tensor import Tensor  # noqa: E402  (last: tensor.py and ops.py build on this module)

@@ -693,7 +693,8 @@ def _index(x: Tensor, index):
             out.append(item)
             continue
         else:
-            raise IndexError(f"unsupported index {item!r} of type {type(item).__name__}")
+            raise IndexError(f"unsupported index {item!r} of type {type(item).__name__}; use "
+                             "ints, slices, None, Ellipsis, integer or boolean arrays")
         if kind == "b":
             mask = True
         elif kind in "iu":
@@ -705,7 +706,36 @@ def _index(x: Tensor, index):
         return out[0], False
     if not any(item is Ellipsis for item in out):
         out.append(Ellipsis)
+    if any(isinstance(item, slice) for item in out):
+        _clamp_slices(out, x.shape)
     return tuple(out), advanced
+
+
+def _clamp_slices(items, shape):
+    """Clamp slice bounds into the axis, in place, as NumPy does (the standard leaves
+    out-of-range bounds unspecified, and array-api-strict refuses them)."""
+    def axes_of(item):
+        return 0 if item is None else getattr(item, "ndim", 1) if hasattr(item, "dtype") else 1
+
+    cut = next(k for k, item in enumerate(items) if item is Ellipsis)
+    positions, axis = {}, 0
+    for k in range(cut):  # before the Ellipsis, axes count from the left
+        positions[k] = axis
+        axis += axes_of(items[k])
+    axis = len(shape)
+    for k in range(len(items) - 1, cut, -1):  # after it, from the right
+        axis -= axes_of(items[k])
+        positions[k] = axis
+    for k, axis in positions.items():
+        item = items[k]
+        if isinstance(item, slice) and (item.step or 1) > 0 and 0 <= axis < len(shape):
+            n = shape[axis]
+            start, stop = item.start, item.stop
+            if start is not None and not -n <= start <= n:
+                start = n if start > 0 else None
+            if stop is not None and not -n <= stop <= n:
+                stop = n if stop > 0 else 0
+            items[k] = slice(start, stop, item.step)
 
 
 class GetItem(Function):
