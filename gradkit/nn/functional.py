@@ -195,16 +195,13 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     if weight.ndim != 2:
         raise ShapeError(f"embedding: weight must be 2-d (num_embeddings, dim), "
                          f"not shape {weight.shape}")
-    xp, dev = weight.backend.xp, weight.backend.native_device
-    rows = xp.reshape(idx.array, (-1, 1))
-    cols = xp.reshape(xp.arange(weight.shape[1], dtype=rows.dtype, device=dev), (1, -1))
-    # An integer array for each axis: the index form every backend accepts.
-    out = ops.GetItem.apply(weight, index=(rows, cols), advanced=True)
+    out = ops.getitem(weight, idx)  # a gather; its gradient scatter-adds into the rows
     if padding_idx is not None:
         pad = padding_idx % weight.shape[0]
-        keep = Tensor._make(rows != pad, weight.backend)
+        keep = Tensor._make(weight.backend.xp.expand_dims(idx.array != pad, axis=-1),
+                            weight.backend)
         out = ops.where(keep, out, out.detach())
-    return ops.reshape(out, idx.shape + (weight.shape[1],))
+    return out
 
 
 # ---- losses --------------------------------------------------------------------------------
@@ -345,6 +342,8 @@ def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
     """Mean (or summed, or elementwise) squared error; differing shapes broadcast with a
     warning, as PyTorch's."""
     target = _on_device(target, input, "mse_loss")
+    if target.shape == input.shape and reduction != "none":
+        return ops.mse_loss(input, target, reduction)  # one node: the common case
     if target.shape != input.shape:
         warnings.warn(f"mse_loss: target shape {target.shape} differs from input shape "
                       f"{input.shape}; they are broadcast, which is likely a mistake",
