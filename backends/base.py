@@ -19,6 +19,7 @@ class Backend:
     name: str = "?"  # "numpy", "cupy" or "strict"
     device: str = "?"  # gradkit's device string: "cpu", "cuda:0", "strict:device1"
     scalar_types: tuple = ()  # what a reduction may return instead of a 0-d array
+    scope = None  # a context manager ops run in (the current GPU), or None
 
     def __init__(self, xp, native_device):
         self.xp = xp

@@ -35,6 +35,9 @@ class CupyBackend(Backend):
         super().__init__(xp_cupy, cupy.cuda.Device(index))
         self.index = index
         self.device = f"cuda:{index}"
+        if cupy.cuda.runtime.getDeviceCount() > 1:
+            # CuPy allocates and launches on the *current* GPU: ops on cuda:N enter it.
+            self.scope = self.native_device
 
     def owns(self, array):
         return isinstance(array, cupy.ndarray) and array.device.id == self.index
@@ -76,8 +79,9 @@ class CupyBackend(Backend):
             return (u < keep).astype(dtype_name) * np.array(1 / keep, dtype=dtype_name)
 
     def permutation(self, n):
+        # cupy.random.Generator has no permutation(): sort uniform keys instead.
         with self.native_device:
-            return self._rng().permutation(n).astype("int64")
+            return cupy.argsort(self._rng().random(n)).astype("int64")
 
     def erf(self, x):
         from cupyx.scipy.special import erf  # imported on first use: it compiles kernels

@@ -130,7 +130,11 @@ class Function:
         fn.backend = backend
         fn.xp = backend.xp
         try:
-            out = fn.forward(*arrays, **options)
+            if backend.scope is None:
+                out = fn.forward(*arrays, **options)
+            else:  # several GPUs: kernels run on the current one, so make it the inputs'
+                with backend.scope:
+                    out = fn.forward(*arrays, **options)
         except (ValueError, TypeError, IndexError) as e:
             raise _explain(cls, e, inputs) from e
         if isinstance(out, backend.scalar_types):  # NumPy reductions return scalars
@@ -248,7 +252,12 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
     with set_grad_enabled(create_graph):
         while ready:
             fn = ready.pop()
-            g = grads.pop(fn)
+            g = grads.pop(fn, None)
+            if g is None:  # every consumer returned None for it: nothing flows, but its
+                _release_edges(fn, deps, ready)  # inputs must still count it as done
+                if not retain_graph:
+                    fn.release()
+                continue
             if wanted is not None and id(fn) in wanted:
                 node_grads[id(fn)] = g
             if fn.retained is not None:
@@ -265,7 +274,13 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
             for edge, shape, ig in zip(fn.edges, fn.shapes, in_grads):
-                if edge is None or ig is None:
+                if edge is None:
+                    continue
+                if ig is None:
+                    if not isinstance(edge, Tensor):
+                        deps[edge] -= 1
+                        if deps[edge] == 0:
+                            ready.append(edge)
                     continue
                 if ig.array.shape != shape:
                     ig = sum_to(ig, shape)
@@ -292,6 +307,15 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
             g = g.astype(t.dtype)
         result.append(g)
     return result
+
+
+def _release_edges(fn, deps, ready):
+    """Count `fn` as done for the nodes it points at, without a gradient."""
+    for edge in fn.edges:
+        if edge is not None and not isinstance(edge, Tensor):
+            deps[edge] -= 1
+            if deps[edge] == 0:
+                ready.append(edge)
 
 
 def _accumulate(leaf, g, create_graph, shared):

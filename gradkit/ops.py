@@ -225,8 +225,19 @@ class Relu(Function):
         return self.xp.maximum(x, 0)
 
     def backward(self, g):
-        mask = self.xp.astype(self.out > 0, self.out.dtype)
-        return g * _const(self, mask)
+        return ReluGrad.apply(g, self.output)
+
+
+class ReluGrad(Function):
+    """g where relu's output is positive, else 0: relu's backward as one pass."""
+
+    save_inputs = True
+
+    def forward(self, g, y):
+        return self.xp.where(y > 0, g, 0)
+
+    def backward(self, gg):
+        return ReluGrad.apply(gg, self.inputs[1]), None  # piecewise linear: no curvature
 
 
 class Abs(Function):

@@ -405,3 +405,14 @@ def test_gradcheck_catches_wrong_gradients(device, mode):
     with pytest.raises(AssertionError, match="analytic"):
         gk.gradgradcheck(_WrongSquare.apply, [x], mode=mode)
     assert gk.gradgradcheck(lambda v: v * v, [x], mode=mode)
+
+
+def test_node_reached_by_a_path_that_returns_none_still_runs(device):
+    # d2/da2 of sum(relu(a) * a) is 2 for a > 0. In the second backward, relu's own
+    # backward node (ReluGrad) returns None for relu's output, which reaches the Relu
+    # node by another path too: the engine must still count that edge as done.
+    a = gk.tensor([0.3, 0.5], dtype=gk.float64, requires_grad=True, device=device)
+    (g,) = gk.grad((a.relu() * a).sum(), a, create_graph=True)
+    (h,) = gk.grad(g.sum(), a)
+    np.testing.assert_allclose(g.numpy(), [0.6, 1.0])
+    np.testing.assert_allclose(h.numpy(), [2.0, 2.0])
