@@ -229,12 +229,18 @@ class Relu(Function):
 
 
 class ReluGrad(Function):
-    """g where relu's output is positive, else 0: relu's backward as one pass."""
+    """g where relu's output is positive, else 0: relu's backward as one node.
+
+    A multiply by the 0/1 mask, not `where`: NumPy's where branches per element and is
+    ~10x slower on random signs.
+    """
 
     save_inputs = True
 
     def forward(self, g, y):
-        return self.xp.where(y > 0, g, 0)
+        mask = self.xp.astype(y > 0, g.dtype)
+        mask *= g
+        return mask
 
     def backward(self, gg):
         return ReluGrad.apply(gg, self.inputs[1]), None  # piecewise linear: no curvature
@@ -574,9 +580,9 @@ class MatMul(Function):
             raise ShapeError(f"matmul needs at least 1-d operands, got shapes "
                              f"{tuple(a.shape)} and {tuple(b.shape)}")
         if transpose_a:
-            a = self.xp.matrix_transpose(a)
+            a = a.mT
         if transpose_b:
-            b = self.xp.matrix_transpose(b)
+            b = b.mT
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise ShapeError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not "
                              "fit (inner dimensions differ)")
@@ -624,7 +630,7 @@ class Linear(Function):
         if x.shape[-1] != w.shape[1]:
             raise ShapeError(f"linear: input of shape {tuple(x.shape)} does not fit a weight of "
                              f"shape {tuple(w.shape)} (in_features {w.shape[1]})")
-        y = x @ self.xp.matrix_transpose(w)
+        y = x @ w.mT
         if b is not None:
             y += b
         return y

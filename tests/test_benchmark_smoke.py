@@ -1,4 +1,4 @@
-"""examples/benchmark.py must keep running: one smoke run, and its NumPy floor must be right.
+"""examples/benchmark.py must keep running: one smoke run, and its NumPy steps must be right.
 
 No timing is asserted anywhere: the benchmark measures, the tests only keep it from rotting.
 """
@@ -42,7 +42,10 @@ def test_smoke_run_prints_the_table():
     out = _run("--smoke")
     assert "| config | impl" in out, out
     rows = _rows(out)
-    assert rows[("tiny", "numpy")][8] == "ref", out
+    assert rows[("tiny", "numpy")][3] == "1.00" and rows[("tiny", "numpy")][8] == "ref", out
+    inplace = rows[("tiny", "numpy-inplace")]  # the hand-tuned reference row, beside the floor
+    assert float(inplace[3]) > 0 and float(inplace[8]) <= 1e-4, out
+    assert "preallocated buffers, in place" in out, out
     assert "LOSS MISMATCH" not in out and "ERROR" not in out, out
     if not _gradkit_has_training_layers():
         pytest.skip("gradkit.nn / gradkit.optim not implemented yet: the gradkit row is absent")
@@ -50,6 +53,7 @@ def test_smoke_run_prints_the_table():
     assert gradkit is not None, out
     assert float(gradkit[2]) > 0  # a time was measured (its value is not judged)
     assert float(gradkit[8]) <= 1e-4  # its losses agree with the floor's
+    assert "target tiny: gradkit/floor" in out, out  # issue 4's target line, informational
 
 
 def test_smoke_run_on_the_strict_device():
@@ -89,10 +93,12 @@ def _loss64(cfg, params, x, y):
     return -np.mean(logp[np.arange(len(y)), y])
 
 
+@pytest.mark.parametrize("mlp", ["NumpyMLP", "InplaceNumpyMLP"])
 @pytest.mark.parametrize("act,loss", [("tanh", "mse"), ("relu", "ce")])
-def test_floor_gradients_match_finite_differences(act, loss):
-    """The floor is the reference for every loss check: its SGD step must follow the true
-    gradient (recovered from the update as (w_before - w_after) / lr)."""
+def test_numpy_steps_match_finite_differences(mlp, act, loss):
+    """The floor (NumpyMLP) is the reference for every loss check, and the hand-tuned
+    InplaceNumpyMLP is shown beside it: each one's SGD step must follow the true gradient
+    (recovered from the update as (w_before - w_after) / lr)."""
     bench = _load_benchmark()
     cfg = bench.Config("check", (3, 5, 4), 6, act, loss, 1)
     weights, x, y = bench.make_data(cfg, seed=1)
@@ -100,7 +106,7 @@ def test_floor_gradients_match_finite_differences(act, loss):
     x = x.astype(np.float64)
     y = y if loss == "ce" else y.astype(np.float64)
     before = [(w.copy(), b.copy()) for w, b in weights]
-    floor = bench.FloorMLP(np, cfg, [(w.copy(), b.copy()) for w, b in weights], x, y)
+    floor = getattr(bench, mlp)(np, cfg, [(w.copy(), b.copy()) for w, b in weights], x, y)
     loss0 = float(floor.step())
     assert loss0 == pytest.approx(_loss64(cfg, before, x, y), rel=1e-12)
     eps = 1e-6
@@ -117,3 +123,21 @@ def test_floor_gradients_match_finite_differences(act, loss):
                 arr0[idx] = orig
                 want[idx] = (up - down) / (2 * eps)
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["tiny", "small"])
+def test_plain_and_inplace_numpy_agree_over_steps(name):
+    """The floor and the hand-tuned row compute the same training run in float32."""
+    bench = _load_benchmark()
+    cfg = bench.CONFIGS[name]
+    weights, x, y = bench.make_data(cfg, seed=0)
+    runs = []
+    for cls in (bench.NumpyMLP, bench.InplaceNumpyMLP):
+        mlp = cls(np, cfg, [(w.copy(), b.copy()) for w, b in weights], x, y)
+        runs.append(([float(mlp.step()) for _ in range(5)], mlp.params))
+    (loss_a, params_a), (loss_b, params_b) = runs
+    np.testing.assert_allclose(loss_a, loss_b, rtol=1e-5)
+    for pa, pb in zip(params_a, params_b):
+        for a, b in zip(pa, pb):
+            assert a.dtype == b.dtype == np.float32
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
