@@ -224,8 +224,6 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
     gradients of exactly `inputs` are returned (a list aligned with them) and no `.grad`
     changes. Nodes are released as soon as they are used unless `retain_graph`.
     """
-    from .ops import sum_to
-
     grads = {}  # node -> gradient of its output, summed over its consumers
     leaf_grads = {}  # id(leaf) -> gradient (only when `inputs` is given)
     wanted = None
@@ -283,7 +281,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
                             ready.append(edge)
                     continue
                 if ig.array.shape != shape:
-                    ig = sum_to(ig, shape)
+                    ig = _ops.sum_to(ig, shape)
                 if isinstance(edge, Tensor):  # a leaf
                     if inputs is None:
                         _accumulate(edge, ig, create_graph, shared)
@@ -320,6 +318,13 @@ def _release_edges(fn, deps, ready):
 
 def _accumulate(leaf, g, create_graph, shared):
     """Add `g` into `leaf.grad`, in the leaf's dtype, never aliasing another leaf's grad."""
+    array = g.array
+    if (leaf.grad is None and not create_graph and g._node is None
+            and array.dtype == leaf.array.dtype and getattr(array, "base", 0) is None
+            and id(array) not in shared):  # the common case: a fresh array, keep it
+        shared.add(id(array))
+        leaf.grad = g
+        return
     if g.array.dtype != leaf.array.dtype:
         g = g.astype(leaf.dtype)
     if leaf.grad is None:
@@ -398,4 +403,5 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     return tuple(result)
 
 
-from .tensor import Tensor  # noqa: E402  (last: tensor.py and ops.py build on this module)
+from . import ops as _ops  # noqa: E402  (last: tensor.py and ops.py build on this module)
+from .tensor import Tensor  # noqa: E402

@@ -1,0 +1,76 @@
+"""The training step never pulls a device value to the host.
+
+On a GPU, `float(x)`, `bool(x)` (an `if` on a tensor), `.item()` or a NumPy conversion
+inside the library would synchronise every step. array-api-strict already refuses
+implicit NumPy conversion on its non-default device; here the strict Array's scalar
+conversions and the backend's explicit host copy are also made to fail while a whole
+training step runs (forward, losses, backward, clipping, optimizer, schedule), so any
+such call in gradkit's training path fails this test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+
+import gradkit as gk
+import gradkit.nn.functional as F
+from gradkit import nn, optim
+
+
+@contextlib.contextmanager
+def host_transfers_forbidden(backend):
+    array_type = type(backend.xp.asarray(0.0, device=backend.native_device))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a device value was pulled to the host inside the training step")
+
+    saved = {name: getattr(array_type, name) for name in
+             ("__bool__", "__float__", "__int__", "__index__", "__array__")
+             if hasattr(array_type, name)}
+    saved_to_numpy = backend.to_numpy
+    try:
+        for name in saved:
+            setattr(array_type, name, refuse)
+        backend.to_numpy = refuse
+        yield
+    finally:
+        for name, method in saved.items():
+            setattr(array_type, name, method)
+        backend.to_numpy = saved_to_numpy
+
+
+@pytest.mark.parametrize("opt_name", ["sgd", "adamw"])
+def test_training_step_has_no_host_transfer(opt_name):
+    device = gk.backends.default_device("strict")
+    ok, reason = gk.backends.availability("strict")
+    if not ok:
+        pytest.skip(reason)
+    backend = gk.get_backend(device)
+    rng = np.random.default_rng(0)
+    x = gk.tensor(rng.standard_normal((16, 8)).astype(np.float32), device=device)
+    y = gk.tensor(rng.integers(0, 3, 16), device=device)
+    target = gk.tensor(rng.standard_normal((16, 1)).astype(np.float32), device=device)
+    model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.GELU(), nn.Dropout(0.1),
+                          nn.Linear(16, 16), nn.LayerNorm(16), nn.Tanh(),
+                          nn.Linear(16, 4)).to(device)
+    opt = (optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
+           if opt_name == "sgd" else optim.AdamW(model.parameters(), lr=1e-3))
+    sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
+    before = [p.numpy().copy() for p in model.parameters()]
+    with host_transfers_forbidden(backend):
+        for _ in range(2):
+            out = model(x)
+            loss = (F.cross_entropy(out[:, :3], y, label_smoothing=0.1)
+                    + F.mse_loss(out[:, 3:], target)
+                    + F.binary_cross_entropy_with_logits(out[:, 3:], (target > 0).float()))
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+    after = [p.numpy() for p in model.parameters()]
+    assert all(not np.array_equal(a, b) for a, b in zip(before, after)), "nothing was trained"
+    assert np.isfinite(loss.item())
