@@ -31,6 +31,8 @@ def _axes(axis, ndim):
     if axis is None:
         return tuple(range(ndim))
     if isinstance(axis, int):
+        if 0 <= axis < ndim:
+            return (axis,)
         axis = (axis,)
     out = []
     for a in axis:
@@ -336,7 +338,7 @@ class Where(Function):
 class Sum(Function):
     def forward(self, x, axis, keepdims):
         self.in_shape, self.axes, self.keepdims = x.shape, _axes(axis, x.ndim), keepdims
-        return self.xp.sum(x, axis=self.axes, keepdims=keepdims)
+        return self.backend.sum(x, self.axes, keepdims)
 
     def backward(self, g):
         if not self.keepdims and self.axes != tuple(range(len(self.axes))):
@@ -644,7 +646,7 @@ class Linear(Function):
             x2 = x if x.ndim == 2 else reshape(x, (-1, x.shape[-1]))
             gw = matmul(g2, x2, True, False)
         if b is not None and self.needs[2]:
-            gb = sum(g, axis=tuple(range(g.ndim - 1)))
+            gb = sum(g, axis=0 if g.ndim == 2 else tuple(range(g.ndim - 1)))
         return gx, gw, gb
 
 
@@ -657,7 +659,7 @@ class MSELoss(Function):
         self.reduction = reduction
         d = a - b
         d *= d
-        out = self.xp.sum(d)
+        out = self.backend.sum(d, None, False)
         n = builtins.max(math.prod(d.shape), 1) if reduction == "mean" else 1
         self.scale = 2.0 / n
         return out / n if n != 1 else out
