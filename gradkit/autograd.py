@@ -373,7 +373,10 @@ def backward(tensor, grad=None, retain_graph=None, create_graph=False):
     """`tensor.backward()`: accumulate gradients into the leaves' `.grad`."""
     if retain_graph is None:
         retain_graph = create_graph
-    grads = _grad_outputs([tensor], None if grad is None else [grad], "backward")
+    if grad is None and tensor.requires_grad and tensor.array.ndim == 0:  # loss.backward()
+        grads = [Tensor._make(tensor.backend.xp.ones_like(tensor.array), tensor.backend)]
+    else:
+        grads = _grad_outputs([tensor], None if grad is None else [grad], "backward")
     run_backward([tensor], grads, retain_graph, create_graph)
 
 
