@@ -166,3 +166,9 @@ def test_computation_graph(tmp_path):
         assert (tmp_path / "graphs" / "graph.svg").exists()
     else:
         assert "graphviz is not installed" in out
+
+
+def test_engine_overhead_runs(tmp_path):
+    out = run("engine_overhead.py", "--ops", "20", "--repeats", "2", cwd=tmp_path)
+    lines = [line for line in out.splitlines() if "us/op" in line]
+    assert len(lines) == 2 and all("ratio" in line for line in lines)
