@@ -12,20 +12,10 @@ import numpy as np
 from array_api_compat import cupy as xp_cupy
 
 from .base import Backend
+from .kernels import ADAM
 
 # One elementwise kernel per optimizer step instead of ~10 separate ones.
-_adam_kernel = cupy.ElementwiseKernel(
-    "T grad, T lr_t, T beta1, T beta2, T eps, T bias2_sqrt, T wd, T decay",
-    "T param, T m, T v",
-    """
-    T g = grad + wd * param;
-    param = param * decay;
-    m = beta1 * m + (1 - beta1) * g;
-    v = beta2 * v + (1 - beta2) * g * g;
-    param = param - lr_t * m / (sqrt(v) / bias2_sqrt + eps);
-    """,
-    "gradkit_adam",
-)
+_adam_kernel = cupy.ElementwiseKernel(*ADAM, "gradkit_adam")
 
 
 class CupyBackend(Backend):

@@ -416,3 +416,25 @@ def test_node_reached_by_a_path_that_returns_none_still_runs(device):
     (h,) = gk.grad(g.sum(), a)
     np.testing.assert_allclose(g.numpy(), [0.6, 1.0])
     np.testing.assert_allclose(h.numpy(), [2.0, 2.0])
+
+
+class _FirstOrderOnly(gk.Function):
+    """An op whose backward is not made of differentiable ops (it works on raw arrays)."""
+
+    save_inputs = True
+    double_backward = False
+
+    def forward(self, x):
+        return x * x
+
+    def backward(self, g):
+        x = self.inputs[0]
+        return gk.Tensor._make(2 * x.array * g.array, x.backend)
+
+
+def test_op_without_double_backward_refuses_create_graph(device):
+    x = gk.tensor([0.5, -1.5], dtype=gk.float64, requires_grad=True, device=device)
+    (g,) = gk.grad(_FirstOrderOnly.apply(x).sum(), x)  # first order is fine
+    np.testing.assert_allclose(g.numpy(), [1.0, -3.0])
+    with pytest.raises(gk.GradkitError, match="does not support double backward"):
+        gk.grad(_FirstOrderOnly.apply(x).sum(), x, create_graph=True)

@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 import pytest
-from gradkit.backends import Backend, DeviceError
 
 import gradkit as gk
 from gradkit import backends
+from gradkit.backends import Backend, DeviceError
 
 
 def _native(backend, method):

@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 import pytest
-from gradkit.backends.base import Backend
 
 import gradkit as gk
 import gradkit.nn.functional as F
+from gradkit.backends.base import Backend
 
 try:
     import torch

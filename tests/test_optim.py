@@ -8,10 +8,10 @@ import math
 
 import numpy as np
 import pytest
-from gradkit.backends.base import Backend
 
 import gradkit as gk
 from gradkit import nn, optim
+from gradkit.backends.base import Backend
 from gradkit.optim import lr_scheduler as sched
 
 try:
