@@ -66,7 +66,8 @@ class CupyBackend(Backend):
     def bernoulli_mask(self, shape, keep, dtype_name):
         with self.native_device:
             u = self._rng().random(shape, dtype=dtype_name)
-            return (u < keep).astype(dtype_name) * np.array(1 / keep, dtype=dtype_name)
+            # A NumPy scalar, not a 0-d NumPy array: CuPy refuses to mix in host arrays.
+            return (u < keep).astype(dtype_name) * np.dtype(dtype_name).type(1 / keep)
 
     def permutation(self, n):
         # cupy.random.Generator has no permutation(): sort uniform keys instead.

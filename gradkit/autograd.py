@@ -39,6 +39,7 @@ class _GradMode(threading.local):
 
 
 _mode = _GradMode()
+_new_tensor = object.__new__
 
 
 def is_grad_enabled() -> bool:
@@ -139,8 +140,11 @@ class Function:
             raise _explain(cls, e, inputs) from e
         if isinstance(out, backend.scalar_types):  # NumPy reductions return scalars
             out = backend.asarray(out)
+        result = _new_tensor(Tensor)  # Tensor._make, inlined: this line runs for every op
+        result.array, result.backend, result.grad = out, backend, None
         if not (requires_grad and _mode.enabled):
-            return Tensor._make(out, backend)
+            result._node, result.requires_grad = None, False
+            return result
         # Record the node: where each input's gradient goes, and the input shapes.
         edges, shapes = [], []
         for x in inputs:
@@ -157,7 +161,8 @@ class Function:
             fn.inputs = inputs
         if cls.save_output:
             fn.out = out
-        return Tensor._make(out, backend, fn)
+        result._node, result.requires_grad = fn, True
+        return result
 
     def forward(self, *arrays, **options):
         raise NotImplementedError

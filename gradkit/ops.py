@@ -666,8 +666,27 @@ class MSELoss(Function):
 
     def backward(self, g):
         a, b = self.inputs
-        ga = (a - b) * (g * self.scale)
+        ga = MSEGrad.apply(g, a, b, scale=self.scale)
         return (ga if self.needs[0] else None), (-ga if self.needs[1] else None)
+
+
+class MSEGrad(Function):
+    """(a - b) * g * scale, MSELoss's backward as one node."""
+
+    save_inputs = True
+
+    def forward(self, g, a, b, scale):
+        self.scale = scale
+        d = a - b
+        d *= g * scale
+        return d
+
+    def backward(self, gg):
+        g, a, b = self.inputs
+        s = self.scale
+        gd = gg * (g * s)  # d/da; d/db is its negative
+        gg_g = sum(gg * (a - b)) * s if self.needs[0] else None
+        return gg_g, (gd if self.needs[1] else None), (-gd if self.needs[2] else None)
 
 
 def matmul(a, b, transpose_a=False, transpose_b=False):
