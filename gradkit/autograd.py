@@ -114,7 +114,6 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **options):
         backend = None
-        arrays = []
         requires_grad = False
         for x in inputs:
             if isinstance(x, Tensor):
@@ -122,11 +121,9 @@ class Function:
                     backend = x.backend
                 elif x.backend is not backend:
                     common_backend(cls.__name__.lower(), (backend, x.backend))  # raises
-                arrays.append(x.array)
                 if x.requires_grad:
                     requires_grad = True
-            else:
-                arrays.append(x)
+        arrays = [x.array if isinstance(x, Tensor) else x for x in inputs]
         fn = cls.__new__(cls)
         fn.backend = backend
         fn.xp = backend.xp
@@ -146,16 +143,9 @@ class Function:
             result._node, result.requires_grad = None, False
             return result
         # Record the node: where each input's gradient goes, and the input shapes.
-        edges, shapes = [], []
-        for x in inputs:
-            if isinstance(x, Tensor):
-                shapes.append(x.array.shape)
-                edges.append((x._node or x) if x.requires_grad else None)
-            else:
-                shapes.append(None)
-                edges.append(None)
-        fn.edges = edges
-        fn.shapes = shapes
+        fn.edges = edges = [(x._node or x) if isinstance(x, Tensor) and x.requires_grad else None
+                            for x in inputs]
+        fn.shapes = [x.array.shape if isinstance(x, Tensor) else None for x in inputs]
         fn.needs = [e is not None for e in edges]
         if cls.save_inputs:
             fn.inputs = inputs
