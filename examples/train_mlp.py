@@ -15,7 +15,6 @@ Needs the examples extra: pip install "gradkit[examples]".
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -83,15 +82,6 @@ def build_model(in_features, hidden, n_classes, dropout=0.0, device=None):
     )
 
 
-def batches(x, y, batch_size, shuffle=True):
-    """Minibatches of (x, y), drawn on the data's device in a fresh random order."""
-    n = x.shape[0]
-    order = gk.randperm(n, device=x.device) if shuffle else gk.arange(n, device=x.device)
-    for start in range(0, n, batch_size):
-        idx = order[start:start + batch_size]
-        yield x[idx], y[idx]
-
-
 @gk.no_grad()
 def accuracy(model, x, y):
     """Fraction of correctly classified examples, as a 0-d tensor on the device."""
@@ -154,8 +144,10 @@ def train(args):
     n_classes = int(max(y_train.max(), y_test.max())) + 1
     print(f"data: {len(x_train)} training and {len(x_test)} test examples, "
           f"{x_train.shape[1]} features, {n_classes} classes")
-    # Move the whole dataset to the device once; batches are then cut out there.
-    x_train, y_train = gk.tensor(x_train, device=device), gk.tensor(y_train, device=device)
+    # The whole dataset moves to the device once; batches are then cut out there, in a
+    # new order every epoch drawn by the device's seeded generator.
+    loader = gk.DataLoader(x_train, y_train, batch_size=args.batch_size, shuffle=True,
+                           device=device)
     x_test, y_test = gk.tensor(x_test, device=device), gk.tensor(y_test, device=device)
 
     config = dict(in_features=x_train.shape[1], hidden=args.hidden, n_classes=n_classes)
@@ -163,7 +155,7 @@ def train(args):
     optimizer = optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     # The learning rate, set every step: a linear warm-up over the first epoch, then a
     # cosine decay to zero.
-    steps_per_epoch = math.ceil(x_train.shape[0] / args.batch_size)
+    steps_per_epoch = len(loader)
     total_steps = args.epochs * steps_per_epoch
     schedule = optim.lr_scheduler.SequentialLR(optimizer, [
         optim.lr_scheduler.LinearLR(optimizer, start_factor=0.1, total_iters=steps_per_epoch),
@@ -175,7 +167,7 @@ def train(args):
     for epoch in bar:
         model.train()
         loss_sum = gk.zeros((), device=device)  # summed on the device: no sync per step
-        for xb, yb in batches(x_train, y_train, args.batch_size):
+        for xb, yb in loader:
             loss = F.cross_entropy(model(xb), yb)
             optimizer.zero_grad()
             loss.backward()
