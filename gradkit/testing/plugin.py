@@ -35,8 +35,8 @@ Summary
     A terminal section "gradkit backends" gives passed / skipped / failed (and
     deselected) counts per backend, with the reason for an unavailable one; CI reads it.
 
-Each test starts with ``gk.manual_seed(0)`` (an autouse fixture), so random draws
-repeat from test to test regardless of order.
+A test that uses ``device`` (or ``backend``) starts with ``gk.manual_seed(0)``, so its
+random draws repeat whatever the order tests run in; other tests are left alone.
 """
 
 from __future__ import annotations
@@ -175,7 +175,8 @@ class _BackendRun:
 # ---- fixtures ---------------------------------------------------------------------------
 @pytest.fixture(params=backend_params())
 def device(request) -> str:
-    """A device string, once per backend ('cpu', 'cuda:0', 'strict:device1')."""
+    """A device string, once per backend ('cpu', 'cuda:0', 'strict:device1'); reseeds."""
+    _backends.seed_all(0)  # cheap: generators are created lazily
     return request.param
 
 
@@ -183,9 +184,3 @@ def device(request) -> str:
 def backend(device):
     """The gradkit Backend of `device`."""
     return _backends.get_backend(device)
-
-
-@pytest.fixture(autouse=True)
-def _gradkit_seed():
-    """Start every test from gk.manual_seed(0): reseeding is cheap (generators are lazy)."""
-    _backends.seed_all(0)
