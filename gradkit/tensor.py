@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 import weakref
 
 import numpy as np
@@ -279,6 +280,42 @@ class Tensor:
 
     def __or__(self, other):
         return _ops.compare("logical_or", self, self._other(other))
+
+    # In place, as PyTorch: for updates outside the graph, e.g. a hand-written SGD step
+    # `with gk.no_grad(): p -= lr * p.grad`. Inside the graph they are refused.
+    def _inplace(self, other, op):
+        from .autograd import is_grad_enabled
+
+        if self.requires_grad and is_grad_enabled():
+            raise RuntimeError(
+                f"in-place {op} on a tensor that requires grad would corrupt the graph; "
+                "update parameters under `with gk.no_grad():`, or write `x = x + ...`")
+        value = other.array if isinstance(other, Tensor) else other
+        if isinstance(other, Tensor) and other.backend is not self.backend:
+            _backends.common_backend(f"in-place {op}", (self.backend, other.backend))
+        if not isinstance(value, _SCALARS) and not self.backend.owns(value):
+            value = tensor(value, device=self.backend).array
+        try:
+            {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul,
+             "/=": operator.itruediv}[op](self.array, value)
+        except (TypeError, ValueError) as e:  # broadcasting into self, or a dtype change
+            shape = getattr(other, "shape", ())
+            raise ValueError(f"in-place {op}: cannot apply a {type(other).__name__} of shape "
+                             f"{tuple(shape)} to a {self.dtype} tensor of shape {self.shape} "
+                             f"in place ({e})") from e
+        return self
+
+    def __iadd__(self, other):
+        return self._inplace(other, "+=")
+
+    def __isub__(self, other):
+        return self._inplace(other, "-=")
+
+    def __imul__(self, other):
+        return self._inplace(other, "*=")
+
+    def __itruediv__(self, other):
+        return self._inplace(other, "/=")
 
     def __getitem__(self, index):
         return _ops.getitem(self, index)

@@ -438,3 +438,29 @@ def test_op_without_double_backward_refuses_create_graph(device):
     np.testing.assert_allclose(g.numpy(), [1.0, -3.0])
     with pytest.raises(gk.GradkitError, match="does not support double backward"):
         gk.grad(_FirstOrderOnly.apply(x).sum(), x, create_graph=True)
+
+
+def test_inplace_update_under_no_grad_changes_the_same_tensor(device):
+    # micrograd-style manual SGD: the parameter object itself must change.
+    p = gk.tensor([1.0, 2.0], requires_grad=True, device=device)
+    (p * p).sum().backward()
+    same = p
+    with gk.no_grad():
+        p -= 0.1 * p.grad
+        p *= 2.0
+    assert same is p and p.requires_grad and p.is_leaf
+    np.testing.assert_allclose(p.numpy(), [1.6, 3.2], rtol=1e-6)
+
+
+def test_inplace_on_a_tensor_in_the_graph_is_refused(device):
+    p = gk.tensor([1.0, 2.0], requires_grad=True, device=device)
+    with pytest.raises(RuntimeError, match="in-place"):
+        p += 1.0
+    np.testing.assert_allclose(p.numpy(), [1.0, 2.0])  # untouched
+
+
+def test_inplace_shape_error_names_both_shapes(device):
+    x = gk.zeros(2, 3, device=device)
+    with pytest.raises(ValueError, match=r"\(4,\).*\(2, 3\)"):
+        x += gk.ones(4, device=device)
+    np.testing.assert_allclose(x.numpy(), np.zeros((2, 3)))
