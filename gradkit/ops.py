@@ -707,8 +707,9 @@ def mse_loss(pred, target, reduction="mean"):
     return MSELoss.apply(pred, target, reduction=reduction)
 
 
-def linear(x, weight, bias=None):
-    return Linear.apply(x, weight, bias)
+def linear(input, weight, bias=None):
+    """input @ weight.T + bias, one node of the graph (nn.Linear's forward)."""
+    return Linear.apply(input, weight, bias)
 
 
 # ==== indexing ===========================================================================
