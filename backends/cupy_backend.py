@@ -81,6 +81,8 @@ class CupyBackend(Backend):
             return erf(x)
 
     def scatter_add(self, shape, index, values):
+        if isinstance(index, tuple) and index and index[-1] is Ellipsis:
+            index = index[:-1] if len(index) > 2 else index[0]  # a trailing ... means nothing
         with self.native_device:
             out = cupy.zeros(shape, dtype=values.dtype)
             cupy.add.at(out, index, values)
