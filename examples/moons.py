@@ -11,6 +11,7 @@ array ops. Needs the examples extra: pip install "gradkit[examples]".
 """
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,10 @@ from gradkit import nn, optim
 
 def make_data(n=100, noise=0.1, seed=1337):
     """Two interleaved half circles: (x float32 (n, 2), y float32 (n,) of -1/+1)."""
-    from sklearn.datasets import make_moons
+    try:
+        from sklearn.datasets import make_moons
+    except ImportError:
+        sys.exit('error: this example needs scikit-learn: pip install "gradkit[examples]"')
 
     x, y = make_moons(n_samples=n, noise=noise, random_state=seed)
     return x.astype(np.float32), (2 * y - 1).astype(np.float32)
@@ -63,8 +67,10 @@ def plot_boundary(model, x, y, path, device):
     with gk.no_grad():
         scores = model(grid).numpy().reshape(xx.shape)
     fig, ax = plt.subplots(figsize=(5, 4))
-    ax.contourf(xx, yy, scores > 0, cmap=plt.cm.Spectral, alpha=0.8)
-    ax.scatter(x[:, 0], x[:, 1], c=y, s=30, cmap=plt.cm.Spectral, edgecolors="k")
+    regions = np.where(scores > 0, 1.0, -1.0)  # the predicted label, -1 or +1
+    ax.contourf(xx, yy, regions, levels=[-2, 0, 2], cmap=plt.cm.Spectral, alpha=0.8)
+    ax.scatter(x[:, 0], x[:, 1], c=y, s=30, cmap=plt.cm.Spectral, vmin=-1.5, vmax=1.5,
+               edgecolors="k")
     ax.set(xlim=(xx.min(), xx.max()), ylim=(yy.min(), yy.max()), title="decision boundary")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -83,7 +89,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.fast:
         args.steps = 20
-    device = gk.get_backend(args.device or ("cuda" if gk.is_available("cuda") else "cpu")).device
+    requested = args.device or ("cuda" if gk.is_available("cuda") else "cpu")
+    try:
+        device = gk.get_backend(requested).device  # the canonical name, e.g. "cuda:0"
+    except gk.DeviceError as e:
+        sys.exit(f"error: {e}")
     print(f"device: {device}")
 
     gk.manual_seed(args.seed)

@@ -215,7 +215,10 @@ def train(args):
 
 
 def main(argv=None):
-    result = train(parse_args(argv))
+    try:
+        result = train(parse_args(argv))
+    except (gk.DeviceError, datasets.DownloadError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")  # a setup problem, not a bug: no traceback
     if not result["identical"]:
         sys.exit("error: the reloaded checkpoint predicts differently from the trained model")
     return result

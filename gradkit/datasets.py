@@ -21,8 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MNIST_FILES", "MNIST_MIRRORS", "load_digits", "load_mnist", "read_idx",
-           "train_test_split"]
+__all__ = ["MNIST_FILES", "MNIST_MIRRORS", "DownloadError", "load_digits", "load_mnist",
+           "read_idx", "train_test_split"]
+
+
+class DownloadError(RuntimeError):
+    """No mirror served a file with the expected checksum; the message lists each try."""
 
 
 def load_digits(flatten: bool = True):
@@ -171,6 +175,6 @@ def _download(name: str, md5: str, root: Path, mirrors, timeout: float) -> Path:
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
-    raise RuntimeError(
+    raise DownloadError(
         f"load_mnist: could not download {name} into {root}:\n  " + "\n  ".join(failures)
         + f"\nDownload the four files ({', '.join(MNIST_FILES)}) by hand into {root}.")

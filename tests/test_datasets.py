@@ -222,7 +222,7 @@ def test_checksum_mismatch_deletes_the_download(tmp_path, mirror, monkeypatch):
     bad["train-labels-idx1-ubyte.gz"] = "0" * 32
     monkeypatch.setattr(datasets, "MNIST_FILES", bad)
     root = tmp_path / "mnist"
-    with pytest.raises(RuntimeError, match="checksum mismatch") as info:
+    with pytest.raises(datasets.DownloadError, match="checksum mismatch") as info:
         datasets.load_mnist(root, mirrors=[url], timeout=5)
     assert "train-labels-idx1-ubyte.gz" in str(info.value) and "0" * 32 in str(info.value)
     # the file before it was kept; the bad one and its temporary file are gone
@@ -232,7 +232,7 @@ def test_checksum_mismatch_deletes_the_download(tmp_path, mirror, monkeypatch):
 def test_unreachable_mirrors_name_each_failure(tmp_path, mirror):
     _, url = mirror
     root = tmp_path / "mnist"
-    with pytest.raises(RuntimeError, match="could not download") as info:
+    with pytest.raises(datasets.DownloadError, match="could not download") as info:
         datasets.load_mnist(root, mirrors=[url + "a/", url + "b/"], timeout=5)
     message = str(info.value)
     assert url + "a/train-images-idx3-ubyte.gz" in message

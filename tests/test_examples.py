@@ -137,6 +137,7 @@ def test_train_mlp_rejects_an_unusable_device(tmp_path):
                            "--device", "nonsense:3"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode != 0 and "nonsense" in proc.stderr
+    assert "Traceback" not in proc.stderr  # a one-line error, not a crash
 
 
 # ---- moons.py -------------------------------------------------------------------------------
