@@ -127,15 +127,11 @@ def get_backend(device=None) -> Backend:
 
 def common_backend(op: str, backends) -> Backend:
     """The one Backend shared by `backends` (of an op's inputs); DeviceError if two differ."""
-    first = None
-    for b in backends:
-        if first is None:
-            first = b
-        elif b is not first:
+    first, *rest = backends
+    for b in rest:
+        if b is not first:
             raise DeviceError(f"{op}: tensors are on different devices, {first.device} and "
                               f"{b.device}; move one with .to(device)")
-    if first is None:
-        raise DeviceError(f"{op}: no tensor among the inputs, so no device to run on")
     return first
 
 

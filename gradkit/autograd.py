@@ -39,7 +39,6 @@ class _GradMode(threading.local):
 
 
 _mode = _GradMode()
-_new_tensor = object.__new__
 
 
 def is_grad_enabled() -> bool:
@@ -137,11 +136,8 @@ class Function:
             raise _explain(cls, e, inputs) from e
         if isinstance(out, backend.scalar_types):  # NumPy reductions return scalars
             out = backend.asarray(out)
-        result = _new_tensor(Tensor)  # Tensor._make, inlined: this line runs for every op
-        result.array, result.backend, result.grad = out, backend, None
         if not (requires_grad and _mode.enabled):
-            result._node, result.requires_grad = None, False
-            return result
+            return Tensor._make(out, backend)
         # Record the node: where each input's gradient goes, and the input shapes.
         fn.edges = edges = [(x._node or x) if isinstance(x, Tensor) and x.requires_grad else None
                             for x in inputs]
@@ -151,8 +147,7 @@ class Function:
             fn.inputs = inputs
         if cls.save_output:
             fn.out = out
-        result._node, result.requires_grad = fn, True
-        return result
+        return Tensor._make(out, backend, fn)
 
     def forward(self, *arrays, **options):
         raise NotImplementedError
@@ -246,46 +241,41 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
         while ready:
             fn = ready.pop()
             g = grads.pop(fn, None)
-            if g is None:  # every consumer returned None for it: nothing flows, but its
-                _release_edges(fn, deps, ready)  # inputs must still count it as done
-                if not retain_graph:
-                    fn.release()
-                continue
-            if wanted is not None and id(fn) in wanted:
-                node_grads[id(fn)] = g
-            if fn.retained is not None:
-                for ref in fn.retained:
-                    t = ref()
-                    if t is not None:
-                        t.grad = g if t.grad is None else t.grad + g
-            if create_graph and not fn.double_backward:
-                raise GradkitError(
-                    f"{type(fn).__name__} does not support double backward: its backward "
-                    "is not built from differentiable ops, so create_graph=True cannot "
-                    "differentiate through it")
-            in_grads = fn.backward(g)
-            if not isinstance(in_grads, tuple):
-                in_grads = (in_grads,)
+            if g is None:  # every consumer returned None for it: nothing flows through it,
+                in_grads = (None,) * len(fn.edges)  # but its inputs still count it as done
+            else:
+                if wanted is not None and id(fn) in wanted:
+                    node_grads[id(fn)] = g
+                if fn.retained is not None:
+                    for ref in fn.retained:
+                        t = ref()
+                        if t is not None:
+                            t.grad = g if t.grad is None else t.grad + g
+                if create_graph and not fn.double_backward:
+                    raise GradkitError(
+                        f"{type(fn).__name__} does not support double backward: its backward "
+                        "is not built from differentiable ops, so create_graph=True cannot "
+                        "differentiate through it")
+                in_grads = fn.backward(g)
+                if not isinstance(in_grads, tuple):
+                    in_grads = (in_grads,)
             for edge, shape, ig in zip(fn.edges, fn.shapes, in_grads):
                 if edge is None:
                     continue
-                if ig is None:
-                    if not isinstance(edge, Tensor):
-                        deps[edge] -= 1
-                        if deps[edge] == 0:
-                            ready.append(edge)
+                if ig is not None:
+                    if ig.array.shape != shape:
+                        ig = _ops.sum_to(ig, shape)
+                    if isinstance(edge, Tensor):  # a leaf
+                        if inputs is None:
+                            _accumulate(edge, ig, create_graph, shared)
+                        else:
+                            prev = leaf_grads.get(id(edge))
+                            leaf_grads[id(edge)] = ig if prev is None else prev + ig
+                        continue
+                    prev = grads.get(edge)
+                    grads[edge] = ig if prev is None else prev + ig
+                elif isinstance(edge, Tensor):
                     continue
-                if ig.array.shape != shape:
-                    ig = _ops.sum_to(ig, shape)
-                if isinstance(edge, Tensor):  # a leaf
-                    if inputs is None:
-                        _accumulate(edge, ig, create_graph, shared)
-                    else:
-                        prev = leaf_grads.get(id(edge))
-                        leaf_grads[id(edge)] = ig if prev is None else prev + ig
-                    continue
-                prev = grads.get(edge)
-                grads[edge] = ig if prev is None else prev + ig
                 deps[edge] -= 1
                 if deps[edge] == 0:
                     ready.append(edge)
@@ -302,38 +292,21 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
     return result
 
 
-def _release_edges(fn, deps, ready):
-    """Count `fn` as done for the nodes it points at, without a gradient."""
-    for edge in fn.edges:
-        if edge is not None and not isinstance(edge, Tensor):
-            deps[edge] -= 1
-            if deps[edge] == 0:
-                ready.append(edge)
-
-
 def _accumulate(leaf, g, create_graph, shared):
     """Add `g` into `leaf.grad`, in the leaf's dtype, never aliasing another leaf's grad."""
-    array = g.array
-    if (leaf.grad is None and not create_graph and g._node is None
-            and array.dtype == leaf.array.dtype and getattr(array, "base", 0) is None
-            and id(array) not in shared):  # the common case: a fresh array, keep it
-        shared.add(id(array))
-        leaf.grad = g
-        return
     if g.array.dtype != leaf.array.dtype:
         g = g.astype(leaf.dtype)
-    if leaf.grad is None:
-        # A copy this leaf owns when the array is held elsewhere or may be a view (of a
-        # broadcast, or of another leaf's gradient). NumPy and CuPy mark views in `.base`;
-        # arrays that cannot tell (array-api-strict has no `.base`) are copied.
-        if not create_graph and (id(g.array) in shared or getattr(g.array, "base", 0) is not None):
-            g = Tensor._make(g.array * 1, g.backend)
-        shared.add(id(g.array))
-        leaf.grad = g if create_graph or g._node is None else g.detach()
-    else:
+    if leaf.grad is not None:
         leaf.grad = leaf.grad + g if create_graph else Tensor._make(
             leaf.grad.array + g.array, leaf.backend)
-
+        return
+    # A copy this leaf owns when the array is held elsewhere or may be a view (of a
+    # broadcast, or of another leaf's gradient). NumPy and CuPy mark views in `.base`;
+    # arrays that cannot tell (array-api-strict has no `.base`) are copied.
+    if not create_graph and (id(g.array) in shared or getattr(g.array, "base", 0) is not None):
+        g = Tensor._make(g.array * 1, g.backend)
+    shared.add(id(g.array))
+    leaf.grad = g
 
 # ---- user-facing entry points ---------------------------------------------------------
 def _grad_outputs(outputs, grad_outputs, who):
@@ -368,10 +341,7 @@ def backward(tensor, grad=None, retain_graph=None, create_graph=False):
     """`tensor.backward()`: accumulate gradients into the leaves' `.grad`."""
     if retain_graph is None:
         retain_graph = create_graph
-    if grad is None and tensor.requires_grad and tensor.array.ndim == 0:  # loss.backward()
-        grads = [Tensor._make(tensor.backend.xp.ones_like(tensor.array), tensor.backend)]
-    else:
-        grads = _grad_outputs([tensor], None if grad is None else [grad], "backward")
+    grads = _grad_outputs([tensor], None if grad is None else [grad], "backward")
     run_backward([tensor], grads, retain_graph, create_graph)
 
 

@@ -656,7 +656,6 @@ class MSELoss(Function):
     save_inputs = True
 
     def forward(self, a, b, reduction):
-        self.reduction = reduction
         d = a - b
         d *= d
         out = self.backend.sum(d, None, False)
@@ -691,20 +690,6 @@ class MSEGrad(Function):
 
 def matmul(a, b, transpose_a=False, transpose_b=False):
     return MatMul.apply(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
-
-
-def mse_loss(pred, target, reduction="mean"):
-    """Mean (or summed, or elementwise with 'none') squared error, as PyTorch's."""
-    if not isinstance(target, Tensor):
-        target = tensor(target, dtype=pred.dtype, device=pred.backend)
-    if reduction == "none":
-        return square(pred - target)
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
-    if pred.shape != target.shape:
-        raise ShapeError(f"mse_loss: prediction shape {pred.shape} and target shape "
-                         f"{target.shape} differ")
-    return MSELoss.apply(pred, target, reduction=reduction)
 
 
 def linear(input, weight, bias=None):

@@ -12,6 +12,8 @@ from . import backends as _backends
 from . import dtypes as _dt
 
 _SCALARS = (int, float, bool)
+_INPLACE = {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul,
+            "/=": operator.itruediv}
 
 
 class Tensor:
@@ -290,19 +292,17 @@ class Tensor:
             raise RuntimeError(
                 f"in-place {op} on a tensor that requires grad would corrupt the graph; "
                 "update parameters under `with gk.no_grad():`, or write `x = x + ...`")
-        value = other.array if isinstance(other, Tensor) else other
-        if isinstance(other, Tensor) and other.backend is not self.backend:
+        other = self._other(other)
+        value = other
+        if isinstance(other, Tensor):
             _backends.common_backend(f"in-place {op}", (self.backend, other.backend))
-        if not isinstance(value, _SCALARS) and not self.backend.owns(value):
-            value = tensor(value, device=self.backend).array
+            value = other.array
         try:
-            {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul,
-             "/=": operator.itruediv}[op](self.array, value)
+            _INPLACE[op](self.array, value)
         except (TypeError, ValueError) as e:  # broadcasting into self, or a dtype change
-            shape = getattr(other, "shape", ())
-            raise ValueError(f"in-place {op}: cannot apply a {type(other).__name__} of shape "
-                             f"{tuple(shape)} to a {self.dtype} tensor of shape {self.shape} "
-                             f"in place ({e})") from e
+            raise ValueError(f"in-place {op}: cannot apply shape {getattr(other, 'shape', ())} "
+                             f"to a {self.dtype} tensor of shape {self.shape} in place ({e})"
+                             ) from e
         return self
 
     def __iadd__(self, other):

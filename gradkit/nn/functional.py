@@ -337,7 +337,9 @@ def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
     warning, as PyTorch's."""
     target = _on_device(target, input, "mse_loss")
     if target.shape == input.shape and reduction != "none":
-        return ops.mse_loss(input, target, reduction)  # one node: the common case
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"mse_loss: reduction must be one of {_REDUCTIONS}, not {reduction!r}")
+        return ops.MSELoss.apply(input, target, reduction=reduction)  # one node
     if target.shape != input.shape:
         warnings.warn(f"mse_loss: target shape {target.shape} differs from input shape "
                       f"{input.shape}; they are broadcast, which is likely a mistake",
