@@ -318,13 +318,14 @@ def _grad_outputs(outputs, grad_outputs, who):
             raise GradkitError(
                 f"{who}: output of shape {out.shape} does not require grad (no input it "
                 "depends on has requires_grad=True, or it was computed under no_grad)")
-        if g is None:
-            if out.size != 1:
+        if g is None:  # d out / d out, made here: right shape and device by construction
+            if out.array.ndim and out.size != 1:
                 raise GradkitError(
                     f"{who}: grad can be implicitly created only for scalar outputs, but the "
                     f"output has shape {out.shape}; pass a gradient of that shape")
-            g = Tensor._make(out.backend.xp.ones_like(out.array), out.backend)
-        elif not isinstance(g, Tensor):
+            result.append(Tensor._make(out.backend.xp.ones_like(out.array), out.backend))
+            continue
+        if not isinstance(g, Tensor):
             from .tensor import tensor
 
             g = tensor(g, dtype=out.dtype, device=out.backend)
