@@ -45,6 +45,13 @@ class Backend:
     def _name_of(self, array_dtype) -> str:
         return array_dtype.name  # NumPy and CuPy use numpy.dtype
 
+    def to_float(self, array):
+        """`array` in the default float32 if its dtype is bool or integer (for ops whose
+        result is floating point, as PyTorch's sqrt of an int tensor), else unchanged."""
+        if self.dtype_name(array.dtype)[0] == "f":
+            return array
+        return self.xp.astype(array, self.dtypes["float32"])
+
     # ---- moving data ------------------------------------------------------------
     def asarray(self, data, dtype_name: str | None = None):
         """An array on this device from a host NumPy array or a Python scalar/list."""

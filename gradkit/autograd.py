@@ -94,10 +94,20 @@ class Function:
     """One differentiable primitive; an instance is one node of the graph.
 
     Class flags say what backward needs, so nothing else is kept alive:
-      save_inputs: the input Tensors, as `self.inputs`
+      save_inputs: True to keep every input as `self.inputs`; or, per input, the inputs
+        its gradient reads (Mul: `((1,), (0,))`, each reads the other), so that only
+        what a needed gradient reads is kept; the others are None in `self.inputs`
       save_output: the output array, as `self.output` (a Tensor made on demand)
       double_backward: False when backward is not built from differentiable ops; then
-        `create_graph=True` through this node raises instead of giving a wrong number.
+        `create_graph=True` through this node raises instead of giving a wrong number
+      broadcasts: True when inputs broadcast against each other; the engine then sums
+        each gradient down to its input's shape. Every other op must return gradients
+        of exactly its inputs' shapes, or the engine raises
+      view: True when the output shares the input's storage (reshape, transpose, basic
+        indexing); it then shares the input's version counter
+      needs_float: integer inputs are cast to the default float32 first (sqrt of ints)
+    What is saved is checked at backward: if it was changed in place since (its version
+    counter moved), backward raises instead of using the new values.
     Non-tensor options (axis, shape, ...) are keyword arguments of forward, which may
     stash on `self` what backward needs. `self.needs` says which inputs want a gradient.
     """
@@ -105,10 +115,15 @@ class Function:
     save_inputs = False
     save_output = False
     double_backward = True
+    broadcasts = False
+    view = False
+    needs_float = False
 
-    # set by apply: backend, xp, edges, shapes, needs, inputs, out
+    # set by apply: backend, xp, edges, shapes, needs, inputs, versions, out, out_version
     freed = False
     retained = None
+    versions = None  # the version of each saved input when it was saved
+    out_version = None  # the saved output's version counter (it was at 0)
 
     @classmethod
     def apply(cls, *inputs, **options):
@@ -120,9 +135,12 @@ class Function:
                     backend = x.backend
                 elif x.backend is not backend:
                     common_backend(cls.__name__.lower(), (backend, x.backend))  # raises
-                if x.requires_grad:
+                if x._requires_grad:
                     requires_grad = True
         arrays = [x.array if isinstance(x, Tensor) else x for x in inputs]
+        if cls.needs_float:
+            arrays = [backend.to_float(a) if isinstance(x, Tensor) else a
+                      for x, a in zip(inputs, arrays)]
         fn = cls.__new__(cls)
         fn.backend = backend
         fn.xp = backend.xp
@@ -137,17 +155,50 @@ class Function:
         if isinstance(out, backend.scalar_types):  # NumPy reductions return scalars
             out = backend.asarray(out)
         if not (requires_grad and _mode.enabled):
-            return Tensor._make(out, backend)
+            result = Tensor._make(out, backend)
+            return result._alias(inputs[0]) if fn.view else result
         # Record the node: where each input's gradient goes, and the input shapes.
-        fn.edges = edges = [(x._node or x) if isinstance(x, Tensor) and x.requires_grad else None
-                            for x in inputs]
+        fn.edges = edges = [(x._node or x) if isinstance(x, Tensor) and x._requires_grad
+                            else None for x in inputs]
         fn.shapes = [x.array.shape if isinstance(x, Tensor) else None for x in inputs]
         fn.needs = [e is not None for e in edges]
         if cls.save_inputs:
-            fn.inputs = inputs
+            fn._save(inputs)
+        result = Tensor._make(out, backend, fn)
+        if fn.view:
+            result._alias(inputs[0])
         if cls.save_output:
             fn.out = out
-        return Tensor._make(out, backend, fn)
+            fn.out_version = result._counter()
+        return result
+
+    def _save(self, inputs):
+        """Keep the inputs backward reads, with their versions (see save_inputs)."""
+        reads = self.save_inputs
+        if reads is not True:
+            kept = {j for i, need in enumerate(self.needs) if need for j in reads[i]}
+            inputs = tuple(x if j in kept else None for j, x in enumerate(inputs))
+        self.inputs = inputs
+        self.versions = [x._counter().value if isinstance(x, Tensor) else None
+                         for x in inputs]
+
+    def _check_saved(self):
+        """Raise if a tensor saved for backward was changed in place since (principle 6)."""
+        if self.versions is not None:
+            for i, (x, version) in enumerate(zip(self.inputs, self.versions)):
+                if version is not None and x._vc.value != version:
+                    self._modified(f"input {i}", x.shape, x.dtype, x._vc.value, version)
+        if self.out_version is not None and self.out_version.value != 0:
+            b = self.backend
+            self._modified("its output", tuple(self.out.shape),
+                           b.dtype_name(self.out.dtype), self.out_version.value, 0)
+
+    def _modified(self, what, shape, dtype, version, expected):
+        raise GradkitError(
+            f"one of the tensors needed for gradient computation has been modified by an "
+            f"in-place operation: {what} of {type(self).__name__} (shape {shape}, {dtype}) "
+            f"is at version {version}; expected version {expected}. Compute it out of "
+            "place (x = x + ...) or change a .clone() of it instead")
 
     def forward(self, *arrays, **options):
         raise NotImplementedError
@@ -163,7 +214,7 @@ class Function:
 
     def release(self):
         """Free what this node keeps for backward (the graph is not used again)."""
-        self.inputs = self.out = self.edges = None
+        self.inputs = self.out = self.edges = self.versions = self.out_version = None
         self.freed = True
 
     def __repr__(self):
@@ -250,21 +301,30 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
                     for ref in fn.retained:
                         t = ref()
                         if t is not None:
-                            t.grad = g if t.grad is None else t.grad + g
+                            t._grad = g if t._grad is None else t._grad + g
                 if create_graph and not fn.double_backward:
                     raise GradkitError(
                         f"{type(fn).__name__} does not support double backward: its backward "
                         "is not built from differentiable ops, so create_graph=True cannot "
                         "differentiate through it")
+                if fn.versions is not None or fn.out_version is not None:
+                    fn._check_saved()
                 in_grads = fn.backward(g)
                 if not isinstance(in_grads, tuple):
                     in_grads = (in_grads,)
-            for edge, shape, ig in zip(fn.edges, fn.shapes, in_grads):
+                if len(in_grads) != len(fn.edges):
+                    raise GradkitError(
+                        f"{type(fn).__name__}.backward returned {len(in_grads)} gradients "
+                        f"for {len(fn.edges)} inputs")
+            for i, (edge, shape, ig) in enumerate(zip(fn.edges, fn.shapes, in_grads)):
                 if edge is None:
                     continue
                 if ig is not None:
                     if ig.array.shape != shape:
-                        ig = _ops.sum_to(ig, shape)
+                        ig = _unbroadcast(fn, i, ig, shape)
+                    if ig.backend is not edge.backend or \
+                            ig.backend.dtype_name(ig.array.dtype)[0] != "f":
+                        _wrong_gradient(fn, i, ig, edge)
                     if isinstance(edge, Tensor):  # a leaf
                         if inputs is None:
                             _accumulate(edge, ig, create_graph, shared)
@@ -292,13 +352,34 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
     return result
 
 
+def _unbroadcast(fn, i, g, shape):
+    """The gradient `g` of input i summed down to the input's `shape`: only for ops that
+    broadcast, and only if `shape` broadcasts to g's shape; anything else is a bug in a
+    backward (a missing transpose, ...) and raises instead of being reshaped into place."""
+    gshape = g.array.shape
+    fits = len(shape) <= len(gshape) and all(
+        s in (1, gs) for s, gs in zip(reversed(shape), reversed(gshape)))
+    if not (fn.broadcasts and fits):
+        raise ShapeError(f"{type(fn).__name__}.backward returned a gradient of shape "
+                         f"{tuple(gshape)} for input {i}, which has shape {tuple(shape)}")
+    return _ops.sum_to(g, shape)
+
+
+def _wrong_gradient(fn, i, g, edge):
+    if g.backend is not edge.backend:
+        raise DeviceError(f"{type(fn).__name__}.backward returned a gradient on {g.device} "
+                          f"for input {i}, which is on {edge.backend.device}")
+    raise TypeError(f"{type(fn).__name__}.backward returned a gradient of dtype {g.dtype} "
+                    f"for input {i}; gradients must be floating point")
+
+
 def _accumulate(leaf, g, create_graph, shared):
     """Add `g` into `leaf.grad`, in the leaf's dtype, never aliasing another leaf's grad."""
     if g.array.dtype != leaf.array.dtype:
         g = g.astype(leaf.dtype)
-    if leaf.grad is not None:
-        leaf.grad = leaf.grad + g if create_graph else Tensor._make(
-            leaf.grad.array + g.array, leaf.backend)
+    if leaf._grad is not None:
+        leaf._grad = leaf._grad + g if create_graph else Tensor._make(
+            leaf._grad.array + g.array, leaf.backend)
         return
     # A copy this leaf owns when the array is held elsewhere or may be a view (of a
     # broadcast, or of another leaf's gradient). NumPy and CuPy mark views in `.base`;
@@ -306,7 +387,7 @@ def _accumulate(leaf, g, create_graph, shared):
     if not create_graph and (id(g.array) in shared or getattr(g.array, "base", 0) is not None):
         g = Tensor._make(g.array * 1, g.backend)
     shared.add(id(g.array))
-    leaf.grad = g
+    leaf._grad = g
 
 # ---- user-facing entry points ---------------------------------------------------------
 def _grad_outputs(outputs, grad_outputs, who):

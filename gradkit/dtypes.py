@@ -74,3 +74,67 @@ def dtype(obj) -> DType:
         return DTYPES[name]
     except KeyError:
         raise TypeError(f"unsupported dtype {obj!r}; gradkit supports {sorted(DTYPES)}") from None
+
+
+# ---- type promotion, as PyTorch's ------------------------------------------------------
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}  # bool < integer < floating point
+_DEFAULT = {0: bool_, 1: int64, 2: float32}  # the dtype a Python scalar of a category gets
+
+
+def promote_types(a: DType, b: DType) -> DType:
+    """The smallest dtype both `a` and `b` cast to safely (torch.promote_types)."""
+    a, b = dtype(a), dtype(b)
+    if a is b:
+        return a
+    ca, cb = _CATEGORY[a.kind], _CATEGORY[b.kind]
+    if ca != cb:
+        return a if ca > cb else b
+    if a.kind == b.kind:
+        return a if a.itemsize >= b.itemsize else b
+    signed, unsigned = (a, b) if a.kind == "i" else (b, a)  # uint8 with a signed int
+    return DTYPES[f"int{8 * max(signed.itemsize, 2 * unsigned.itemsize)}"]
+
+
+def _operand(x):
+    """(priority class, dtype) of one operand: 0 dimensioned tensor, 1 zero-dim tensor,
+    2 a Python or NumPy scalar (which takes its category's default dtype)."""
+    if isinstance(x, bool):
+        return 2, bool_
+    if isinstance(x, int):
+        return 2, int64
+    if isinstance(x, float):
+        return 2, float32
+    kind = getattr(getattr(x, "dtype", None), "kind", None)
+    if kind is not None and getattr(x, "ndim", 0) == 0 and not hasattr(x, "backend"):
+        return 2, _DEFAULT[_CATEGORY[kind]]  # a NumPy scalar: weak, like a Python one
+    return (0 if x.ndim else 1), dtype(x.dtype)
+
+
+def result_type(*operands) -> DType:
+    """The dtype of an elementwise op on `operands` (torch.result_type): tensors with
+    dimensions decide; zero-dim tensors, then scalars, count only when their category
+    (bool < int < float) is higher. So float32 * float64 scalar stays float32, and
+    int64 * 2.5 is float32."""
+    best = [None, None, None]
+    for x in operands:
+        rank, d = _operand(x)
+        best[rank] = d if best[rank] is None else promote_types(best[rank], d)
+    return _combine(best[0], _combine(best[1], best[2]))
+
+
+def _combine(higher, lower):
+    """Merge the dtype of a higher priority class with a lower one (c10's
+    combine_categories): the lower one counts only if its category is higher."""
+    if higher is None or lower is None:
+        return lower if higher is None else higher
+    if higher.kind == "f":
+        return higher
+    if higher.kind == "b" or lower.kind == "f":
+        return promote_types(higher, lower)
+    return higher
+
+
+def can_cast(src: DType, dst: DType) -> bool:
+    """Whether an in-place result of dtype `src` may be stored in `dst` (torch.can_cast):
+    not to a lower category (float into an integer tensor, integer into bool)."""
+    return _CATEGORY[dtype(src).kind] <= _CATEGORY[dtype(dst).kind]

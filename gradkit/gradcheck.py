@@ -40,7 +40,7 @@ def _perturbed(inputs, i, direction, step):
     """inputs with inputs[i] replaced by inputs[i] + step * direction (no graph)."""
     x = inputs[i]
     moved = Tensor._make(x.array + step * direction, x.backend)
-    moved.requires_grad = x.requires_grad  # a leaf again, for checks of second derivatives
+    moved._requires_grad = x.requires_grad  # a leaf again, for checks of second derivatives
     return [moved if j == i else t for j, t in enumerate(inputs)]
 
 

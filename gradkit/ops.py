@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import numbers
 import operator
 
 from . import dtypes as _dt
@@ -47,8 +48,52 @@ def _kept_shape(shape, axes):
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
 
 
+# ==== operands and type promotion ====================================================
+def _operand(x, like: Tensor):
+    """A Tensor or Python scalar as it is; a NumPy scalar as a Python scalar (weak, as in
+    PyTorch); other data (lists, arrays) as a tensor on `like`'s device."""
+    if isinstance(x, Tensor) or type(x) in _SCALARS:
+        return x
+    if isinstance(x, numbers.Number) or type(x).__name__ == "bool_":  # NumPy scalars
+        return x.item() if hasattr(x, "item") else float(x)
+    return tensor(x, device=like.backend)
+
+
+def _is_float(t: Tensor) -> bool:
+    return t.backend.dtype_name(t.array.dtype)[0] == "f"
+
+
+def promoted(a, b):
+    """(a, b) ready for an elementwise op, on PyTorch's result dtype (torch.result_type):
+    scalars are weak, so float32 * 2.0 and float32 * np.float64(2) stay float32, and
+    int64 + float32 is float32. Tensors are cast (differentiably); scalars stay."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        if a.backend is not b.backend or a.array.dtype == b.array.dtype:
+            return a, b  # (two devices: the op itself raises, naming both)
+    else:
+        if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+            a = tensor(a)
+        tensor_side, other = (a, b) if isinstance(a, Tensor) else (b, a)
+        other = _operand(other, tensor_side)
+        kind = type(other)
+        if (kind is float or kind is int) and (_is_float(tensor_side) or (
+                kind is int and tensor_side.dtype.kind in "iu")):
+            return (tensor_side, other) if tensor_side is a else (other, tensor_side)
+        a, b = (tensor_side, other) if tensor_side is a else (other, tensor_side)
+    dtype = _dt.result_type(a, b)
+    return (a.astype(dtype) if isinstance(a, Tensor) else a,
+            b.astype(dtype) if isinstance(b, Tensor) else b)
+
+
+def binary(cls, a, b):
+    """Apply the elementwise Function `cls` to two operands after type promotion."""
+    return cls.apply(*promoted(a, b))
+
+
 # ==== elementwise arithmetic ===========================================================
 class Add(Function):
+    broadcasts = True
+
     def forward(self, a, b):
         return a + b
 
@@ -57,6 +102,8 @@ class Add(Function):
 
 
 class Sub(Function):
+    broadcasts = True
+
     def forward(self, a, b):
         return a - b
 
@@ -65,7 +112,8 @@ class Sub(Function):
 
 
 class Mul(Function):
-    save_inputs = True
+    broadcasts = True
+    save_inputs = ((1,), (0,))  # d/da reads b, d/db reads a
 
     def forward(self, a, b):
         return a * b
@@ -76,7 +124,9 @@ class Mul(Function):
 
 
 class Div(Function):
-    save_inputs = True
+    broadcasts = True
+    needs_float = True  # true division: ints give the default float
+    save_inputs = ((1,), (0, 1))
 
     def forward(self, a, b):
         return a / b
@@ -112,6 +162,7 @@ class PowScalar(Function):
 class Pow(Function):
     """a ** b where b is a tensor (a may be a Python number)."""
 
+    broadcasts = True
     save_inputs = True
     save_output = True
 
@@ -127,6 +178,7 @@ class Pow(Function):
 
 
 def pow(a, b):
+    a, b = promoted(a, b)
     if isinstance(b, _SCALARS):
         return PowScalar.apply(a, b)
     return Pow.apply(a, b)
@@ -138,6 +190,7 @@ def square(x):
 
 # ==== elementwise functions ============================================================
 class Exp(Function):
+    needs_float = True
     save_output = True
 
     def forward(self, x):
@@ -148,6 +201,7 @@ class Exp(Function):
 
 
 class Log(Function):
+    needs_float = True
     save_inputs = True
 
     def forward(self, x):
@@ -158,6 +212,7 @@ class Log(Function):
 
 
 class Log1p(Function):
+    needs_float = True
     save_inputs = True
 
     def forward(self, x):
@@ -168,6 +223,7 @@ class Log1p(Function):
 
 
 class Sqrt(Function):
+    needs_float = True
     save_output = True
 
     def forward(self, x):
@@ -178,6 +234,7 @@ class Sqrt(Function):
 
 
 class Tanh(Function):
+    needs_float = True
     save_output = True
 
     def forward(self, x):
@@ -190,7 +247,7 @@ class Tanh(Function):
 class TanhGrad(Function):
     """g * (1 - y**2), tanh's backward as one node (it runs every training step)."""
 
-    save_inputs = True
+    save_inputs = ((1,), (0, 1))
 
     def forward(self, g, y):
         out = y * y  # one allocation, then in place: g * (1 - y*y)
@@ -206,6 +263,7 @@ class TanhGrad(Function):
 
 
 class Sigmoid(Function):
+    needs_float = True
     save_output = True
 
     def forward(self, x):
@@ -237,7 +295,7 @@ class ReluGrad(Function):
     ~10x slower on random signs.
     """
 
-    save_inputs = True
+    save_inputs = ((1,), ())
 
     def forward(self, g, y):
         mask = self.xp.astype(y > 0, g.dtype)
@@ -245,7 +303,8 @@ class ReluGrad(Function):
         return mask
 
     def backward(self, gg):
-        return ReluGrad.apply(gg, self.inputs[1]), None  # piecewise linear: no curvature
+        y = self.inputs[1]  # piecewise linear: no curvature, so nothing flows to y
+        return (ReluGrad.apply(gg, y) if self.needs[0] else None), None
 
 
 class Abs(Function):
@@ -259,6 +318,7 @@ class Abs(Function):
 
 
 class Erf(Function):
+    needs_float = True
     save_inputs = True
 
     def forward(self, x):
@@ -272,6 +332,7 @@ class Erf(Function):
 class Maximum(Function):
     """Elementwise max; at ties each side gets half the gradient (as PyTorch)."""
 
+    broadcasts = True
     save_inputs = True
 
     def forward(self, a, b):
@@ -282,6 +343,7 @@ class Maximum(Function):
 
 
 class Minimum(Function):
+    broadcasts = True
     save_inputs = True
 
     def forward(self, a, b):
@@ -321,7 +383,8 @@ class Clip(Function):
 class Where(Function):
     """where(cond, a, b); cond is a constant boolean tensor."""
 
-    save_inputs = True
+    broadcasts = True
+    save_inputs = ((), (0,), (0,))  # both gradients read only the condition
 
     def forward(self, cond, a, b):
         return self.xp.where(cond, a, b)
@@ -422,6 +485,8 @@ def logsumexp(x, axis=None, keepdims=False):
 
 # ==== shape ===========================================================================
 class Reshape(Function):
+    view = True
+
     def forward(self, x, shape):
         self.in_shape = x.shape
         return self.xp.reshape(x, shape)
@@ -431,6 +496,8 @@ class Reshape(Function):
 
 
 class PermuteDims(Function):
+    view = True
+
     def forward(self, x, axes):
         self.axes = axes
         return self.xp.permute_dims(x, axes)
@@ -443,11 +510,14 @@ class PermuteDims(Function):
 
 
 class BroadcastTo(Function):
+    view = True
+
     def forward(self, x, shape):
+        self.in_shape = x.shape
         return self.xp.broadcast_to(x, shape)
 
     def backward(self, g):
-        return g  # the engine sums it back down to the input's shape
+        return sum_to(g, self.in_shape)
 
 
 class SumTo(Function):
@@ -555,7 +625,8 @@ def concat(tensors, axis=0):
                 s != r for i, (s, r) in enumerate(zip(t.shape, ref)) if i != ax):
             raise ShapeError(f"concat along axis {axis}: shapes {ref} and {t.shape} differ "
                              "outside that axis")
-    return Concat.apply(*tensors, axis=axis)
+    dtype = _dt.result_type(*tensors)
+    return Concat.apply(*(t.astype(dtype) for t in tensors), axis=axis)
 
 
 def stack(tensors, axis=0):
@@ -574,7 +645,8 @@ class MatMul(Function):
     a separate transpose node: BLAS reads the transposed layout directly.
     """
 
-    save_inputs = True
+    broadcasts = True  # batch dimensions broadcast
+    save_inputs = ((1,), (0,))
 
     def forward(self, a, b, transpose_a=False, transpose_b=False):
         self.ta, self.tb = transpose_a, transpose_b
@@ -591,9 +663,9 @@ class MatMul(Function):
         return a @ b
 
     def backward(self, g):
-        a, b = self.inputs
+        a, b = self.inputs  # only what a needed gradient reads: a for gb, b for ga
         ta, tb = self.ta, self.tb
-        if a.ndim == 1 or b.ndim == 1:
+        if len(self.shapes[0]) == 1 or len(self.shapes[1]) == 1:
             return self._vector_backward(g, a, b)
         ga = gb = None
         if self.needs[0]:  # d(op(a)) = g @ op(b)^T, then undo op on a
@@ -604,21 +676,20 @@ class MatMul(Function):
 
     def _vector_backward(self, g, a, b):
         """Vectors become matrices for the products, then lose that axis again."""
-        a2 = a if a.ndim > 1 else reshape(a, (1, -1))
-        b2 = b if b.ndim > 1 else reshape(b, (-1, 1))
+        a_vec, b_vec = len(self.shapes[0]) == 1, len(self.shapes[1]) == 1
         g2 = g
-        if a.ndim == 1:
-            g2 = expand_dims(g2, -1 if b.ndim == 1 else -2)
-        if b.ndim == 1:
+        if a_vec:
+            g2 = expand_dims(g2, -1 if b_vec else -2)
+        if b_vec:
             g2 = expand_dims(g2, -1)
         ga = gb = None
         if self.needs[0]:
-            ga = matmul(g2, b2, False, True)
-            if a.ndim == 1:
+            ga = matmul(g2, reshape(b, (-1, 1)) if b_vec else b, False, True)
+            if a_vec:
                 ga = squeeze(ga, -2)
         if self.needs[1]:
-            gb = matmul(a2, g2, True, False)
-            if b.ndim == 1:
+            gb = matmul(reshape(a, (1, -1)) if a_vec else a, g2, True, False)
+            if b_vec:
                 gb = squeeze(gb, -1)
         return ga, gb
 
@@ -626,7 +697,7 @@ class MatMul(Function):
 class Linear(Function):
     """x @ weight.T + bias in one node: the layer every MLP repeats, kept lean."""
 
-    save_inputs = True
+    save_inputs = ((1,), (0,), ())  # d/dx reads weight, d/dweight reads x
 
     def forward(self, x, w, b):
         if x.shape[-1] != w.shape[1]:
@@ -638,14 +709,14 @@ class Linear(Function):
         return y
 
     def backward(self, g):
-        x, w, b = self.inputs
+        x, w, _ = self.inputs  # the bias's gradient reads neither
         gx = matmul(g, w) if self.needs[0] else None
         gw = gb = None
         if self.needs[1]:
             g2 = g if g.ndim == 2 else reshape(g, (-1, g.shape[-1]))
             x2 = x if x.ndim == 2 else reshape(x, (-1, x.shape[-1]))
             gw = matmul(g2, x2, True, False)
-        if b is not None and self.needs[2]:
+        if self.needs[2]:
             gb = sum(g, axis=0 if g.ndim == 2 else tuple(range(g.ndim - 1)))
         return gx, gw, gb
 
@@ -672,7 +743,7 @@ class MSELoss(Function):
 class MSEGrad(Function):
     """(a - b) * g * scale, MSELoss's backward as one node."""
 
-    save_inputs = True
+    save_inputs = ((1, 2), (0,), (0,))
 
     def forward(self, g, a, b, scale):
         self.scale = scale
@@ -689,11 +760,22 @@ class MSEGrad(Function):
 
 
 def matmul(a, b, transpose_a=False, transpose_b=False):
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.backend is b.backend \
+            and a.array.dtype != b.array.dtype:
+        raise TypeError(f"matmul: operands must have the same dtype, got {a.dtype} (shape "
+                        f"{a.shape}) and {b.dtype} (shape {b.shape}); convert one with .to()")
     return MatMul.apply(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
 
 
 def linear(input, weight, bias=None):
-    """input @ weight.T + bias, one node of the graph (nn.Linear's forward)."""
+    """input @ weight.T + bias, one node of the graph (nn.Linear's forward). As PyTorch's,
+    it refuses an input of another dtype than the weight instead of promoting."""
+    dt = weight.array.dtype
+    if input.array.dtype != dt or (bias is not None and bias.array.dtype != dt):
+        raise TypeError(f"linear: input ({input.dtype}), weight ({weight.dtype})"
+                        + (f" and bias ({bias.dtype})" if bias is not None else "")
+                        + " must have the same dtype; convert the input with "
+                        f".to({weight.dtype}) or the layer with .to(dtype=...)")
     return Linear.apply(input, weight, bias)
 
 
@@ -765,6 +847,8 @@ def _clamp_slices(items, shape):
 class GetItem(Function):
     def forward(self, x, index, advanced):
         self.in_shape, self.index, self.advanced = x.shape, index, advanced
+        # Ints, slices, None and Ellipsis select a view; integer arrays and masks copy.
+        self.view = isinstance(index, tuple) and not any(hasattr(i, "dtype") for i in index)
         return self.backend.getitem(x, index) if advanced else x[index]
 
     def backward(self, g):
@@ -795,23 +879,49 @@ class ScatterAdd(Function):
         return GetItem.apply(g, index=self.index, advanced=self.advanced)
 
 
+class SetItem(Function):
+    """x with x[index] replaced by v, out of place: what `x[index] = v` records in the
+    graph (PyTorch's index_put). x's gradient is g with the written region zeroed; v's
+    is g[index], summed down if v was broadcast into the region."""
+
+    broadcasts = True
+
+    def forward(self, x, v, index, advanced):
+        self.index, self.advanced = index, advanced
+        out = self.xp.asarray(x, copy=True)
+        out[index] = v
+        return out
+
+    def backward(self, g):
+        gx = SetItem.apply(g, 0.0, index=self.index, advanced=self.advanced) \
+            if self.needs[0] else None
+        gv = GetItem.apply(g, index=self.index, advanced=self.advanced) \
+            if self.needs[1] else None
+        return gx, gv
+
+
 def getitem(x, index):
     idx, advanced = _index(x, index)
     return GetItem.apply(x, index=idx, advanced=advanced)
 
 
 def setitem_(x, index, value):
-    """In-place assignment; only for tensors outside the graph (data preparation)."""
-    from .autograd import is_grad_enabled
+    """`x[index] = value`, in place (see Tensor._in_place): recorded as a SetItem node
+    while x or value is part of the graph, a plain write otherwise. The value takes x's
+    dtype, as PyTorch's."""
+    idx, advanced = _index(x, index)
+    if isinstance(value, Tensor):
+        common_backend("setitem", (x.backend, value.backend))
+        if value.array.dtype != x.array.dtype:
+            value = value.astype(x.dtype)
+    elif type(value) not in _SCALARS:
+        value = tensor(value, dtype=x.dtype, device=x.backend)
 
-    if x.requires_grad and is_grad_enabled():
-        raise RuntimeError("in-place assignment to a tensor that requires grad would corrupt "
-                           "the graph; build a new tensor (gk.where, gk.concat) or use no_grad")
-    idx, _ = _index(x, index)
-    v = value.array if isinstance(value, Tensor) else value
-    if not isinstance(v, _SCALARS) and not x.backend.owns(v):
-        v = tensor(v, dtype=x.dtype, device=x.backend).array
-    x.array[idx] = v
+    def write():
+        x.array[idx] = value.array if isinstance(value, Tensor) else value
+
+    return x._in_place(value, "in-place setitem", write,
+                       lambda old: SetItem.apply(old, value, index=idx, advanced=advanced))
 
 
 # ==== dtype and device =======================================================================
@@ -843,6 +953,7 @@ class ToDevice(Function):
 
 # ==== softmax family ===================================================================
 class LogSoftmax(Function):
+    needs_float = True
     save_output = True
 
     def forward(self, x, axis):
@@ -857,6 +968,7 @@ class LogSoftmax(Function):
 
 
 class Softmax(Function):
+    needs_float = True
     save_output = True
 
     def forward(self, x, axis):
@@ -916,23 +1028,12 @@ def erf(x):
     return Erf.apply(x)
 
 
-def _pair(a, b):
-    """Two operands of a binary function, at least one a Tensor."""
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        a = tensor(a)
-    if not isinstance(a, (Tensor, *_SCALARS)):
-        a = tensor(a, device=b.backend)
-    if not isinstance(b, (Tensor, *_SCALARS)):
-        b = tensor(b, device=a.backend)
-    return a, b
-
-
 def maximum(a, b):
-    return Maximum.apply(*_pair(a, b))
+    return binary(Maximum, a, b)
 
 
 def minimum(a, b):
-    return Minimum.apply(*_pair(a, b))
+    return binary(Minimum, a, b)
 
 
 def clip(x, min=None, max=None):
@@ -940,7 +1041,7 @@ def clip(x, min=None, max=None):
 
 
 def where(condition, a, b):
-    a, b = _pair(a, b)
+    a, b = promoted(a, b)
     ref = a if isinstance(a, Tensor) else b
     if not isinstance(condition, Tensor):
         condition = tensor(condition, device=ref.backend)
@@ -956,7 +1057,7 @@ _COMPARE = {"less": operator.lt, "less_equal": operator.le, "greater": operator.
 
 def compare(name, a, b):
     """A comparison or logical op: a bool tensor, outside the graph."""
-    a, b = _pair(a, b)
+    a, b = promoted(a, b)
     ref = a if isinstance(a, Tensor) else b
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         common_backend(name, (a.backend, b.backend))

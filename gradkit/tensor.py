@@ -14,6 +14,18 @@ from . import dtypes as _dt
 _SCALARS = (int, float, bool)
 _INPLACE = {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul,
             "/=": operator.itruediv}
+_BINARY = {"+=": "Add", "-=": "Sub", "*=": "Mul", "/=": "Div"}  # the ops in gradkit.ops
+
+
+class _Version:
+    """The version counter of one storage, shared by every tensor that aliases it (views,
+    `detach()`, `.data`). Each in-place write bumps it; a node of the graph remembers the
+    versions of what it saved, and backward refuses to use a tensor changed since."""
+
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
 
 
 class Tensor:
@@ -21,26 +33,54 @@ class Tensor:
 
     `array` is the raw backend array (numpy.ndarray, cupy.ndarray, ...), never copied.
     A tensor made by an op while recording holds that op's node in `_node`; leaves
-    (made by the user) have none and collect gradients in `.grad`.
+    (made by the user) have none and collect gradients in `.grad`. `_vc` is the storage's
+    version counter (made on first need) and `_base` the tensor a view was taken from.
     """
 
-    __slots__ = ("array", "backend", "requires_grad", "grad", "_node", "__weakref__")
+    __slots__ = ("array", "backend", "_requires_grad", "_grad", "_node", "_vc", "_base",
+                 "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor -> Tensor.__rmul__
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
         t = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
-        self.array, self.backend, self.grad, self._node = t.array, t.backend, None, None
-        self.requires_grad = t.requires_grad
+        self.array, self.backend, self._grad, self._node = t.array, t.backend, None, None
+        self._vc = self._base = None
+        self._requires_grad = t._requires_grad
 
     @classmethod
     def _make(cls, array, backend, node=None):
         t = object.__new__(cls)
         t.array = array
         t.backend = backend
-        t.grad = None
+        t._grad = None
         t._node = node
-        t.requires_grad = node is not None
+        t._requires_grad = node is not None
+        t._vc = t._base = None
         return t
+
+    # ---- versions and aliasing ---------------------------------------------------------
+    def _counter(self) -> _Version:
+        vc = self._vc
+        if vc is None:
+            vc = self._vc = _Version()
+        return vc
+
+    @property
+    def _version(self) -> int:
+        """How many in-place writes this tensor's storage has had (PyTorch's `_version`)."""
+        return 0 if self._vc is None else self._vc.value
+
+    def _bump_version(self) -> None:
+        """Record an in-place write to this tensor's storage."""
+        self._counter().value += 1
+
+    def _alias(self, source: Tensor, view: bool = True) -> Tensor:
+        """Make self share `source`'s storage bookkeeping: its version counter, and (for a
+        view) its base."""
+        self._vc = source._counter()
+        if view:
+            self._base = source if source._base is None else source._base
+        return self
 
     # ---- metadata --------------------------------------------------------------
     @property
@@ -76,13 +116,70 @@ class Tensor:
     def grad_fn(self):
         return self._node
 
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, requires_grad: bool):
+        self.requires_grad_(requires_grad)
+
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if not self.is_leaf:
-            raise RuntimeError("requires_grad_() is for leaf tensors; use .detach() first")
+            if requires_grad:
+                return self
+            raise RuntimeError(
+                f"requires_grad can only be changed on leaf tensors; this one (shape "
+                f"{self.shape}) is the output of {type(self._node).__name__}: use "
+                ".detach() for a tensor outside the graph")
         if requires_grad and not self.dtype.is_floating_point:
-            raise TypeError(f"only floating-point tensors can require grad, not {self.dtype}")
-        self.requires_grad = bool(requires_grad)
+            raise TypeError(f"only floating-point tensors can require grad, not {self.dtype} "
+                            f"(shape {self.shape}); convert with .float() first")
+        self._requires_grad = bool(requires_grad)
         return self
+
+    @property
+    def grad(self):
+        """The accumulated gradient (a Tensor of this tensor's shape, dtype and device)
+        or None. Assignments are checked here, not later inside an optimizer step."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, g):
+        if g is not None:
+            if not isinstance(g, Tensor):
+                raise TypeError(f"assigned grad must be a Tensor or None, not "
+                                f"{type(g).__name__}; wrap it with gk.tensor(...)")
+            if g.backend is not self.backend:
+                raise _backends.DeviceError(f"assigned grad is on {g.device} but the tensor "
+                                            f"is on {self.device}")
+            if g.shape != self.shape:
+                raise ValueError(f"assigned grad has shape {g.shape} but the tensor has "
+                                 f"shape {self.shape}")
+            if g.dtype != self.dtype:
+                raise TypeError(f"assigned grad has dtype {g.dtype} but the tensor has "
+                                f"dtype {self.dtype}")
+        self._grad = g
+
+    @grad.deleter
+    def grad(self):
+        self._grad = None
+
+    @property
+    def data(self) -> Tensor:
+        """The same storage, detached from the graph. Unlike PyTorch's `.data`, writes
+        through it bump the version counter, so backward still sees them."""
+        return Tensor._make(self.array, self.backend)._alias(self, view=False)
+
+    @data.setter
+    def data(self, value: Tensor):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data must be set to a Tensor, not {type(value).__name__}")
+        if value.backend is not self.backend:
+            raise _backends.DeviceError(f"data is on {value.device} but the tensor is on "
+                                        f"{self.device}")
+        self.array = value.array
+        self._bump_version()
 
     def retain_grad(self) -> None:
         """Keep this non-leaf tensor's gradient in `.grad` during backward."""
@@ -146,8 +243,8 @@ class Tensor:
         return self.array.__dlpack_device__()
 
     def detach(self) -> Tensor:
-        """The same data, cut from the graph (shares memory)."""
-        return Tensor._make(self.array, self.backend)
+        """The same data, cut from the graph (shares memory and the version counter)."""
+        return Tensor._make(self.array, self.backend)._alias(self)
 
     def __deepcopy__(self, memo):
         """copy.deepcopy: a leaf (of the same class, e.g. nn.Parameter) with its own copy
@@ -157,8 +254,9 @@ class Tensor:
         t = object.__new__(type(self))
         memo[id(self)] = t
         t.array = self.backend.xp.asarray(self.array, copy=True)
-        t.backend, t._node, t.requires_grad = self.backend, None, self.requires_grad
-        t.grad = None if self.grad is None else self.grad.__deepcopy__(memo)
+        t.backend, t._node, t._requires_grad = self.backend, None, self._requires_grad
+        t._vc = t._base = None
+        t._grad = None if self._grad is None else self._grad.__deepcopy__(memo)
         return t
 
     def to(self, device=None, dtype=None) -> Tensor:
@@ -201,9 +299,8 @@ class Tensor:
         backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
 
     def zero_(self) -> Tensor:
-        """Fill with zeros in place (not recorded)."""
-        self.array = self.backend.xp.zeros_like(self.array)
-        return self
+        """Fill with zeros in place (the storage is written, as `x[...] = 0`)."""
+        return _ops.setitem_(self, Ellipsis, 0)
 
     # ---- operators ---------------------------------------------------------------------
     def _other(self, other):
@@ -212,40 +309,40 @@ class Tensor:
         return tensor(other, device=self.backend)
 
     def __add__(self, other):
-        return _ops.Add.apply(self, self._other(other))
+        return _ops.binary(_ops.Add, self, other)
 
     def __radd__(self, other):
-        return _ops.Add.apply(self._other(other), self)
+        return _ops.binary(_ops.Add, other, self)
 
     def __sub__(self, other):
-        return _ops.Sub.apply(self, self._other(other))
+        return _ops.binary(_ops.Sub, self, other)
 
     def __rsub__(self, other):
-        return _ops.Sub.apply(self._other(other), self)
+        return _ops.binary(_ops.Sub, other, self)
 
     def __mul__(self, other):
-        return _ops.Mul.apply(self, self._other(other))
+        return _ops.binary(_ops.Mul, self, other)
 
     def __rmul__(self, other):
-        return _ops.Mul.apply(self._other(other), self)
+        return _ops.binary(_ops.Mul, other, self)
 
     def __truediv__(self, other):
-        return _ops.Div.apply(self, self._other(other))
+        return _ops.binary(_ops.Div, self, other)
 
     def __rtruediv__(self, other):
-        return _ops.Div.apply(self._other(other), self)
+        return _ops.binary(_ops.Div, other, self)
 
     def __pow__(self, other):
-        return _ops.pow(self, self._other(other))
+        return _ops.pow(self, other)
 
     def __rpow__(self, other):
-        return _ops.pow(self._other(other), self)
+        return _ops.pow(other, self)
 
     def __matmul__(self, other):
-        return _ops.MatMul.apply(self, self._other(other))
+        return _ops.matmul(self, self._other(other))
 
     def __rmatmul__(self, other):
-        return _ops.MatMul.apply(self._other(other), self)
+        return _ops.matmul(self._other(other), self)
 
     def __neg__(self):
         return _ops.Neg.apply(self)
@@ -257,65 +354,115 @@ class Tensor:
         return _ops.Abs.apply(self)
 
     def __lt__(self, other):
-        return _ops.compare("less", self, self._other(other))
+        return _ops.compare("less", self, other)
 
     def __le__(self, other):
-        return _ops.compare("less_equal", self, self._other(other))
+        return _ops.compare("less_equal", self, other)
 
     def __gt__(self, other):
-        return _ops.compare("greater", self, self._other(other))
+        return _ops.compare("greater", self, other)
 
     def __ge__(self, other):
-        return _ops.compare("greater_equal", self, self._other(other))
+        return _ops.compare("greater_equal", self, other)
 
     def __eq__(self, other):
-        return _ops.compare("equal", self, self._other(other))
+        return _ops.compare("equal", self, other)
 
     def __ne__(self, other):
-        return _ops.compare("not_equal", self, self._other(other))
+        return _ops.compare("not_equal", self, other)
 
     def __invert__(self):
         return _ops.logical_not(self)
 
     def __and__(self, other):
-        return _ops.compare("logical_and", self, self._other(other))
+        return _ops.compare("logical_and", self, other)
 
     def __or__(self, other):
-        return _ops.compare("logical_or", self, self._other(other))
+        return _ops.compare("logical_or", self, other)
 
-    # In place, as PyTorch: for updates outside the graph, e.g. a hand-written SGD step
-    # `with gk.no_grad(): p -= lr * p.grad`. Inside the graph they are refused.
-    def _inplace(self, other, op):
+    # ---- in place, as PyTorch ---------------------------------------------------------
+    # `x += y` and `x[i] = v` write x's storage and bump its version counter. Outside the
+    # graph (no_grad, or nothing involved requires grad) that is all: the usual
+    # `with gk.no_grad(): p -= lr * p.grad`. While recording, the write is recorded too:
+    # x becomes the output of the op applied to its old self (PyTorch's rebase), so
+    # `out = x @ w; out += b` differentiates like `out = x @ w + b`.
+    def _in_place(self, other, what, write, op):
+        """Run `write()` on the storage, or, while recording, rebase self onto
+        `op(old_self)` (computed out of place, then copied into the storage)."""
         from .autograd import is_grad_enabled
 
-        if self.requires_grad and is_grad_enabled():
-            raise RuntimeError(
-                f"in-place {op} on a tensor that requires grad would corrupt the graph; "
-                "update parameters under `with gk.no_grad():`, or write `x = x + ...`")
-        other = self._other(other)
-        value = other
-        if isinstance(other, Tensor):
-            _backends.common_backend(f"in-place {op}", (self.backend, other.backend))
-            value = other.array
-        try:
-            _INPLACE[op](self.array, value)
-        except (TypeError, ValueError) as e:  # broadcasting into self, or a dtype change
-            raise ValueError(f"in-place {op}: cannot apply shape {getattr(other, 'shape', ())} "
-                             f"to a {self.dtype} tensor of shape {self.shape} in place ({e})"
-                             ) from e
+        if is_grad_enabled() and (self._requires_grad or (
+                isinstance(other, Tensor) and other._requires_grad)):
+            new = op(self._old_self(what))
+            if new.shape != self.shape:
+                raise _ShapeError(f"{what}: the result has shape {new.shape}, which cannot be "
+                                  f"stored in place in a tensor of shape {self.shape}")
+            if new.array.dtype != self.array.dtype:
+                _check_cast(new.dtype, self.dtype, what)
+                new = new.astype(self.dtype)
+            self.array[...] = new.array  # the storage itself: views and aliases see it
+            self._node, self._requires_grad = new._node, new._requires_grad
+        else:
+            write()
+        self._bump_version()
         return self
 
+    def _old_self(self, what) -> Tensor:
+        """Self before an in-place op: the same storage and node, for the op to consume."""
+        if self._node is None and self._requires_grad:
+            raise RuntimeError(
+                f"{what}: a leaf tensor that requires grad (shape {self.shape}) cannot be "
+                "changed in place while the graph is recorded; update it under "
+                "`with gk.no_grad():`, or write `x = x + ...`")
+        if self._base is not None:
+            base = self._base
+            leaf = ", a leaf that requires grad" if base.is_leaf and base.requires_grad else ""
+            raise RuntimeError(
+                f"{what}: this tensor (shape {self.shape}) is a view of another tensor "
+                f"(shape {base.shape}{leaf}), and gradkit does not record in-place changes "
+                "through views; change a .clone() instead, or write the base directly "
+                "(x[i] = x[i] + v)")
+        old = Tensor._make(self.array, self.backend, self._node)
+        old._requires_grad = self._requires_grad
+        return old._alias(self, view=False)
+
+    def _arith_in_place(self, other, op):
+        other = _ops._operand(other, self)
+        if isinstance(other, Tensor):
+            _backends.common_backend(f"in-place {op}", (self.backend, other.backend))
+
+        def write():
+            value = other
+            if isinstance(other, Tensor):
+                value = other.array
+                if value.dtype != self.array.dtype:
+                    result = _dt.result_type(self, other)
+                    _check_cast(_dt.float32 if op == "/=" and result.kind != "f" else result,
+                                self.dtype, f"in-place {op}")
+                    value = self.backend.xp.astype(value, self.array.dtype)
+            elif self.dtype.kind != "f" and (op == "/=" or type(other) is float):
+                _check_cast(_dt.float32, self.dtype, f"in-place {op}")
+            try:
+                _INPLACE[op](self.array, value)
+            except (TypeError, ValueError) as e:  # broadcasting into self
+                raise ValueError(f"in-place {op}: cannot apply shape "
+                                 f"{getattr(other, 'shape', ())} to a {self.dtype} tensor of "
+                                 f"shape {self.shape} in place ({e})") from e
+
+        return self._in_place(other, f"in-place {op}", write,
+                              lambda old: _ops.binary(getattr(_ops, _BINARY[op]), old, other))
+
     def __iadd__(self, other):
-        return self._inplace(other, "+=")
+        return self._arith_in_place(other, "+=")
 
     def __isub__(self, other):
-        return self._inplace(other, "-=")
+        return self._arith_in_place(other, "-=")
 
     def __imul__(self, other):
-        return self._inplace(other, "*=")
+        return self._arith_in_place(other, "*=")
 
     def __itruediv__(self, other):
-        return self._inplace(other, "/=")
+        return self._arith_in_place(other, "/=")
 
     def __getitem__(self, index):
         return _ops.getitem(self, index)
@@ -418,6 +565,12 @@ class Tensor:
         return self @ other
 
 
+def _check_cast(result: _dt.DType, target: _dt.DType, what: str):
+    if not _dt.can_cast(result, target):
+        raise TypeError(f"{what}: the result type {result} can't be stored in place in a "
+                        f"{target} tensor; convert it first (x = x.float())")
+
+
 def _infer_dtype(data) -> str:
     """Python floats -> float32, ints -> int64, bools -> bool (PyTorch's defaults)."""
     if isinstance(data, bool):
@@ -480,3 +633,4 @@ def _flat(seq):
 
 
 from . import ops as _ops  # noqa: E402  (ops build on Tensor)
+from .autograd import ShapeError as _ShapeError  # noqa: E402

@@ -327,6 +327,46 @@ case("getitem_mask_leading", lambda x: x[const(x, _MASK[:, 0])], lambda x: x[_MA
      normal(3, 4))
 case("getitem_compare_mask", lambda x: x[x > 0], lambda x: x[x > 0], away_from_zero(3, 4))
 
+
+# ---- in place, recorded in the graph (PyTorch's rebase of a non-leaf tensor) ---------------
+def _set(index):
+    def fn(x, v):
+        y = x * 1.0  # a non-leaf: writing into it is recorded as a SetItem node
+        y[index] = v
+        return y
+
+    def ref(x, v):
+        y = x.copy()
+        y[index] = v
+        return y
+    return fn, ref
+
+
+for _name, _index, _vshape in (("slice", (slice(1, 3), 0), (2,)), ("row_broadcast", 1, (1,)),
+                               ("ellipsis", (Ellipsis, 2), (3,))):
+    case(f"setitem_{_name}", *_set(_index), several(normal(3, 4), normal(*_vshape)),
+         covers=["setitem_"])
+case("setitem_mask", lambda x, v: _masked_set(x, v), lambda x, v: np.where(_MASK, v, x),
+     several(normal(3, 4), normal(1)))
+
+
+def _masked_set(x, v):
+    y = x + 0.0
+    y[const(x, _MASK)] = v  # v has one element: broadcast into every masked place
+    return y
+
+
+def _iadd_imul(x, b, c):
+    y = x * 2.0
+    y += b  # recorded: Add of the old y and b
+    y *= 3.0  # Mul by a constant reads only the constant: the old y need not be kept
+    y -= c
+    return y
+
+
+case("inplace_ops_recorded", _iadd_imul, lambda x, b, c: (x * 2 + b) * 3 - c,
+     several(normal(3, 4), normal(4), normal(3, 1)))
+
 # ---- dtype, device, comparisons (forward only where there is no gradient) ---------------
 # float32 rounding needs a coarse finite-difference step
 case("astype_float32", lambda x: x.astype(gk.float32) * 1.0, lambda x: x.astype(np.float32),
@@ -358,7 +398,10 @@ case("argmin", lambda x: x.argmin(), lambda x: np.argmin(x), distinct(3, 4),
 
 # Public functions of gradkit/ops.py that no case above needs to exercise, and why.
 NOT_COVERED = {
-    "setitem_": "in-place assignment outside the graph; tested in test_autograd.py",
+    "setitem_": "in-place assignment; its SetItem node has a case, the rest is tested in "
+                "test_inplace.py",
+    "promoted": "type promotion of two operands; tested in test_promotion.py",
+    "binary": "applies an elementwise op after promotion: every operator case uses it",
 }
 
 BY_NAME = {c.name: c for c in CASES}

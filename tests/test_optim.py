@@ -163,7 +163,7 @@ def test_step_does_not_touch_gradients_that_share_memory(device):
 def test_zero_grad(device):
     params = make_params(device)
     opt = optim.SGD(params, lr=0.1)
-    params[0].grad = gk.ones(3, 4, device=device)
+    params[0].grad = gk.ones(3, 4, dtype=params[0].dtype, device=device)
     opt.zero_grad(set_to_none=False)
     assert not params[0].grad.numpy().any() and params[1].grad is None
     opt.zero_grad()

@@ -176,6 +176,7 @@ def _update_running(running: Tensor, batch_stat: Tensor, momentum, correction: f
     stat = xp.reshape(batch_stat.array, running.array.shape)
     running.array *= 1 - momentum
     running.array += (momentum * correction) * stat
+    running._bump_version()
 
 
 def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:

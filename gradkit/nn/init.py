@@ -1,5 +1,5 @@
 """Parameter initialisation, as torch.nn.init: each function fills a tensor in place
-(its array is replaced; the object stays) with draws from the tensor's device's seeded
+(its storage is written and its version bumped) with draws from the tensor's device's seeded
 generator, so gk.manual_seed makes initialisation repeatable on every device."""
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ def _fans(t: Tensor) -> tuple[int, int]:
 
 
 def _fill(t: Tensor, array) -> Tensor:
-    t.array = array
+    """Write `array` into t's storage (aliases see it) and count the write."""
+    t.array[...] = array
+    t._bump_version()
     return t
 
 

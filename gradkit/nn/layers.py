@@ -275,6 +275,7 @@ class BatchNorm1d(Module):
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.array += 1
+            self.num_batches_tracked._bump_version()
             if self.momentum is None:  # cumulative moving average, on the device
                 xp = self.running_mean.backend.xp
                 count = xp.astype(self.num_batches_tracked.array, self.running_mean.array.dtype)
@@ -341,6 +342,7 @@ class Embedding(Module):
         init.normal_(self.weight)
         if self.padding_idx is not None:
             self.weight.array[self.padding_idx, ...] = 0
+            self.weight._bump_version()
 
     def forward(self, input):
         return F.embedding(input, self.weight, self.padding_idx)

@@ -37,7 +37,8 @@ class Parameter(Tensor):
         elif not isinstance(data, Tensor):
             data = tensor(data)
         self.array, self.backend = data.array, data.backend
-        self.grad, self._node, self.requires_grad = None, None, False
+        self._grad, self._node, self._requires_grad = None, None, False
+        self._vc, self._base = data._counter(), None  # shares data's storage
         if requires_grad:
             self.requires_grad_(True)
 
@@ -229,7 +230,7 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad = Tensor._make(p.backend.xp.zeros_like(p.grad.array), p.backend)
+                p.grad.detach().zero_()  # in place, as PyTorch's
 
     # ---- devices and dtypes -------------------------------------------------------------
     def to(self, *args, device=None, dtype=None):
@@ -322,6 +323,7 @@ class Module:
         arrays = [_converted(value, target) for target, value in updates]
         for (target, _), array in zip(updates, arrays):
             target.array[...] = array
+            target._bump_version()
         return _IncompatibleKeys(missing, unexpected)
 
     # ---- printing ------------------------------------------------------------------------
@@ -353,8 +355,10 @@ def _move_(t: Tensor, backend, dtype):
     if backend is not None and t.backend is not backend:
         t.array = backend.transfer(t.array, t.backend)
         t.backend = backend
+        t._bump_version()  # a graph that saved t must not see the new array
     if dtype is not None and t.dtype.is_floating_point and t.dtype != dtype:
         t.array = t.backend.xp.astype(t.array, t.backend.dtypes[dtype.name])
+        t._bump_version()
 
 
 def _shape_of(value) -> tuple:

@@ -81,7 +81,7 @@ class Optimizer:
                 if set_to_none or p.grad is None:
                     p.grad = None
                 else:
-                    p.grad = Tensor._make(p.backend.xp.zeros_like(p.grad.array), p.backend)
+                    p.grad.detach().zero_()  # in place, as PyTorch's
 
     def step(self, closure=None):
         """Update every parameter that has a gradient; returns closure()'s loss if given."""
@@ -94,6 +94,7 @@ class Optimizer:
                 for p in group["params"]:
                     if p.grad is not None:
                         self._update(group, p, self.state.get(p))
+                        p._bump_version()  # written in place: a saved p is now stale
         return loss
 
     def _update(self, group: dict, p: Tensor, state: dict | None):
