@@ -32,7 +32,21 @@ from .creation import (
     zeros,
     zeros_like,
 )
-from .dtypes import DType, bool_, dtype, float32, float64, int8, int16, int32, int64, uint8
+from .dtypes import (
+    DType,
+    bool_,
+    can_cast,
+    dtype,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    promote_types,
+    result_type,
+    uint8,
+)
 from .gradcheck import gradcheck, gradgradcheck
 from .ops import (
     abs,

@@ -81,8 +81,15 @@ def promoted(a, b):
             return (tensor_side, other) if tensor_side is a else (other, tensor_side)
         a, b = (tensor_side, other) if tensor_side is a else (other, tensor_side)
     dtype = _dt.result_type(a, b)
-    return (a.astype(dtype) if isinstance(a, Tensor) else a,
-            b.astype(dtype) if isinstance(b, Tensor) else b)
+    return _cast(a, dtype), _cast(b, dtype)
+
+
+def _cast(x, dtype):
+    """A tensor in `dtype`; a scalar as the Python type of dtype's kind (True + int64
+    tensor adds 1: the standard takes a bool scalar only with bool arrays)."""
+    if isinstance(x, Tensor):
+        return x.astype(dtype)
+    return {"b": bool, "i": int, "u": int, "f": float}[dtype.kind](x)
 
 
 def binary(cls, a, b):
