@@ -133,6 +133,36 @@ class Backend:
             out = xp.reshape(out, y.shape[:axis] + tuple(idx.shape) + y.shape[axis + 1:])
         return out
 
+    def setitem(self, array, index, value):
+        """array[index] = value in place, with NumPy's semantics for integer-array indices.
+
+        The standard's setitem takes only ints, slices and masks. The generic version
+        reads the flat positions `index` selects (as getitem does) and writes through a
+        one-hot `where`, the last write winning at a repeated position, as in NumPy.
+        Memory is O(len(positions) * size): fine for tests, which is what it is for.
+        """
+        items = index if isinstance(index, tuple) else (index,)
+        xp = self.xp
+        if not any(hasattr(i, "dtype") and xp.isdtype(i.dtype, "integral") for i in items):
+            array[index] = value
+            return
+        dev = self.native_device
+        size = math.prod(array.shape)
+        numbers = xp.reshape(xp.arange(size, device=dev), array.shape)
+        selected = self.getitem(numbers, index)
+        positions = xp.reshape(selected, (-1,))
+        n = positions.shape[0]
+        if n == 0:
+            return
+        values = xp.asarray(value, dtype=array.dtype, device=dev)
+        values = xp.reshape(xp.broadcast_to(values, selected.shape), (-1,))
+        hit = positions[:, None] == xp.arange(size, device=dev)[None, :]
+        order = xp.reshape(xp.arange(n, device=dev), (n, 1))
+        last = xp.max(xp.where(hit, order, -1), axis=0)  # the last write to each element
+        written = xp.take(values, xp.clip(last, min=0))
+        flat = xp.where(last >= 0, written, xp.reshape(array, (-1,)))
+        array[...] = xp.reshape(flat, array.shape)
+
     def scatter_add(self, shape, index, values):
         """zeros(shape) with `values` added at `index`; duplicate indices accumulate.
 

@@ -80,6 +80,9 @@ class CupyBackend(Backend):
         with self.native_device:
             return erf(x)
 
+    def setitem(self, array, index, value):
+        array[index] = value  # CuPy's setitem takes integer arrays (last write wins)
+
     def scatter_add(self, shape, index, values):
         if isinstance(index, tuple) and index and index[-1] is Ellipsis:
             index = index[:-1] if len(index) > 2 else index[0]  # a trailing ... means nothing

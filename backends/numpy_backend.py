@@ -79,6 +79,9 @@ class NumpyBackend(Backend):
             return np.add.reduce(x, axis=axis, keepdims=keepdims)
         return np.sum(x, axis=axis, keepdims=keepdims)
 
+    def setitem(self, array, index, value):
+        array[index] = value
+
     def scatter_add(self, shape, index, values):
         out = np.zeros(shape, dtype=values.dtype)
         np.add.at(out, index, values)

@@ -896,7 +896,7 @@ class SetItem(Function):
     def forward(self, x, v, index, advanced):
         self.index, self.advanced = index, advanced
         out = self.xp.asarray(x, copy=True)
-        out[index] = v
+        self.backend.setitem(out, index, v)
         return out
 
     def backward(self, g):
@@ -925,7 +925,7 @@ def setitem_(x, index, value):
         value = tensor(value, dtype=x.dtype, device=x.backend)
 
     def write():
-        x.array[idx] = value.array if isinstance(value, Tensor) else value
+        x.backend.setitem(x.array, idx, value.array if isinstance(value, Tensor) else value)
 
     return x._in_place(value, "in-place setitem", write,
                        lambda old: SetItem.apply(old, value, index=idx, advanced=advanced))

@@ -343,7 +343,9 @@ def _set(index):
 
 
 for _name, _index, _vshape in (("slice", (slice(1, 3), 0), (2,)), ("row_broadcast", 1, (1,)),
-                               ("ellipsis", (Ellipsis, 2), (3,))):
+                               ("ellipsis", (Ellipsis, 2), (3,)),
+                               ("int_arrays", ([0, 2, 1], [3, 0, 3]), (3,)),
+                               ("row_list", [2, 0], (4,))):
     case(f"setitem_{_name}", *_set(_index), several(normal(3, 4), normal(*_vshape)),
          covers=["setitem_"])
 case("setitem_mask", lambda x, v: _masked_set(x, v), lambda x, v: np.where(_MASK, v, x),

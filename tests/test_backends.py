@@ -56,6 +56,24 @@ def test_numpy_native_scatter_add_equals_generic_fallback():
         np.testing.assert_allclose(native, generic, rtol=1e-6, atol=1e-6)
 
 
+def test_setitem_matches_numpy_last_write_wins(backend):
+    """Native setitem and the generic one-hot fallback both write as NumPy does."""
+    rng = np.random.default_rng(2)
+    for shape, index, host in _cases(backend):
+        values = rng.standard_normal(np.zeros(shape)[host].shape)
+        start = rng.standard_normal(shape)
+        expected = start.copy()
+        expected[host] = values
+        for setitem in (backend.setitem, lambda *a: Backend.setitem(backend, *a)):
+            out = backend.asarray(start)
+            setitem(out, index, backend.asarray(values))
+            np.testing.assert_array_equal(backend.to_numpy(out), expected)
+        out = backend.asarray(start)
+        Backend.setitem(backend, out, index, 7.0)  # a scalar broadcast into every place
+        expected[host] = 7.0
+        np.testing.assert_array_equal(backend.to_numpy(out), expected)
+
+
 def test_getitem_matches_numpy_indexing(backend):
     x = np.arange(36.0).reshape(3, 3, 4)
     arr = backend.asarray(x)
