@@ -29,6 +29,9 @@ class Backend:
         self._generator = None
         self._seed = None
         self._dtype_names = {}  # cache: dtype object -> name (numpy's .name is slow)
+        # The floating dtype objects seen so far: a tuple, whose `in` tests identity first
+        # (a NumPy dtype's hash is computed anew on every call).
+        self.float_dtypes = ()
 
     def __repr__(self):
         return f"<Backend {self.name} on {self.device}>"
@@ -40,7 +43,13 @@ class Backend:
             return self._dtype_names[array_dtype]
         except KeyError:
             name = self._dtype_names[array_dtype] = self._name_of(array_dtype)
+            if name[0] == "f":
+                self.float_dtypes += (array_dtype,)
             return name
+
+    def is_float(self, array_dtype) -> bool:
+        """Whether one of this library's dtypes is floating point (cached, hot path)."""
+        return array_dtype in self.float_dtypes or self.dtype_name(array_dtype)[0] == "f"
 
     def _name_of(self, array_dtype) -> str:
         return array_dtype.name  # NumPy and CuPy use numpy.dtype
@@ -48,7 +57,7 @@ class Backend:
     def to_float(self, array):
         """`array` in the default float32 if its dtype is bool or integer (for ops whose
         result is floating point, as PyTorch's sqrt of an int tensor), else unchanged."""
-        if self.dtype_name(array.dtype)[0] == "f":
+        if self.is_float(array.dtype):
             return array
         return self.xp.astype(array, self.dtypes["float32"])
 

@@ -122,7 +122,7 @@ class Function:
     # set by apply: backend, xp, edges, shapes, needs, inputs, versions, out, out_version
     freed = False
     retained = None
-    versions = None  # the version of each saved input when it was saved
+    versions = None  # the version of each saved input when it was saved (or () if none)
     out_version = None  # the saved output's version counter (it was at 0)
 
     @classmethod
@@ -170,6 +170,8 @@ class Function:
         if cls.save_output:
             fn.out = out
             fn.out_version = result._counter()
+            if fn.versions is None:
+                fn.versions = ()  # (the engine checks saved tensors when versions is set)
         return result
 
     def _save(self, inputs):
@@ -184,7 +186,7 @@ class Function:
 
     def _check_saved(self):
         """Raise if a tensor saved for backward was changed in place since (principle 6)."""
-        if self.versions is not None:
+        if self.versions:
             for i, (x, version) in enumerate(zip(self.inputs, self.versions)):
                 if version is not None and x._vc.value != version:
                     self._modified(f"input {i}", x.shape, x.dtype, x._vc.value, version)
@@ -307,7 +309,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
                         f"{type(fn).__name__} does not support double backward: its backward "
                         "is not built from differentiable ops, so create_graph=True cannot "
                         "differentiate through it")
-                if fn.versions is not None or fn.out_version is not None:
+                if fn.versions is not None:
                     fn._check_saved()
                 in_grads = fn.backward(g)
                 if not isinstance(in_grads, tuple):
@@ -320,11 +322,10 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
                 if edge is None:
                     continue
                 if ig is not None:
-                    if ig.array.shape != shape:
-                        ig = _unbroadcast(fn, i, ig, shape)
-                    if ig.backend is not edge.backend or \
-                            ig.backend.dtype_name(ig.array.dtype)[0] != "f":
-                        _wrong_gradient(fn, i, ig, edge)
+                    b, array = edge.backend, ig.array  # the gradient must fit its input
+                    if array.shape != shape or array.dtype not in b.float_dtypes or \
+                            ig.backend is not b:
+                        ig = _fitted_gradient(fn, i, ig, edge, shape)
                     if isinstance(edge, Tensor):  # a leaf
                         if inputs is None:
                             _accumulate(edge, ig, create_graph, shared)
@@ -352,25 +353,27 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
     return result
 
 
-def _unbroadcast(fn, i, g, shape):
-    """The gradient `g` of input i summed down to the input's `shape`: only for ops that
-    broadcast, and only if `shape` broadcasts to g's shape; anything else is a bug in a
-    backward (a missing transpose, ...) and raises instead of being reshaped into place."""
-    gshape = g.array.shape
-    fits = len(shape) <= len(gshape) and all(
-        s in (1, gs) for s, gs in zip(reversed(shape), reversed(gshape)))
-    if not (fn.broadcasts and fits):
-        raise ShapeError(f"{type(fn).__name__}.backward returned a gradient of shape "
-                         f"{tuple(gshape)} for input {i}, which has shape {tuple(shape)}")
-    return _ops.sum_to(g, shape)
-
-
-def _wrong_gradient(fn, i, g, edge):
+def _fitted_gradient(fn, i, g, edge, shape):
+    """The gradient `g` of input i, checked: on the input's device, floating point, and
+    of the input's shape. Only ops that broadcast may return a bigger one, which is summed
+    down to `shape` if `shape` broadcasts to it. Anything else is a bug in a backward (a
+    missing transpose, ...) and raises instead of being reshaped into place."""
+    name = type(fn).__name__
     if g.backend is not edge.backend:
-        raise DeviceError(f"{type(fn).__name__}.backward returned a gradient on {g.device} "
-                          f"for input {i}, which is on {edge.backend.device}")
-    raise TypeError(f"{type(fn).__name__}.backward returned a gradient of dtype {g.dtype} "
-                    f"for input {i}; gradients must be floating point")
+        raise DeviceError(f"{name}.backward returned a gradient on {g.device} for input {i}, "
+                          f"which is on {edge.backend.device}")
+    if not g.backend.is_float(g.array.dtype):
+        raise TypeError(f"{name}.backward returned a gradient of dtype {g.dtype} for input "
+                        f"{i}; gradients must be floating point")
+    gshape = g.array.shape
+    if gshape != shape:
+        fits = len(shape) <= len(gshape) and all(
+            s in (1, gs) for s, gs in zip(reversed(shape), reversed(gshape)))
+        if not (fn.broadcasts and fits):
+            raise ShapeError(f"{name}.backward returned a gradient of shape {tuple(gshape)} "
+                             f"for input {i}, which has shape {tuple(shape)}")
+        g = _ops.sum_to(g, shape)
+    return g
 
 
 def _accumulate(leaf, g, create_graph, shared):

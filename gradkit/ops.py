@@ -59,10 +59,6 @@ def _operand(x, like: Tensor):
     return tensor(x, device=like.backend)
 
 
-def _is_float(t: Tensor) -> bool:
-    return t.backend.dtype_name(t.array.dtype)[0] == "f"
-
-
 def promoted(a, b):
     """(a, b) ready for an elementwise op, on PyTorch's result dtype (torch.result_type):
     scalars are weak, so float32 * 2.0 and float32 * np.float64(2) stay float32, and
@@ -76,7 +72,8 @@ def promoted(a, b):
         tensor_side, other = (a, b) if isinstance(a, Tensor) else (b, a)
         other = _operand(other, tensor_side)
         kind = type(other)
-        if (kind is float or kind is int) and (_is_float(tensor_side) or (
+        if (kind is float or kind is int) and (tensor_side.backend.is_float(
+                tensor_side.array.dtype) or (
                 kind is int and tensor_side.dtype.kind in "iu")):
             return (tensor_side, other) if tensor_side is a else (other, tensor_side)
         a, b = (tensor_side, other) if tensor_side is a else (other, tensor_side)
@@ -94,6 +91,14 @@ def _cast(x, dtype):
 
 def binary(cls, a, b):
     """Apply the elementwise Function `cls` to two operands after type promotion."""
+    t, other = (a, b) if isinstance(a, Tensor) else (b, a)
+    kind = type(other)  # the common cases first: a float tensor with a Python number,
+    if kind is float or kind is int:  # or two tensors of one dtype, need no promotion
+        if t.array.dtype in t.backend.float_dtypes:
+            return cls.apply(a, b)
+    elif isinstance(other, Tensor) and other.backend is t.backend and (
+            other.array.dtype is t.array.dtype or other.array.dtype == t.array.dtype):
+        return cls.apply(a, b)
     return cls.apply(*promoted(a, b))
 
 
