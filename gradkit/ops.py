@@ -13,6 +13,7 @@ import builtins
 import math
 import numbers
 import operator
+import warnings
 
 from . import dtypes as _dt
 from .autograd import Function, ShapeError
@@ -168,6 +169,8 @@ class PowScalar(Function):
 
     def backward(self, g):
         x, c = self.inputs
+        if c == 0:  # x**0 is constant: 0 also at x == 0, where c * x**(c-1) is 0 * inf
+            return g * 0.0, None
         return g * (2 * x) if c == 2 else g * (c * x ** (c - 1)), None
 
 
@@ -182,10 +185,19 @@ class Pow(Function):
         return a**b
 
     def backward(self, g):
+        # At a == 0 the formulas give 0 * inf = NaN: d/da where b == 0 and d/db where
+        # b >= 0. PyTorch (and the limits) give 0 there. Only there: masking all of b == 0
+        # would make d/db of d/da wrong at a != 0.
         a, b = self.inputs
-        ga = g * b * a ** (b - 1) if self.needs[0] else None
-        gb = g * self.output * (log(a) if isinstance(a, Tensor) else math.log(a)) \
-            if self.needs[1] else None
+        ga = g * where((a == 0) & (b == 0), 0.0, b * a ** (b - 1)) if self.needs[0] else None
+        gb = None
+        if self.needs[1]:
+            if isinstance(a, Tensor):
+                gb = g * where((a == 0) & (b >= 0), 0.0, self.output * log(a))
+            elif a == 0:
+                gb = g * where(b >= 0, 0.0, self.output * -math.inf)
+            else:
+                gb = g * (self.output * (math.log(a) if a > 0 else math.nan))
         return ga, gb
 
 
@@ -366,13 +378,14 @@ class Minimum(Function):
 
 
 def _choose(fn, g, wins):
-    """Gradients of max/min(a, b): to the winning side, split evenly at ties."""
+    """Gradients of max/min(a, b): to the winning side, split evenly at ties. Each side
+    gets all of it unless it loses or ties, so a NaN passes it to both (as PyTorch)."""
     xp = fn.xp
     a, b = (x.array if isinstance(x, Tensor) else x for x in fn.inputs)
     dtype = g.array.dtype
-    share = xp.astype(wins(a, b), dtype) + 0.5 * xp.astype(a == b, dtype)
-    ga = g * _const(fn, share) if fn.needs[0] else None
-    gb = g * _const(fn, 1 - share) if fn.needs[1] else None
+    half_tie = 0.5 * xp.astype(a == b, dtype)
+    ga = g * _const(fn, 1 - xp.astype(wins(b, a), dtype) - half_tie) if fn.needs[0] else None
+    gb = g * _const(fn, 1 - xp.astype(wins(a, b), dtype) - half_tie) if fn.needs[1] else None
     return ga, gb
 
 
@@ -424,7 +437,8 @@ class Sum(Function):
 class Mean(Sum):
     def forward(self, x, axis, keepdims):
         out = super().forward(x, axis, keepdims)
-        self.scale = 1.0 / math.prod(x.shape[a] for a in self.axes)
+        n = math.prod(x.shape[a] for a in self.axes)
+        self.scale = 1.0 / n if n else math.nan  # the mean of nothing is NaN (as PyTorch)
         out *= self.scale
         return out
 
@@ -433,22 +447,24 @@ class Mean(Sum):
 
 
 class Max(Function):
-    """Max values along axes; the gradient is shared evenly among tied maxima."""
+    """Max values along axes; the gradient is shared evenly among tied maxima, and a NaN
+    (which is the max) takes it all, shared among the NaNs (as torch.max)."""
 
     save_inputs = True
     save_output = True
 
     def forward(self, x, axis, keepdims):
         self.axes, self.keepdims = _axes(axis, x.ndim), keepdims
-        if 0 in x.shape:
-            raise ShapeError(f"max of an empty tensor of shape {tuple(x.shape)}")
+        if any(x.shape[a] == 0 for a in self.axes):
+            raise ShapeError(f"max over an axis of size 0: shape {tuple(x.shape)}, "
+                             f"axes {self.axes}")
         return self.xp.max(x, axis=self.axes, keepdims=keepdims)
 
     def backward(self, g):
         xp, x = self.xp, self.inputs[0].array
         kept = _kept_shape(x.shape, self.axes)
         out = xp.reshape(self.out, kept)
-        mask = xp.astype(x == out, x.dtype)
+        mask = xp.astype((x == out) | (xp.isnan(x) & xp.isnan(out)), x.dtype)
         mask /= xp.sum(mask, axis=self.axes, keepdims=True)
         if not self.keepdims:
             g = reshape(g, kept)
@@ -464,13 +480,29 @@ def mean(x, axis=None, keepdims=False):
 
 
 def var(x, axis=None, keepdims=False, correction=0):
+    return _var(x, axis, keepdims, correction, "var")
+
+
+def _var(x, axis, keepdims, correction, who):
+    """Sum of squared deviations / (n - correction). With no degrees of freedom left
+    that is x / 0, NaN or inf, with PyTorch's warning."""
     n = math.prod(x.shape[a] for a in _axes(axis, x.ndim))
+    dof = n - correction
+    if dof <= 0 or x.size == 0:
+        warnings.warn(f"{who}(): degrees of freedom is <= 0. Correction should be strictly "
+                      f"less than the reduction factor (input numel divided by output numel)."
+                      f" (shape {x.shape}, axis {axis}, correction {correction})",
+                      UserWarning, stacklevel=3)
     d = x - mean(x, axis=axis, keepdims=True)
-    return sum(d * d, axis=axis, keepdims=keepdims) * (1.0 / builtins.max(n - correction, 0))
+    return sum(d * d, axis=axis, keepdims=keepdims) * (1.0 / dof if dof > 0 else math.inf)
 
 
 def std(x, axis=None, keepdims=False, correction=0):
-    return sqrt(var(x, axis=axis, keepdims=keepdims, correction=correction))
+    v = _var(x, axis, keepdims, correction, "std")
+    # At v == 0, sqrt's gradient 1 / (2 sqrt(v)) = inf meets var's 0: NaN. PyTorch makes
+    # std's gradient 0 there; so does rooting 1 instead and choosing 0 (no gradient flows).
+    zero = v == 0
+    return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
 
 
 def max(x, axis=None, keepdims=False):
@@ -490,7 +522,14 @@ def argmin(x, axis=None, keepdims=False):
 
 
 def logsumexp(x, axis=None, keepdims=False):
-    m = Max.apply(x, axis=axis, keepdims=True).detach()
+    xp, axes = x.backend.xp, _axes(axis, x.ndim)
+    if x.size:  # shift by the max, but by 0 where it is +-inf (inf - inf would be NaN)
+        m = xp.max(x.array, axis=axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    else:  # nothing to sum: -inf, as PyTorch
+        m = xp.zeros(_kept_shape(x.shape, axes), dtype=x.array.dtype,
+                     device=x.backend.native_device)
+    m = _const(x, m)
     out = log(sum(exp(x - m), axis=axis, keepdims=True)) + m
     return out if keepdims else squeeze(out, _axes(axis, x.ndim))
 
@@ -742,7 +781,8 @@ class MSELoss(Function):
         d = a - b
         d *= d
         out = self.backend.sum(d, None, False)
-        n = builtins.max(math.prod(d.shape), 1) if reduction == "mean" else 1
+        n = math.prod(d.shape) if reduction == "mean" else 1
+        n = n or math.nan  # the mean of nothing is NaN (as PyTorch)
         self.scale = 2.0 / n
         return out / n if n != 1 else out
 
@@ -971,6 +1011,8 @@ class LogSoftmax(Function):
     def forward(self, x, axis):
         xp = self.xp
         self.axis = axis
+        if x.size == 0:  # nothing to normalise (max would refuse an axis of size 0)
+            return xp.zeros_like(x)
         shifted = x - xp.max(x, axis=axis, keepdims=True)
         shifted -= xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
         return shifted
@@ -986,6 +1028,8 @@ class Softmax(Function):
     def forward(self, x, axis):
         xp = self.xp
         self.axis = axis
+        if x.size == 0:  # nothing to normalise (max would refuse an axis of size 0)
+            return xp.zeros_like(x)
         e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
         e /= xp.sum(e, axis=axis, keepdims=True)
         return e

@@ -256,6 +256,9 @@ case("mse_loss_none", lambda p, t: F.mse_loss(p, t, reduction="none"),
 case("mse_loss_host_target", lambda p: F.mse_loss(p, [[0.5, -1.0, 2.0]] * 3),
      lambda p: np.mean((p - np.array([[0.5, -1.0, 2.0]] * 3, dtype=p.dtype)) ** 2),
      normal(3, 3))
+case("binary_cross_entropy", F.binary_cross_entropy,
+     lambda p, t: np.mean(-(t * np.log(p) + (1 - t) * np.log1p(-p))),
+     several(positive(3, 4, lo=0.1, hi=0.9), positive(3, 4, lo=0.0, hi=1.0)))
 
 # ---- shape ------------------------------------------------------------------------------------
 case("reshape", lambda x: gk.reshape(x, (2, 6)), lambda x: x.reshape(2, 6), normal(3, 4),

@@ -281,19 +281,22 @@ def _nll(logp, target, weight, ignore_index, reduction, smoothing, who):
     picked_t = t if not 0 <= ignore_index < classes else xp.where(kept, t, -1)
     hit = xp.expand_dims(picked_t, axis=axis) == classes_in_view  # the one-hot pick
     pick = Tensor._make(xp.astype(hit, dtype), b)
+    # where, not logp * pick: a masked class (logit -inf) would give -inf * 0 = NaN
+    lik = ops.where(Tensor._make(hit, b), logp, 0.0)
     if weight is not None:
         if weight.shape != (classes,):
             raise ShapeError(f"{who}: weight must have shape ({classes},), not {weight.shape}")
         class_w = ops.reshape(_on_device(weight, logp, who), view)
         pick = pick * class_w
+        lik = lik * class_w
     # The loss is -(log-likelihood), reduced. A target outside [0, C) that is not
     # ignore_index makes it NaN through the constant factor (raising would need the host).
     if reduction != "none" and not smoothing:  # one reduction over everything
-        return _reduced_nll(ops.sum(logp * pick), pick, hit, kept, reduction, weight)
-    loglik = ops.sum(logp * pick, axis=axis)  # (weighted) log-likelihood of each target
+        return _reduced_nll(ops.sum(lik), pick, hit, kept, reduction, weight)
+    loglik = ops.sum(lik, axis=axis)  # (weighted) log-likelihood of each target
     if smoothing:
         spread = logp if weight is None else logp * class_w
-        smooth = ops.sum(spread, axis=axis) * Tensor._make(xp.astype(kept, dtype), b)
+        smooth = ops.where(Tensor._make(kept, b), ops.sum(spread, axis=axis), 0.0)
         loglik = loglik * (1.0 - smoothing) + smooth * (smoothing / classes)
     if reduction == "none":
         valid = ((t >= 0) & (t < classes)) | ~kept
@@ -367,6 +370,27 @@ def binary_cross_entropy_with_logits(input: Tensor, target, weight: Tensor | Non
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
+class BinaryCrossEntropy(Function):
+    """-(t log(x) + (1 - t) log(1 - x)), each log clamped at -100, with PyTorch's
+    gradients: (x - t) / max(x (1 - x), 1e-12) for x and -logit(x) for t. Finite at
+    x = 0 and 1, where the derivative of the clamped logs would be 0 / 0."""
+
+    save_inputs = True
+    EPS = 9.999999960041972e-13  # PyTorch's EPSILON, the float32 nearest 1e-12
+
+    def forward(self, x, t):
+        xp = self.xp
+        log_p = xp.maximum(xp.log(x), -100.0)
+        log_q = xp.maximum(xp.log1p(-x), -100.0)
+        return (t - 1) * log_q - t * log_p
+
+    def backward(self, g):
+        x, t = self.inputs
+        gx = g * (x - t) / ops.maximum(x * (1.0 - x), self.EPS) if self.needs[0] else None
+        gt = g * (ops.log1p(-x) - ops.log(x)) if self.needs[1] else None
+        return gx, gt
+
+
 def binary_cross_entropy(input: Tensor, target, weight: Tensor | None = None, *,
                          reduction: str = "mean") -> Tensor:
     """Binary cross-entropy of probabilities; logs are clamped at -100 as PyTorch's.
@@ -375,9 +399,7 @@ def binary_cross_entropy(input: Tensor, target, weight: Tensor | None = None, *,
     if target.shape != input.shape:
         raise ShapeError(f"binary_cross_entropy: target of shape {target.shape} must match "
                          f"input of shape {input.shape}")
-    log_p = ops.maximum(ops.log(input), -100.0)
-    log_q = ops.maximum(ops.log(1.0 - input), -100.0)
-    loss = -(target * log_p + (1.0 - target) * log_q)
+    loss = BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy")
