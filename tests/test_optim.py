@@ -191,6 +191,86 @@ def test_param_groups(device):
         optim.Adam([w], betas=(1.0, 0.9))
 
 
+# ---- hyper-parameter checks -------------------------------------------------------------------
+NAN = float("nan")
+# (optimizer, keyword arguments, the message, whether PyTorch 2.13 rejects it too): gradkit
+# rejects what PyTorch does, with its messages, and NaN everywhere (principle 6; PyTorch's
+# SGD writes its checks as `lr < 0.0`, which NaN passes).
+BAD_HYPERPARAMETERS = [
+    ("SGD", dict(lr=NAN), "Invalid learning rate: nan", False),
+    ("SGD", dict(lr=-0.1), "Invalid learning rate: -0.1", True),
+    ("SGD", dict(lr=0.1, momentum=-0.9), "Invalid momentum value: -0.9", True),
+    ("SGD", dict(lr=0.1, momentum=NAN), "Invalid momentum value: nan", False),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=NAN), "Invalid dampening value: nan", False),
+    ("SGD", dict(lr=0.1, weight_decay=-1e-4), "Invalid weight_decay value: -0.0001", True),
+    ("SGD", dict(lr=0.1, weight_decay=NAN), "Invalid weight_decay value: nan", False),
+    ("SGD", dict(lr=0.1, nesterov=True), "Nesterov momentum requires", True),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True),
+     "Nesterov momentum requires", True),
+    ("Adam", dict(lr=NAN), "Invalid learning rate: nan", True),
+    ("AdamW", dict(lr=-1e-3), "Invalid learning rate: -0.001", True),
+    ("Adam", dict(eps=NAN), "Invalid epsilon value: nan", True),
+    ("AdamW", dict(eps=-1e-8), "Invalid epsilon value: -1e-08", True),
+    ("Adam", dict(betas=(1.0, 0.999)), "Invalid beta parameter at index 0: 1.0", True),
+    ("Adam", dict(betas=(-0.1, 0.999)), "Invalid beta parameter at index 0: -0.1", True),
+    ("AdamW", dict(betas=(0.9, NAN)), "Invalid beta parameter at index 1: nan", True),
+    ("Adam", dict(betas=(0.9, 1.5)), "Invalid beta parameter at index 1: 1.5", True),
+    ("Adam", dict(weight_decay=NAN), "Invalid weight_decay value: nan", True),
+    ("AdamW", dict(weight_decay=-0.01), "Invalid weight_decay value: -0.01", True),
+]
+_BAD_IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items())}"
+            for name, kw, _, _ in BAD_HYPERPARAMETERS]
+
+
+@pytest.mark.parametrize("name, kwargs, message, torch_too", BAD_HYPERPARAMETERS, ids=_BAD_IDS)
+def test_bad_hyperparameters_raise_naming_the_value(name, kwargs, message, torch_too):
+    with pytest.raises(ValueError, match=message):
+        getattr(optim, name)([gk.zeros(2, requires_grad=True)], **kwargs)
+
+
+@needs_torch
+@pytest.mark.parametrize("name, kwargs, message, torch_too", BAD_HYPERPARAMETERS, ids=_BAD_IDS)
+def test_hyperparameter_checks_agree_with_torch(name, kwargs, message, torch_too):
+    make = getattr(torch.optim, name)
+    if torch_too:
+        with pytest.raises(ValueError, match=message):
+            make([torch.zeros(2, requires_grad=True)], **kwargs)
+    else:  # PyTorch lets it through: gradkit is stricter (the number would be NaN)
+        make([torch.zeros(2, requires_grad=True)], **kwargs)
+
+
+def test_boundary_hyperparameters_are_accepted():
+    w = gk.zeros(2, requires_grad=True)
+    optim.SGD([w], lr=0.0, momentum=0.0, dampening=0.5, weight_decay=0.0)
+    optim.SGD([w], lr=math.inf, momentum=0.9, nesterov=True)  # as PyTorch: only NaN is new
+    optim.Adam([w], lr=0.0, betas=(0.0, 0.0), eps=0.0, weight_decay=0.0)
+    with pytest.raises(ValueError, match="pair"):
+        optim.Adam([w], betas=(0.9,))
+
+
+@pytest.mark.parametrize("make, override", [
+    (lambda groups: optim.SGD(groups, lr=0.1), {"lr": NAN}),
+    (lambda groups: optim.SGD(groups, lr=0.1), {"nesterov": True}),
+    (lambda groups: optim.SGD(groups, lr=0.1, momentum=0.9), {"dampening": NAN}),
+    (lambda groups: optim.Adam(groups), {"betas": (0.9, 1.0)}),
+    (lambda groups: optim.AdamW(groups), {"weight_decay": -1.0}),
+], ids=["sgd-lr", "sgd-nesterov", "sgd-dampening", "adam-betas", "adamw-weight_decay"])
+def test_param_group_overrides_are_checked(make, override):
+    w, b = gk.zeros(3, requires_grad=True), gk.zeros(2, requires_grad=True)
+    with pytest.raises(ValueError, match="Invalid|Nesterov"):
+        make([{"params": [w]}, {"params": [b], **override}])
+    opt = make([w])
+    with pytest.raises(ValueError, match="Invalid|Nesterov"):
+        opt.add_param_group({"params": [b], **override})
+    assert len(opt.param_groups) == 1  # nothing was added
+
+
+def test_bad_default_is_refused_even_when_every_group_overrides_it():
+    w = gk.zeros(3, requires_grad=True)
+    with pytest.raises(ValueError, match="Invalid learning rate: nan"):
+        optim.SGD([{"params": [w], "lr": 0.1}], lr=NAN)
+
+
 @pytest.mark.parametrize("name", ["sgd_nesterov_wd", "adam_wd", "adamw"])
 @pytest.mark.parametrize("via_file", [False, True], ids=["dict", "gk.save"])
 def test_state_dict_resumes_exactly(name, via_file, device, tmp_path):
