@@ -32,6 +32,7 @@ from .creation import (
     zeros,
     zeros_like,
 )
+from .debug import is_debug, set_debug
 from .dtypes import DType, bool_, dtype, float32, float64, int8, int16, int32, int64, uint8
 from .gradcheck import gradcheck, gradgradcheck
 from .ops import (
