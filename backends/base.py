@@ -20,6 +20,9 @@ class Backend:
     device: str = "?"  # gradkit's device string: "cpu", "cuda:0", "strict:device1"
     scalar_types: tuple = ()  # what a reduction may return instead of a 0-d array
     scope = None  # a context manager ops run in (the current GPU), or None
+    # Whether reading an index array's range on the host is free (the CPU): then gradkit
+    # checks index bounds always; elsewhere only in debug mode (gradkit/debug.py).
+    checks_bounds_cheaply = False
 
     def __init__(self, xp, native_device):
         self.xp = xp
@@ -81,6 +84,13 @@ class Backend:
 
     def synchronize(self):
         """Wait for queued device work (a no-op on the CPU)."""
+
+    def index_range(self, index) -> tuple[int, int]:
+        """The smallest and largest value of a non-empty integer array, as host ints:
+        an explicit host copy, so a synchronisation on a GPU."""
+        xp = self.xp
+        lo, hi = self.to_numpy(xp.stack([xp.min(index), xp.max(index)])).tolist()
+        return lo, hi
 
     # ---- random numbers -----------------------------------------------------------
     def seed(self, seed: int):

@@ -32,6 +32,7 @@ from .creation import (
     zeros,
     zeros_like,
 )
+from .debug import is_debug, set_debug
 from .dtypes import (
     DType,
     bool_,

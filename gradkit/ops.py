@@ -835,9 +835,14 @@ def linear(input, weight, bias=None):
 def _index(x: Tensor, index):
     """An index for x's array: Tensors/lists become arrays on x's backend, and a tuple
     without Ellipsis gets a trailing one (the standard wants every axis addressed).
-    Returns (index, advanced) where advanced says integer arrays are involved."""
+    Returns (index, advanced) where advanced says integer arrays are involved.
+
+    Integer arrays may be negative (from the end, as NumPy's and PyTorch's). In debug
+    mode their bounds are checked here on every backend; otherwise NumPy raises by
+    itself and a GPU's indexing wraps (see docs/architecture.md).
+    """
     items = index if isinstance(index, tuple) else (index,)
-    out, advanced, mask = [], False, False
+    out, masks, advanced = [], set(), False
     for item in items:
         if isinstance(item, Tensor):
             if item.backend is not x.backend:
@@ -854,37 +859,53 @@ def _index(x: Tensor, index):
             raise IndexError(f"unsupported index {item!r} of type {type(item).__name__}; use "
                              "ints, slices, None, Ellipsis, integer or boolean arrays")
         if kind == "b":
-            mask = True
+            masks.add(len(out))
         elif kind in "iu":
             advanced = True
         else:
             raise IndexError(f"index arrays must be integer or bool, not {kind!r}")
         out.append(item)
-    if mask and len(out) == 1:
+    if masks and len(out) == 1:
         return out[0], False
     if not any(item is Ellipsis for item in out):
         out.append(Ellipsis)
     if any(isinstance(item, slice) for item in out):
-        _clamp_slices(out, x.shape)
+        _clamp_slices(out, x.shape, masks)
+    if advanced:
+        from .debug import check_index_bounds, is_debug
+
+        if is_debug():
+            for k, axis in _axes_addressed(out, len(x.shape), masks).items():
+                if hasattr(out[k], "dtype") and k not in masks:
+                    n = x.shape[axis]
+                    check_index_bounds(x.backend, out[k], -n, n, "getitem: indices",
+                                       f"axis {axis} of size {n}")
     return tuple(out), advanced
 
 
-def _clamp_slices(items, shape):
-    """Clamp slice bounds into the axis, in place, as NumPy does (the standard leaves
-    out-of-range bounds unspecified, and array-api-strict refuses them)."""
-    def axes_of(item):
-        return 0 if item is None else getattr(item, "ndim", 1) if hasattr(item, "dtype") else 1
+def _axes_addressed(items, ndim, masks):
+    """{k: the first axis of x that items[k] addresses}, for every item but the Ellipsis
+    (which must be among the items). A boolean mask (its position in `masks`) addresses
+    as many axes as it has, None none, anything else one."""
+    def width(k):
+        return 0 if items[k] is None else items[k].ndim if k in masks else 1
 
     cut = next(k for k, item in enumerate(items) if item is Ellipsis)
     positions, axis = {}, 0
     for k in range(cut):  # before the Ellipsis, axes count from the left
         positions[k] = axis
-        axis += axes_of(items[k])
-    axis = len(shape)
+        axis += width(k)
+    axis = ndim
     for k in range(len(items) - 1, cut, -1):  # after it, from the right
-        axis -= axes_of(items[k])
+        axis -= width(k)
         positions[k] = axis
-    for k, axis in positions.items():
+    return positions
+
+
+def _clamp_slices(items, shape, masks):
+    """Clamp slice bounds into the axis, in place, as NumPy does (the standard leaves
+    out-of-range bounds unspecified, and array-api-strict refuses them)."""
+    for k, axis in _axes_addressed(items, len(shape), masks).items():
         item = items[k]
         if isinstance(item, slice) and (item.step or 1) > 0 and 0 <= axis < len(shape):
             n = shape[axis]

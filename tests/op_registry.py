@@ -319,6 +319,8 @@ case("getitem_slice_and_array", lambda x: x[:, const(x, [3, 0, 3])],
      lambda x: x[:, [3, 0, 3]], normal(3, 4))
 case("getitem_index_2d", lambda x: x[const(x, _DUP.reshape(2, 3))],
      lambda x: x[_DUP.reshape(2, 3)], normal(3, 4))
+case("getitem_index_2d_slice_past_end", lambda x: x[const(x, _DUP.reshape(2, 3)), 1:99],
+     lambda x: x[_DUP.reshape(2, 3), 1:99], normal(3, 4))  # the slice is on axis 1
 case("getitem_partial_slice_array", lambda x: x[1:, [3, 3, 0]], lambda x: x[1:, [3, 3, 0]],
      normal(3, 4))
 case("getitem_none_ellipsis_array", lambda x: x[None, ..., const(x, [1, 1])],

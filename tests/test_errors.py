@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 import gradkit as gk
+import gradkit.nn.functional as F
+from gradkit import nn
 
 STRICT = "strict:device1"
 
@@ -141,3 +147,60 @@ def test_errors_are_not_bare_library_tracebacks(device):
     with pytest.raises(gk.ShapeError) as info:
         a * b
     assert "mul" in str(info.value)
+
+
+# ---- index bounds ----------------------------------------------------------------------------
+@pytest.fixture
+def debug_mode():
+    before = gk.is_debug()
+    gk.set_debug(True)
+    yield
+    gk.set_debug(before)
+
+
+def test_embedding_refuses_indices_outside_the_table_on_the_cpu():
+    """PyTorch's embedding takes no negative indices; NumPy would wrap -1 to the last row."""
+    emb = nn.Embedding(3, 2)
+    for bad, shown in (([-1], "[-1, -1]"), ([0, 3], "[0, 3]"), ([[2, -2], [1, 0]], "[-2, 2]")):
+        with pytest.raises(IndexError) as info:
+            emb(gk.tensor(bad))
+        assert f"indices range over {shown}, outside [0, 3)" in str(info.value)
+        assert "num_embeddings=3" in str(info.value)
+    np.testing.assert_array_equal(emb(gk.tensor([2, 0])).numpy(), emb.weight.numpy()[[2, 0]])
+    assert emb(gk.tensor([], dtype="int64")).shape == (0, 2)
+
+
+def test_index_bounds_are_checked_on_every_backend_in_debug_mode(device, debug_mode):
+    w = gk.zeros(3, 2, device=device)
+    with pytest.raises(IndexError, match=r"embedding: indices range over \[-1, 1\], outside "
+                                         r"\[0, 3\) for num_embeddings=3"):
+        F.embedding(gk.tensor([1, -1], device=device), w)
+    for index, message in [
+        (gk.tensor([0, 3], device=device), r"\[0, 3\], outside \[-3, 3\) for axis 0 of size 3"),
+        (gk.tensor([-4], device=device), r"\[-4, -4\], outside \[-3, 3\) for axis 0"),
+        ((slice(None), gk.tensor([[1], [2]], device=device)), r"axis 1 of size 2"),
+        ((None, Ellipsis, gk.tensor([5], device=device)), r"axis 1 of size 2"),
+        ((gk.tensor([0], device=device), gk.tensor([-3], device=device)), r"axis 1 of size 2"),
+    ]:
+        with pytest.raises(IndexError, match="getitem: indices range over .*" + message):
+            w[index]
+        with pytest.raises(IndexError, match=message):
+            w[index] = 1.0
+    np.testing.assert_array_equal(w[gk.tensor([-3, 2], device=device)].numpy(), 0.0)  # as NumPy
+    x = gk.zeros(2, 3, device=device)
+    for target in ([0, 3], [-1, 0]):
+        for loss in (F.cross_entropy, F.nll_loss):
+            with pytest.raises(IndexError, match=r"targets range over .* outside \[0, 3\) for "
+                                                 r"3 classes \(ignore_index=-100\)"):
+                loss(x, gk.tensor(target, device=device))
+    assert np.isfinite(F.cross_entropy(x, gk.tensor([-100, 2], device=device)).item())
+    assert np.isfinite(F.nll_loss(x, gk.tensor([7, 2], device=device), ignore_index=7).item())
+
+
+def test_debug_mode_is_read_from_the_environment_at_import():
+    code = "import gradkit; print(gradkit.is_debug())"
+    for value, expected in (("1", "True"), ("0", "False"), ("", "False")):
+        env = dict(os.environ, GRADKIT_DEBUG=value)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True).stdout
+        assert out.strip() == expected, (value, out)

@@ -74,3 +74,33 @@ def test_training_step_has_no_host_transfer(opt_name):
     after = [p.numpy() for p in model.parameters()]
     assert all(not np.array_equal(a, b) for a, b in zip(before, after)), "nothing was trained"
     assert np.isfinite(loss.item())
+
+
+def test_index_bounds_are_read_on_a_device_only_in_debug_mode():
+    """Embedding, integer indexing and class targets on a device: no host read outside
+    debug mode; in debug mode the check reads through the backend's explicit copy."""
+    device = gk.backends.default_device("strict")
+    ok, reason = gk.backends.availability("strict")
+    if not ok:
+        pytest.skip(reason)
+    backend = gk.get_backend(device)
+    emb = nn.Embedding(5, 4).to(device)
+    idx = gk.tensor([[0, 4], [2, 1]], device=device)
+    y = gk.tensor([0, 3], device=device)
+
+    def step():
+        h = emb(idx)[:, gk.tensor([1], device=device)]
+        return F.cross_entropy(h.reshape(2, 4), y)
+
+    before = gk.is_debug()
+    try:
+        gk.set_debug(False)
+        with host_transfers_forbidden(backend):
+            step().backward()
+        gk.set_debug(True)
+        with pytest.raises(AssertionError, match="pulled to the host"), \
+                host_transfers_forbidden(backend):
+            step()
+        assert np.isfinite(step().item())  # and with the host allowed, the check passes
+    finally:
+        gk.set_debug(before)

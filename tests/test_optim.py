@@ -191,6 +191,86 @@ def test_param_groups(device):
         optim.Adam([w], betas=(1.0, 0.9))
 
 
+# ---- hyper-parameter checks -------------------------------------------------------------------
+NAN = float("nan")
+# (optimizer, keyword arguments, the message, whether PyTorch 2.13 rejects it too): gradkit
+# rejects what PyTorch does, with its messages, and NaN everywhere (principle 6; PyTorch's
+# SGD writes its checks as `lr < 0.0`, which NaN passes).
+BAD_HYPERPARAMETERS = [
+    ("SGD", dict(lr=NAN), "Invalid learning rate: nan", False),
+    ("SGD", dict(lr=-0.1), "Invalid learning rate: -0.1", True),
+    ("SGD", dict(lr=0.1, momentum=-0.9), "Invalid momentum value: -0.9", True),
+    ("SGD", dict(lr=0.1, momentum=NAN), "Invalid momentum value: nan", False),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=NAN), "Invalid dampening value: nan", False),
+    ("SGD", dict(lr=0.1, weight_decay=-1e-4), "Invalid weight_decay value: -0.0001", True),
+    ("SGD", dict(lr=0.1, weight_decay=NAN), "Invalid weight_decay value: nan", False),
+    ("SGD", dict(lr=0.1, nesterov=True), "Nesterov momentum requires", True),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True),
+     "Nesterov momentum requires", True),
+    ("Adam", dict(lr=NAN), "Invalid learning rate: nan", True),
+    ("AdamW", dict(lr=-1e-3), "Invalid learning rate: -0.001", True),
+    ("Adam", dict(eps=NAN), "Invalid epsilon value: nan", True),
+    ("AdamW", dict(eps=-1e-8), "Invalid epsilon value: -1e-08", True),
+    ("Adam", dict(betas=(1.0, 0.999)), "Invalid beta parameter at index 0: 1.0", True),
+    ("Adam", dict(betas=(-0.1, 0.999)), "Invalid beta parameter at index 0: -0.1", True),
+    ("AdamW", dict(betas=(0.9, NAN)), "Invalid beta parameter at index 1: nan", True),
+    ("Adam", dict(betas=(0.9, 1.5)), "Invalid beta parameter at index 1: 1.5", True),
+    ("Adam", dict(weight_decay=NAN), "Invalid weight_decay value: nan", True),
+    ("AdamW", dict(weight_decay=-0.01), "Invalid weight_decay value: -0.01", True),
+]
+_BAD_IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items())}"
+            for name, kw, _, _ in BAD_HYPERPARAMETERS]
+
+
+@pytest.mark.parametrize("name, kwargs, message, torch_too", BAD_HYPERPARAMETERS, ids=_BAD_IDS)
+def test_bad_hyperparameters_raise_naming_the_value(name, kwargs, message, torch_too):
+    with pytest.raises(ValueError, match=message):
+        getattr(optim, name)([gk.zeros(2, requires_grad=True)], **kwargs)
+
+
+@needs_torch
+@pytest.mark.parametrize("name, kwargs, message, torch_too", BAD_HYPERPARAMETERS, ids=_BAD_IDS)
+def test_hyperparameter_checks_agree_with_torch(name, kwargs, message, torch_too):
+    make = getattr(torch.optim, name)
+    if torch_too:
+        with pytest.raises(ValueError, match=message):
+            make([torch.zeros(2, requires_grad=True)], **kwargs)
+    else:  # PyTorch lets it through: gradkit is stricter (the number would be NaN)
+        make([torch.zeros(2, requires_grad=True)], **kwargs)
+
+
+def test_boundary_hyperparameters_are_accepted():
+    w = gk.zeros(2, requires_grad=True)
+    optim.SGD([w], lr=0.0, momentum=0.0, dampening=0.5, weight_decay=0.0)
+    optim.SGD([w], lr=math.inf, momentum=0.9, nesterov=True)  # as PyTorch: only NaN is new
+    optim.Adam([w], lr=0.0, betas=(0.0, 0.0), eps=0.0, weight_decay=0.0)
+    with pytest.raises(ValueError, match="pair"):
+        optim.Adam([w], betas=(0.9,))
+
+
+@pytest.mark.parametrize("make, override", [
+    (lambda groups: optim.SGD(groups, lr=0.1), {"lr": NAN}),
+    (lambda groups: optim.SGD(groups, lr=0.1), {"nesterov": True}),
+    (lambda groups: optim.SGD(groups, lr=0.1, momentum=0.9), {"dampening": NAN}),
+    (lambda groups: optim.Adam(groups), {"betas": (0.9, 1.0)}),
+    (lambda groups: optim.AdamW(groups), {"weight_decay": -1.0}),
+], ids=["sgd-lr", "sgd-nesterov", "sgd-dampening", "adam-betas", "adamw-weight_decay"])
+def test_param_group_overrides_are_checked(make, override):
+    w, b = gk.zeros(3, requires_grad=True), gk.zeros(2, requires_grad=True)
+    with pytest.raises(ValueError, match="Invalid|Nesterov"):
+        make([{"params": [w]}, {"params": [b], **override}])
+    opt = make([w])
+    with pytest.raises(ValueError, match="Invalid|Nesterov"):
+        opt.add_param_group({"params": [b], **override})
+    assert len(opt.param_groups) == 1  # nothing was added
+
+
+def test_bad_default_is_refused_even_when_every_group_overrides_it():
+    w = gk.zeros(3, requires_grad=True)
+    with pytest.raises(ValueError, match="Invalid learning rate: nan"):
+        optim.SGD([{"params": [w], "lr": 0.1}], lr=NAN)
+
+
 @pytest.mark.parametrize("name", ["sgd_nesterov_wd", "adam_wd", "adamw"])
 @pytest.mark.parametrize("via_file", [False, True], ids=["dict", "gk.save"])
 def test_state_dict_resumes_exactly(name, via_file, device, tmp_path):
@@ -384,6 +464,108 @@ def test_clip_grad_norm_variants(device):
         nn.utils.clip_grad_norm_(params, 1.0, error_if_nonfinite=True)
     nn.utils.clip_grad_value_(params, 0.5)
     np.testing.assert_array_equal(params[0].grad.numpy(), np.full((3, 4), 0.5))
+
+
+def _torch_vector_norm(a, p):
+    """torch.linalg.vector_norm of a NumPy array, written out (|0|**p is inf for p < 0)."""
+    a = np.abs(np.ravel(a))
+    if p == math.inf:
+        return a.max()
+    if p == -math.inf:
+        return a.min()
+    if p == 0:
+        return float(np.count_nonzero(a))
+    with np.errstate(divide="ignore"):
+        return (a**p).sum() ** (1.0 / p)
+
+
+CLIP_GRADS = [np.array([[0.0, 3.0], [4.0, -1.0]]), np.array([0.0, 0.5, -2.0]), np.zeros(2)]
+
+
+@pytest.mark.parametrize("norm_type", [0, 0.5, 1, 2, 3, -1, -0.5, math.inf, -math.inf])
+def test_clip_grad_norm_of_any_order_is_torchs(norm_type, device):
+    """The total is the norm of the per-gradient norms, as PyTorch computes it (for
+    p = 0 that counts the gradients with a nonzero element), and it clips with
+    min(1, max_norm / (total + 1e-6))."""
+    params = [gk.zeros(g.shape, dtype="float64", device=device, requires_grad=True)
+              for g in CLIP_GRADS]
+    for p, g in zip(params, CLIP_GRADS):
+        p.grad = gk.tensor(g, device=device)
+    total = _torch_vector_norm([_torch_vector_norm(g, norm_type) for g in CLIP_GRADS],
+                               norm_type)
+    max_norm = 0.25
+    norm = nn.utils.clip_grad_norm_(params, max_norm, norm_type=norm_type)
+    assert norm.device == device
+    np.testing.assert_allclose(norm.item(), total, rtol=1e-12)
+    scale = min(1.0, max_norm / (total + 1e-6))
+    for p, g in zip(params, CLIP_GRADS):
+        np.testing.assert_allclose(p.grad.numpy(), g * scale, rtol=1e-12)
+
+
+@pytest.mark.parametrize("norm_type, grads, total", [
+    (0, [[0.0, 3.0, 4.0], [0.0, 0.5]], 2.0),  # two gradients with a nonzero, not 3 elements
+    (0, [[0.0, 3.0, 4.0], [0.0, 0.0]], 1.0),
+    (-math.inf, [[1.0, 3.0, 4.0], [1.0, 0.5]], 0.5),
+    (-math.inf, [[0.0, 3.0, 4.0], [0.0, 0.5]], 0.0),
+    (-1, [[1.0, 3.0, 4.0], [1.0, 0.5]], 0.21818181818181817),
+    (-1, [[0.0, 3.0, 4.0], [1.0, 0.5]], 0.0),
+    (math.inf, [[0.0, 3.0, 4.0], [0.0, 0.5]], 4.0),
+    (3, [[0.0, 3.0, 4.0], [0.0, 0.5]], 4.5),
+], ids=["0", "0-one-zero-grad", "-inf", "-inf-zero", "-1", "-1-zero", "inf", "3"])
+def test_clip_grad_norm_totals_printed_by_torch(norm_type, grads, total, device):
+    """Totals torch 2.13 printed for these gradients (clip_grad_norm_(ps, 1.0, p))."""
+    params = [gk.zeros(len(g), dtype="float64", device=device, requires_grad=True)
+              for g in grads]
+    for p, g in zip(params, grads):
+        p.grad = gk.tensor(g, dtype="float64", device=device)
+    np.testing.assert_allclose(nn.utils.clip_grad_norm_(params, 1.0, norm_type).item(),
+                               total, rtol=1e-12)
+    scale = min(1.0, 1.0 / (total + 1e-6))
+    for p, g in zip(params, grads):
+        np.testing.assert_allclose(p.grad.numpy(), np.array(g) * scale, rtol=1e-12)
+
+
+@needs_torch
+@pytest.mark.parametrize("norm_type", [0, 0.5, 1, 2, 3, -1, -2.5, math.inf, -math.inf])
+def test_clip_grad_norm_matches_torch(norm_type, device):
+    rng = np.random.default_rng(3)
+    grads = [rng.standard_normal((3, 4)) * (rng.random((3, 4)) < 0.7), rng.standard_normal(5),
+             np.zeros(2), 0.1 * rng.standard_normal(7)]
+    ours = [gk.zeros(g.shape, dtype="float64", device=device, requires_grad=True)
+            for g in grads]
+    theirs = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads]
+    for p, q, g in zip(ours, theirs, grads):
+        p.grad, q.grad = gk.tensor(g, device=device), torch.tensor(g)
+    norm = nn.utils.clip_grad_norm_(ours, 0.5, norm_type)
+    expected = torch.nn.utils.clip_grad_norm_(theirs, 0.5, norm_type)
+    np.testing.assert_allclose(norm.item(), expected.item(), rtol=1e-10)
+    for p, q in zip(ours, theirs):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-10)
+
+
+def test_clip_grad_value_clamps_both_sides(device):
+    p = gk.zeros(4, dtype="float64", device=device, requires_grad=True)
+    p.grad = gk.tensor([-2.0, 0.3, 5.0, -0.5], dtype="float64", device=device)
+    nn.utils.clip_grad_value_([p], 1.0)
+    np.testing.assert_array_equal(p.grad.numpy(), [-1.0, 0.3, 1.0, -0.5])
+    assert p.grad.device == device
+
+
+def test_clip_arguments_that_would_give_wrong_gradients_raise():
+    """PyTorch accepts these and flips the gradients or makes them NaN (principle 6)."""
+    p = gk.zeros(3, requires_grad=True)
+    p.grad = gk.ones(3)
+    for max_norm in (-1.0, NAN):
+        with pytest.raises(ValueError, match=f"max_norm must be >= 0, not {max_norm}"):
+            nn.utils.clip_grad_norm_([p], max_norm)
+    with pytest.raises(ValueError, match="norm_type is nan"):
+        nn.utils.clip_grad_norm_([p], 1.0, norm_type=NAN)
+    for clip_value in (-1.0, NAN):
+        with pytest.raises(ValueError, match=f"clip_value must be >= 0, not {clip_value}"):
+            nn.utils.clip_grad_value_([p], clip_value)
+    np.testing.assert_array_equal(p.grad.numpy(), 1.0)  # untouched
+    # "inf" as a string, as torch (float(norm_type))
+    np.testing.assert_allclose(nn.utils.clip_grad_norm_([p], 10.0, "inf").item(), 1.0)
 
 
 def test_training_step_with_clipping_and_schedule(device):

@@ -5,9 +5,11 @@ linear, erf, ...), so gradients, second derivatives and every backend come for f
 Class dimensions follow PyTorch: axis 1 for batched input, axis 0 for a single sample.
 `softmax`/`log_softmax` take the standard's `axis=` and also PyTorch's `dim=`.
 
-Nothing here reads a device value on the host: where PyTorch would raise on an
-out-of-range class index (which needs a host synchronisation), cross_entropy and
-nll_loss make the loss NaN instead, so the mistake still shows at once.
+Nothing here reads a device value on the host. Out-of-range indices (embedding rows,
+class targets) raise IndexError on the CPU and, in debug mode (gk.set_debug), on every
+backend; on a GPU without debug mode checking them would be a host synchronisation, so
+there cross_entropy and nll_loss make the loss NaN instead, and embedding reads the row
+the device's indexing gives (see docs/architecture.md, "Index bounds on devices").
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import math
 import warnings
 
-from gradkit import ops
+from gradkit import debug, ops
 from gradkit.autograd import Function, ShapeError
 from gradkit.backends import DeviceError
 from gradkit.tensor import Tensor, tensor
@@ -182,7 +184,9 @@ def _update_running(running: Tensor, batch_stat: Tensor, momentum, correction: f
 def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Rows of `weight` at the integer `input` indices: shape input.shape + (dim,).
 
-    The gradient scatter-adds into the rows; the `padding_idx` row gets none.
+    The gradient scatter-adds into the rows; the `padding_idx` row gets none. Indices
+    must lie in [0, num_embeddings) (no negative ones, as PyTorch's); an IndexError
+    says otherwise where bounds are checked (the CPU, or debug mode).
     """
     idx = _on_device(input, weight, "embedding")
     if idx.dtype.is_floating_point or idx.dtype.kind == "b":
@@ -190,6 +194,10 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     if weight.ndim != 2:
         raise ShapeError(f"embedding: weight must be 2-d (num_embeddings, dim), "
                          f"not shape {weight.shape}")
+    if debug.checks_bounds(weight.backend):
+        n = weight.shape[0]
+        debug.check_index_bounds(weight.backend, idx.array, 0, n, "embedding: indices",
+                                 f"num_embeddings={n}")
     out = ops.getitem(weight, idx)  # a gather; its gradient scatter-adds into the rows
     if padding_idx is not None:
         pad = padding_idx % weight.shape[0]
@@ -275,6 +283,10 @@ def _nll(logp, target, weight, ignore_index, reduction, smoothing, who):
         raise TypeError(f"{who}: target must hold integer class indices, not {target.dtype}")
     b = logp.backend
     xp, t, dtype, dev = b.xp, target.array, logp.array.dtype, b.native_device
+    if debug.checks_bounds(b):
+        debug.check_index_bounds(b, t, 0, classes, f"{who}: targets",
+                                 f"{classes} classes (ignore_index={ignore_index})",
+                                 ignore=ignore_index)
     kept = t != ignore_index
     view = _class_view(logp.ndim, axis, classes)
     classes_in_view = xp.reshape(xp.arange(classes, dtype=t.dtype, device=dev), view)
@@ -289,8 +301,9 @@ def _nll(logp, target, weight, ignore_index, reduction, smoothing, who):
         class_w = ops.reshape(_on_device(weight, logp, who), view)
         pick = pick * class_w
         lik = lik * class_w
-    # The loss is -(log-likelihood), reduced. A target outside [0, C) that is not
-    # ignore_index makes it NaN through the constant factor (raising would need the host).
+    # The loss is -(log-likelihood), reduced. Where bounds are not checked (a GPU outside
+    # debug mode), a target outside [0, C) that is not ignore_index makes it NaN through
+    # the constant factor (raising would need the host).
     if reduction != "none" and not smoothing:  # one reduction over everything
         return _reduced_nll(ops.sum(lik), pick, hit, kept, reduction, weight)
     loglik = ops.sum(lik, axis=axis)  # (weighted) log-likelihood of each target

@@ -23,19 +23,26 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, amsgrad: bool = False, *, maximize: bool = False):
-        if lr < 0.0:
-            raise ValueError(f"invalid learning rate: {lr}")
-        if eps < 0.0:
-            raise ValueError(f"invalid epsilon value: {eps}")
-        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
-            raise ValueError(f"invalid beta parameters: {betas} (each must be in [0, 1))")
-        if weight_decay < 0.0:
-            raise ValueError(f"invalid weight_decay value: {weight_decay}")
         if amsgrad:
             raise NotImplementedError("amsgrad is not implemented")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, amsgrad=False,
                                       maximize=maximize))
+
+    def _check_hyperparameters(self, values):
+        # PyTorch's checks, written so that NaN fails them too (`nan < 0` is False)
+        betas = values["betas"]
+        if not 0.0 <= values["lr"]:
+            raise ValueError(f"Invalid learning rate: {values['lr']}")
+        if not 0.0 <= values["eps"]:
+            raise ValueError(f"Invalid epsilon value: {values['eps']}")
+        if len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), not {betas!r}")
+        for i, beta in enumerate(betas):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+        if not 0.0 <= values["weight_decay"]:
+            raise ValueError(f"Invalid weight_decay value: {values['weight_decay']}")
 
     def _update(self, group, p, state):
         if state is None:

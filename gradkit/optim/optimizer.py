@@ -31,6 +31,7 @@ class Optimizer:
     `state` maps each parameter to a dict of tensors and numbers."""
 
     def __init__(self, params, defaults: dict):
+        self._check_hyperparameters(defaults)
         self.defaults = dict(defaults)
         self.state: dict[Tensor, dict] = {}
         self.param_groups: list[dict] = []
@@ -71,7 +72,13 @@ class Optimizer:
                 raise ValueError(f"parameter group didn't specify a value of required "
                                  f"optimization parameter {name!r}")
             group.setdefault(name, default)
+        self._check_hyperparameters(group)
         self.param_groups.append(group)
+
+    def _check_hyperparameters(self, values: dict):
+        """Raise ValueError for a hyper-parameter out of range (NaN included), as PyTorch's
+        constructors do. Called on the defaults and on every group added (PyTorch checks
+        only the defaults), so a per-group override is checked too."""
 
     # ---- the step ---------------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True):

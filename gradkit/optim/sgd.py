@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from gradkit.tensor import Tensor
 
 from .optimizer import Optimizer
@@ -21,17 +23,24 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False):
-        if lr < 0.0:
-            raise ValueError(f"invalid learning rate: {lr}")
-        if momentum < 0.0:
-            raise ValueError(f"invalid momentum value: {momentum}")
-        if weight_decay < 0.0:
-            raise ValueError(f"invalid weight_decay value: {weight_decay}")
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize))
+
+    def _check_hyperparameters(self, values):
+        # PyTorch's checks, written so that NaN fails them too (`nan < 0` is False)
+        lr, momentum, dampening = values["lr"], values["momentum"], values["dampening"]
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= momentum:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if math.isnan(dampening):
+            raise ValueError(f"Invalid dampening value: {dampening}")
+        if not 0.0 <= values["weight_decay"]:
+            raise ValueError(f"Invalid weight_decay value: {values['weight_decay']}")
+        if values["nesterov"] and (momentum <= 0 or dampening != 0):
+            raise ValueError(f"Nesterov momentum requires a momentum and zero dampening "
+                             f"(momentum={momentum}, dampening={dampening})")
 
     def _update(self, group, p, state):
         grad = p.grad.array

@@ -1,0 +1,55 @@
+"""Debug mode: checks that read device values on the host, off unless asked for.
+
+Index bounds are the check it governs. An integer index outside its range must raise,
+not return another row (principle 6), but checking means reading the indices' range on
+the host: free on the CPU, a synchronisation on a GPU, which the training path never
+does. So a backend whose `checks_bounds_cheaply` is set (NumPy) checks always, and every
+backend checks in debug mode: `gk.set_debug(True)`, or GRADKIT_DEBUG=1 in the
+environment when gradkit is imported. See docs/architecture.md, "Index bounds on
+devices".
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["set_debug", "is_debug"]
+
+_debug = os.environ.get("GRADKIT_DEBUG", "").strip() not in ("", "0")
+
+
+def set_debug(mode: bool) -> None:
+    """Turn debug mode on or off, for the whole process."""
+    global _debug
+    _debug = bool(mode)
+
+
+def is_debug() -> bool:
+    """Whether debug mode is on."""
+    return _debug
+
+
+def checks_bounds(backend) -> bool:
+    """Whether index bounds are checked on `backend`: on the CPU always, in debug mode
+    everywhere."""
+    return _debug or backend.checks_bounds_cheaply
+
+
+def check_index_bounds(backend, index, low: int, high: int, what: str, limit: str,
+                       ignore: int | None = None) -> None:
+    """Raise IndexError naming the indices' range unless low <= index < high for every
+    value of the integer array `index` (values equal to `ignore` excepted).
+
+    Reads the range through the backend's explicit host copy: a synchronisation on a
+    GPU, so the callers on the training path ask `checks_bounds` first. `what` names
+    the indices ("embedding: indices"), `limit` where the bound comes from
+    ("num_embeddings=3").
+    """
+    if index.size == 0:
+        return
+    if ignore is not None:
+        index = backend.xp.where(index == ignore, low, index)
+    lo, hi = backend.index_range(index)
+    if lo < low or hi >= high:
+        raise IndexError(f"{what} range over [{lo}, {hi}], outside [{low}, {high}) "
+                         f"for {limit}")
