@@ -14,7 +14,8 @@ from .base import Backend
 from .numpy_backend import NumpyBackend
 
 __all__ = ["Backend", "DeviceError", "get_backend", "backend_of_array", "availability",
-           "BACKEND_NAMES", "default_device", "seed_all", "common_backend"]
+           "BACKEND_NAMES", "default_device", "seed_all", "common_backend",
+           "backend_of_dlpack"]
 
 BACKEND_NAMES = ("numpy", "cupy", "strict")
 _DEFAULT_DEVICES = {"numpy": "cpu", "cupy": "cuda:0", "strict": "strict:device1"}
@@ -145,6 +146,26 @@ def backend_of_array(array) -> Backend | None:
     if module.startswith("array_api_strict"):
         return get_backend(f"strict:{array.device._device}")
     return None
+
+
+_DLPACK_CPU, _DLPACK_CUDA = 1, 2  # DLPack's device types (kDLCPU, kDLCUDA)
+
+
+def backend_of_dlpack(obj) -> Backend:
+    """The Backend for the device an object with the DLPack protocol lives on."""
+    try:
+        kind, index = obj.__dlpack_device__()
+    except AttributeError:
+        raise TypeError(f"from_dlpack needs an object with __dlpack__ and __dlpack_device__ "
+                        f"(a torch tensor, a NumPy or CuPy array, ...), not "
+                        f"{type(obj).__name__}") from None
+    if kind == _DLPACK_CPU:
+        return _numpy
+    if kind == _DLPACK_CUDA:
+        return get_backend(f"cuda:{index}")
+    raise DeviceError(f"from_dlpack: DLPack device type {kind} (index {index}) has no gradkit "
+                      f"backend; gradkit takes CPU ({_DLPACK_CPU}) and CUDA ({_DLPACK_CUDA}) "
+                      "memory")
 
 
 def seed_all(seed: int):

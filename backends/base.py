@@ -71,7 +71,9 @@ class Backend:
         return self.xp.asarray(data, dtype=dtype, device=self.native_device)
 
     def to_numpy(self, array) -> np.ndarray:
-        """An explicit host copy (a synchronisation on a GPU)."""
+        """The values on the host: a copy from a device (a synchronisation on a GPU), the
+        array itself when it already is a NumPy array. Tensor.numpy() copies that case, so
+        a user never gets a view; the library's own read-only uses (repr, save) do not."""
         return np.asarray(array)
 
     def owns(self, array) -> bool:

@@ -111,3 +111,4 @@ def synchronize(device=None) -> None:
 from . import datasets, nn, optim, viz  # noqa: E402
 from .data import DataLoader  # noqa: E402
 from .serialization import load, save  # noqa: E402
+from .tensor import as_tensor, from_dlpack, from_numpy  # noqa: E402  (views of memory)

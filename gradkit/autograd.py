@@ -20,6 +20,8 @@ down to it (`sum_to`) in one place.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
 
 from .backends import DeviceError, common_backend
@@ -45,48 +47,119 @@ def is_grad_enabled() -> bool:
     return _mode.enabled
 
 
-class set_grad_enabled:
-    """Context manager and decorator that turns recording on or off in this thread."""
+class _GradModeDecorator:
+    """What no_grad, enable_grad and set_grad_enabled share as decorators (PyTorch's).
 
-    def __init__(self, enabled: bool):
-        self.enabled = bool(enabled)
-        self.prev = []
+    The result is a plain function, so decorated methods bind. Every call (for a
+    generator function: every resume of the generator) runs in a fresh copy of the
+    context, so decorated functions nest, recurse and run in several threads correctly.
+    """
 
-    def __enter__(self):
-        self.prev.append(_mode.enabled)
-        _mode.enabled = self.enabled
-
-    def __exit__(self, *exc):
-        _mode.enabled = self.prev.pop()
+    def _clone(self):
+        raise NotImplementedError
 
     def __call__(self, func):
-        import functools
+        if inspect.isgeneratorfunction(func):
+            return _wrap_generator(self._clone, func)
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
-            with set_grad_enabled(self.enabled):
+            with self._clone():
                 return func(*args, **kwargs)
 
         return wrapper
 
 
-class no_grad(set_grad_enabled):
-    """`with gk.no_grad():` or `@gk.no_grad()`: run without recording the graph."""
+def _wrap_generator(context, func):
+    """`func`, a generator function, with its body in `context()` on every resume; the
+    caller's code between two resumes runs in the caller's own mode."""
 
-    def __init__(self, func=None):
-        super().__init__(False)
-        self._func = func
+    @functools.wraps(func)
+    def generator(*args, **kwargs):
+        gen = func(*args, **kwargs)
+        try:
+            with context():
+                response = gen.send(None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    with context():
+                        gen.close()
+                    raise
+                except BaseException as e:
+                    with context():
+                        response = gen.throw(e)
+                else:
+                    with context():
+                        response = gen.send(request)
+        except StopIteration as e:
+            return e.value
 
-    def __call__(self, *args, **kwargs):
-        if self._func is not None:  # used as a bare @gk.no_grad decorator
-            with set_grad_enabled(False):
-                return self._func(*args, **kwargs)
-        return super().__call__(args[0])
+    return generator
 
 
-class enable_grad(set_grad_enabled):
+class _SwitchGrad(_GradModeDecorator):
+    """A context that sets grad mode to `mode` on entry and restores it on exit; also a
+    decorator, with or without parentheses (`@gk.no_grad`, `@gk.no_grad()`)."""
+
+    mode: bool
+
+    def __new__(cls, func=None):
+        if func is None:
+            return super().__new__(cls)
+        return cls()(func)  # a bare decorator: the wrapped function, not a context
+
     def __init__(self):
-        super().__init__(True)
+        self._prev = []  # a stack, so one instance may be entered again while inside
+
+    def __enter__(self):
+        self._prev.append(_mode.enabled)
+        _mode.enabled = self.mode
+
+    def __exit__(self, *exc):
+        _mode.enabled = self._prev.pop()
+
+    def _clone(self):
+        return type(self)()
+
+
+class no_grad(_SwitchGrad):
+    """`with gk.no_grad():`, `@gk.no_grad()` or `@gk.no_grad`: run without recording the
+    graph in this thread."""
+
+    mode = False
+
+
+class enable_grad(_SwitchGrad):
+    """`with gk.enable_grad():` (or as a decorator): record again, e.g. inside no_grad."""
+
+    mode = True
+
+
+class set_grad_enabled(_GradModeDecorator):
+    """Turn recording on or off in this thread, as PyTorch's: the call itself sets the
+    mode (`gk.set_grad_enabled(False)` on its own line takes effect); used as a context
+    manager it restores, on exit, the mode from before the call; as a decorator
+    (`@gk.set_grad_enabled(False)`) it leaves the mode alone and applies to each call."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+        self.prev = _mode.enabled
+        _mode.enabled = self.mode
+
+    def __enter__(self):
+        _mode.enabled = self.mode
+
+    def __exit__(self, *exc):
+        _mode.enabled = self.prev
+
+    def __call__(self, func):
+        _mode.enabled = self.prev  # decorating is not a switch
+        return super().__call__(func)
+
+    def _clone(self):
+        return set_grad_enabled(self.mode)
 
 
 # ---- the op protocol ----------------------------------------------------------------

@@ -6,7 +6,7 @@
         ...
 
 The whole dataset is moved to the device once (it is meant for data that fits); every
-batch is then a slice or an index gather on the device, so an epoch makes no host
+batch is then a slice copy or an index gather on the device, so an epoch makes no host
 transfer and no per-example Python loop.
 """
 
@@ -32,7 +32,14 @@ class DataLoader:
       copy per epoch), so the same seed gives the same batches on every device.
     - drop_last: leave out the last batch if it is smaller than batch_size.
     - device: where the data lives (default: where it already is; NumPy data on the
-      CPU). Unshuffled batches are views of the dataset, not copies.
+      CPU).
+
+    Copies, as PyTorch's: every batch is a new array, shuffled or not (as PyTorch's
+    default collate makes), so changing a batch in place never changes the dataset. The
+    loader keeps the arrays and tensors it is given without copying them when they are
+    already on `device` (as PyTorch's TensorDataset does): changes the caller makes to
+    them later show in later batches. Data moved to another device, and Python lists,
+    are copied once here.
     """
 
     def __init__(self, *arrays, batch_size: int = 1, shuffle: bool = False,
@@ -68,8 +75,10 @@ class DataLoader:
         order = self._permutation() if self.shuffle else None
         for start in range(0, stop, bs):
             end = min(start + bs, stop)  # in bounds, as the standard requires
-            if order is None:
-                yield tuple(Tensor._make(t.array[start:end, ...], b) for t in self.tensors)
+            if order is None:  # a copy of the slice: a batch is never a view of the data
+                yield tuple(Tensor._make(b.xp.asarray(t.array[start:end, ...], copy=True,
+                                                      device=b.native_device), b)
+                            for t in self.tensors)
             else:
                 idx = order[start:end]
                 yield tuple(Tensor._make(b.xp.take(t.array, idx, axis=0), b)

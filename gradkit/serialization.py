@@ -126,7 +126,7 @@ def _where(path: tuple) -> str:
 
 def _host_bytes(value) -> np.ndarray:
     """The value's data as a C-contiguous little-endian host array."""
-    array = value.numpy() if isinstance(value, Tensor) else value
+    array = value.backend.to_numpy(value.array) if isinstance(value, Tensor) else value
     return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
 
 

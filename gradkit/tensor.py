@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import operator
 import weakref
@@ -191,16 +192,84 @@ class Tensor:
 
     # ---- conversion --------------------------------------------------------------
     def numpy(self) -> np.ndarray:
-        """A host NumPy copy (a synchronisation on a GPU)."""
-        return self.backend.to_numpy(self.array)
+        """A host NumPy copy on every backend (a synchronisation on a GPU).
+
+        Unlike PyTorch's on the CPU, never a view: writing to it cannot change the tensor
+        behind autograd's back. `x.array` is the raw array without a copy.
+        """
+        host = self.backend.to_numpy(self.array)
+        return host.copy() if host is self.array else host  # the NumPy backend's own array
 
     def item(self):
         if self.size != 1:
             raise ValueError(f"item() needs a tensor with one element, not shape {self.shape}")
-        return self.numpy().reshape(()).item()
+        return self.backend.to_numpy(self.array).reshape(()).item()
 
     def tolist(self):
-        return self.numpy().tolist()
+        return self.backend.to_numpy(self.array).tolist()
+
+    # ---- NumPy interop: a Tensor in the graph or a TypeError, never an object array ----
+    def __array__(self, dtype=None, copy=None):
+        """`np.asarray(x)`, `plt.imshow(x)`, scikit-learn: a read-only NumPy view of a CPU
+        tensor that does not require grad (read-only so that NumPy code cannot change the
+        tensor behind autograd's back); a new writable array when `copy` is True or
+        `dtype` differs. Tensors that require grad or live on another device are refused."""
+        if self.requires_grad:
+            raise TypeError("cannot convert a tensor that requires grad to a NumPy array (the "
+                            "result would leave the graph); use x.detach() first, or x.detach()"
+                            ".numpy() for a copy")
+        if not isinstance(self.array, np.ndarray):
+            raise TypeError(f"cannot convert a tensor on {self.device} to a NumPy array "
+                            "implicitly (a hidden device-to-host copy); use x.numpy() for a host "
+                            "copy, or x.cpu() first")
+        if copy or (dtype is not None and np.dtype(dtype) != self.array.dtype):
+            if copy is False:
+                raise ValueError(f"np.asarray(..., copy=False) would have to convert the "
+                                 f"{self.dtype} tensor to {np.dtype(dtype)}, which copies")
+            return np.array(self.array, dtype=dtype, copy=True)
+        view = self.array.view()
+        view.flags.writeable = False
+        return view
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """NumPy ufuncs on a Tensor (`np.exp(x)`, `ndarray * x`, `np.float32(2) * x`) run
+        the matching gradkit op, through the Tensor's operators so they promote as those do;
+        other ufuncs, ufunc methods (reduce, at, ...) and `out=` raise TypeError."""
+        name = ufunc.__name__
+        if method != "__call__":
+            raise TypeError(f"numpy.{name}.{method} is not supported on gradkit Tensors (NumPy "
+                            "would drop the autograd graph): use gk.sum, gk.max, ..., or "
+                            "x.detach().numpy() for a NumPy result")
+        if kwargs:
+            raise TypeError(f"numpy.{name}(..., {', '.join(f'{k}=' for k in kwargs)}) is not "
+                            f"supported on gradkit Tensors; call numpy.{name} without them and "
+                            "assign the result")
+        if len(inputs) == 1 and name in _UFUNC_METHODS:
+            return getattr(self, _UFUNC_METHODS[name])()
+        if len(inputs) == 2 and name in _UFUNC_FUNCTIONS:
+            return getattr(_ops, _UFUNC_FUNCTIONS[name])(*inputs)
+        if len(inputs) == 2 and name in _UFUNC_OPERATORS:
+            a, b = inputs
+            forward, reflected = _UFUNC_OPERATORS[name]
+            x, method, other = (a, forward, b) if isinstance(a, Tensor) else (b, reflected, a)
+            op = getattr(x, method, None)  # floor_divide and remainder: when Tensor has them
+            if op is not None:
+                return op(other)
+        raise _numpy_unsupported(f"numpy.{name}", name)
+
+    def __array_function__(self, func, types, args, kwargs):
+        """NumPy functions on a Tensor: those in _NUMPY_FUNCTIONS (concatenate, stack, sum,
+        mean, max, min, where, reshape, transpose, clip) run the gradkit op and give a
+        Tensor in the graph; np.shape, np.ndim, np.size and the memory checks answer about
+        the tensor; the others raise TypeError."""
+        handler = _NUMPY_FUNCTIONS.get(func)
+        if handler is None:
+            raise _numpy_unsupported(f"numpy.{func.__name__}", func.__name__)
+        try:
+            inspect.signature(handler).bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"numpy.{func.__name__} on gradkit Tensors: {e}") from None
+        return handler(*args, **kwargs)
 
     def __float__(self):
         return float(self.item())
@@ -217,7 +286,8 @@ class Tensor:
         return int(self.item())
 
     def __repr__(self):
-        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        body = np.array2string(self.backend.to_numpy(self.array), separator=", ",
+                               prefix="tensor(")
         default = self.dtype in (_dt.float32, _dt.int64, _dt.bool_)
         extra = "" if default else f", dtype={self.dtype}"
         if self.device != "cpu":
@@ -237,6 +307,11 @@ class Tensor:
         return (self[i] for i in range(self.shape[0]))
 
     def __dlpack__(self, *args, **kwargs):
+        """Export for `torch.from_dlpack`, `np.from_dlpack`, ...: shares memory. Refused
+        for tensors that require grad, with PyTorch's error (BufferError, as the Array API
+        standard says for a failed export)."""
+        if self.requires_grad:
+            raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
         return self.array.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
@@ -572,7 +647,8 @@ def _check_cast(result: _dt.DType, target: _dt.DType, what: str):
 
 
 def _infer_dtype(data) -> str:
-    """Python floats -> float32, ints -> int64, bools -> bool (PyTorch's defaults)."""
+    """Python floats -> float32, ints -> int64, bools -> bool (PyTorch's defaults); arrays
+    of other libraries (torch, JAX, ...) keep their dtype."""
     if isinstance(data, bool):
         return "bool"
     if isinstance(data, int):
@@ -580,6 +656,8 @@ def _infer_dtype(data) -> str:
     if isinstance(data, float):
         return "float32"
     arr = np.asarray(data)
+    if not isinstance(data, (list, tuple)):
+        return _dt.dtype(arr.dtype).name
     if arr.dtype == np.float64:
         return "float32"
     if arr.dtype.kind in "iu" and arr.dtype != np.uint8:
@@ -590,10 +668,12 @@ def _infer_dtype(data) -> str:
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """A new leaf tensor from a Python scalar/list, a NumPy array, a backend array or a Tensor.
+    """A new leaf tensor from a Python scalar/list, a NumPy array, a backend array, an
+    array of another library (torch, JAX: anything NumPy can read) or a Tensor.
 
-    Arrays keep their dtype; Python floats become float32 and ints int64. The data is
-    copied unless it is already a backend array of the requested device and dtype.
+    Always a copy: the tensor never shares memory with `data` (gk.as_tensor,
+    gk.from_numpy and gk.from_dlpack share). Arrays keep their dtype; Python floats become
+    float32 and ints int64.
     """
     if isinstance(data, Tensor):
         data = data.array
@@ -607,13 +687,16 @@ def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
         _dt.dtype(src.dtype_name(data.dtype))  # refuse str/complex arrays, naming the choices
         array = data if src is target else target.transfer(data, src)
         if dtype_name is not None and target.dtype_name(array.dtype) != dtype_name:
-            array = target.xp.astype(array, target.dtypes[dtype_name])
+            array = target.xp.astype(array, target.dtypes[dtype_name],
+                                     device=target.native_device)
         elif array is data and not isinstance(data, np.generic):
-            array = target.xp.asarray(array, copy=True)
+            array = target.xp.asarray(array, copy=True, device=target.native_device)
     else:
         if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
-            data = [x.numpy() if isinstance(x, Tensor) else x for x in data]
+            data = _to_host(data)
         host = np.asarray(data, dtype=dtype_name or _infer_dtype(data))
+        if not isinstance(data, (list, tuple, *_SCALARS)):  # torch, JAX, ...: np.asarray
+            host = host.copy()  # may have given a view of their memory
         _dt.dtype(host.dtype)  # refuse object/str/complex data with a clear message
         array = target.asarray(host)
     if isinstance(array, np.generic):
@@ -630,6 +713,185 @@ def _flat(seq):
             yield from _flat(x)
         else:
             yield x
+
+
+def _to_host(data):
+    """Nested lists holding Tensors at any depth, with each Tensor's values on the host."""
+    if isinstance(data, Tensor):
+        return data.backend.to_numpy(data.array)
+    if isinstance(data, (list, tuple)):
+        return [_to_host(x) for x in data]
+    return data
+
+
+# ---- views: tensors that share memory with the data they are made from ----------------
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """`data` as a tensor, sharing its memory when device and dtype allow (a view).
+
+    A NumPy, CuPy or other backend array, or any object with `__dlpack__` (torch, JAX),
+    already on `device` (default: where it is) and of `dtype` (default: its own) is used
+    without a copy, so writes to either show in both; otherwise it is converted (a copy).
+    A Tensor is returned as it is, or as `x.to(device, dtype)`, in the graph. Python data
+    makes a new tensor, as gk.tensor.
+    """
+    if isinstance(data, Tensor):
+        return data.to(device=device, dtype=dtype)
+    src = _backends.backend_of_array(data)
+    if src is None and hasattr(data, "__dlpack__"):
+        data = from_dlpack(data).array
+        src = _backends.backend_of_array(data)
+    if src is None:
+        return tensor(data, dtype=dtype, device=device)
+    _dt.dtype(src.dtype_name(data.dtype))  # refuse str/complex arrays, naming the choices
+    target = src if device is None else _backends.get_backend(device)
+    array = data if target is src else target.transfer(data, src)
+    if isinstance(array, np.generic):  # a NumPy scalar: immutable, nothing to share
+        array = np.asarray(array)
+    if dtype is not None and target.dtype_name(array.dtype) != _dt.dtype(dtype).name:
+        array = target.xp.astype(array, target.dtypes[_dt.dtype(dtype).name],
+                                 device=target.native_device)
+    return Tensor._make(array, target)
+
+
+def from_numpy(ndarray: np.ndarray) -> Tensor:
+    """A CPU tensor that shares memory with a NumPy array (a view, as PyTorch's)."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"from_numpy expects a numpy.ndarray, not {type(ndarray).__name__}; "
+                        "gk.tensor copies any data, gk.as_tensor shares where it can")
+    _dt.dtype(ndarray.dtype)  # refuse object/str/complex arrays, naming the choices
+    return Tensor._make(ndarray, _backends.get_backend("cpu"))
+
+
+def from_dlpack(obj) -> Tensor:
+    """A tensor that shares memory with `obj` (a view), any object with the DLPack protocol:
+    a torch tensor, a NumPy or CuPy array, a JAX array, a gradkit Tensor. It lands on the
+    backend of obj's device (CPU memory: NumPy; CUDA memory: CuPy)."""
+    backend = _backends.backend_of_dlpack(obj)
+    array = backend.xp.from_dlpack(obj)
+    _dt.dtype(backend.dtype_name(array.dtype))  # refuse dtypes gradkit lacks, naming the choices
+    return Tensor._make(array, backend)
+
+
+# ---- NumPy's functions on Tensors (see Tensor.__array_ufunc__ / __array_function__) ------
+# Unary ufuncs -> the Tensor method of the same meaning.
+_UFUNC_METHODS = {"negative": "__neg__", "positive": "__pos__", "absolute": "__abs__",
+                  "exp": "exp", "log": "log", "log1p": "log1p", "sqrt": "sqrt", "tanh": "tanh",
+                  "square": "square", "logical_not": "__invert__"}
+# Binary ufuncs -> (the operator, its reflection): np.multiply(a, x) is x.__rmul__(a).
+_UFUNC_OPERATORS = {
+    "add": ("__add__", "__radd__"), "subtract": ("__sub__", "__rsub__"),
+    "multiply": ("__mul__", "__rmul__"), "divide": ("__truediv__", "__rtruediv__"),
+    "floor_divide": ("__floordiv__", "__rfloordiv__"), "remainder": ("__mod__", "__rmod__"),
+    "power": ("__pow__", "__rpow__"), "matmul": ("__matmul__", "__rmatmul__"),
+    "less": ("__lt__", "__gt__"), "less_equal": ("__le__", "__ge__"),
+    "greater": ("__gt__", "__lt__"), "greater_equal": ("__ge__", "__le__"),
+    "equal": ("__eq__", "__eq__"), "not_equal": ("__ne__", "__ne__"),
+    "logical_and": ("__and__", "__and__"), "logical_or": ("__or__", "__or__"),
+}
+# Binary ufuncs -> the gk.* function of the same meaning.
+_UFUNC_FUNCTIONS = {"maximum": "maximum", "minimum": "minimum"}
+
+
+def _numpy_unsupported(what: str, name: str) -> TypeError:
+    """The error for a NumPy function gradkit does not map, naming the gk.* op if any."""
+    import gradkit  # complete by the time a NumPy function meets a Tensor
+
+    hint = f"use gk.{name}" if hasattr(gradkit, name) else f"gradkit has no {name} op"
+    return TypeError(f"{what} is not supported on gradkit Tensors (NumPy would drop the "
+                     f"autograd graph): {hint}, or x.detach().numpy() for a NumPy result")
+
+
+def _as_tensors(items) -> list:
+    """`items` as Tensors, the non-Tensors moved to the device of the first Tensor."""
+    ref = next(x for x in items if isinstance(x, Tensor))
+    return [x if isinstance(x, Tensor) else tensor(x, device=ref.backend) for x in items]
+
+
+def _refuse(func: str, **options):
+    """TypeError for NumPy-only options a caller gave (out=, dtype=, ...)."""
+    given = [k for k, v in options.items() if v is not None]
+    if given:
+        raise TypeError(f"numpy.{func}(..., {', '.join(k + '=' for k in given)}) is not "
+                        "supported on gradkit Tensors; leave them out and convert the result")
+
+
+# Each with NumPy's signature (the arguments gradkit can honour), giving a Tensor.
+def _np_concatenate(arrays, axis=0, out=None, *, dtype=None, casting=None):
+    _refuse("concatenate", out=out, dtype=dtype, casting=casting)
+    tensors = _as_tensors(list(arrays))
+    if axis is None:
+        return _ops.concat([_ops.reshape(t, (-1,)) for t in tensors], axis=0)
+    return _ops.concat(tensors, axis=axis)
+
+
+def _np_stack(arrays, axis=0, out=None, *, dtype=None, casting=None):
+    _refuse("stack", out=out, dtype=dtype, casting=casting)
+    return _ops.stack(_as_tensors(list(arrays)), axis=axis)
+
+
+def _reduction(name, op):
+    def reduce(a, axis=None, dtype=None, out=None, keepdims=False):
+        _refuse(name, dtype=dtype, out=out)
+        return getattr(_ops, op)(a, axis=axis, keepdims=keepdims)
+
+    return reduce
+
+
+def _extremum(name, op):
+    def reduce(a, axis=None, out=None, keepdims=False):
+        _refuse(name, out=out)
+        return getattr(_ops, op)(a, axis=axis, keepdims=keepdims)
+
+    return reduce
+
+
+def _np_where(condition, x=None, y=None):
+    if x is None or y is None:
+        raise TypeError("numpy.where(condition) with one argument is not supported on gradkit "
+                        "Tensors; use numpy.where(condition, x, y) or x.detach().numpy()")
+    return _ops.where(condition, x, y)
+
+
+def _np_reshape(a, shape=None, order="C", *, newshape=None, copy=None):
+    _refuse("reshape", order=None if order == "C" else order, copy=copy)
+    return _ops.reshape(a, shape if shape is not None else newshape)
+
+
+def _np_transpose(a, axes=None):
+    return _ops.permute_dims(a, tuple(reversed(range(a.ndim))) if axes is None else tuple(axes))
+
+
+def _np_clip(a, a_min=None, a_max=None, out=None):
+    _refuse("clip", out=out)
+    return _ops.clip(a, a_min, a_max)
+
+
+def _np_size(a, axis=None):
+    return a.size if axis is None else a.shape[axis]
+
+
+def _memory_check(func):
+    """np.may_share_memory / np.shares_memory (scikit-learn asks): about the raw arrays."""
+
+    def check(a, b, max_work=None):
+        a, b = (x.array if isinstance(x, Tensor) else x for x in (a, b))
+        return func(a, b, max_work=max_work)
+
+    return check
+
+
+_NUMPY_FUNCTIONS = {
+    np.concatenate: _np_concatenate, np.stack: _np_stack,
+    np.sum: _reduction("sum", "sum"), np.mean: _reduction("mean", "mean"),
+    np.max: _extremum("max", "max"), np.amax: _extremum("amax", "max"),
+    np.min: _extremum("min", "min"), np.amin: _extremum("amin", "min"),
+    np.where: _np_where, np.reshape: _np_reshape, np.transpose: _np_transpose,
+    np.clip: _np_clip,
+    # about the tensor, not computed from its values: plain Python results
+    np.shape: lambda a: a.shape, np.ndim: lambda a: a.ndim, np.size: _np_size,
+    np.may_share_memory: _memory_check(np.may_share_memory),
+    np.shares_memory: _memory_check(np.shares_memory),
+}
 
 
 from . import ops as _ops  # noqa: E402  (ops build on Tensor)

@@ -8,8 +8,8 @@
     gk.viz.render(dot, "graph.svg")         # needs the Graphviz `dot` program
 
 Each tensor is a record node (name, value or shape, gradient) and each op an oval
-node with the op's name. Values are copied to the host (`t.numpy()`): this is a
-debugging tool, not part of the training path.
+node with the op's name. Values are brought to the host (a copy from a device): this
+is a debugging tool, not part of the training path.
 
 An op's output is only kept by the graph when the op saved it for backward; the values
 of other intermediate results are shown when the tensor is passed in `labels` (or had
@@ -175,8 +175,8 @@ class _Writer:
     def value(self, t: Tensor, name=None, constant=False):
         node_id, new = self._id(("tensor", id(t)), "v")
         if new:
-            data = t.detach().numpy()
-            grad = "None" if t.grad is None else _fmt(t.grad.detach().numpy())
+            data = t.backend.to_numpy(t.array)
+            grad = "None" if t.grad is None else _fmt(t.grad.backend.to_numpy(t.grad.array))
             fields = ([name] if name else []) + [f"data {_fmt(data)}", f"grad {grad}"]
             self._record(node_id, fields, ", style=dashed" if constant else "")
         return node_id

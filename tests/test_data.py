@@ -95,3 +95,28 @@ def test_errors():
     with pytest.raises(ValueError, match="leading"):
         gk.DataLoader(np.float32(1.0))
     assert "batch_size=2" in repr(gk.DataLoader(X, batch_size=2))
+
+
+@pytest.mark.parametrize("shuffle", [False, True], ids=["in_order", "shuffled"])
+def test_batches_are_copies_that_never_write_back(device, shuffle):
+    # As PyTorch's collate: changing a batch in place leaves the data (and later epochs) alone.
+    x = X.copy()
+    data = gk.tensor(X, device=device)
+    for source in (x, data):
+        loader = gk.DataLoader(source, batch_size=4, shuffle=shuffle, seed=0, device=device)
+        for (xb,) in loader:
+            xb -= 100.0
+        np.testing.assert_array_equal(np.sort(np.concatenate(
+            [b.numpy() for (b,) in loader]), axis=0), X)
+    np.testing.assert_array_equal(x, X)
+    np.testing.assert_array_equal(data.numpy(), X)
+
+
+def test_loader_keeps_the_callers_data_without_a_copy(device):
+    # As PyTorch's TensorDataset: data already on the device is held, not copied, so a
+    # change the caller makes to it shows in the next epoch (documented in the docstring).
+    data = gk.tensor(X, device=device)
+    loader = gk.DataLoader(data, batch_size=10, device=device)
+    with gk.no_grad():
+        data += 1.0
+    np.testing.assert_array_equal(next(iter(loader))[0].numpy(), X + 1.0)
