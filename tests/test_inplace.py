@@ -340,3 +340,18 @@ def test_in_place_program_raises_or_matches_out_of_place(device, program):
         got = _run(program, device, in_place=True)
         for a, b in zip(got, expected):
             np.testing.assert_array_equal(a, b)
+
+
+def test_clipping_and_init_write_in_place_and_count(device):
+    w = gk.zeros(2, 2, device=device, requires_grad=True)
+    w.grad = gk.full((2, 2), 3.0, device=device)
+    g, v = w.grad, w._version
+    nn.utils.clip_grad_norm_([w], max_norm=1.0)
+    assert w.grad is g and g._version == 1  # scaled in place, as PyTorch's
+    np.testing.assert_allclose(g.numpy(), np.full((2, 2), 0.5), rtol=1e-5)
+    nn.utils.clip_grad_value_([w], 0.25)
+    assert w.grad is g and g._version == 2
+    np.testing.assert_allclose(g.numpy(), np.full((2, 2), 0.25))
+    alias = w.detach()
+    nn.init.normal_(w)
+    assert w._version == v + 1 and np.array_equal(alias.numpy(), w.numpy())

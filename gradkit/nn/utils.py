@@ -47,8 +47,9 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     with a nonzero element). Empty gradients take no part. It is computed on the device,
     and every gradient is multiplied by min(1, max_norm / (norm + 1e-6)) without looking
     at the value on the host, so clipping never synchronises a GPU. Gradients are
-    replaced (`p.grad = p.grad * s`), never modified in place, since gradient tensors
-    may share memory. Returns the total norm (before clipping) as a 0-d tensor.
+    scaled in place, as PyTorch's (their version counters move); a gradient array that
+    several parameters share is scaled once. Returns the total norm (before clipping)
+    as a 0-d tensor.
     `error_if_nonfinite=True` checks the norm on the host (a synchronisation) and raises
     if it is nan or inf. A negative or NaN `max_norm` or a NaN `norm_type`, which
     PyTorch accepts and turns into flipped or NaN gradients, raise ValueError.
@@ -80,24 +81,33 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
                            "gradients is non-finite, so it cannot be clipped")
     # minimum, not xp.clip: array-api-compat's clip for CuPy uses boolean masks (a sync)
     scale = xp.minimum(max_norm / (total + 1e-6), 1.0)
-    for p in params:
-        g = p.grad.array
-        s = scale if g.dtype == scale.dtype else xp.astype(scale, g.dtype)
-        p.grad = Tensor._make(g * s, backend)
+    for grad in _distinct(params):
+        g = grad.array
+        g *= scale if g.dtype == scale.dtype else xp.astype(scale, g.dtype)
+        grad._bump_version()
     return Tensor._make(total, backend)
+
+
+def _distinct(params):
+    """The gradients of `params`, each storage once (so none is scaled twice)."""
+    seen = set()
+    for p in params:
+        if id(p.grad.array) not in seen:
+            seen.add(id(p.grad.array))
+            yield p.grad
 
 
 @no_grad()
 def clip_grad_value_(parameters, clip_value: float) -> None:
-    """Clamp every gradient element into [-clip_value, clip_value] (out of place).
+    """Clamp every gradient element into [-clip_value, clip_value], in place.
 
     A negative or NaN `clip_value`, which PyTorch accepts and turns every gradient
     into that value, raises ValueError."""
     clip_value = float(clip_value)
     if not 0.0 <= clip_value:
         raise ValueError(f"clip_grad_value_: clip_value must be >= 0, not {clip_value}")
-    for p in _grads(parameters):
-        xp = p.grad.backend.xp
+    for grad in _distinct(_grads(parameters)):
+        xp = grad.backend.xp
         # maximum/minimum, not xp.clip: array-api-compat's clip for CuPy synchronises
-        g = xp.minimum(xp.maximum(p.grad.array, -clip_value), clip_value)
-        p.grad = Tensor._make(g, p.grad.backend)
+        grad.array[...] = xp.minimum(xp.maximum(grad.array, -clip_value), clip_value)
+        grad._bump_version()
