@@ -202,6 +202,7 @@ class Function:
     def apply(cls, *inputs, **options):
         backend = None
         requires_grad = False
+        arrays = []
         for x in inputs:
             if isinstance(x, Tensor):
                 if backend is None:
@@ -210,7 +211,9 @@ class Function:
                     common_backend(cls.__name__.lower(), (backend, x.backend))  # raises
                 if x._requires_grad:
                     requires_grad = True
-        arrays = [x.array if isinstance(x, Tensor) else x for x in inputs]
+                arrays.append(x.array)
+            else:
+                arrays.append(x)
         if cls.needs_float:
             arrays = [backend.to_float(a) if isinstance(x, Tensor) else a
                       for x, a in zip(inputs, arrays)]
@@ -230,11 +233,20 @@ class Function:
         if not (requires_grad and _mode.enabled):
             result = Tensor._make(out, backend)
             return result._alias(inputs[0]) if fn.view else result
-        # Record the node: where each input's gradient goes, and the input shapes.
-        fn.edges = edges = [(x._node or x) if isinstance(x, Tensor) and x._requires_grad
-                            else None for x in inputs]
-        fn.shapes = [x.array.shape if isinstance(x, Tensor) else None for x in inputs]
-        fn.needs = [e is not None for e in edges]
+        # Record the node: where each input's gradient goes (its node, the leaf itself, or
+        # None), whether it is needed, and the input shapes.
+        fn.edges, fn.needs, fn.shapes = edges, needs, shapes = [], [], []
+        for x in inputs:
+            if isinstance(x, Tensor):
+                shapes.append(x.array.shape)
+                if x._requires_grad:
+                    edges.append(x._node or x)
+                    needs.append(True)
+                    continue
+            else:
+                shapes.append(None)
+            edges.append(None)
+            needs.append(False)
         if cls.save_inputs:
             fn._save(inputs)
         result = Tensor._make(out, backend, fn)
