@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import threading
 
 from .backends import DeviceError, common_backend
@@ -195,6 +196,7 @@ class Function:
     # set by apply: backend, xp, edges, shapes, needs, inputs, versions, out, out_version
     freed = False
     retained = None
+    inputs = ()  # the saved inputs (save_inputs)
     versions = None  # the version of each saved input when it was saved (or () if none)
     out_version = None  # the saved output's version counter (it was at 0)
 
@@ -214,9 +216,10 @@ class Function:
                 arrays.append(x.array)
             else:
                 arrays.append(x)
-        if cls.needs_float:
-            arrays = [backend.to_float(a) if isinstance(x, Tensor) else a
-                      for x, a in zip(inputs, arrays)]
+        if cls.needs_float:  # integer tensors to float32 (floats pass untouched)
+            for i, x in enumerate(inputs):
+                if isinstance(x, Tensor) and x.array.dtype not in backend.float_dtypes:
+                    arrays[i] = backend.to_float(arrays[i])
         fn = cls.__new__(cls)
         fn.backend = backend
         fn.xp = backend.xp
@@ -247,8 +250,16 @@ class Function:
                 shapes.append(None)
             edges.append(None)
             needs.append(False)
-        if cls.save_inputs:
-            fn._save(inputs)
+        if cls.save_inputs:  # what backward reads, and its version now
+            kept = _ALL if cls.save_inputs is True else cls._kept(needs)
+            fn.inputs, fn.versions = saved, versions = [], []
+            for x, keep in zip(inputs, kept):
+                if keep and isinstance(x, Tensor):
+                    saved.append(x)
+                    versions.append((x._vc or x._counter()).value)
+                else:
+                    saved.append(x if keep else None)
+                    versions.append(None)
         result = Tensor._make(out, backend, fn)
         if fn.view:
             result._alias(inputs[0])
@@ -259,22 +270,23 @@ class Function:
                 fn.versions = ()  # (the engine checks saved tensors when versions is set)
         return result
 
-    def _save(self, inputs):
-        """Keep the inputs backward reads, with their versions (see save_inputs)."""
-        reads = self.save_inputs
-        if reads is not True:
-            kept = {j for i, need in enumerate(self.needs) if need for j in reads[i]}
-            inputs = tuple(x if j in kept else None for j, x in enumerate(inputs))
-        self.inputs = inputs
-        self.versions = [x._counter().value if isinstance(x, Tensor) else None
-                         for x in inputs]
+    @classmethod
+    def _kept(cls, needs):
+        """Which inputs to keep, given which gradients are needed: those that a needed
+        gradient reads, by `save_inputs` (cached per class and pattern)."""
+        key = (cls, tuple(needs))
+        kept = _KEPT.get(key)
+        if kept is None:
+            read = {j for i, need in enumerate(needs) if need for j in cls.save_inputs[i]}
+            kept = _KEPT[key] = tuple(j in read for j in range(len(needs)))
+        return kept
 
     def _check_saved(self):
         """Raise if a tensor saved for backward was changed in place since (principle 6)."""
-        if self.versions:
-            for i, (x, version) in enumerate(zip(self.inputs, self.versions)):
-                if version is not None and x._vc.value != version:
-                    self._modified(f"input {i}", x.shape, x.dtype, x._vc.value, version)
+        for x, version in zip(self.inputs, self.versions):
+            if version is not None and x._vc.value != version:
+                i = next(i for i, y in enumerate(self.inputs) if y is x)
+                self._modified(f"input {i}", x.shape, x.dtype, x._vc.value, version)
         if self.out_version is not None and self.out_version.value != 0:
             b = self.backend
             self._modified("its output", tuple(self.out.shape),
@@ -306,6 +318,10 @@ class Function:
 
     def __repr__(self):
         return f"<{type(self).__name__} node>"
+
+
+_ALL = itertools.repeat(True)  # save_inputs = True: keep every input
+_KEPT = {}  # (Function class, needs) -> which inputs to keep
 
 
 def _explain(cls, e, inputs):
@@ -403,14 +419,14 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
                     raise GradkitError(
                         f"{type(fn).__name__}.backward returned {len(in_grads)} gradients "
                         f"for {len(fn.edges)} inputs")
-            for i, (edge, shape, ig) in enumerate(zip(fn.edges, fn.shapes, in_grads)):
+            for edge, shape, ig in zip(fn.edges, fn.shapes, in_grads):
                 if edge is None:
                     continue
                 if ig is not None:
                     b, array = edge.backend, ig.array  # the gradient must fit its input
                     if array.shape != shape or array.dtype not in b.float_dtypes or \
                             ig.backend is not b:
-                        ig = _fitted_gradient(fn, i, ig, edge, shape)
+                        ig = _fitted_gradient(fn, in_grads, ig, edge, shape)
                     if isinstance(edge, Tensor):  # a leaf
                         if inputs is None:
                             _accumulate(edge, ig, create_graph, shared)
@@ -438,12 +454,13 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
     return result
 
 
-def _fitted_gradient(fn, i, g, edge, shape):
+def _fitted_gradient(fn, in_grads, g, edge, shape):
     """The gradient `g` of input i, checked: on the input's device, floating point, and
     of the input's shape. Only ops that broadcast may return a bigger one, which is summed
     down to `shape` if `shape` broadcasts to it. Anything else is a bug in a backward (a
     missing transpose, ...) and raises instead of being reshaped into place."""
     name = type(fn).__name__
+    i = next(k for k, other in enumerate(in_grads) if other is g)  # the input's position
     if g.backend is not edge.backend:
         raise DeviceError(f"{name}.backward returned a gradient on {g.device} for input {i}, "
                           f"which is on {edge.backend.device}")

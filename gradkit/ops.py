@@ -812,8 +812,8 @@ class MSEGrad(Function):
 
 
 def matmul(a, b, transpose_a=False, transpose_b=False):
-    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.backend is b.backend \
-            and a.array.dtype != b.array.dtype:
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.backend is b.backend and \
+            a.array.dtype is not b.array.dtype and a.array.dtype != b.array.dtype:
         raise TypeError(f"matmul: operands must have the same dtype, got {a.dtype} (shape "
                         f"{a.shape}) and {b.dtype} (shape {b.shape}); convert one with .to()")
     return MatMul.apply(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
@@ -822,8 +822,9 @@ def matmul(a, b, transpose_a=False, transpose_b=False):
 def linear(input, weight, bias=None):
     """input @ weight.T + bias, one node of the graph (nn.Linear's forward). As PyTorch's,
     it refuses an input of another dtype than the weight instead of promoting."""
-    dt = weight.array.dtype
-    if input.array.dtype != dt or (bias is not None and bias.array.dtype != dt):
+    dt = weight.array.dtype  # (identity first: NumPy's dtype == is slow)
+    if (input.array.dtype is not dt and input.array.dtype != dt) or (
+            bias is not None and bias.array.dtype is not dt and bias.array.dtype != dt):
         raise TypeError(f"linear: input ({input.dtype}), weight ({weight.dtype})"
                         + (f" and bias ({bias.dtype})" if bias is not None else "")
                         + " must have the same dtype; convert the input with "

@@ -73,7 +73,7 @@ class Tensor:
 
     def _bump_version(self) -> None:
         """Record an in-place write to this tensor's storage."""
-        self._counter().value += 1
+        (self._vc or self._counter()).value += 1
 
     def _alias(self, source: Tensor, view: bool = True) -> Tensor:
         """Make self share `source`'s storage bookkeeping: its version counter, and (for a

@@ -82,7 +82,7 @@ def to_dot(root: Tensor, labels: dict | None = None, rankdir: str = "LR") -> str
         if fn.freed or fn.edges is None:
             freed = True
             continue
-        inputs = getattr(fn, "inputs", None)
+        inputs = fn.inputs or None  # only ops that save their inputs keep them
         for i, edge in enumerate(fn.edges):
             if isinstance(edge, Tensor):  # a leaf that requires grad
                 src = out.value(edge, names.get(id(edge)))

@@ -49,7 +49,7 @@ class Adam(Optimizer):
             state = self.state[p] = {"step": 0, "exp_avg": self._zeros_state(p),
                                      "exp_avg_sq": self._zeros_state(p)}
         state["step"] += 1
-        grad = -p.grad.array if group["maximize"] else p.grad.array
+        grad = -p._grad.array if group["maximize"] else p._grad.array
         beta1, beta2 = group["betas"]
         p.backend.adam_update(p.array, grad, self._array(state["exp_avg"], p),
                               self._array(state["exp_avg_sq"], p), group["lr"], beta1, beta2,

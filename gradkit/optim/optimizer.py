@@ -85,10 +85,10 @@ class Optimizer:
         """Forget the gradients: None (PyTorch's default) or zeros."""
         for group in self.param_groups:
             for p in group["params"]:
-                if set_to_none or p.grad is None:
-                    p.grad = None
+                if set_to_none or p._grad is None:
+                    p._grad = None
                 else:
-                    p.grad.detach().zero_()  # in place, as PyTorch's
+                    p._grad.detach().zero_()  # in place, as PyTorch's
 
     def step(self, closure=None):
         """Update every parameter that has a gradient; returns closure()'s loss if given."""
@@ -99,7 +99,7 @@ class Optimizer:
         with no_grad():
             for group in self.param_groups:
                 for p in group["params"]:
-                    if p.grad is not None:
+                    if p._grad is not None:
                         self._update(group, p, self.state.get(p))
                         p._bump_version()  # written in place: a saved p is now stale
         return loss

@@ -43,7 +43,7 @@ class SGD(Optimizer):
                              f"(momentum={momentum}, dampening={dampening})")
 
     def _update(self, group, p, state):
-        grad = p.grad.array
+        grad = p._grad.array
         if group["maximize"]:
             grad = -grad
         momentum = group["momentum"]
