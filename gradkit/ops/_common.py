@@ -1,0 +1,94 @@
+"""What every op family shares: constants on a backend, axis handling, PyTorch's type
+promotion for two operands, and the table that makes each public op a `gk.*` function
+and a Tensor method."""
+
+from __future__ import annotations
+
+import builtins
+import numbers
+
+from gradkit import dtypes as _dt
+from gradkit.autograd import Function, ShapeError
+from gradkit.tensor import Tensor, tensor
+
+_SCALARS = (int, float, bool)
+
+
+def _const(like: Tensor | Function, array) -> Tensor:
+    """A constant (never requires grad) on the same backend."""
+    return Tensor._make(array, like.backend)
+
+
+def _axes(axis, ndim):
+    """`axis` (None, int or sequence) as a sorted tuple of non-negative ints."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, int):
+        if 0 <= axis < ndim:
+            return (axis,)
+        axis = (axis,)
+    out = []
+    for a in axis:
+        if not -ndim <= a < builtins.max(ndim, 1):
+            raise ShapeError(f"axis {a} is out of range for a tensor of {ndim} dimensions")
+        out.append(a % builtins.max(ndim, 1))
+    return tuple(sorted(out))
+
+
+def _kept_shape(shape, axes):
+    """`shape` with the reduced `axes` kept as size 1 (keepdims=True)."""
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+# ==== operands and type promotion ====================================================
+def _operand(x, like: Tensor):
+    """A Tensor or Python scalar as it is; a NumPy scalar as a Python scalar (weak, as in
+    PyTorch); other data (lists, arrays) as a tensor on `like`'s device."""
+    if isinstance(x, Tensor) or type(x) in _SCALARS:
+        return x
+    if isinstance(x, numbers.Number) or type(x).__name__ == "bool_":  # NumPy scalars
+        return x.item() if hasattr(x, "item") else float(x)
+    return tensor(x, device=like.backend)
+
+
+def promoted(a, b):
+    """(a, b) ready for an elementwise op, on PyTorch's result dtype (torch.result_type):
+    scalars are weak, so float32 * 2.0 and float32 * np.float64(2) stay float32, and
+    int64 + float32 is float32. Tensors are cast (differentiably); scalars stay."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        if a.backend is not b.backend or a.array.dtype == b.array.dtype:
+            return a, b  # (two devices: the op itself raises, naming both)
+    else:
+        if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+            a = tensor(a)
+        tensor_side, other = (a, b) if isinstance(a, Tensor) else (b, a)
+        other = _operand(other, tensor_side)
+        kind = type(other)
+        if (kind is float or kind is int) and (tensor_side.backend.is_float(
+                tensor_side.array.dtype) or (
+                kind is int and tensor_side.dtype.kind in "iu")):
+            return (tensor_side, other) if tensor_side is a else (other, tensor_side)
+        a, b = (tensor_side, other) if tensor_side is a else (other, tensor_side)
+    dtype = _dt.result_type(a, b)
+    return _cast(a, dtype), _cast(b, dtype)
+
+
+def _cast(x, dtype):
+    """A tensor in `dtype`; a scalar as the Python type of dtype's kind (True + int64
+    tensor adds 1: the standard takes a bool scalar only with bool arrays)."""
+    if isinstance(x, Tensor):
+        return x.astype(dtype)
+    return {"b": bool, "i": int, "u": int, "f": float}[dtype.kind](x)
+
+
+def binary(cls, a, b):
+    """Apply the elementwise Function `cls` to two operands after type promotion."""
+    t, other = (a, b) if isinstance(a, Tensor) else (b, a)
+    kind = type(other)  # the common cases first: a float tensor with a Python number,
+    if kind is float or kind is int:  # or two tensors of one dtype, need no promotion
+        if t.array.dtype in t.backend.float_dtypes:
+            return cls.apply(a, b)
+    elif isinstance(other, Tensor) and other.backend is t.backend and (
+            other.array.dtype is t.array.dtype or other.array.dtype == t.array.dtype):
+        return cls.apply(a, b)
+    return cls.apply(*promoted(a, b))

@@ -1,0 +1,96 @@
+"""Fused nodes for the layers every training step repeats: Linear (x @ W.T + b) and the
+mean squared error with its backward, each one node instead of several."""
+
+from __future__ import annotations
+
+import math
+
+from gradkit.autograd import Function, ShapeError
+
+
+class Linear(Function):
+    """x @ weight.T + bias in one node: the layer every MLP repeats, kept lean."""
+
+    save_inputs = ((1,), (0,), ())  # d/dx reads weight, d/dweight reads x
+
+    def forward(self, x, w, b):
+        if x.shape[-1] != w.shape[1]:
+            raise ShapeError(f"linear: input of shape {tuple(x.shape)} does not fit a weight of "
+                             f"shape {tuple(w.shape)} (in_features {w.shape[1]})")
+        y = x @ w.mT
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, g):
+        x, w, _ = self.inputs  # the bias's gradient reads neither
+        gx = matmul(g, w) if self.needs[0] else None
+        gw = gb = None
+        if self.needs[1]:
+            g2 = g if g.ndim == 2 else reshape(g, (-1, g.shape[-1]))
+            x2 = x if x.ndim == 2 else reshape(x, (-1, x.shape[-1]))
+            gw = matmul(g2, x2, True, False)
+        if self.needs[2]:
+            gb = sum(g, axis=0 if g.ndim == 2 else tuple(range(g.ndim - 1)))
+        return gx, gw, gb
+
+
+class MSELoss(Function):
+    """mean((a - b)**2) (or the sum) in one node: the regression loss of every demo."""
+
+    save_inputs = True
+
+    def forward(self, a, b, reduction):
+        d = a - b
+        d *= d
+        out = self.backend.sum(d, None, False)
+        n = math.prod(d.shape) if reduction == "mean" else 1
+        n = n or math.nan  # the mean of nothing is NaN (as PyTorch)
+        self.scale = 2.0 / n
+        return out / n if n != 1 else out
+
+    def backward(self, g):
+        a, b = self.inputs
+        ga = MSEGrad.apply(g, a, b, scale=self.scale)
+        return (ga if self.needs[0] else None), (-ga if self.needs[1] else None)
+
+
+class MSEGrad(Function):
+    """(a - b) * g * scale, MSELoss's backward as one node."""
+
+    save_inputs = ((1, 2), (0,), (0,))
+
+    def forward(self, g, a, b, scale):
+        self.scale = scale
+        d = a - b
+        d *= g * scale
+        return d
+
+    def backward(self, gg):
+        g, a, b = self.inputs
+        s = self.scale
+        gd = gg * (g * s)  # d/da; d/db is its negative
+        gg_g = sum(gg * (a - b)) * s if self.needs[0] else None
+        return gg_g, (gd if self.needs[1] else None), (-gd if self.needs[2] else None)
+
+
+
+
+def linear(input, weight, bias=None):
+    """input @ weight.T + bias, one node of the graph (nn.Linear's forward). As PyTorch's,
+    it refuses an input of another dtype than the weight instead of promoting."""
+    dt = weight.array.dtype  # (identity first: NumPy's dtype == is slow)
+    if (input.array.dtype is not dt and input.array.dtype != dt) or (
+            bias is not None and bias.array.dtype is not dt and bias.array.dtype != dt):
+        raise TypeError(f"linear: input ({input.dtype}), weight ({weight.dtype})"
+                        + (f" and bias ({bias.dtype})" if bias is not None else "")
+                        + " must have the same dtype; convert the input with "
+                        f".to({weight.dtype}) or the layer with .to(dtype=...)")
+    return Linear.apply(input, weight, bias)
+
+
+# Ops of other families that backward formulas use (imported last: the families use
+# each other).
+from .linalg import matmul  # noqa: E402
+from .reduce import sum  # noqa: E402
+from .shape import reshape  # noqa: E402

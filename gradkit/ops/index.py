@@ -1,0 +1,175 @@
+"""Indexing: x[index] (a gather, whose gradient scatter-adds) and x[index] = v (recorded
+in the graph as SetItem when x or v is part of it)."""
+
+from __future__ import annotations
+
+from gradkit.autograd import Function
+from gradkit.backends import common_backend
+from gradkit.tensor import Tensor, tensor
+
+from ._common import _SCALARS
+
+
+def _index(x: Tensor, index):
+    """An index for x's array: Tensors/lists become arrays on x's backend, and a tuple
+    without Ellipsis gets a trailing one (the standard wants every axis addressed).
+    Returns (index, advanced) where advanced says integer arrays are involved.
+
+    Integer arrays may be negative (from the end, as NumPy's and PyTorch's). In debug
+    mode their bounds are checked here on every backend; otherwise NumPy raises by
+    itself and a GPU's indexing wraps (see docs/architecture.md).
+    """
+    items = index if isinstance(index, tuple) else (index,)
+    out, masks, advanced = [], set(), False
+    for item in items:
+        if isinstance(item, Tensor):
+            if item.backend is not x.backend:
+                item = item.to(x.backend)
+            kind = item.dtype.kind
+            item = item.array
+        elif isinstance(item, (list,)) or type(item).__module__.startswith("numpy"):
+            host = tensor(item, device=x.backend)
+            kind, item = host.dtype.kind, host.array
+        elif item is None or item is Ellipsis or isinstance(item, (int, slice)):
+            out.append(item)
+            continue
+        else:
+            raise IndexError(f"unsupported index {item!r} of type {type(item).__name__}; use "
+                             "ints, slices, None, Ellipsis, integer or boolean arrays")
+        if kind == "b":
+            masks.add(len(out))
+        elif kind in "iu":
+            advanced = True
+        else:
+            raise IndexError(f"index arrays must be integer or bool, not {kind!r}")
+        out.append(item)
+    if masks and len(out) == 1:
+        return out[0], False
+    if not any(item is Ellipsis for item in out):
+        out.append(Ellipsis)
+    if any(isinstance(item, slice) for item in out):
+        _clamp_slices(out, x.shape, masks)
+    if advanced:
+        from gradkit.debug import check_index_bounds, is_debug
+
+        if is_debug():
+            for k, axis in _axes_addressed(out, len(x.shape), masks).items():
+                if hasattr(out[k], "dtype") and k not in masks:
+                    n = x.shape[axis]
+                    check_index_bounds(x.backend, out[k], -n, n, "getitem: indices",
+                                       f"axis {axis} of size {n}")
+    return tuple(out), advanced
+
+
+def _axes_addressed(items, ndim, masks):
+    """{k: the first axis of x that items[k] addresses}, for every item but the Ellipsis
+    (which must be among the items). A boolean mask (its position in `masks`) addresses
+    as many axes as it has, None none, anything else one."""
+    def width(k):
+        return 0 if items[k] is None else items[k].ndim if k in masks else 1
+
+    cut = next(k for k, item in enumerate(items) if item is Ellipsis)
+    positions, axis = {}, 0
+    for k in range(cut):  # before the Ellipsis, axes count from the left
+        positions[k] = axis
+        axis += width(k)
+    axis = ndim
+    for k in range(len(items) - 1, cut, -1):  # after it, from the right
+        axis -= width(k)
+        positions[k] = axis
+    return positions
+
+
+def _clamp_slices(items, shape, masks):
+    """Clamp slice bounds into the axis, in place, as NumPy does (the standard leaves
+    out-of-range bounds unspecified, and array-api-strict refuses them)."""
+    for k, axis in _axes_addressed(items, len(shape), masks).items():
+        item = items[k]
+        if isinstance(item, slice) and (item.step or 1) > 0 and 0 <= axis < len(shape):
+            n = shape[axis]
+            start, stop = item.start, item.stop
+            if start is not None and not -n <= start <= n:
+                start = n if start > 0 else None
+            if stop is not None and not -n <= stop <= n:
+                stop = n if stop > 0 else 0
+            items[k] = slice(start, stop, item.step)
+
+
+class GetItem(Function):
+    def forward(self, x, index, advanced):
+        self.in_shape, self.index, self.advanced = x.shape, index, advanced
+        # Ints, slices, None and Ellipsis select a view; integer arrays and masks copy.
+        self.view = isinstance(index, tuple) and not any(hasattr(i, "dtype") for i in index)
+        return self.backend.getitem(x, index) if advanced else x[index]
+
+    def backward(self, g):
+        return ScatterAdd.apply(g, shape=self.in_shape, index=self.index,
+                                advanced=self.advanced)
+
+
+class ScatterAdd(Function):
+    """zeros(shape) with `values` added at `index`: the gradient of x[index].
+
+    Repeated integer indices accumulate (the backend's scatter-add); slices, ints and
+    boolean masks address each element once, so a plain assignment does.
+    """
+
+    def forward(self, values, shape, index, advanced):
+        self.index, self.advanced = index, advanced
+        if advanced:
+            return self.backend.scatter_add(shape, index, values)
+        out = self.xp.zeros(shape, dtype=values.dtype, device=self.backend.native_device)
+        if isinstance(index, tuple) and any(i is None for i in index):
+            # The standard's setitem takes no new axes (None): drop them from both sides.
+            index = tuple(i for i in index if i is not None)
+            values = self.xp.reshape(values, out[index].shape)
+        out[index] = values
+        return out
+
+    def backward(self, g):
+        return GetItem.apply(g, index=self.index, advanced=self.advanced)
+
+
+class SetItem(Function):
+    """x with x[index] replaced by v, out of place: what `x[index] = v` records in the
+    graph (PyTorch's index_put). x's gradient is g with the written region zeroed; v's
+    is g[index], summed down if v was broadcast into the region."""
+
+    broadcasts = True
+
+    def forward(self, x, v, index, advanced):
+        self.index, self.advanced = index, advanced
+        out = self.xp.asarray(x, copy=True)
+        self.backend.setitem(out, index, v)
+        return out
+
+    def backward(self, g):
+        gx = SetItem.apply(g, 0.0, index=self.index, advanced=self.advanced) \
+            if self.needs[0] else None
+        gv = GetItem.apply(g, index=self.index, advanced=self.advanced) \
+            if self.needs[1] else None
+        return gx, gv
+
+
+def getitem(x, index):
+    idx, advanced = _index(x, index)
+    return GetItem.apply(x, index=idx, advanced=advanced)
+
+
+def setitem_(x, index, value):
+    """`x[index] = value`, in place (see Tensor._in_place): recorded as a SetItem node
+    while x or value is part of the graph, a plain write otherwise. The value takes x's
+    dtype, as PyTorch's."""
+    idx, advanced = _index(x, index)
+    if isinstance(value, Tensor):
+        common_backend("setitem", (x.backend, value.backend))
+        if value.array.dtype != x.array.dtype:
+            value = value.astype(x.dtype)
+    elif type(value) not in _SCALARS:
+        value = tensor(value, dtype=x.dtype, device=x.backend)
+
+    def write():
+        x.backend.setitem(x.array, idx, value.array if isinstance(value, Tensor) else value)
+
+    return x._in_place(value, "in-place setitem", write,
+                       lambda old: SetItem.apply(old, value, index=idx, advanced=advanced))

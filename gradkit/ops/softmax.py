@@ -1,0 +1,54 @@
+"""softmax and log_softmax along an axis, shifted by the maximum (no overflow)."""
+
+from __future__ import annotations
+
+from gradkit.autograd import Function
+
+
+class LogSoftmax(Function):
+    needs_float = True
+    save_output = True
+
+    def forward(self, x, axis):
+        xp = self.xp
+        self.axis = axis
+        if x.size == 0:  # nothing to normalise (max would refuse an axis of size 0)
+            return xp.zeros_like(x)
+        shifted = x - xp.max(x, axis=axis, keepdims=True)
+        shifted -= xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+        return shifted
+
+    def backward(self, g):
+        return g - exp(self.output) * sum(g, axis=self.axis, keepdims=True)
+
+
+class Softmax(Function):
+    needs_float = True
+    save_output = True
+
+    def forward(self, x, axis):
+        xp = self.xp
+        self.axis = axis
+        if x.size == 0:  # nothing to normalise (max would refuse an axis of size 0)
+            return xp.zeros_like(x)
+        e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+        e /= xp.sum(e, axis=axis, keepdims=True)
+        return e
+
+    def backward(self, g):
+        y = self.output
+        return y * (g - sum(g * y, axis=self.axis, keepdims=True))
+
+
+def log_softmax(x, axis=-1):
+    return LogSoftmax.apply(x, axis=axis)
+
+
+def softmax(x, axis=-1):
+    return Softmax.apply(x, axis=axis)
+
+
+# Ops of other families that backward formulas use (imported last: the families use
+# each other).
+from .elementwise import exp  # noqa: E402
+from .reduce import sum  # noqa: E402
