@@ -100,7 +100,7 @@ def main(argv=None):
     x_np, y_np = make_data()
     x, y = gk.tensor(x_np, device=device), gk.tensor(y_np, device=device)
     model = build_model(device)
-    print(f"{sum(p.size for p in model.parameters())} parameters")
+    print(f"{sum(p.numel() for p in model.parameters())} parameters")
     optimizer = optim.SGD(model.parameters(), lr=1.0)
     # micrograd's schedule: lr = 1.0 - 0.9 * k / 100 at step k
     schedule = optim.lr_scheduler.LambdaLR(optimizer, lambda k: 1.0 - 0.9 * k / args.steps)

@@ -49,47 +49,17 @@ from .dtypes import (
     uint8,
 )
 from .gradcheck import gradcheck, gradgradcheck
-from .ops import (
-    abs,
-    argmax,
-    argmin,
-    broadcast_to,
-    clip,
-    concat,
-    erf,
-    exp,
-    expand_dims,
-    log,
-    log1p,
-    log_softmax,
-    logsumexp,
-    matmul,
-    matrix_transpose,
-    max,
-    maximum,
-    mean,
-    min,
-    minimum,
-    permute_dims,
-    pow,
-    relu,
-    reshape,
-    sigmoid,
-    softmax,
-    sqrt,
-    square,
-    squeeze,
-    stack,
-    std,
-    sum,
-    tanh,
-    transpose,
-    var,
-    where,
-)
+from .ops import FUNCTIONS as _OPS
 from .tensor import Tensor, tensor  # noqa: I001  (first: the rest builds on it)
 
-bool = bool_  # noqa: A001  (gk.bool, as the API contract names it)
+globals().update(_OPS)  # every op: gk.sum, gk.cat, gk.tril, ... (gradkit/ops/, one table)
+
+# PyTorch's dtype names (gk.bool, gk.float, ... as in `import gradkit as torch`)
+bool = bool_  # noqa: A001
+float = float32  # noqa: A001
+double = float64
+long = int64
+int = int32  # noqa: A001
 __version__ = "0.1.0"
 
 

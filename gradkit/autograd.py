@@ -505,7 +505,7 @@ def _grad_outputs(outputs, grad_outputs, who):
                 f"{who}: output of shape {out.shape} does not require grad (no input it "
                 "depends on has requires_grad=True, or it was computed under no_grad)")
         if g is None:  # d out / d out, made here: right shape and device by construction
-            if out.array.ndim and out.size != 1:
+            if out.array.ndim and out.numel() != 1:
                 raise GradkitError(
                     f"{who}: grad can be implicitly created only for scalar outputs, but the "
                     f"output has shape {out.shape}; pass a gradient of that shape")

@@ -87,7 +87,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="auto", n_directi
             continue
         for i in checked:
             x = inputs[i]
-            full = mode == "full" or (mode == "auto" and x.size <= FULL_JACOBIAN_MAX)
+            full = mode == "full" or (mode == "auto" and x.numel() <= FULL_JACOBIAN_MAX)
             where = f"gradcheck: output {o} (shape {out.shape}) w.r.t. input {i} (shape {x.shape})"
             if full:
                 _full_jacobian(fn, inputs, outputs, o, i, eps, atol, rtol, where)
@@ -118,7 +118,7 @@ def _analytic_vjp(fn, inputs, o, i, cotangent):
 def _full_jacobian(fn, inputs, outputs, o, i, eps, atol, rtol, where):
     x, out = inputs[i], outputs[o]
     xp, b = x.backend.xp, x.backend
-    n_in, n_out = x.size, out.size
+    n_in, n_out = x.numel(), out.numel()
     # Numeric Jacobian, column by column (one input element at a time).
     numeric = []
     for k in range(n_in):
@@ -150,7 +150,7 @@ def _directional(fn, inputs, outputs, o, i, eps, atol, rtol, where, rng, n):
         num = b.xp.sum(u * numeric)
         vjp = _analytic_vjp(fn, inputs, o, i, Tensor._make(u, b))
         ana = b.xp.sum(vjp * v)
-        _compare(b.to_numpy(ana), b.to_numpy(num), atol * max(1, x.size) ** 0.5, rtol,
+        _compare(b.to_numpy(ana), b.to_numpy(num), atol * max(1, x.numel()) ** 0.5, rtol,
                  where + f" [random direction {trial}: u^T J v]")
 
 

@@ -92,10 +92,6 @@ class Tensor:
     def ndim(self) -> int:
         return self.array.ndim
 
-    @property
-    def size(self) -> int:
-        return math.prod(self.array.shape)
-
     def __len__(self):
         if self.array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
@@ -201,7 +197,7 @@ class Tensor:
         return host.copy() if host is self.array else host  # the NumPy backend's own array
 
     def item(self):
-        if self.size != 1:
+        if self.numel() != 1:
             raise ValueError(f"item() needs a tensor with one element, not shape {self.shape}")
         return self.backend.to_numpy(self.array).reshape(()).item()
 
@@ -334,8 +330,14 @@ class Tensor:
         t._grad = None if self._grad is None else self._grad.__deepcopy__(memo)
         return t
 
-    def to(self, device=None, dtype=None) -> Tensor:
-        """This tensor on `device` and/or in `dtype`; differentiable; self if nothing changes."""
+    def to(self, device=None, dtype=None, non_blocking=False, copy=False) -> Tensor:
+        """This tensor on `device` and/or in `dtype`, as PyTorch's to(): x.to("cuda"),
+        x.to(gk.float64), x.to(other) (other's device and dtype); differentiable; self if
+        nothing changes (unless copy=True)."""
+        if isinstance(device, Tensor):
+            device, dtype = device.backend, device.dtype
+        elif _is_dtype_like(device):
+            device, dtype = None, device
         t = self
         if device is not None:
             backend = _backends.get_backend(device)
@@ -343,7 +345,7 @@ class Tensor:
                 t = _ops.ToDevice.apply(t, backend=backend)
         if dtype is not None:
             t = t.astype(dtype)
-        return t
+        return _ops.clone(t) if copy and t is self else t
 
     def cpu(self) -> Tensor:
         return self.to("cpu")
@@ -545,99 +547,60 @@ class Tensor:
     def __setitem__(self, index, value):
         _ops.setitem_(self, index, value)
 
-    # ---- methods (each a thin call of the op of the same name in gradkit.ops) ----------
-    def sum(self, axis=None, keepdims=False):
-        return _ops.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return _ops.mean(self, axis=axis, keepdims=keepdims)
-
-    def var(self, axis=None, keepdims=False, correction=0):
-        return _ops.var(self, axis=axis, keepdims=keepdims, correction=correction)
-
-    def std(self, axis=None, keepdims=False, correction=0):
-        return _ops.std(self, axis=axis, keepdims=keepdims, correction=correction)
-
-    def max(self, axis=None, keepdims=False):
-        return _ops.max(self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        return _ops.min(self, axis=axis, keepdims=keepdims)
-
-    def argmax(self, axis=None, keepdims=False):
-        return _ops.argmax(self, axis=axis, keepdims=keepdims)
-
-    def argmin(self, axis=None, keepdims=False):
-        return _ops.argmin(self, axis=axis, keepdims=keepdims)
-
-    def reshape(self, *shape):
-        return _ops.reshape(self, shape[0] if len(shape) == 1 else shape)
-
-    def view(self, *shape):
-        return self.reshape(*shape)
-
-    def flatten(self, start_axis=0):
-        return self.reshape(*self.shape[:start_axis], -1)
-
-    def transpose(self, *axes):
-        if not axes:
-            axes = tuple(reversed(range(self.ndim)))
-        elif len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return _ops.permute_dims(self, axes)
-
-    def permute_dims(self, *axes):
-        return self.transpose(*axes)
-
+    # ---- methods -------------------------------------------------------------------------
+    # Every op's method (x.sum(), x.view(), x.exp(), ...) is attached from gradkit.ops's
+    # table (ops/_common.py: `public`); what follows is not an op.
     @property
     def T(self):
+        """All dims reversed (PyTorch's and NumPy's .T)."""
         return _ops.permute_dims(self, tuple(reversed(range(self.ndim))))
 
     @property
     def mT(self):
+        """The last two dims swapped (a batch of matrices transposed)."""
         return _ops.matrix_transpose(self)
 
-    def expand_dims(self, axis):
-        return _ops.expand_dims(self, axis)
+    def size(self, dim=None):
+        """The shape (a tuple), or the size of one dim (PyTorch's)."""
+        return self.shape if dim is None else self.array.shape[dim]
 
-    def squeeze(self, axis=None):
-        return _ops.squeeze(self, axis)
+    def numel(self) -> int:
+        """The number of elements."""
+        return math.prod(self.array.shape)
 
-    def broadcast_to(self, shape):
-        return _ops.broadcast_to(self, shape)
+    nelement = numel
 
-    def exp(self):
-        return _ops.Exp.apply(self)
+    def dim(self) -> int:
+        return self.array.ndim
 
-    def log(self):
-        return _ops.Log.apply(self)
+    def int(self) -> Tensor:
+        return self.astype(_dt.int32)
 
-    def log1p(self):
-        return _ops.Log1p.apply(self)
+    def bool(self) -> Tensor:
+        return self.astype(_dt.bool_)
 
-    def tanh(self):
-        return _ops.Tanh.apply(self)
+    def masked_fill_(self, mask, value) -> Tensor:
+        """Write `value` where `mask` is true, in place (see _in_place)."""
+        return _ops.setitem_(self, mask if isinstance(mask, Tensor) else tensor(mask), value)
 
-    def sigmoid(self):
-        return _ops.Sigmoid.apply(self)
+    def fill_(self, value) -> Tensor:
+        return _ops.setitem_(self, Ellipsis, value)
 
-    def relu(self):
-        return _ops.Relu.apply(self)
+    def __format__(self, spec):
+        """f"{t:.4f}" formats a one-element tensor's value, as PyTorch's."""
+        if not spec:
+            return str(self)
+        if self.numel() != 1:
+            raise TypeError(f"unsupported format string {spec!r} for a tensor of shape "
+                            f"{self.shape}; format t.item() or t.tolist() instead")
+        return format(self.item(), spec)
 
-    def sqrt(self):
-        return _ops.Sqrt.apply(self)
 
-    def abs(self):
-        return _ops.Abs.apply(self)
-
-    def square(self):
-        return _ops.square(self)
-
-    def clip(self, min=None, max=None):
-        return _ops.clip(self, min, max)
-
-    def matmul(self, other):
-        return self @ other
+def _is_dtype_like(obj) -> bool:
+    if isinstance(obj, (_dt.DType, np.dtype)) or obj in (float, int, bool):
+        return True
+    return isinstance(obj, type) and issubclass(obj, np.generic) or (
+        isinstance(obj, str) and obj in _dt.DTYPES)
 
 
 def _check_cast(result: _dt.DType, target: _dt.DType, what: str):
@@ -776,7 +739,9 @@ def from_dlpack(obj) -> Tensor:
 # Unary ufuncs -> the Tensor method of the same meaning.
 _UFUNC_METHODS = {"negative": "__neg__", "positive": "__pos__", "absolute": "__abs__",
                   "exp": "exp", "log": "log", "log1p": "log1p", "sqrt": "sqrt", "tanh": "tanh",
-                  "square": "square", "logical_not": "__invert__"}
+                  "square": "square", "logical_not": "__invert__", "sin": "sin", "cos": "cos",
+                  "tan": "tan", "log2": "log2", "log10": "log10", "isnan": "isnan",
+                  "isfinite": "isfinite", "isinf": "isinf"}
 # Binary ufuncs -> (the operator, its reflection): np.multiply(a, x) is x.__rmul__(a).
 _UFUNC_OPERATORS = {
     "add": ("__add__", "__radd__"), "subtract": ("__sub__", "__rsub__"),
@@ -867,7 +832,7 @@ def _np_clip(a, a_min=None, a_max=None, out=None):
 
 
 def _np_size(a, axis=None):
-    return a.size if axis is None else a.shape[axis]
+    return a.numel() if axis is None else a.shape[axis]
 
 
 def _memory_check(func):

@@ -182,6 +182,27 @@ case("abs", gk.abs, np.abs, away_from_zero(3, 4), ["abs"])
 case("abs_method", lambda x: x.abs(), np.abs, away_from_zero(3, 4))
 case("abs_builtin", lambda x: abs(x), np.abs, away_from_zero(3, 4))
 case("erf", gk.erf, _erf, normal(3, 4), ["erf"])
+case("log2", lambda x: x.log2(), np.log2, positive(3, 4), ["log2"])
+case("log10", gk.log10, np.log10, positive(3, 4), ["log10"])
+case("rsqrt", gk.rsqrt, lambda x: 1 / np.sqrt(x), positive(3, 4), ["rsqrt"])
+case("sin", gk.sin, np.sin, normal(3, 4), ["sin"])
+case("cos", lambda x: x.cos(), np.cos, normal(3, 4), ["cos"])
+case("tan", gk.tan, np.tan, normal(3, 4), ["tan"])
+case("neg_method", lambda x: x.neg(), np.negative, normal(3, 4), ["neg"])
+case("add_alpha", lambda a, b: gk.add(a, b, alpha=2), lambda a, b: a + 2 * b,
+     several(normal(3, 4), normal(4)), ["add"])
+case("sub_fn", lambda a, b: gk.sub(a, b), np.subtract, several(normal(3, 4), normal(3, 4)),
+     ["sub"])
+case("mul_fn", lambda a, b: a.mul(b), np.multiply, several(normal(3, 4), normal(3, 4)), ["mul"])
+case("div_fn", lambda a, b: gk.div(a, b), np.divide, several(normal(3, 4), positive(3, 4)),
+     ["div"])
+case("tril", lambda x: gk.tril(x), np.tril, normal(3, 4), ["tril"])
+case("triu_diag", lambda x: x.triu(1), lambda x: np.triu(x, 1), normal(2, 3, 3), ["triu"])
+case("masked_fill", lambda x: x.masked_fill(const(x, _MASKF), -1.5),
+     lambda x: np.where(_MASKF, -1.5, x), normal(2, 3), ["masked_fill"])
+case("masked_fill_neg_inf_softmax",
+     lambda x: gk.softmax(x.masked_fill(const(x, np.tril(np.ones((3, 3))) == 0), -math.inf), -1),
+     lambda x: _softmax(np.where(np.tril(np.ones((3, 3))) == 0, -np.inf, x), -1), normal(3, 3))
 case("maximum", gk.maximum, np.maximum, apart(3, 4), ["maximum"])
 case("maximum_broadcast", gk.maximum, np.maximum,
      lambda rng: (distinct(3, 4)(rng)[0], np.array([0.05, -0.83, 0.41, 1.11])))
@@ -190,6 +211,9 @@ case("maximum_scalar", lambda a: gk.maximum(a, 0.05), lambda a: np.maximum(a, 0.
 case("minimum", gk.minimum, np.minimum, apart(3, 4), ["minimum"])
 case("minimum_scalar_left", lambda a: gk.minimum(0.05, a), lambda a: np.minimum(0.05, a),
      away_from_zero(3, 4))
+case("clamp", lambda x: x.clamp(-0.5, 0.5), lambda x: np.clip(x, -0.5, 0.5),
+     lambda rng: (rng.choice([-1.2, -0.2, 0.25, 0.9], (3, 4)) + rng.uniform(0, 0.1, (3, 4)),),
+     ["clamp"])
 case("clip", lambda x: gk.clip(x, -0.5, 0.5), lambda x: np.clip(x, -0.5, 0.5),
      lambda rng: (rng.choice([-1.2, -0.2, 0.25, 0.9], (3, 4)) + rng.uniform(0, 0.1, (3, 4)),),
      ["clip"])
@@ -197,6 +221,7 @@ case("clip_min_only", lambda x: x.clip(min=0.1), lambda x: np.maximum(x, 0.1),
      away_from_zero(3, 4, lo=0.3))
 case("clip_max_only", lambda x: gk.clip(x, max=0.1), lambda x: np.minimum(x, 0.1),
      away_from_zero(3, 4, lo=0.3))
+_MASKF = np.array([[True, False, True], [False, False, True]])
 _COND = np.array([[True, False, True, True], [False, False, True, False],
                   [True, True, False, False]])
 case("where", lambda a, b: gk.where(const(a, _COND), a, b), lambda a, b: np.where(_COND, a, b),
@@ -222,16 +247,57 @@ for _name, _gk, _np in (("max", gk.max, np.max), ("min", gk.min, np.min)):
     case(_name, lambda x, f=_gk: f(x), _np, distinct(3, 4), [_name])
     case(f"{_name}_axis", lambda x, f=_gk: f(x, axis=1), lambda x, f=_np: f(x, axis=1),
          distinct(3, 4))
+    case(f"{_name}_dim_values", lambda x, n=_name: getattr(x, n)(1).values,
+         lambda x, f=_np: f(x, axis=1), distinct(3, 4))
+    case(f"{_name}_dim_keepdim", lambda x, n=_name: getattr(x, n)(dim=0, keepdim=True)[0],
+         lambda x, f=_np: f(x, axis=0, keepdims=True), distinct(3, 4))
     case(f"{_name}_keepdims", lambda x, n=_name: getattr(x, n)(axis=(0, 2), keepdims=True),
          lambda x, f=_np: f(x, axis=(0, 2), keepdims=True), distinct(2, 3, 2))
-case("var", gk.var, np.var, normal(3, 4), ["var"])
-case("var_axis_correction", lambda x: x.var(axis=0, correction=1),
-     lambda x: np.var(x, axis=0, ddof=1), normal(3, 4))
-case("var_keepdims", lambda x: gk.var(x, axis=-1, keepdims=True),
-     lambda x: np.var(x, axis=-1, keepdims=True), normal(3, 4))
-case("std", gk.std, np.std, normal(3, 4), ["std"])
-case("std_axis_correction", lambda x: x.std(axis=1, correction=1),
-     lambda x: np.std(x, axis=1, ddof=1), normal(3, 4))
+    case(f"a{_name}", lambda x, n=f"a{_name}": getattr(gk, n)(x, (0, 2), True),
+         lambda x, f=_np: f(x, axis=(0, 2), keepdims=True), distinct(2, 3, 2), [f"a{_name}"])
+case("max_dim_indices", lambda x: x.max(1).indices, lambda x: np.argmax(x, axis=1),
+     distinct(3, 4), differentiable=False)
+case("min_dim_indices", lambda x: x.min(dim=0)[1], lambda x: np.argmin(x, axis=0),
+     distinct(3, 4), differentiable=False)
+case("all_any", lambda x: gk.stack([(x > 0).all(1), gk.any(x > 1, dim=1)]),
+     lambda x: np.stack([(x > 0).all(1), (x > 1).any(1)]), normal(3, 4), ["all", "any"],
+     differentiable=False)
+case("isnan_isfinite_isinf",
+     lambda x: gk.stack([gk.isnan(x / x), (1 / x).isfinite(), gk.isinf(x.log())]),
+     lambda x: np.stack([np.isnan(x / x), np.isfinite(1 / x), np.isinf(np.log(x))]),
+     lambda rng: (np.array([0.0, 1.0, 2.0, 0.5]),), ["isnan", "isfinite", "isinf"],
+     differentiable=False, dtypes=("float64",))
+case("histc", lambda x: gk.histc(x, bins=4, min=-2, max=2),
+     lambda x: np.histogram(x, bins=4, range=(-2, 2))[0].astype(x.dtype), normal(50),
+     ["histc"], differentiable=False)
+case("comparisons", lambda a, b: gk.stack([gk.eq(a, b), gk.ne(a, b), gk.lt(a, b), gk.le(a, b),
+                                            gk.gt(a, b), gk.ge(a, b),
+                                            gk.logical_and(a > 0, b > 0),
+                                            gk.logical_or(a > 0, b > 0)]),
+     lambda a, b: np.stack([a == b, a != b, a < b, a <= b, a > b, a >= b,
+                            (a > 0) & (b > 0), (a > 0) | (b > 0)]),
+     lambda rng: (np.array([1.0, 2.0, -3.0]), np.array([1.0, -2.0, 3.0])),
+     ["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or"], differentiable=False)
+case("max_elementwise", lambda a, b: gk.max(a, b), np.maximum, apart(3, 4))
+case("prod", lambda x: gk.prod(x), np.prod, normal(2, 3), ["prod"])
+case("prod_dim", lambda x: x.prod(1, keepdim=True), lambda x: np.prod(x, 1, keepdims=True),
+     normal(2, 3))
+case("prod_one_zero", lambda x: (x * const(x, [[1.0, 0.0, 1.0]])).prod(1),
+     lambda x: np.prod(x * [[1.0, 0.0, 1.0]], axis=1), normal(2, 3))
+case("prod_two_zeros", lambda x: (x * const(x, [[0.0, 0.0, 1.0]])).prod(1),
+     lambda x: np.prod(x * [[0.0, 0.0, 1.0]], axis=1), normal(2, 3),
+     check_kw=dict(eps=1e-6, atol=1e-5))
+# var/std: Bessel's correction by default, as PyTorch's
+case("var", gk.var, lambda x: np.var(x, ddof=1), normal(3, 4), ["var"])
+case("var_biased", lambda x: x.var(0, correction=0), lambda x: np.var(x, axis=0), normal(3, 4))
+case("var_unbiased_false", lambda x: x.var(unbiased=False), np.var, normal(3, 4))
+case("var_keepdims", lambda x: gk.var(x, dim=-1, keepdim=True),
+     lambda x: np.var(x, axis=-1, keepdims=True, ddof=1), normal(3, 4))
+case("var_axis_alias", lambda x: gk.var(x, axis=-1, keepdims=True),
+     lambda x: np.var(x, axis=-1, keepdims=True, ddof=1), normal(3, 4))
+case("std", gk.std, lambda x: np.std(x, ddof=1), normal(3, 4), ["std"])
+case("std_dim", lambda x: x.std(1), lambda x: np.std(x, axis=1, ddof=1), normal(3, 4))
+case("std_biased", lambda x: x.std(1, correction=0), lambda x: np.std(x, axis=1), normal(3, 4))
 case("logsumexp", gk.logsumexp, _logsumexp, normal(3, 4), ["logsumexp"])
 case("logsumexp_axis", lambda x: gk.logsumexp(x, axis=-1), lambda x: _logsumexp(x, axis=-1),
      normal(3, 4))
@@ -268,11 +334,16 @@ case("reshape_method_infer", lambda x: x.reshape(2, -1, 3), lambda x: x.reshape(
 case("reshape_flat", lambda x: x.reshape(-1), lambda x: x.reshape(-1), normal(3, 4))
 case("permute_dims", lambda x: gk.permute_dims(x, (2, 0, 1)),
      lambda x: np.transpose(x, (2, 0, 1)), normal(2, 3, 4), ["permute_dims"])
-case("transpose_method", lambda x: x.transpose(1, 2, 0), lambda x: np.transpose(x, (1, 2, 0)),
-     normal(2, 3, 4))
-case("transpose_method_reverse", lambda x: x.transpose(), lambda x: x.T, normal(2, 3, 4))
-case("transpose_fn", lambda x: gk.transpose(x, (0, 2, 1)), lambda x: np.transpose(x, (0, 2, 1)),
+# transpose swaps two dims (PyTorch's); permute reorders all of them
+case("transpose_method", lambda x: x.transpose(0, 1), lambda x: np.swapaxes(x, 0, 1),
+     normal(3, 3))  # a square matrix: NumPy's meaning would silently return x
+case("transpose_fn_neg", lambda x: gk.transpose(x, -2, -1), lambda x: np.swapaxes(x, -2, -1),
      normal(2, 3, 4), ["transpose"])
+case("permute", lambda x: x.permute(1, 2, 0), lambda x: np.transpose(x, (1, 2, 0)),
+     normal(2, 3, 4), ["permute"])
+case("permute_tuple", lambda x: gk.permute(x, (2, 0, 1)), lambda x: np.transpose(x, (2, 0, 1)),
+     normal(2, 3, 4))
+case("t", lambda x: x.t(), lambda x: x.T, normal(3, 4), ["t"])
 case("T", lambda x: x.T, lambda x: x.T, normal(2, 3, 4))
 case("matrix_transpose", gk.matrix_transpose, lambda x: np.swapaxes(x, -1, -2),
      normal(2, 3, 4), ["matrix_transpose"])
@@ -288,6 +359,28 @@ case("expand_dims", lambda x: gk.expand_dims(x, 0), lambda x: x[None], normal(3,
 case("expand_dims_neg", lambda x: x.expand_dims(-1), lambda x: x[..., None], normal(3, 4))
 case("squeeze", gk.squeeze, np.squeeze, normal(3, 1, 4, 1), ["squeeze"])
 case("squeeze_axis", lambda x: x.squeeze(1), lambda x: np.squeeze(x, 1), normal(3, 1, 4, 1))
+case("squeeze_not_one", lambda x: x.squeeze(0), lambda x: x, normal(3, 1, 4))  # a no-op
+case("unsqueeze", lambda x: x.unsqueeze(1), lambda x: x[:, None], normal(3, 4), ["unsqueeze"])
+case("view", lambda x: x.view(4, 3), lambda x: x.reshape(4, 3), normal(3, 4))
+case("view_tuple", lambda x: x.view((2, -1)), lambda x: x.reshape(2, -1), normal(3, 4))
+case("flatten", lambda x: x.flatten(), lambda x: x.reshape(-1), normal(2, 3, 4), ["flatten"])
+case("flatten_range", lambda x: gk.flatten(x, 1), lambda x: x.reshape(2, 12), normal(2, 3, 4))
+case("expand", lambda x: x.expand(2, -1, 4), lambda x: np.broadcast_to(x, (2, 3, 4)),
+     normal(3, 1), ["expand"])
+case("repeat", lambda x: x.repeat(2, 3), lambda x: np.tile(x, (2, 3)), normal(2, 3), ["repeat"])
+case("repeat_new_dim", lambda x: x.repeat(2, 1, 1), lambda x: np.tile(x, (2, 1, 1)),
+     normal(2, 3))
+case("contiguous", lambda x: x.transpose(0, 1).contiguous(), lambda x: x.T, normal(2, 3),
+     ["contiguous"])
+case("clone", lambda x: x.clone(), lambda x: x.copy(), normal(2, 3), ["clone"])
+case("split", lambda x: gk.cat(x.split(2, dim=1)[::-1], 1),
+     lambda x: np.concatenate([x[:, 2:], x[:, :2]], 1), normal(2, 4), ["split"])
+case("split_sizes", lambda x: x.split([1, 3])[1], lambda x: x[1:], normal(4, 2))
+case("chunk", lambda x: x.chunk(3, dim=0)[2], lambda x: x[4:], normal(5, 2), ["chunk"])
+case("unbind", lambda x: gk.stack(x.unbind(1)[::-1], 1), lambda x: x[:, ::-1], normal(2, 3),
+     ["unbind"])
+case("cat_dim", lambda a, b: gk.cat((a, b), dim=1), lambda a, b: np.concatenate([a, b], 1),
+     several(normal(2, 3), normal(2, 2)), ["cat"])
 case("concat", lambda a, b, c: gk.concat([a, b, c]), lambda a, b, c: np.concatenate([a, b, c]),
      several(normal(2, 3), normal(1, 3), normal(3, 3)), ["concat"])
 case("concat_axis1", lambda a, b: gk.concat((a, b), axis=-1),
@@ -331,6 +424,21 @@ case("getitem_mask", lambda x: x[const(x, _MASK)], lambda x: x[_MASK], normal(3,
 case("getitem_mask_leading", lambda x: x[const(x, _MASK[:, 0])], lambda x: x[_MASK[:, 0]],
      normal(3, 4))
 case("getitem_compare_mask", lambda x: x[x > 0], lambda x: x[x > 0], away_from_zero(3, 4))
+_GATHER = np.array([[2, 0, 2, 1], [1, 1, 0, 0]])
+case("gather", lambda x: x.gather(1, const(x, _GATHER[:, :3])),
+     lambda x: np.take_along_axis(x, _GATHER[:, :3], 1), normal(2, 4), ["gather"])
+case("gather_dim0", lambda x: gk.gather(x, 0, const(x, _GATHER[:, :3] % 2)),
+     lambda x: np.take_along_axis(x[:, :3], _GATHER[:, :3] % 2, 0), normal(2, 4))
+case("sort_values", lambda x: x.sort(dim=1).values, lambda x: np.sort(x, 1), distinct(3, 4),
+     ["sort"])
+case("sort_descending", lambda x: gk.sort(x, 0, descending=True)[0],
+     lambda x: -np.sort(-x, 0), distinct(3, 4))
+case("argsort", lambda x: x.argsort(dim=1, descending=True), lambda x: np.argsort(-x, 1),
+     distinct(3, 4), ["argsort"], differentiable=False)
+case("topk", lambda x: gk.topk(x, 2).values, lambda x: -np.sort(-x, -1)[:, :2], distinct(3, 4),
+     ["topk"])
+case("topk_smallest_indices", lambda x: x.topk(2, dim=0, largest=False).indices,
+     lambda x: np.argsort(x, 0)[:2], distinct(3, 4), differentiable=False)
 
 
 # ---- in place, recorded in the graph (PyTorch's rebase of a non-leaf tensor) ---------------
@@ -409,6 +517,8 @@ NOT_COVERED = {
                 "test_inplace.py",
     "promoted": "type promotion of two operands; tested in test_promotion.py",
     "binary": "applies an elementwise op after promotion: every operator case uses it",
+    "allclose": "returns a Python bool; tested in test_torch_api.py",
+    "equal": "returns a Python bool; tested in test_torch_api.py",
 }
 
 BY_NAME = {c.name: c for c in CASES}

@@ -17,7 +17,7 @@ def test_readme_example_runs(capsys):
     model, loss = namespace["model"], namespace["loss"]
     assert loss.item() < 2.0  # 100 AdamW steps on 32 points move the loss below log(10)
     assert namespace["a"].grad is not None
-    assert sum(p.size for p in model.parameters()) == 64 * 128 + 128 + 128 * 10 + 10
+    assert sum(p.numel() for p in model.parameters()) == 64 * 128 + 128 + 128 * 10 + 10
 
 
 def test_docs_exist_and_link():

@@ -79,8 +79,8 @@ def test_ndarray_matmul_tensor_stays_in_the_graph(device):
 
 def test_unsupported_numpy_ufuncs_raise_type_error(device):
     x = leaf([1.0, 2.0], device)
-    with pytest.raises(TypeError, match=r"numpy\.sin .*gradkit has no sin op"):
-        np.sin(x)
+    with pytest.raises(TypeError, match=r"numpy\.sinh .*gradkit has no sinh op"):
+        np.sinh(x)
     with pytest.raises(TypeError, match=r"numpy\.add\.reduce .*gk\.sum"):
         np.add.reduce(x)
     with pytest.raises(TypeError, match=r"numpy\.multiply\.outer"):

@@ -74,7 +74,10 @@ def _public_functions():
 
 def test_registry_covers_every_public_op():
     covered = {n for c in CASES for n in c.covers} | set(NOT_COVERED)
-    missing = _public_functions() - covered
+    covered_functions = {id(getattr(ops, n)) for n in covered if hasattr(ops, n)}
+    # an alias (gk.concat for gk.cat) is covered by a case of the function it names
+    missing = {n for n in _public_functions() - covered
+               if id(getattr(ops, n)) not in covered_functions}
     assert not missing, f"ops without a registry case: {sorted(missing)}"
 
 

@@ -144,7 +144,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     axes = (0,) if input.ndim == 2 else (0, 2)
     channels = input.shape[1]
     view = (channels,) if input.ndim == 2 else (channels, 1)
-    n = input.size // channels
+    n = input.numel() // channels
     if training:
         if n <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when "

@@ -13,13 +13,23 @@ forward and backward side by side (see autograd.py for the protocol):
 
 from gradkit.autograd import Function
 
-from . import _common, convert, elementwise, fused, index, linalg, reduce, shape, softmax
+from . import convert, elementwise, fused, index, linalg, reduce, shape, softmax
+from ._common import FUNCTIONS, METHODS, _operand, binary, promoted
 
 _FAMILIES = (elementwise, reduce, shape, index, linalg, softmax, fused, convert)
 
-# Every Function class and public function of the families, as gradkit.ops.<name>.
-for _family in (_common, *_FAMILIES):
+# Every Function class and public function of the families, as gradkit.ops.<name>, and
+# every name of the table (aliases included).
+for _family in _FAMILIES:
     globals().update({name: value for name, value in vars(_family).items()
                       if getattr(value, "__module__", None) == _family.__name__
-                      and (not name.startswith("_") or name == "_operand")})
+                      and not name.startswith("_")})
 del _family
+globals().update(FUNCTIONS)
+
+# The one table: every public op is gk.<name> (gradkit/__init__.py) and Tensor.<name>.
+from gradkit.tensor import Tensor  # noqa: E402
+
+for _name, _method in METHODS.items():
+    setattr(Tensor, _name, _method)
+del _name, _method

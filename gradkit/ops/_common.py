@@ -92,3 +92,38 @@ def binary(cls, a, b):
             other.array.dtype is t.array.dtype or other.array.dtype == t.array.dtype):
         return cls.apply(a, b)
     return cls.apply(*promoted(a, b))
+
+
+# ==== the API table ======================================================================
+# Every public op registers here once; gradkit/__init__.py exports FUNCTIONS as gk.<name>
+# and ops/__init__.py attaches METHODS to Tensor. So adding an op touches its family file
+# (and a registry case in tests/op_registry.py), nothing else.
+FUNCTIONS: dict = {}  # name -> gk.<name>
+METHODS: dict = {}  # name -> Tensor.<name> (the same function: the tensor is its input)
+
+
+def public(*names, method=True, function=True):
+    """Register the decorated function as gk.<name> and (method=True) Tensor.<name>,
+    under each of `names` (its own name by default: aliases list several)."""
+    def register(fn):
+        for name in names or (fn.__name__,):
+            if function:
+                FUNCTIONS[name] = fn
+            if method:
+                METHODS[name] = fn
+        return fn
+    return register
+
+
+def _dim(dim, axis, default=None):
+    """PyTorch's `dim=` or its Array API alias `axis=` (not both)."""
+    if axis is None:
+        return default if dim is None else dim
+    if dim is not None:
+        raise TypeError(f"got both dim={dim!r} and axis={axis!r}; pass one of them")
+    return axis
+
+
+def _keepdim(keepdim, keepdims):
+    """PyTorch's `keepdim=` or its Array API alias `keepdims=`."""
+    return bool(keepdim if keepdims is None else keepdims)

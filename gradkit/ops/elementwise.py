@@ -11,7 +11,7 @@ from gradkit.autograd import Function, ShapeError
 from gradkit.backends import common_backend
 from gradkit.tensor import Tensor, tensor
 
-from ._common import _SCALARS, _const, binary, promoted
+from ._common import _SCALARS, _const, binary, promoted, public
 
 
 class Add(Function):
@@ -111,15 +111,37 @@ class Pow(Function):
         return ga, gb
 
 
-def pow(a, b):
-    a, b = promoted(a, b)
+@public()
+def pow(input, exponent):
+    a, b = promoted(input, exponent)
     if isinstance(b, _SCALARS):
         return PowScalar.apply(a, b)
     return Pow.apply(a, b)
 
 
-def square(x):
-    return PowScalar.apply(x, 2)
+@public()
+def square(input):
+    return PowScalar.apply(input, 2)
+
+
+@public()
+def add(input, other, *, alpha=1):
+    return binary(Add, input, other if alpha == 1 else other * alpha)
+
+
+@public("sub", "subtract")
+def sub(input, other, *, alpha=1):
+    return binary(Sub, input, other if alpha == 1 else other * alpha)
+
+
+@public("mul", "multiply")
+def mul(input, other):
+    return binary(Mul, input, other)
+
+
+@public("div", "divide", "true_divide")
+def div(input, other):
+    return binary(Div, input, other)
 
 
 # ==== elementwise functions ============================================================
@@ -332,62 +354,220 @@ class Where(Function):
         return None, ga, gb
 
 
-def exp(x):
-    return Exp.apply(x)
+class Sin(Function):
+    needs_float = True
+    save_inputs = True
+
+    def forward(self, x):
+        return self.xp.sin(x)
+
+    def backward(self, g):
+        return g * cos(self.inputs[0])
 
 
-def log(x):
-    return Log.apply(x)
+class Cos(Function):
+    needs_float = True
+    save_inputs = True
+
+    def forward(self, x):
+        return self.xp.cos(x)
+
+    def backward(self, g):
+        return -g * sin(self.inputs[0])
 
 
-def log1p(x):
-    return Log1p.apply(x)
+class Clone(Function):
+    """A copy with its own storage; the gradient passes through."""
+
+    def forward(self, x):
+        return self.xp.asarray(x, copy=True)
+
+    def backward(self, g):
+        return g
 
 
-def sqrt(x):
-    return Sqrt.apply(x)
+# ---- public functions -----------------------------------------------------------------------
+@public()
+def exp(input):
+    return Exp.apply(input)
 
 
-def tanh(x):
-    return Tanh.apply(x)
+@public()
+def log(input):
+    return Log.apply(input)
 
 
-def sigmoid(x):
-    return Sigmoid.apply(x)
+@public()
+def log2(input):
+    return Log.apply(input) * (1 / math.log(2))
 
 
-def relu(x):
-    return Relu.apply(x)
+@public()
+def log10(input):
+    return Log.apply(input) * (1 / math.log(10))
 
 
-def abs(x):
-    return Abs.apply(x)
+@public()
+def log1p(input):
+    return Log1p.apply(input)
 
 
-def erf(x):
-    return Erf.apply(x)
+@public()
+def sqrt(input):
+    return Sqrt.apply(input)
 
 
-def maximum(a, b):
-    return binary(Maximum, a, b)
+@public()
+def rsqrt(input):
+    return 1 / Sqrt.apply(input)
 
 
-def minimum(a, b):
-    return binary(Minimum, a, b)
+@public()
+def tanh(input):
+    return Tanh.apply(input)
 
 
-def clip(x, min=None, max=None):
-    return Clip.apply(x, min, max)
+@public()
+def sigmoid(input):
+    return Sigmoid.apply(input)
 
 
-def where(condition, a, b):
-    a, b = promoted(a, b)
+@public()
+def relu(input):
+    return Relu.apply(input)
+
+
+@public("abs", "absolute")
+def abs(input):
+    return Abs.apply(input)
+
+
+@public()
+def sin(input):
+    return Sin.apply(input)
+
+
+@public()
+def cos(input):
+    return Cos.apply(input)
+
+
+@public()
+def tan(input):
+    return sin(input) / cos(input)
+
+
+@public()
+def erf(input):
+    return Erf.apply(input)
+
+
+@public("neg", "negative")
+def neg(input):
+    return Neg.apply(input)
+
+
+@public()
+def clone(input, *, memory_format=None):
+    """A copy in new storage, in the graph (its gradient passes through)."""
+    return Clone.apply(input)
+
+
+@public()
+def maximum(input, other):
+    return binary(Maximum, input, other)
+
+
+@public()
+def minimum(input, other):
+    return binary(Minimum, input, other)
+
+
+@public("clamp", "clip")
+def clamp(input, min=None, max=None):
+    """Limit values to [min, max] (either may be None)."""
+    return Clip.apply(input, min, max)
+
+
+@public(method=False)
+def where(condition, input, other):
+    """input where condition is true, else other; both broadcast and promote."""
+    a, b = promoted(input, other)
     ref = a if isinstance(a, Tensor) else b
     if not isinstance(condition, Tensor):
         condition = tensor(condition, device=ref.backend)
     if condition.dtype != _dt.bool_:
         raise TypeError(f"where: condition must be a bool tensor, not {condition.dtype}")
     return Where.apply(condition, a, b)
+
+
+@public()
+def masked_fill(input, mask, value):
+    """`value` where `mask` is true, else input (out of place; masked_fill_ is in place)."""
+    return where(mask, _dt_scalar(value, input), input)
+
+
+def _dt_scalar(value, like):
+    """A fill value: a Python number as it is, a 0-d tensor on like's device."""
+    return value.to(like.backend) if isinstance(value, Tensor) else value
+
+
+@public()
+def tril(input, diagonal=0):
+    """The lower triangle of the last two dims (the rest zero)."""
+    return where(_triangle(input, diagonal, lower=True), input, 0)
+
+
+@public()
+def triu(input, diagonal=0):
+    """The upper triangle of the last two dims (the rest zero)."""
+    return where(_triangle(input, diagonal, lower=False), input, 0)
+
+
+def _triangle(x, diagonal, lower):
+    if x.ndim < 2:
+        raise ShapeError(f"tril/triu need at least 2 dims, not shape {x.shape}")
+    xp, dev = x.backend.xp, x.backend.native_device
+    rows = xp.arange(x.shape[-2], device=dev)[:, None]
+    cols = xp.arange(x.shape[-1], device=dev)[None, :]
+    keep = cols - rows <= diagonal if lower else cols - rows >= diagonal
+    return _const(x, keep)
+
+
+@public()
+def isnan(input):
+    return _const(input, input.backend.xp.isnan(input.array))
+
+
+@public()
+def isfinite(input):
+    return _const(input, input.backend.xp.isfinite(input.array))
+
+
+@public()
+def isinf(input):
+    return _const(input, input.backend.xp.isinf(input.array))
+
+
+@public()
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Whether |input - other| <= atol + rtol * |other| everywhere: a Python bool (an
+    explicit read from the device, as PyTorch's)."""
+    a, b = promoted(input, other)
+    xp = a.backend.xp
+    close = xp.abs(a.array - b.array) <= atol + rtol * xp.abs(b.array)
+    close = close | (a.array == b.array)  # equal infinities
+    if equal_nan:
+        close = close | (xp.isnan(a.array) & xp.isnan(b.array))
+    return bool(a.backend.to_numpy(xp.all(close)))
+
+
+@public()
+def equal(input, other):
+    """Whether both have the same shape and elements: a Python bool."""
+    if input.shape != other.shape:
+        return False
+    return bool(input.backend.to_numpy(input.backend.xp.all(input.array == other.array)))
 
 
 _COMPARE = {"less": operator.lt, "less_equal": operator.le, "greater": operator.gt,
@@ -410,5 +590,20 @@ def compare(name, a, b):
     return _const(ref, out)
 
 
-def logical_not(x):
-    return _const(x, x.backend.xp.logical_not(x.array))
+@public()
+def logical_not(input):
+    return _const(input, input.backend.xp.logical_not(input.array))
+
+
+def _comparison(name):
+    def op(input, other):
+        return compare(name, input, other)
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"input {name.replace('_', ' ')} other, elementwise: a bool tensor."
+    return op
+
+
+for _torch_name, _name in (("eq", "equal"), ("ne", "not_equal"), ("lt", "less"),
+                           ("le", "less_equal"), ("gt", "greater"), ("ge", "greater_equal"),
+                           ("logical_and", "logical_and"), ("logical_or", "logical_or")):
+    public(_torch_name)(_comparison(_name))

@@ -7,6 +7,8 @@ import math
 
 from gradkit.autograd import Function, ShapeError
 
+from ._common import public
+
 
 class Linear(Function):
     """x @ weight.T + bias in one node: the layer every MLP repeats, kept lean."""
@@ -76,6 +78,7 @@ class MSEGrad(Function):
 
 
 
+@public(method=False)
 def linear(input, weight, bias=None):
     """input @ weight.T + bias, one node of the graph (nn.Linear's forward). As PyTorch's,
     it refuses an input of another dtype than the weight instead of promoting."""

@@ -3,11 +3,13 @@ in the graph as SetItem when x or v is part of it)."""
 
 from __future__ import annotations
 
-from gradkit.autograd import Function
+from typing import NamedTuple
+
+from gradkit.autograd import Function, ShapeError
 from gradkit.backends import common_backend
 from gradkit.tensor import Tensor, tensor
 
-from ._common import _SCALARS
+from ._common import _SCALARS, public
 
 
 def _index(x: Tensor, index):
@@ -154,6 +156,64 @@ class SetItem(Function):
 def getitem(x, index):
     idx, advanced = _index(x, index)
     return GetItem.apply(x, index=idx, advanced=advanced)
+
+
+class SortResult(NamedTuple):
+    """(values, indices), as torch.return_types.sort / topk."""
+
+    values: Tensor
+    indices: Tensor
+
+
+@public()
+def gather(input, dim, index):
+    """Values of `input` along `dim` at `index` (torch.gather): for dim=1,
+    out[i][j] = input[i][index[i][j]]. Its gradient scatter-adds back (duplicates add)."""
+    xp, dev = input.backend.xp, input.backend.native_device
+    if index.ndim != input.ndim:
+        raise ShapeError(f"gather: index of shape {index.shape} needs as many dims as the "
+                         f"input of shape {input.shape}")
+    dim = dim % input.ndim
+    grids = []  # for every other dim, its positions, shaped to broadcast with index
+    for a, n in enumerate(index.shape):
+        if a == dim:
+            grids.append(index)
+        else:
+            shape = tuple(n if b == a else 1 for b in range(index.ndim))
+            grids.append(_const_like(input, xp.reshape(xp.arange(n, device=dev), shape)))
+    return getitem(input, tuple(grids))
+
+
+def _const_like(like, array):
+    return Tensor._make(array, like.backend)
+
+
+@public()
+def argsort(input, dim=-1, descending=False, stable=False):
+    """The indices that sort `input` along `dim` (int64, outside the graph)."""
+    xp = input.backend.xp
+    key = -input.array if descending else input.array
+    return _const_like(input, xp.argsort(key, axis=dim, stable=True))
+
+
+@public()
+def sort(input, dim=-1, descending=False, stable=False):
+    """(values, indices) sorted along `dim`; values are a gather, so in the graph."""
+    indices = argsort(input, dim, descending)
+    return SortResult(gather(input, dim, indices), indices)
+
+
+@public()
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    """(values, indices) of the k largest (or smallest) along `dim`, largest first."""
+    n = input.shape[dim]
+    if not 0 <= k <= n:
+        raise IndexError(f"topk: k={k} is out of range for dim {dim} of size {n} "
+                         f"(shape {input.shape})")
+    order = argsort(input, dim, descending=largest)
+    lead = (slice(None),) * (dim % input.ndim)
+    indices = _const_like(input, order.array[lead + (slice(0, k), Ellipsis)])
+    return SortResult(gather(input, dim, indices), indices)
 
 
 def setitem_(x, index, value):

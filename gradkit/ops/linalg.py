@@ -5,6 +5,8 @@ from __future__ import annotations
 from gradkit.autograd import Function, ShapeError
 from gradkit.tensor import Tensor
 
+from ._common import public
+
 
 class MatMul(Function):
     """a @ b, or with transpose_a / transpose_b: mT(a) @ b, a @ mT(b), ... (for >= 2-d).
@@ -47,9 +49,9 @@ class MatMul(Function):
         a_vec, b_vec = len(self.shapes[0]) == 1, len(self.shapes[1]) == 1
         g2 = g
         if a_vec:
-            g2 = expand_dims(g2, -1 if b_vec else -2)
+            g2 = unsqueeze(g2, -1 if b_vec else -2)
         if b_vec:
-            g2 = expand_dims(g2, -1)
+            g2 = unsqueeze(g2, -1)
         ga = gb = None
         if self.needs[0]:
             ga = matmul(g2, reshape(b, (-1, 1)) if b_vec else b, False, True)
@@ -64,7 +66,10 @@ class MatMul(Function):
 
 
 
+@public("matmul", "mm", "bmm")
 def matmul(a, b, transpose_a=False, transpose_b=False):
+    """a @ b, as NumPy's and PyTorch's matmul (batched, broadcasting); the transpose
+    flags multiply by a transposed operand without a transpose node."""
     if isinstance(a, Tensor) and isinstance(b, Tensor) and a.backend is b.backend and \
             a.array.dtype is not b.array.dtype and a.array.dtype != b.array.dtype:
         raise TypeError(f"matmul: operands must have the same dtype, got {a.dtype} (shape "
@@ -74,4 +79,4 @@ def matmul(a, b, transpose_a=False, transpose_b=False):
 
 # Ops of other families that backward formulas use (imported last: the families use
 # each other).
-from .shape import expand_dims, reshape, squeeze  # noqa: E402
+from .shape import reshape, squeeze, unsqueeze  # noqa: E402

@@ -1,13 +1,17 @@
-"""Reductions: sum, mean, max/min (values), var/std, logsumexp, argmax/argmin."""
+"""Reductions: sum, mean, prod, max/min (with indices along a dim), amax/amin, var/std,
+logsumexp, argmax/argmin, all/any, histc."""
 
 from __future__ import annotations
 
+import builtins
 import math
 import warnings
+from typing import NamedTuple
 
 from gradkit.autograd import Function, ShapeError
+from gradkit.tensor import Tensor
 
-from ._common import _axes, _const, _kept_shape
+from ._common import _axes, _const, _dim, _keepdim, _kept_shape, public
 
 
 class Sum(Function):
@@ -33,6 +37,28 @@ class Mean(Sum):
         return super().backward(g * self.scale)
 
 
+class Prod(Function):
+    """The product along axes. d/dx_i = product of the others: out / x_i where x_i != 0;
+    at a single zero the product of the rest; 0 where two or more are zero."""
+
+    save_inputs = True
+
+    def forward(self, x, axis, keepdims):
+        self.axes, self.keepdims = _axes(axis, x.ndim), keepdims
+        return self.xp.prod(x, axis=self.axes, keepdims=keepdims)
+
+    def backward(self, g):
+        x = self.inputs[0]
+        zero = x == 0
+        others = prod(where(zero, 1.0, x), self.axes, True)  # the product of the nonzeros
+        zeros = sum(zero.float(), self.axes, True)
+        grad = where(zeros == 0, others / where(zero, 1.0, x),
+                     where(zero & (zeros == 1), others, 0.0))
+        if not self.keepdims:
+            g = reshape(g, _kept_shape(x.shape, self.axes))
+        return g * grad
+
+
 class Max(Function):
     """Max values along axes; the gradient is shared evenly among tied maxima, and a NaN
     (which is the max) takes it all, shared among the NaNs (as torch.max)."""
@@ -42,7 +68,7 @@ class Max(Function):
 
     def forward(self, x, axis, keepdims):
         self.axes, self.keepdims = _axes(axis, x.ndim), keepdims
-        if any(x.shape[a] == 0 for a in self.axes):
+        if builtins.any(x.shape[a] == 0 for a in self.axes):
             raise ShapeError(f"max over an axis of size 0: shape {tuple(x.shape)}, "
                              f"axes {self.axes}")
         return self.xp.max(x, axis=self.axes, keepdims=keepdims)
@@ -58,16 +84,47 @@ class Max(Function):
         return g * _const(self, mask)
 
 
-def sum(x, axis=None, keepdims=False):
-    return Sum.apply(x, axis=axis, keepdims=keepdims)
+# ---- public functions: PyTorch's signatures, with axis=/keepdims= accepted as aliases ------
+@public()
+def sum(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    return Sum.apply(input, axis=_dim(dim, axis), keepdims=_keepdim(keepdim, keepdims))
 
 
-def mean(x, axis=None, keepdims=False):
-    return Mean.apply(x, axis=axis, keepdims=keepdims)
+@public()
+def mean(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    return Mean.apply(input, axis=_dim(dim, axis), keepdims=_keepdim(keepdim, keepdims))
 
 
-def var(x, axis=None, keepdims=False, correction=0):
-    return _var(x, axis, keepdims, correction, "var")
+@public()
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
+        keepdims=None):
+    """Variance with Bessel's correction by default (correction=1), as PyTorch's."""
+    dim, correction = _var_args(dim, unbiased, correction)
+    return _var(input, _dim(dim, axis), _keepdim(keepdim, keepdims), correction, "var")
+
+
+@public()
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
+        keepdims=None):
+    """Standard deviation, correction=1 by default, as PyTorch's."""
+    dim, correction = _var_args(dim, unbiased, correction)
+    v = _var(input, _dim(dim, axis), _keepdim(keepdim, keepdims), correction, "std")
+    # At v == 0, sqrt's gradient 1 / (2 sqrt(v)) = inf meets var's 0: NaN. PyTorch makes
+    # std's gradient 0 there; so does rooting 1 instead and choosing 0 (no gradient flows).
+    zero = v == 0
+    return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
+
+
+def _var_args(dim, unbiased, correction):
+    """(dim, correction) from PyTorch's two spellings: var(x, unbiased) and
+    var(x, dim, *, correction=...)."""
+    if isinstance(dim, bool):  # var(x, False): the old positional `unbiased`
+        dim, unbiased = None, dim
+    if unbiased is not None:
+        if correction is not None:
+            raise TypeError("pass unbiased= or correction=, not both")
+        correction = 1 if unbiased else 0
+    return dim, 1 if correction is None else correction
 
 
 def _var(x, axis, keepdims, correction, who):
@@ -75,7 +132,7 @@ def _var(x, axis, keepdims, correction, who):
     that is x / 0, NaN or inf, with PyTorch's warning."""
     n = math.prod(x.shape[a] for a in _axes(axis, x.ndim))
     dof = n - correction
-    if dof <= 0 or x.size == 0:
+    if dof <= 0 or x.numel() == 0:
         warnings.warn(f"{who}(): degrees of freedom is <= 0. Correction should be strictly "
                       f"less than the reduction factor (input numel divided by output numel)."
                       f" (shape {x.shape}, axis {axis}, correction {correction})",
@@ -84,33 +141,72 @@ def _var(x, axis, keepdims, correction, who):
     return sum(d * d, axis=axis, keepdims=keepdims) * (1.0 / dof if dof > 0 else math.inf)
 
 
-def std(x, axis=None, keepdims=False, correction=0):
-    v = _var(x, axis, keepdims, correction, "std")
-    # At v == 0, sqrt's gradient 1 / (2 sqrt(v)) = inf meets var's 0: NaN. PyTorch makes
-    # std's gradient 0 there; so does rooting 1 instead and choosing 0 (no gradient flows).
-    zero = v == 0
-    return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
+class MaxResult(NamedTuple):
+    """(values, indices) of max/min along a dim, as torch.return_types.max."""
+
+    values: Tensor
+    indices: Tensor
 
 
-def max(x, axis=None, keepdims=False):
-    return Max.apply(x, axis=axis, keepdims=keepdims)
+@public()
+def max(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """As torch.max: the largest value; with `dim`, the named tuple (values, indices);
+    with a tensor as second argument, the elementwise maximum. `axis=` (the Array API's
+    spelling) gives the values only, like amax."""
+    if isinstance(dim, Tensor):
+        return maximum(input, dim)
+    keep = _keepdim(keepdim, keepdims)
+    if dim is None:
+        return Max.apply(input, axis=axis, keepdims=keep)
+    return MaxResult(Max.apply(input, axis=dim, keepdims=keep), argmax(input, dim, keep))
 
 
-def min(x, axis=None, keepdims=False):
-    return -Max.apply(-x, axis=axis, keepdims=keepdims)
+@public()
+def min(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """As torch.min (see max)."""
+    if isinstance(dim, Tensor):
+        return minimum(input, dim)
+    keep = _keepdim(keepdim, keepdims)
+    if dim is None:
+        return -Max.apply(-input, axis=axis, keepdims=keep)
+    return MaxResult(-Max.apply(-input, axis=dim, keepdims=keep), argmin(input, dim, keep))
 
 
-def argmax(x, axis=None, keepdims=False):
-    return _const(x, x.backend.xp.argmax(x.array, axis=axis, keepdims=keepdims))
+@public()
+def amax(input, dim=(), keepdim=False, *, axis=None, keepdims=None):
+    """The largest values over `dim` (all dims by default); no indices."""
+    dim = _dim(None if dim == () else dim, axis)
+    return Max.apply(input, axis=dim, keepdims=_keepdim(keepdim, keepdims))
 
 
-def argmin(x, axis=None, keepdims=False):
-    return _const(x, x.backend.xp.argmin(x.array, axis=axis, keepdims=keepdims))
+@public()
+def amin(input, dim=(), keepdim=False, *, axis=None, keepdims=None):
+    dim = _dim(None if dim == () else dim, axis)
+    return -Max.apply(-input, axis=dim, keepdims=_keepdim(keepdim, keepdims))
 
 
-def logsumexp(x, axis=None, keepdims=False):
+@public()
+def argmax(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """Index of the largest value (of the flattened tensor when dim is None)."""
+    dim, keep, x = _dim(dim, axis), _keepdim(keepdim, keepdims), input
+    if dim is None and x.ndim > 1:
+        x, keep = x.reshape(-1), False
+    return _const(x, x.backend.xp.argmax(x.array, axis=dim, keepdims=keep))
+
+
+@public()
+def argmin(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    dim, keep, x = _dim(dim, axis), _keepdim(keepdim, keepdims), input
+    if dim is None and x.ndim > 1:
+        x, keep = x.reshape(-1), False
+    return _const(x, x.backend.xp.argmin(x.array, axis=dim, keepdims=keep))
+
+
+@public()
+def logsumexp(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    x, axis, keepdims = input, _dim(dim, axis), _keepdim(keepdim, keepdims)
     xp, axes = x.backend.xp, _axes(axis, x.ndim)
-    if x.size:  # shift by the max, but by 0 where it is +-inf (inf - inf would be NaN)
+    if x.numel():  # shift by the max, but by 0 where it is +-inf (inf - inf would be NaN)
         m = xp.max(x.array, axis=axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
     else:  # nothing to sum: -inf, as PyTorch
@@ -118,10 +214,50 @@ def logsumexp(x, axis=None, keepdims=False):
                      device=x.backend.native_device)
     m = _const(x, m)
     out = log(sum(exp(x - m), axis=axis, keepdims=True)) + m
-    return out if keepdims else squeeze(out, _axes(axis, x.ndim))
+    return out if keepdims else squeeze(out, axes)
+
+
+@public()
+def all(input, dim=None, keepdim=False):
+    """Whether every element (along dim) is true: a bool tensor, outside the graph."""
+    xp = input.backend.xp
+    return _const(input, xp.all(xp.astype(input.array, xp.bool), axis=dim, keepdims=keepdim))
+
+
+@public()
+def any(input, dim=None, keepdim=False):
+    xp = input.backend.xp
+    return _const(input, xp.any(xp.astype(input.array, xp.bool), axis=dim, keepdims=keepdim))
+
+
+@public()
+def prod(input, dim=None, keepdim=False):
+    """The product of the elements (along dim). Its gradient is the product of the other
+    elements, computed without dividing by zero."""
+    return Prod.apply(input, axis=dim, keepdims=keepdim)
+
+
+@public()
+def histc(input, bins=100, min=0, max=0):
+    """Counts of the elements in `bins` equal-width bins over [min, max] (the data's range
+    when both are 0), on the device; elements outside are ignored (torch.histc)."""
+    xp, x = input.backend.xp, input.array
+    if min == max:  # the data's own range (an explicit read, as PyTorch's)
+        lo_hi = input.backend.to_numpy(xp.stack([xp.min(x), xp.max(x)]))
+        min, max = float(lo_hi[0]), float(lo_hi[1])
+        if min == max:
+            min, max = min - 1, max + 1
+    flat = xp.reshape(x, (-1,))
+    width = (max - min) / bins
+    which = xp.astype(xp.floor((flat - min) / width), xp.int64)
+    which = xp.where(flat == max, bins - 1, which)  # the top edge belongs to the last bin
+    inside = (flat >= min) & (flat <= max)
+    hits = (which[:, None] == xp.arange(bins, device=input.backend.native_device)[None, :])
+    counts = xp.sum(xp.astype(hits & inside[:, None], x.dtype), axis=0)
+    return _const(input, counts)
 
 
 # Ops of other families that backward formulas use (imported last: the families use
 # each other).
-from .elementwise import exp, log, sqrt, where  # noqa: E402
+from .elementwise import exp, log, maximum, minimum, sqrt, where  # noqa: E402
 from .shape import broadcast_to, reshape, squeeze  # noqa: E402

@@ -10,7 +10,7 @@ import math
 from gradkit import dtypes as _dt
 from gradkit.autograd import Function, ShapeError
 
-from ._common import _axes
+from ._common import _axes, _dim, public
 
 
 class Reshape(Function):
@@ -80,90 +80,234 @@ class Concat(Function):
         return tuple(grads)
 
 
-def reshape(x, shape):
-    if isinstance(shape, int):
-        shape = (shape,)
-    shape = tuple(shape)
+# ---- public functions: PyTorch's signatures, Array API spellings as aliases ---------------
+def _shape_args(shape):
+    """A shape given as separate ints, one tuple/list, or one int."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(s) for s in shape)
+
+
+@public(method=False)
+def reshape(input, shape):
+    """The same elements in `shape` (one -1 is inferred); a view when possible."""
+    x = input
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
     if shape == x.shape:
         return x
-    if -1 in shape and x.size == 0:
+    if -1 in shape and x.numel() == 0:
         raise ShapeError(f"cannot reshape an empty tensor of shape {x.shape} to {shape}")
     known = math.prod(s for s in shape if s != -1)
-    if (-1 not in shape and known != x.size) or (-1 in shape and (known == 0 or x.size % known)):
-        raise ShapeError(f"cannot reshape a tensor of shape {x.shape} ({x.size} elements) "
+    n = x.numel()
+    if (-1 not in shape and known != n) or (-1 in shape and (known == 0 or n % known)):
+        raise ShapeError(f"cannot reshape a tensor of shape {x.shape} ({n} elements) "
                          f"to {shape}")
     return Reshape.apply(x, shape=shape)
 
 
-def permute_dims(x, axes):
+@public("reshape", "view", function=False)
+def _reshape_method(self, *shape):
+    """x.view(B, T, C), x.view((B, T, C)), x.reshape(-1): PyTorch's method forms."""
+    return reshape(self, _shape_args(shape))
+
+
+@public("permute_dims", method=False)
+def permute_dims(input, axes):
+    """The dims of `input` in the order `axes` (the Array API's name; see permute)."""
+    x = input
     axes = tuple(a % builtins.max(x.ndim, 1) for a in axes)
     if sorted(axes) != list(range(x.ndim)):
-        raise ShapeError(f"permute_dims: axes {axes} are not a permutation of a tensor of "
+        raise ShapeError(f"permute: dims {axes} are not a permutation of a tensor of "
                          f"{x.ndim} dimensions (shape {x.shape})")
     return PermuteDims.apply(x, axes=axes)
 
 
-def transpose(x, axes=None):
-    return x.transpose(*(axes or ()))
+@public()
+def permute(input, *dims):
+    """x.permute(2, 0, 1) or gk.permute(x, (2, 0, 1)): reorder every dim."""
+    return permute_dims(input, _shape_args(dims))
 
 
-def matrix_transpose(x):
-    if x.ndim < 2:
-        raise ShapeError(f"matrix_transpose needs at least 2 dimensions, not shape {x.shape}")
-    axes = list(range(x.ndim))
-    axes[-2], axes[-1] = axes[-1], axes[-2]
-    return PermuteDims.apply(x, axes=tuple(axes))
+@public("transpose", "swapaxes", "swapdims")
+def transpose(input, *dims):
+    """Swap two dims, as PyTorch's transpose(dim0, dim1). Reordering every dim is
+    permute(*dims) (NumPy's transpose(axes))."""
+    if len(dims) != 2 or not all(isinstance(d, int) for d in dims):
+        raise TypeError(f"transpose(dim0, dim1) swaps two dims; got {dims!r}. For a "
+                        "permutation of every dim use x.permute(*dims) or gk.permute_dims")
+    for d in dims:
+        if not -input.ndim <= d < builtins.max(input.ndim, 1):
+            raise ShapeError(f"transpose: dim {d} is out of range for a tensor of "
+                             f"{input.ndim} dimensions (shape {input.shape})")
+    axes = list(range(input.ndim))
+    d0, d1 = (d % builtins.max(input.ndim, 1) for d in dims)
+    axes[d0], axes[d1] = axes[d1], axes[d0]
+    return input if d0 == d1 else PermuteDims.apply(input, axes=tuple(axes))
 
 
-def broadcast_to(x, shape):
+@public()
+def t(input):
+    """The transpose of a matrix (a vector unchanged), as PyTorch's t()."""
+    if input.ndim > 2:
+        raise ShapeError(f"t() expects a tensor with <= 2 dims, not shape {input.shape}; "
+                         "use transpose(dim0, dim1)")
+    return input if input.ndim < 2 else transpose(input, 0, 1)
+
+
+@public(method=False)
+def matrix_transpose(input):
+    """Swap the last two dims (x.mT)."""
+    if input.ndim < 2:
+        raise ShapeError(f"matrix_transpose needs at least 2 dimensions, not shape "
+                         f"{input.shape}")
+    return transpose(input, -2, -1)
+
+
+@public()
+def broadcast_to(input, shape):
     shape = tuple(shape)
-    if shape == x.shape:
-        return x
-    return BroadcastTo.apply(x, shape=shape)
+    if shape == input.shape:
+        return input
+    return BroadcastTo.apply(input, shape=shape)
+
+
+@public()
+def expand(input, *sizes):
+    """A broadcast view to `sizes`; -1 keeps a dim's size (PyTorch's expand)."""
+    sizes = _shape_args(sizes)
+    lead = len(sizes) - input.ndim
+    if lead < 0:
+        raise ShapeError(f"expand: {len(sizes)} sizes for a tensor of shape {input.shape}")
+    shape = tuple(input.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+    return broadcast_to(input, shape)
 
 
 def sum_to(x, shape):
+    """`x` summed down to `shape` (the gradient of broadcasting; used by the engine)."""
     shape = tuple(shape)
     return x if x.shape == shape else SumTo.apply(x, shape=shape)
 
 
-def expand_dims(x, axis):
-    axis = axis % (x.ndim + 1)
-    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+@public("unsqueeze", "expand_dims")
+def unsqueeze(input, dim=None, *, axis=None):
+    """A new dim of size 1 at `dim` (expand_dims: the Array API's name, axis=)."""
+    dim = _dim(dim, axis)
+    dim = dim % (input.ndim + 1)
+    return reshape(input, input.shape[:dim] + (1,) + input.shape[dim:])
 
 
-def squeeze(x, axis=None):
-    if axis is None:
-        axes = tuple(i for i, s in enumerate(x.shape) if s == 1)
-    else:
-        axes = _axes(axis, x.ndim)
-    for a in axes:
-        if x.shape[a] != 1:
-            raise ShapeError(f"cannot squeeze axis {a} of size {x.shape[a]} (shape {x.shape})")
-    return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in axes))
+expand_dims = unsqueeze  # (the Array API's name)
 
 
-def concat(tensors, axis=0):
+@public()
+def squeeze(input, dim=None, *, axis=None):
+    """Drop dims of size 1: all of them, or those of `dim` (an int or a tuple) that have
+    size 1; others are left alone, as PyTorch's."""
+    dim = _dim(dim, axis)
+    x = input
+    axes = range(x.ndim) if dim is None else _axes(dim, x.ndim)
+    drop = {a for a in axes if x.shape[a] == 1}
+    return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in drop))
+
+
+@public()
+def flatten(input, start_dim=0, end_dim=-1):
+    """Merge dims start_dim..end_dim into one."""
+    x = input
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    if start > end:
+        raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
+                         f"(shape {x.shape})")
+    return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1:])
+
+
+@public()
+def repeat(input, *sizes):
+    """Tile `input` sizes[i] times along each dim (PyTorch's repeat, NumPy's tile)."""
+    sizes = _shape_args(sizes)
+    if len(sizes) < input.ndim:
+        raise ShapeError(f"repeat: {len(sizes)} repeat counts for a tensor of shape "
+                         f"{input.shape}; give one per dim")
+    x = reshape(input, (1,) * (len(sizes) - input.ndim) + input.shape)
+    # each dim d of size s becomes (r, s), broadcast, then merged: r copies after another
+    inter = tuple(v for s in x.shape for v in (1, s))
+    target = tuple(v for r, s in zip(sizes, x.shape) for v in (r, s))
+    out = broadcast_to(reshape(x, inter), target)
+    return reshape(out, tuple(r * s for r, s in zip(sizes, x.shape)))
+
+
+@public()
+def contiguous(input, memory_format=None):
+    """The tensor itself: gradkit's ops take any memory layout."""
+    return input
+
+
+@public("cat", "concat", "concatenate", method=False)
+def cat(tensors, dim=0, *, axis=None):
+    """Join tensors along an existing dim; dtypes promote (torch.cat)."""
+    axis = dim if axis is None else axis  # concat(xs, axis=1), the Array API's spelling
     tensors = list(tensors)
     if not tensors:
-        raise ValueError("concat needs at least one tensor")
+        raise ValueError("cat needs at least one tensor")
     ref = tensors[0].shape
     ax = axis % builtins.max(len(ref), 1)
     for t in tensors[1:]:
         if len(t.shape) != len(ref) or any(
                 s != r for i, (s, r) in enumerate(zip(t.shape, ref)) if i != ax):
-            raise ShapeError(f"concat along axis {axis}: shapes {ref} and {t.shape} differ "
-                             "outside that axis")
+            raise ShapeError(f"cat along dim {axis}: shapes {ref} and {t.shape} differ "
+                             "outside that dim")
     dtype = _dt.result_type(*tensors)
     return Concat.apply(*(t.astype(dtype) for t in tensors), axis=axis)
 
 
-def stack(tensors, axis=0):
+concat = cat
+
+
+@public(method=False)
+def stack(tensors, dim=0, *, axis=None):
+    """Join tensors of one shape along a new dim."""
+    dim = dim if axis is None else axis
     tensors = list(tensors)
     shapes = {t.shape for t in tensors}
     if len(shapes) > 1:
         raise ShapeError(f"stack needs tensors of one shape, got {sorted(shapes)}")
-    return concat([expand_dims(t, axis) for t in tensors], axis=axis)
+    return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+@public()
+def split(tensor, split_size_or_sections, dim=0):
+    """Pieces along `dim`: of split_size each (the last may be smaller), or of the
+    listed sizes. Views, as PyTorch's."""
+    n = tensor.shape[dim]
+    if isinstance(split_size_or_sections, int):
+        size = split_size_or_sections
+        sizes = [size] * (n // size) + ([n % size] if n % size else [])
+    else:
+        sizes = list(split_size_or_sections)
+        if builtins.sum(sizes) != n:
+            raise ShapeError(f"split: sizes {sizes} do not add up to {n}, the size of dim "
+                             f"{dim} (shape {tensor.shape})")
+    pieces, start = [], 0
+    lead = (slice(None),) * (dim % tensor.ndim)
+    for size in sizes:
+        pieces.append(tensor[lead + (slice(start, start + size),)])
+        start += size
+    return tuple(pieces)
+
+
+@public()
+def chunk(input, chunks, dim=0):
+    """`chunks` pieces of equal size along `dim` (the last may be smaller)."""
+    return split(input, -(-input.shape[dim] // chunks), dim)
+
+
+@public()
+def unbind(input, dim=0):
+    """The slices along `dim`, without that dim."""
+    lead = (slice(None),) * (dim % input.ndim)
+    return tuple(input[lead + (i,)] for i in range(input.shape[dim]))
 
 
 # Ops of other families that backward formulas use (imported last: the families use

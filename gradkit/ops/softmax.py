@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from gradkit.autograd import Function
 
+from ._common import _dim, public
+
 
 class LogSoftmax(Function):
     needs_float = True
@@ -40,12 +42,18 @@ class Softmax(Function):
         return y * (g - sum(g * y, axis=self.axis, keepdims=True))
 
 
-def log_softmax(x, axis=-1):
-    return LogSoftmax.apply(x, axis=axis)
+@public()
+def log_softmax(input, dim=None, dtype=None, *, axis=None):
+    """log(softmax(x)) along `dim` (the last by default), computed stably."""
+    x = input if dtype is None else input.to(dtype=dtype)
+    return LogSoftmax.apply(x, axis=_dim(dim, axis, -1))
 
 
-def softmax(x, axis=-1):
-    return Softmax.apply(x, axis=axis)
+@public()
+def softmax(input, dim=None, dtype=None, *, axis=None):
+    """exp(x) / sum(exp(x)) along `dim` (the last by default)."""
+    x = input if dtype is None else input.to(dtype=dtype)
+    return Softmax.apply(x, axis=_dim(dim, axis, -1))
 
 
 # Ops of other families that backward formulas use (imported last: the families use
