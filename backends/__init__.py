@@ -69,6 +69,15 @@ def availability(name: str) -> tuple[bool, str]:
     return _probes[name]
 
 
+def cuda_device_count() -> int:
+    """How many CUDA GPUs CuPy sees (0 when the cupy backend is unavailable)."""
+    if not availability("cupy")[0]:
+        return 0
+    import cupy
+
+    return cupy.cuda.runtime.getDeviceCount()
+
+
 def default_device(name: str) -> str:
     """The device string a backend name stands for in tests ('strict' -> 'strict:device1')."""
     return _DEFAULT_DEVICES[name]

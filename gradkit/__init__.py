@@ -19,6 +19,8 @@ from .autograd import (
 from .backends import DeviceError, availability, get_backend
 from .creation import (
     arange,
+    empty,
+    empty_like,
     eye,
     full,
     full_like,
@@ -78,7 +80,7 @@ def synchronize(device=None) -> None:
 
 
 # The layers above the core (each builds on everything imported before it).
-from . import datasets, nn, optim, viz  # noqa: E402
+from . import cuda, datasets, nn, optim, viz  # noqa: E402
 from .data import DataLoader  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from .tensor import as_tensor, from_dlpack, from_numpy  # noqa: E402  (views of memory)

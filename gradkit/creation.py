@@ -55,6 +55,15 @@ def ones_like(x: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor
                 requires_grad=requires_grad)
 
 
+def empty(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of `shape` whose values are unspecified (here: zeros), as torch.empty."""
+    return zeros(*shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def empty_like(x: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return zeros_like(x, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
 def full_like(x: Tensor, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
     return full(x.shape, fill_value, dtype=dtype or x.dtype, device=device or x.device,
                 requires_grad=requires_grad)

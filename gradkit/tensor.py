@@ -42,8 +42,15 @@ class Tensor:
                  "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor -> Tensor.__rmul__
 
-    def __init__(self, data, dtype=None, device=None, requires_grad=False):
-        t = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+    def __init__(self, *data, dtype=None, device=None, requires_grad=False):
+        """gk.Tensor(data) or gk.Tensor(2, 3), as torch.Tensor: float32 unless `dtype`
+        says otherwise (gk.tensor keeps integer data integer)."""
+        if data and all(type(d) is int for d in data):  # sizes: zeros of that shape
+            data = (np.zeros(data, dtype=np.float32),)
+        if len(data) != 1:
+            raise TypeError(f"Tensor() takes data or sizes, not {data!r}")
+        t = tensor(data[0], dtype=dtype or _dt.float32, device=device,
+                   requires_grad=requires_grad)
         self.array, self.backend, self._grad, self._node = t.array, t.backend, None, None
         self._vc = self._base = None
         self._requires_grad = t._requires_grad
@@ -528,6 +535,18 @@ class Tensor:
 
         return self._in_place(other, f"in-place {op}", write,
                               lambda old: _ops.binary(getattr(_ops, _BINARY[op]), old, other))
+
+    def __floordiv__(self, other):
+        return _ops.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return _ops.floor_divide(other, self)
+
+    def __mod__(self, other):
+        return _ops.remainder(self, other)
+
+    def __rmod__(self, other):
+        return _ops.remainder(other, self)
 
     def __iadd__(self, other):
         return self._arith_in_place(other, "+=")

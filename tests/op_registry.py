@@ -196,6 +196,11 @@ case("sub_fn", lambda a, b: gk.sub(a, b), np.subtract, several(normal(3, 4), nor
 case("mul_fn", lambda a, b: a.mul(b), np.multiply, several(normal(3, 4), normal(3, 4)), ["mul"])
 case("div_fn", lambda a, b: gk.div(a, b), np.divide, several(normal(3, 4), positive(3, 4)),
      ["div"])
+case("floor_divide", lambda x: x // 0.7, lambda x: np.floor_divide(x, 0.7), normal(3, 4),
+     ["floor_divide"], differentiable=False)
+case("remainder", lambda x: x % 0.7, lambda x: np.mod(x, 0.7),
+     lambda rng: (rng.uniform(0.1, 0.6, (3, 4)) + 0.7 * rng.integers(-3, 3, (3, 4)),),
+     ["remainder"])
 case("tril", lambda x: gk.tril(x), np.tril, normal(3, 4), ["tril"])
 case("triu_diag", lambda x: x.triu(1), lambda x: np.triu(x, 1), normal(2, 3, 3), ["triu"])
 case("masked_fill", lambda x: x.masked_fill(const(x, _MASKF), -1.5),
@@ -325,6 +330,33 @@ case("mse_loss_host_target", lambda p: F.mse_loss(p, [[0.5, -1.0, 2.0]] * 3),
 case("binary_cross_entropy", F.binary_cross_entropy,
      lambda p, t: np.mean(-(t * np.log(p) + (1 - t) * np.log1p(-p))),
      several(positive(3, 4, lo=0.1, hi=0.9), positive(3, 4, lo=0.0, hi=1.0)))
+
+# ---- attention: one fused node (its backward is first order only) ---------------------------
+def _attention(q, k, v, mask=None, causal=False):
+    s = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
+    if causal:
+        mask = np.tril(np.ones((q.shape[-2], k.shape[-2]), bool))
+    if mask is not None:
+        s = s + mask if mask.dtype.kind == "f" else np.where(mask, s, -np.inf)
+    return _softmax(s, -1) @ v
+
+
+_QKV = several(normal(2, 4, 3), normal(2, 4, 3), normal(2, 4, 2))
+_CAUSAL = np.tril(np.ones((4, 4), bool))
+_BIAS = np.linspace(-1, 1, 16).reshape(4, 4)
+case("sdpa", F.scaled_dot_product_attention, _attention, _QKV, double_backward=False)
+case("sdpa_causal", lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+     lambda q, k, v: _attention(q, k, v, causal=True), _QKV, double_backward=False)
+case("sdpa_bool_mask",
+     lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=const(q, _CAUSAL.T)),
+     lambda q, k, v: _attention(q, k, v, _CAUSAL.T), _QKV, double_backward=False)
+case("sdpa_float_mask",
+     lambda q, k, v: F.scaled_dot_product_attention(q, k, v, const(q, _BIAS), scale=0.3),
+     lambda q, k, v: _softmax(q @ np.swapaxes(k, -1, -2) * 0.3 + _BIAS.astype(q.dtype), -1) @ v,
+     _QKV,
+     double_backward=False)
+case("one_hot", lambda x: F.one_hot((x * 0 + const(x, [2, 0, 3])).long(), 4),
+     lambda x: np.eye(4, dtype=np.int64)[[2, 0, 3]], normal(3), differentiable=False)
 
 # ---- shape ------------------------------------------------------------------------------------
 case("reshape", lambda x: gk.reshape(x, (2, 6)), lambda x: x.reshape(2, 6), normal(3, 4),

@@ -39,87 +39,35 @@ except ImportError:  # python -m tests.test_lectures
 # Remove an id when its line gives torch's value: its xfail is strict.
 GAPS: dict[str, set[str]] = {
     "keepdim= (PyTorch's spelling) on sum/mean/max/var/std": {
-        "bg_P_normalize_keepdim", "bg_broadcast_bug", "bg_sum_dim0_shape", "bn_batchnorm_class",
-        "bn_mean_keepdim", "bn_normalize", "bn_running_stats", "bn_std_keepdim",
-        "gpt_layernorm_manual", "nj_bn_backward_formula", "nj_bnvar_bessel", "nj_dprobs_sum",
-        "nj_logit_maxes", "nj_loss_fast_vs_slow", "nj_retain_chain_grads", "wn_batchnorm_3d",
-        "wn_mean_two_dims", "wn_running_mean_update", "wn_var_two_dims",
-    },
+        "nj_loss_fast_vs_slow", "nj_retain_chain_grads", },
     "dtype aliases torch.long / torch.float / torch.double / torch.int": {
-        "gpt_cat_idx_next", "gpt_dtype_aliases", "gpt_dtype_value", "gpt_encode", "gpt_full_inf",
-        "gpt_generate_loop", "gpt_zeros_BT_long", "mg_neuron_backward", "mlp_randint_batch",
-        "wn_sequential_forward",
-    },
+        "gpt_generate_loop", "mlp_randint_batch",
+        },
     "torch.Generator().manual_seed(s) and generator= (rand, randn, randint, multinomial)": {
         "bg_generator_rand_shape", "bg_multinomial_item", "bg_multinomial_onehot",
         "bg_multinomial_stats", "bg_randn_requires_grad", "bg_sample_loop",
         "bn_kaiming_randn_std", "mlp_randint_generator", "mlp_randn_generator_shape",
     },
     "torch.tril / torch.triu": {
-        "gpt_attention_head", "gpt_bool_mask", "gpt_masked_fill_crop", "gpt_masked_fill_softmax",
-        "gpt_register_buffer", "gpt_tril_average", "gpt_tril_ones", "gpt_triu",
-    },
+        "gpt_bool_mask", },
     "torch.allclose": {
-        "bg_onehot_matmul_is_index", "bn_bias_pointless", "bn_std_var_relation",
-        "mlp_C_int_index", "mlp_manual_vs_cross_entropy", "nj_linear_backward_T",
-        "nj_tanh_backward",
-    },
+        "bg_onehot_matmul_is_index", "mlp_C_int_index", },
     "x.numel() / x.nelement()": {
-        "bg_forward_loss", "bg_nelement", "gpt_module_list", "gpt_params_millions",
-        "mg_parameter_count", "mlp_params_count",
-    },
+        "bg_forward_loss", },
     "x.transpose(d0, d1) swaps two dims (PyTorch's meaning)": {
-        "gpt_heads_view", "gpt_scaled_attention_var", "gpt_sdpa_vs_manual", "gpt_transpose_0_1",
-        "gpt_transpose_contiguous_view", "gpt_transpose_last_two",
-    },
+        "gpt_sdpa_vs_manual", },
     "indexing with a Python range (dlogits[range(n), Yb])": {
         "nj_cmp_dlogits", "nj_cmp_exact", "nj_dlogits_row_sums", "nj_dlogits_softmax",
         "nj_range_index_assign",
     },
-    "torch.topk / torch.sort / torch.argsort / x.sort()": {
-        "gpt_argsort", "gpt_sort_desc", "gpt_topk_fields", "gpt_topk_filter", "mlp_randperm",
-    },
     "F.one_hot": {
         "bg_backward_update", "bg_one_hot", "bg_one_hot_float", "nj_one_hot_max_indices",
     },
-    "dim= keyword (x.sum(dim=1), torch.squeeze(x, dim=1), torch.stack, torch.softmax)": {
-        "gpt_softmax_sharpen", "gpt_stack", "misc_dim_kwargs", "wn_squeeze_dim1",
-    },
-    "torch.cat": {
-        "mlp_cat_slices", "mlp_cat_unbind", "mlp_view_minus_one", "wn_cat_even_odd",
-    },
-    "format spec on a 0-d tensor (f'{loss:.4f}')": {
-        "bg_log_likelihood", "bn_fstring_stats", "gpt_loss_fstring",
-    },
-    "x.unsqueeze / x.permute / x.expand / x.repeat": {
-        "misc_expand_repeat", "misc_permute", "misc_unsqueeze_none",
-    },
-    "log10": {
-        "bn_log10_item", "bn_update_ratio",
-    },
-    "torch.equal": {
-        "gpt_manual_seed_repeat", "misc_equal",
-    },
     "torch.histc / torch.histogram": {
-        "bn_histc", "bn_histogram_density",
-    },
-    "x.dim()": {
-        "gpt_dim_numel", "wn_ndim",
-    },
-    "x.max(dim) / x.min(dim) return (values, indices)": {
-        "misc_max_min", "nj_max_values_indices",
-    },
-    "x.size() / x.size(dim) as PyTorch's method": {
-        "gpt_size", "gpt_view_minus_one_size",
-    },
-    "x.split / x.chunk": {
-        "gpt_split_qkv", "misc_chunk",
+        "bn_histogram_density",
     },
     "(different) torch.Tensor(ints) gives float32": {
         "mg_Tensor_from_ints",
-    },
-    "(different) var/std default correction=1": {
-        "bn_percent_format",
     },
     "// on tensors": {
         "misc_int_arith",
@@ -127,38 +75,17 @@ GAPS: dict[str, set[str]] = {
     "F.scaled_dot_product_attention": {
         "gpt_sdpa_causal",
     },
-    "torch.clamp / x.clamp": {
-        "misc_clamp",
-    },
     "torch.cuda.is_available()": {
         "gpt_device_cpu",
     },
     "torch.empty": {
         "gpt_init_normal_std",
     },
-    "torch.flatten": {
-        "wn_flatten_start_dim",
-    },
-    "torch.gather": {
-        "misc_gather",
-    },
-    "torch.isnan / torch.isfinite": {
-        "misc_any_all",
-    },
     "torch.multinomial": {
         "gpt_multinomial_2d",
     },
     "torch.randint (incl. the randint(high, size) form)": {
         "gpt_randint_high_only",
-    },
-    "var/std unbiased= (and default correction=1)": {
-        "bn_var_unbiased_false",
-    },
-    "x.clone()": {
-        "nj_grad_clone",
-    },
-    "x.softmax / x.log_softmax methods": {
-        "misc_softmax_log_softmax",
     },
 }
 

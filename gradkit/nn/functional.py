@@ -21,8 +21,10 @@ from gradkit import debug, ops
 from gradkit.autograd import Function, ShapeError
 from gradkit.backends import DeviceError
 from gradkit.tensor import Tensor, tensor
+from gradkit.tensor import tensor as _as_tensor  # (one_hot's argument is named `tensor`)
 
-__all__ = ["relu", "tanh", "sigmoid", "gelu", "softplus", "softmax", "log_softmax",
+__all__ = ["one_hot", "scaled_dot_product_attention",
+           "relu", "tanh", "sigmoid", "gelu", "softplus", "softmax", "log_softmax",
            "linear", "dropout", "layer_norm", "batch_norm", "embedding", "cross_entropy",
            "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
 
@@ -179,6 +181,60 @@ def _update_running(running: Tensor, batch_stat: Tensor, momentum, correction: f
     running.array *= 1 - momentum
     running.array += (momentum * correction) * stat
     running._bump_version()
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 rows with a 1 at each class index: shape tensor.shape + (num_classes,).
+    num_classes=-1 takes max + 1, read from the device (an explicit read, as PyTorch's)."""
+    t = tensor if isinstance(tensor, Tensor) else _as_tensor(tensor)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: class indices must be integers, not {t.dtype}")
+    b, xp = t.backend, t.backend.xp
+    if num_classes < 0:
+        if t.numel() == 0:
+            raise ValueError("one_hot: cannot infer num_classes of an empty tensor")
+        num_classes = int(b.to_numpy(xp.max(t.array))) + 1
+    if debug.checks_bounds(b):
+        debug.check_index_bounds(b, t.array, 0, num_classes, "one_hot: class values",
+                                 f"num_classes={num_classes}")
+    classes = xp.arange(num_classes, dtype=t.array.dtype, device=b.native_device)
+    return Tensor._make(xp.astype(t.array[..., None] == classes, xp.int64), b)
+
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
+                                 attn_mask: Tensor | None = None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None,
+                                 enable_gqa: bool = False) -> Tensor:
+    """softmax(q @ k^T * scale + mask) @ v, as one node of the graph (PyTorch's
+    signature): `attn_mask` is a bool mask (True: attend) or an additive float mask,
+    `is_causal` masks the future, `dropout_p` drops attention weights (pass 0 when
+    evaluating, as with PyTorch's). scale defaults to 1/sqrt(head dim)."""
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise ShapeError(f"scaled_dot_product_attention: query {query.shape}, key {key.shape} "
+                         f"and value {value.shape} do not fit (q and k share the last dim, "
+                         "k and v the sequence dim)")
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal, not both")
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    b = query.backend
+    mask = None
+    if is_causal:
+        lq, lk = query.shape[-2], key.shape[-2]
+        rows = b.xp.arange(lq, device=b.native_device)[:, None]
+        mask = b.xp.arange(lk, device=b.native_device)[None, :] <= rows + (lk - lq)
+    elif attn_mask is not None:
+        mask = _on_device(attn_mask, query, "scaled_dot_product_attention").array
+        if b.is_float(mask.dtype) and mask.dtype != query.array.dtype:
+            mask = b.xp.astype(mask, query.array.dtype)  # an additive mask in q's dtype
+    keep = None
+    if dropout_p:
+        if not 0.0 <= dropout_p < 1.0:
+            raise ValueError(f"dropout_p must be in [0, 1), not {dropout_p}")
+        lq, lk = query.shape[-2], key.shape[-2]
+        shape = tuple(max(a, c) for a, c in zip(query.shape[:-2], key.shape[:-2])) + (lq, lk)
+        keep = b.bernoulli_mask(shape, 1.0 - dropout_p, query.dtype.name)
+    return ops.ScaledDotProductAttention.apply(query, key, value, mask=mask, keep=keep,
+                                               scale=scale)
 
 
 def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:

@@ -514,14 +514,18 @@ def _dt_scalar(value, like):
 
 @public()
 def tril(input, diagonal=0):
-    """The lower triangle of the last two dims (the rest zero)."""
-    return where(_triangle(input, diagonal, lower=True), input, 0)
+    """The lower triangle of the last two dims (the rest zero), in input's dtype."""
+    return where(_triangle(input, diagonal, lower=True), input, _zero(input))
 
 
 @public()
 def triu(input, diagonal=0):
-    """The upper triangle of the last two dims (the rest zero)."""
-    return where(_triangle(input, diagonal, lower=False), input, 0)
+    """The upper triangle of the last two dims (the rest zero), in input's dtype."""
+    return where(_triangle(input, diagonal, lower=False), input, _zero(input))
+
+
+def _zero(x):
+    return {"b": False, "f": 0.0}.get(x.dtype.kind, 0)
 
 
 def _triangle(x, diagonal, lower):
@@ -532,6 +536,24 @@ def _triangle(x, diagonal, lower):
     cols = xp.arange(x.shape[-1], device=dev)[None, :]
     keep = cols - rows <= diagonal if lower else cols - rows >= diagonal
     return _const(x, keep)
+
+
+@public("floor_divide")
+def floor_divide(input, other):
+    """input // other, rounded toward -inf (outside the graph: its gradient is zero
+    almost everywhere)."""
+    a, b = promoted(input, other)
+    ref = a if isinstance(a, Tensor) else b
+    xp = ref.backend.xp
+    return _const(ref, xp.floor_divide(a.array if isinstance(a, Tensor) else a,
+                                       b.array if isinstance(b, Tensor) else b))
+
+
+@public()
+def remainder(input, other):
+    """input % other, with the sign of `other` (Python's and PyTorch's); differentiable in
+    input (gradient 1), constant in other."""
+    return input - floor_divide(input, other) * other
 
 
 @public()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from gradkit.autograd import Function, ShapeError
+from gradkit.tensor import Tensor
 
 from ._common import public
 
@@ -76,6 +77,50 @@ class MSEGrad(Function):
         return gg_g, (gd if self.needs[1] else None), (-gd if self.needs[2] else None)
 
 
+
+
+class ScaledDotProductAttention(Function):
+    """Attention as one node: forward and backward without the (L, L) intermediates
+    becoming nodes of the graph (F.scaled_dot_product_attention builds the masks).
+
+        S = q @ k^T * scale, masked (-inf where mask is False; + mask if it is a float)
+        P = softmax(S);  D = P * keep (dropout: keep is 0 or 1/(1-p));  out = D @ v
+    backward, with g = d out:
+        dv = D^T @ g;  dP = (g @ v^T) * keep;  dS = P * (dP - sum(dP * P, -1))
+        dq = dS @ k * scale;  dk = dS^T @ q * scale
+    """
+
+    save_inputs = True
+    broadcasts = True  # batch dims of q and k, v may broadcast
+    double_backward = False  # backward treats P, computed in forward, as a constant
+
+    def forward(self, q, k, v, mask, keep, scale):
+        xp = self.xp
+        s = q @ xp.matrix_transpose(k)
+        s *= scale
+        if mask is not None:
+            s = s + mask if self.backend.is_float(mask.dtype) else xp.where(mask, s, -math.inf)
+        s -= xp.max(s, axis=-1, keepdims=True)
+        p = xp.exp(s)
+        p /= xp.sum(p, axis=-1, keepdims=True)
+        self.p, self.keep, self.scale = p, keep, scale
+        return (p if keep is None else p * keep) @ v
+
+    def backward(self, g):
+        q, k, v = self.inputs
+        p = Tensor._make(self.p, self.backend)
+        keep = None if self.keep is None else Tensor._make(self.keep, self.backend)
+        dq = dk = dv = None
+        if self.needs[2]:
+            dv = matmul(p if keep is None else p * keep, g, transpose_a=True)
+        if self.needs[0] or self.needs[1]:
+            dp = matmul(g, v, transpose_b=True)
+            if keep is not None:
+                dp = dp * keep
+            ds = p * (dp - sum(dp * p, axis=-1, keepdims=True))
+            dq = matmul(ds, k) * self.scale if self.needs[0] else None
+            dk = matmul(ds, q, transpose_a=True) * self.scale if self.needs[1] else None
+        return dq, dk, dv
 
 
 @public(method=False)

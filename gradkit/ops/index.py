@@ -29,7 +29,9 @@ def _index(x: Tensor, index):
                 item = item.to(x.backend)
             kind = item.dtype.kind
             item = item.array
-        elif isinstance(item, (list,)) or type(item).__module__.startswith("numpy"):
+        elif isinstance(item, (list, range)) or type(item).__module__.startswith("numpy"):
+            if isinstance(item, range):  # dlogits[range(n), Yb]: an integer array
+                item = list(item)
             host = tensor(item, device=x.backend)
             kind, item = host.dtype.kind, host.array
         elif item is None or item is Ellipsis or isinstance(item, (int, slice)):
