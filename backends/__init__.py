@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import threading
 
-from .base import Backend
+from .base import Backend, DeviceError, Generator, GeneratorState, check_seed
 from .numpy_backend import NumpyBackend
 
 __all__ = ["Backend", "DeviceError", "get_backend", "backend_of_array", "availability",
            "BACKEND_NAMES", "default_device", "seed_all", "common_backend",
-           "backend_of_dlpack"]
+           "backend_of_dlpack", "Generator", "GeneratorState", "check_seed"]
 
 BACKEND_NAMES = ("numpy", "cupy", "strict")
 _DEFAULT_DEVICES = {"numpy": "cpu", "cupy": "cuda:0", "strict": "strict:device1"}
-
-
-class DeviceError(ValueError):
-    """A device spec that names no usable device, or tensors on two devices in one op."""
 
 
 _lock = threading.Lock()

@@ -9,10 +9,16 @@ library does much faster natively are methods here, with a generic fallback writ
 from __future__ import annotations
 
 import math
+import secrets
+from typing import NamedTuple
 
 import numpy as np
 
 DTYPE_NAMES = ("bool", "int8", "int16", "int32", "int64", "uint8", "float32", "float64")
+
+
+class DeviceError(ValueError):
+    """A device spec that names no usable device, or tensors on two devices in one op."""
 
 
 class Backend:
@@ -29,8 +35,9 @@ class Backend:
         self.native_device = native_device
         # gradkit dtype name -> this library's dtype object
         self.dtypes = {n: getattr(xp, n) for n in DTYPE_NAMES if hasattr(xp, n)}
-        self._generator = None
-        self._seed = None
+        # The generator draws use without generator= (gk.manual_seed seeds it); unseeded,
+        # it takes a fresh seed from the OS on first use.
+        self.default_generator = Generator(self)._reset(None)
         self._dtype_names = {}  # cache: dtype object -> name (numpy's .name is slow)
         # The floating dtype objects seen so far: a tuple, whose `in` tests identity first
         # (a NumPy dtype's hash is computed anew on every call).
@@ -95,29 +102,92 @@ class Backend:
         return lo, hi
 
     # ---- random numbers -----------------------------------------------------------
-    def seed(self, seed: int):
-        self._seed = seed
-        self._generator = None
+    # Each draw takes `generator`, a Generator bound to this device, or None for the
+    # default one. Its native generator (`new_rng`) is NumPy's on the host; GPU backends
+    # override the three native-generator methods and the draws to stay on the device.
+    def seed(self, seed: int | None):
+        """Reseed the default generator (None: a fresh seed from the OS on first use)."""
+        self.default_generator._reset(seed)
 
-    def _rng(self):
-        """A host NumPy generator; GPU backends override this with a device generator."""
-        if self._generator is None:
-            self._generator = np.random.default_rng(self._seed)
-        return self._generator
+    def new_rng(self, seed: int):
+        """This library's random generator, seeded, on this device."""
+        return np.random.default_rng(seed)
 
-    def randn(self, shape, dtype_name):
-        return self.asarray(self._rng().standard_normal(shape).astype(dtype_name))
+    def rng_state(self, rng):
+        """A snapshot of a native generator's state (a fresh dict on the host)."""
+        return rng.bit_generator.state
 
-    def rand(self, shape, dtype_name):
-        return self.asarray(self._rng().random(shape).astype(dtype_name))
+    def set_rng_state(self, rng, state):
+        rng.bit_generator.state = state
 
-    def bernoulli_mask(self, shape, keep: float, dtype_name):
+    def _rng(self, generator=None):
+        """The native generator of `generator` (default: this device's default one)."""
+        if generator is None:
+            generator = self.default_generator
+        elif not isinstance(generator, Generator):
+            raise TypeError(f"generator must be a gradkit Generator, not "
+                            f"{type(generator).__name__}")
+        elif generator.device != self.device:
+            raise DeviceError(f"a Generator on {generator.device} cannot draw on {self.device}: "
+                              f"use one made with Generator(device={self.device!r})")
+        return generator._native()
+
+    def randn(self, shape, dtype_name, generator=None):
+        return self.asarray(self._rng(generator).standard_normal(shape).astype(dtype_name))
+
+    def rand(self, shape, dtype_name, generator=None):
+        return self.asarray(self._rng(generator).random(shape).astype(dtype_name))
+
+    def randint(self, low: int, high: int, shape, dtype_name, generator=None):
+        """Integers uniform in [low, high), as `dtype_name`."""
+        return self.asarray(self._rng(generator).integers(low, high, shape).astype(dtype_name))
+
+    def bernoulli_mask(self, shape, keep: float, dtype_name, generator=None):
         """1/keep where a uniform draw is below `keep`, else 0 (inverted dropout's mask)."""
-        u = self._rng().random(shape)
+        u = self._rng(generator).random(shape)
         return self.asarray(((u < keep) / keep).astype(dtype_name))
 
-    def permutation(self, n: int):
-        return self.asarray(self._rng().permutation(n).astype("int64"))
+    def permutation(self, n: int, generator=None):
+        return self.asarray(self._rng(generator).permutation(n).astype("int64"))
+
+    def multinomial(self, weights, n: int, replacement: bool, generator=None):
+        """`n` category indices (int64) per row of `weights` (1-D or 2-D, floating).
+
+        Standard-only, on the device. With replacement, inverse CDF: a uniform draw
+        scaled to the row's total falls between two running sums. Without, the
+        exponential race (Gumbel top-k): category i's key is E_i / w_i for standard
+        exponential E_i; the n smallest keys are a draw without replacement, in draw
+        order. A row that is no distribution (a weight negative, inf or nan; a zero or
+        overflowing total; fewer nonzero weights than `n` without replacement) gets the
+        out-of-range index K (the number of categories), never a plausible one; the
+        caller checks the weights on the host where that is cheap.
+        """
+        xp = self.xp
+        k = weights.shape[-1]
+        rows = tuple(weights.shape[:-1])
+        u = self.rand(rows + ((n,) if replacement else (k,)), self.dtype_name(weights.dtype),
+                      generator)
+        positive = weights > 0
+        ok = (xp.all(xp.isfinite(weights) & (weights >= 0), axis=-1)
+              & (xp.count_nonzero(positive, axis=-1) >= (1 if replacement else n)))
+        if replacement:
+            cdf = xp.cumulative_sum(weights, axis=-1)
+            total = cdf[..., -1:]
+            ok = ok & xp.isfinite(total[..., 0])
+            # u * total rounds up to total once in a while: keep it below, so that the
+            # draw never lands past the last category with nonzero weight.
+            u = xp.minimum(u * total, xp.nextafter(total, xp.zeros_like(total)))
+            if weights.ndim == 1:
+                idx = xp.searchsorted(cdf, u, side="right")
+            else:  # the standard's searchsorted is 1-D: count the running sums <= u
+                # (memory rows * n * K: fine for sampling loops and batches of few draws)
+                idx = xp.count_nonzero(cdf[..., None, :] <= u[..., None], axis=-1)
+        else:
+            e = -xp.log1p(-u)  # standard exponential, finite for u in [0, 1)
+            keys = xp.where(positive, e / xp.where(positive, weights, 1.0), xp.inf)
+            idx = xp.argsort(keys, axis=-1)[..., :n]
+        idx = xp.where(ok[..., None], xp.astype(idx, self.dtypes["int64"]), k)
+        return idx
 
     # ---- operations the standard lacks (or that a library does faster natively) --------
     def sum(self, x, axis, keepdims):
@@ -261,6 +331,98 @@ class Backend:
         denom /= math.sqrt(bias2)
         denom += eps
         param -= (lr / bias1) * (m / denom)
+
+
+# ---- Generator --------------------------------------------------------------------------
+_TORCH_DEFAULT_SEED = 67280421310721  # torch.Generator().initial_seed()
+
+
+class GeneratorState(NamedTuple):
+    """What Generator.get_state returns: opaque, for set_state on the same device."""
+
+    device: str
+    seed: int
+    state: object  # the native generator's state (on the device for CuPy)
+
+
+class Generator:
+    """PyTorch's torch.Generator: a seeded stream of random numbers bound to one device.
+
+    Pass it as `generator=` to gk.randn, gk.rand, gk.randint, gk.randperm, gk.multinomial
+    or F.dropout to draw from it instead of the device's default generator (which
+    gk.manual_seed seeds), leaving that one's sequence alone. It draws from its device's
+    own library: NumPy's PCG64 for cpu and strict (whose draws are then copied onto the
+    simulated device), CuPy's cuRAND XORWOW on the GPU, in GPU memory. A new Generator
+    starts from torch's default seed. The same seed repeats the same draws on the same
+    device; the numbers are not torch's, nor equal across devices.
+    """
+
+    def __init__(self, device="cpu"):
+        if isinstance(device, Backend):
+            self._backend = device
+        else:
+            from . import get_backend  # the package imports this module first
+
+            self._backend = get_backend(device)
+        self._reset(_TORCH_DEFAULT_SEED)
+
+    def __repr__(self):
+        return f"<gradkit.Generator on {self.device}, initial_seed={self.initial_seed()}>"
+
+    @property
+    def device(self) -> str:
+        return self._backend.device
+
+    def manual_seed(self, seed: int) -> Generator:
+        """Seed it (any int in [-2**63, 2**64), negatives taken mod 2**64, as torch's)."""
+        return self._reset(check_seed(seed))
+
+    def seed(self) -> int:
+        """Seed it with a fresh, nondeterministic number from the OS and return that."""
+        seed = secrets.randbits(64)
+        self._reset(seed)
+        return seed
+
+    def initial_seed(self) -> int:
+        """The seed the current stream started from."""
+        if self._seed is None:
+            self._seed = secrets.randbits(64)
+        return self._seed
+
+    def get_state(self) -> GeneratorState:
+        """A snapshot of its state: set_state(it) repeats the draws made since."""
+        return GeneratorState(self.device, self.initial_seed(),
+                              self._backend.rng_state(self._native()))
+
+    def set_state(self, new_state: GeneratorState) -> Generator:
+        if not isinstance(new_state, GeneratorState):
+            raise TypeError(f"set_state takes what get_state returned, not "
+                            f"{type(new_state).__name__}")
+        if new_state.device != self.device:
+            raise DeviceError(f"set_state: the state is from a Generator on {new_state.device}, "
+                              f"this one is on {self.device}")
+        self._seed = new_state.seed
+        self._backend.set_rng_state(self._native(), new_state.state)
+        return self
+
+    def _reset(self, seed: int | None) -> Generator:
+        self._seed, self._rng = seed, None  # the native generator is made on first use
+        return self
+
+    def _native(self):
+        if self._rng is None:
+            self._rng = self._backend.new_rng(self.initial_seed())
+        return self._rng
+
+
+def check_seed(seed) -> int:
+    """A seed as torch.manual_seed takes it: an int in [-2**63, 2**64), made nonnegative."""
+    if isinstance(seed, bool) or not hasattr(seed, "__index__"):
+        raise TypeError(f"manual_seed expects an int, not {type(seed).__name__} ({seed!r})")
+    seed = seed.__index__()
+    if not -2**63 <= seed < 2**64:
+        raise ValueError(f"seed {seed} is outside [-2**63, 2**64)")
+    return seed % 2**64
 
 
 # ---- erf: W. J. Cody's coefficients (netlib specfun, CALERF), highest order first --------

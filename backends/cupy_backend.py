@@ -49,30 +49,47 @@ class CupyBackend(Backend):
         with self.native_device:
             cupy.cuda.get_current_stream().synchronize()
 
-    def _rng(self):
-        if self._generator is None:
-            with self.native_device:
-                self._generator = cupy.random.default_rng(self._seed)
-        return self._generator
-
-    def randn(self, shape, dtype_name):
+    # The random draws stay on the GPU: CuPy's generator keeps its state in device memory.
+    def new_rng(self, seed):
         with self.native_device:
-            return self._rng().standard_normal(shape, dtype=dtype_name)
+            return cupy.random.default_rng(seed)
 
-    def rand(self, shape, dtype_name):
+    def rng_state(self, rng):
+        # CuPy's BitGenerator keeps its cuRAND states in the int8 device array `_state`
+        # (CuPy 13 and 14) and cannot be copied or pickled (it holds a lock): snapshot that.
         with self.native_device:
-            return self._rng().random(shape, dtype=dtype_name)
+            return rng.bit_generator._state.copy()
 
-    def bernoulli_mask(self, shape, keep, dtype_name):
+    def set_rng_state(self, rng, state):
         with self.native_device:
-            u = self._rng().random(shape, dtype=dtype_name)
+            rng.bit_generator._state[...] = state
+
+    def randn(self, shape, dtype_name, generator=None):
+        with self.native_device:
+            return self._rng(generator).standard_normal(shape, dtype=dtype_name)
+
+    def rand(self, shape, dtype_name, generator=None):
+        with self.native_device:
+            return self._rng(generator).random(shape, dtype=dtype_name)
+
+    def randint(self, low, high, shape, dtype_name, generator=None):
+        with self.native_device:
+            return self._rng(generator).integers(low, high, shape).astype(dtype_name)
+
+    def bernoulli_mask(self, shape, keep, dtype_name, generator=None):
+        with self.native_device:
+            u = self._rng(generator).random(shape, dtype=dtype_name)
             # A NumPy scalar, not a 0-d NumPy array: CuPy refuses to mix in host arrays.
             return (u < keep).astype(dtype_name) * np.dtype(dtype_name).type(1 / keep)
 
-    def permutation(self, n):
+    def permutation(self, n, generator=None):
         # cupy.random.Generator has no permutation(): sort uniform keys instead.
         with self.native_device:
-            return cupy.argsort(self._rng().random(n)).astype("int64")
+            return cupy.argsort(self._rng(generator).random(n)).astype("int64")
+
+    def multinomial(self, weights, n, replacement, generator=None):
+        with self.native_device:  # the generic version, on this GPU
+            return super().multinomial(weights, n, replacement, generator)
 
     def erf(self, x):
         from cupyx.scipy.special import erf  # imported on first use: it compiles kernels

@@ -59,11 +59,11 @@ class NumpyBackend(Backend):
     def index_range(self, index):
         return int(index.min()), int(index.max())  # no stack and copy: ~5x faster
 
-    def randn(self, shape, dtype_name):
-        return self._rng().standard_normal(shape, dtype=dtype_name)
+    def randn(self, shape, dtype_name, generator=None):
+        return self._rng(generator).standard_normal(shape, dtype=dtype_name)
 
-    def rand(self, shape, dtype_name):
-        return self._rng().random(shape, dtype=dtype_name)
+    def rand(self, shape, dtype_name, generator=None):
+        return self._rng(generator).random(shape, dtype=dtype_name)
 
     def erf(self, x):
         """scipy.special.erf when SciPy is installed (one fast ufunc), else the generic one."""

@@ -18,19 +18,25 @@ from .autograd import (
 )
 from .backends import DeviceError, availability, get_backend
 from .creation import (
+    Generator,
     arange,
+    default_generator,
     empty,
     empty_like,
     eye,
     full,
     full_like,
+    initial_seed,
     linspace,
     manual_seed,
+    multinomial,
     ones,
     ones_like,
     rand,
+    randint,
     randn,
     randperm,
+    seed,
     zeros,
     zeros_like,
 )

@@ -94,7 +94,7 @@ linear = ops.linear  # input @ weight.T + bias, one node of the graph
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True,
-            inplace: bool = False) -> Tensor:
+            inplace: bool = False, *, generator=None) -> Tensor:
     """Inverted dropout: zero each element with probability p and scale the rest by
     1/(1-p), so evaluation needs no rescaling. The identity when not training."""
     if not 0.0 <= p <= 1.0:
@@ -104,7 +104,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
     if p == 1.0:
         return input * 0.0
     b = input.backend
-    mask = b.bernoulli_mask(input.shape, 1.0 - p, input.dtype.name)
+    mask = b.bernoulli_mask(input.shape, 1.0 - p, input.dtype.name, generator)
     return input * Tensor._make(mask, b)
 
 
