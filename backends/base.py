@@ -4,6 +4,8 @@ A Backend is bound to one device. Code under gradkit/ calls only `backend.xp` (a
 API namespace) and the methods below; the few operations the standard lacks or that a
 library does much faster natively are methods here, with a generic fallback written in
 `xp` that every backend can use and that the tests compare the native versions with.
+Optimizer update rules are not here but in gradkit/optim; a backend may only offer a
+fused kernel for one (`fused_adam_update`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ class Backend:
     # Whether reading an index array's range on the host is free (the CPU): then gradkit
     # checks index bounds always; elsewhere only in debug mode (gradkit/debug.py).
     checks_bounds_cheaply = False
+    # Optional fused optimizer kernels, None where the backend has none. The update rules
+    # themselves belong to gradkit/optim (sgd_update, adam_update, in `xp`); a kernel here
+    # takes the same arguments less `xp`, updates the arrays in place as they do, and is
+    # tested against them. The CuPy backend fuses Adam into one CUDA kernel.
+    fused_sgd_update = None
+    fused_adam_update = None
 
     def __init__(self, xp, native_device):
         self.xp = xp
@@ -291,46 +299,6 @@ class Backend:
         erfc3 = _exp_minus_square(xp, y3) * ((_SQRT_1_PI - t * _cody_ratio(t, _ERF_P, _ERF_Q)) / y3)
         big = (0.5 - xp.where(y <= 4.0, erfc2, erfc3)) + 0.5
         return xp.where(y <= _ERF_SMALL, small, xp.where(x < 0, -big, big))
-
-    def sgd_update(self, param, grad, buf, lr, momentum, weight_decay, nesterov,
-                   dampening=0.0):
-        """PyTorch's SGD step, in place on `param` (and `buf`, the momentum buffer).
-
-        Returns the momentum buffer (new on the first step, which like PyTorch's is the
-        undampened gradient). Written with in-place operators so that a step allocates
-        as little as possible; `grad` is never modified (gradients may share memory).
-        """
-        if weight_decay:
-            grad = grad + weight_decay * param
-        if momentum:
-            if buf is None:
-                buf = grad * 1  # a copy, owned by the optimizer
-            else:
-                buf *= momentum
-                buf += (1 - dampening) * grad if dampening else grad
-            grad = grad + momentum * buf if nesterov else buf
-        param -= lr * grad
-        return buf
-
-    def adam_update(self, param, grad, m, v, lr, beta1, beta2, eps, weight_decay,
-                    decoupled, step):
-        """PyTorch's Adam (decoupled=False) or AdamW (decoupled=True) step, in place."""
-        xp = self.xp
-        if weight_decay:
-            if decoupled:
-                param *= 1 - lr * weight_decay
-            else:
-                grad = grad + weight_decay * param
-        m *= beta1
-        m += (1 - beta1) * grad
-        v *= beta2
-        v += (1 - beta2) * (grad * grad)
-        bias1 = 1 - beta1**step
-        bias2 = 1 - beta2**step
-        denom = xp.sqrt(v)
-        denom /= math.sqrt(bias2)
-        denom += eps
-        param -= (lr / bias1) * (m / denom)
 
 
 # ---- Generator --------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Everything CuPy-specific in gradkit is in this file: device selection, transfers, the
 device random generator and native kernels for the operations in backends/base.py,
-each of which has a generic fallback there that the tests compare it with.
+each of which has a generic fallback there that the tests compare it with, and the
+fused Adam kernel, tested against gradkit.optim.adam_update.
 """
 
 from __future__ import annotations
@@ -108,8 +109,9 @@ class CupyBackend(Backend):
             cupy.add.at(out, index, values)
             return out
 
-    def adam_update(self, param, grad, m, v, lr, beta1, beta2, eps, weight_decay,
-                    decoupled, step):
+    def fused_adam_update(self, param, grad, m, v, lr, beta1, beta2, eps, weight_decay,
+                          decoupled, step):
+        """gradkit.optim.adam_update (without amsgrad) in one CUDA kernel, in place."""
         dt = param.dtype.type
         wd = 0.0 if decoupled else weight_decay
         decay = 1 - lr * weight_decay if decoupled else 1.0

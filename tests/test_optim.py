@@ -11,8 +11,9 @@ import pytest
 
 import gradkit as gk
 from gradkit import nn, optim
-from gradkit.backends.base import Backend
 from gradkit.optim import lr_scheduler as sched
+from gradkit.optim.adam import adam_update
+from gradkit.optim.sgd import sgd_update
 
 try:
     import torch
@@ -42,9 +43,11 @@ def sgd_reference(lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=Fa
     return params
 
 
-def adam_reference(lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled=False):
+def adam_reference(lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled=False,
+                   amsgrad=False):
     params = [W0.copy(), B0.copy()]
     m, v = [np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params]
+    v_max = [np.zeros_like(p) for p in params]
     for t, grads in enumerate(GRADS, 1):
         for i, g in enumerate(grads):
             if decoupled:
@@ -53,7 +56,9 @@ def adam_reference(lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled
                 g = g + weight_decay * params[i]
             m[i] = betas[0] * m[i] + (1 - betas[0]) * g
             v[i] = betas[1] * v[i] + (1 - betas[1]) * g * g
-            m_hat, v_hat = m[i] / (1 - betas[0] ** t), v[i] / (1 - betas[1] ** t)
+            v_max[i] = np.maximum(v_max[i], v[i])
+            m_hat = m[i] / (1 - betas[0] ** t)
+            v_hat = (v_max[i] if amsgrad else v[i]) / (1 - betas[1] ** t)
             params[i] = params[i] - lr * m_hat / (np.sqrt(v_hat) + eps)
     return params
 
@@ -76,6 +81,16 @@ CASES = {
                                                                          decoupled=True)),
     "adamw_wd": (lambda p: optim.AdamW(p, lr=0.05, weight_decay=0.5),
                  lambda: adam_reference(0.05, weight_decay=0.5, decoupled=True)),
+    # betas[1] small so that v falls and the running maximum matters
+    "adam_amsgrad": (lambda p: optim.Adam(p, lr=0.05, betas=(0.9, 0.5), amsgrad=True),
+                     lambda: adam_reference(0.05, (0.9, 0.5), amsgrad=True)),
+    "adamw_amsgrad": (lambda p: optim.AdamW(p, lr=0.05, betas=(0.9, 0.5), amsgrad=True,
+                                            fused=True),
+                      lambda: adam_reference(0.05, (0.9, 0.5), weight_decay=0.01,
+                                             decoupled=True, amsgrad=True)),
+    "adam_decoupled": (lambda p: optim.Adam(p, lr=0.05, weight_decay=0.5,
+                                            decoupled_weight_decay=True),
+                       lambda: adam_reference(0.05, weight_decay=0.5, decoupled=True)),
 }
 
 
@@ -119,7 +134,9 @@ def test_trajectory_matches_torch(name, device):
     params = make_params(device)
     opt = make(params)
     tparams = [torch.nn.Parameter(torch.tensor(W0)), torch.nn.Parameter(torch.tensor(B0))]
-    group = {k: v for k, v in opt.param_groups[0].items() if k not in ("params", "amsgrad")}
+    group = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
+    if type(opt) is optim.AdamW:
+        del group["decoupled_weight_decay"]  # AdamW sets it; its constructor does not take it
     topt = getattr(torch.optim, type(opt).__name__)(tparams, **group)
     run(opt, params, device)
     for gw, gb in GRADS:
@@ -332,23 +349,146 @@ def test_optimizer_follows_a_model_moved_after_it_was_made(device):
     assert opt.state[model.weight]["momentum_buffer"].device == device
 
 
-def test_native_updates_match_the_generic_ones(backend):
-    """Backends may override sgd_update/adam_update (CuPy fuses Adam); same numbers."""
+def test_fused_updates_match_the_generic_ones(backend):
+    """A backend may offer fused kernels for the optimizers' rules (CuPy fuses Adam): they
+    give the generic rule's numbers, in place on the same arrays."""
     rng = np.random.default_rng(5)
+    fused_adam = backend.fused_adam_update or (lambda *a: adam_update(backend.xp, *a))
+    fused_sgd = backend.fused_sgd_update or (lambda *a: sgd_update(backend.xp, *a))
     for decoupled in (False, True):
         arrays = [backend.asarray(rng.standard_normal(7), "float64") for _ in range(8)]
         p1, g, m1, v1, p2, _, m2, v2 = arrays
         p2[...], m2[...], v2[...] = p1, m1, backend.xp.abs(v1)
         v1[...] = v2
-        backend.adam_update(p1, g, m1, v1, 0.01, 0.9, 0.99, 1e-8, 0.1, decoupled, 3)
-        Backend.adam_update(backend, p2, g, m2, v2, 0.01, 0.9, 0.99, 1e-8, 0.1, decoupled, 3)
+        fused_adam(p1, g, m1, v1, 0.01, 0.9, 0.99, 1e-8, 0.1, decoupled, 3)
+        adam_update(backend.xp, p2, g, m2, v2, 0.01, 0.9, 0.99, 1e-8, 0.1, decoupled, 3)
         for a, b in ((p1, p2), (m1, m2), (v1, v2)):
             np.testing.assert_allclose(backend.to_numpy(a), backend.to_numpy(b), rtol=1e-13)
     p1, g, buf = (backend.asarray(rng.standard_normal(7), "float64") for _ in range(3))
     p2, buf2 = backend.xp.asarray(p1, copy=True), backend.xp.asarray(buf, copy=True)
-    backend.sgd_update(p1, g, buf, 0.1, 0.9, 0.01, True, 0.0)
-    Backend.sgd_update(backend, p2, g, buf2, 0.1, 0.9, 0.01, True, 0.0)
+    fused_sgd(p1, g, buf, 0.1, 0.9, 0.01, True, 0.0)
+    sgd_update(backend.xp, p2, g, buf2, 0.1, 0.9, 0.01, True, 0.0)
     np.testing.assert_allclose(backend.to_numpy(p1), backend.to_numpy(p2), rtol=1e-13)
+
+
+def test_update_rules_live_in_the_optimizers():
+    """Issue 8: a backend offers only optional fused kernels, the rule is optim's own."""
+    from gradkit.backends.base import Backend
+
+    assert not hasattr(Backend, "adam_update") and not hasattr(Backend, "sgd_update")
+    assert Backend.fused_adam_update is None and Backend.fused_sgd_update is None
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_fused_kernel_is_used_unless_fused_is_false(name, device, monkeypatch):
+    """fused=None or True calls the backend's kernel when it has one (here a spy that runs
+    the generic rule), fused=False and amsgrad never do; the numbers are the same."""
+    rule = {"SGD": sgd_update, "Adam": adam_update}[name]
+    kernel = f"fused_{'sgd' if name == 'SGD' else 'adam'}_update"
+    results = {}
+    for fused in (None, True, False):
+        params = make_params(device)
+        calls = []
+
+        def spy(*args, backend=params[0].backend, calls=calls):
+            calls.append(len(args))
+            return rule(backend.xp, *args)
+
+        monkeypatch.setattr(params[0].backend, kernel, spy)
+        opt = getattr(optim, name)(params, lr=0.1, fused=fused)
+        run(opt, params, device)
+        assert bool(calls) == (fused is not False), fused
+        results[fused] = [p.numpy() for p in params]
+    for fused in (True, False):
+        np.testing.assert_array_equal(results[fused][0], results[None][0])
+    params = make_params(device)
+    calls = []
+    monkeypatch.setattr(params[0].backend, "fused_adam_update", lambda *a: calls.append(a))
+    run(optim.Adam(params, amsgrad=True, fused=True), params, device, GRADS[:1])
+    assert not calls  # the fused kernel has no amsgrad: the generic rule runs
+
+
+LIBS = [gk] + ([torch] if torch is not None else [])
+PARAM_GROUP_KEYS = {  # PyTorch 2.13's, in order
+    "SGD": ["params", "lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize",
+            "foreach", "differentiable", "fused"],
+    "Adam": ["params", "lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "foreach",
+             "capturable", "differentiable", "fused", "decoupled_weight_decay"],
+}
+PARAM_GROUP_KEYS["AdamW"] = PARAM_GROUP_KEYS["Adam"]
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW"])
+def test_implementation_flags_as_torch(lib, name):
+    make = getattr(lib.optim, name)
+    w = lib.zeros(2, requires_grad=True)
+    opt = make([w], lr=0.1, foreach=False, fused=None)
+    assert list(opt.param_groups[0]) == PARAM_GROUP_KEYS[name]
+    assert list(opt.state_dict()["param_groups"][0])[-1] == "params"
+    if name != "SGD":
+        make([w], capturable=False)
+        assert opt.param_groups[0]["decoupled_weight_decay"] == (name == "AdamW")
+    with pytest.raises(RuntimeError, match="`fused` and `foreach` cannot be `True` together"):
+        make([w], lr=0.1, fused=True, foreach=True)
+    with pytest.raises(RuntimeError, match="`fused` does not support `differentiable`"):
+        make([w], lr=0.1, fused=True, differentiable=True)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'fuse'"):
+        make([w], lr=0.1, fuse=True)
+    if name == "AdamW":
+        with pytest.raises(TypeError, match="decoupled_weight_decay"):
+            make([w], decoupled_weight_decay=False)
+
+
+def test_differentiable_steps_are_refused():
+    """PyTorch would build a graph through the step; gradkit's steps run in place outside
+    it, so the gradients would be silently missing: refused (principle 6)."""
+    w = gk.zeros(2, requires_grad=True)
+    for make in (optim.SGD, optim.Adam, optim.AdamW):
+        with pytest.raises(NotImplementedError, match="differentiable"):
+            make([w], lr=0.1, differentiable=True)
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_named_parameters_give_param_names(lib):
+    model = lib.nn.Linear(3, 2)
+    opt = lib.optim.AdamW(model.named_parameters(), lr=0.1)
+    assert opt.param_groups[0]["param_names"] == ["weight", "bias"]
+    assert opt.param_groups[0]["params"] == list(model.parameters())
+    assert opt.state_dict()["param_groups"][0]["param_names"] == ["weight", "bias"]
+    with pytest.raises(ValueError, match="with/without names"):
+        opt.add_param_group({"params": [lib.zeros(2, requires_grad=True)]})
+    with pytest.raises(ValueError, match="Some param names are missing"):
+        lib.optim.SGD([("w", lib.zeros(2, requires_grad=True)),
+                       lib.zeros(2, requires_grad=True)], lr=0.1)
+    with pytest.raises(TypeError, match="ordered collections"):
+        opt.add_param_group({"params": {lib.zeros(2, requires_grad=True)}})
+
+
+def test_lr_set_mid_training_takes_effect(device):
+    """nanoGPT's schedule: `for g in opt.param_groups: g["lr"] = lr` before each step."""
+    params = make_params(device)
+    opt = optim.SGD(params, lr=0.1)
+    run(opt, params, device, GRADS[:1])
+    for group in opt.param_groups:
+        group["lr"] = 0.01
+    before = params[0].numpy()
+    run(opt, params, device, GRADS[1:2])
+    np.testing.assert_allclose(params[0].numpy(), before - 0.01 * GRADS[1][0], rtol=1e-12)
+    adam_params = make_params(device)
+    adam = optim.AdamW(adam_params, lr=0.1, weight_decay=0.0)
+    run(adam, adam_params, device, GRADS[:1])
+    adam.param_groups[0]["lr"] = 0.0
+    before = adam_params[0].numpy()
+    run(adam, adam_params, device, GRADS[1:2])
+    np.testing.assert_array_equal(adam_params[0].numpy(), before)  # lr 0: no move
+
+
+def test_adamw_stays_decoupled_after_loading_an_adam_state_dict():
+    w = nn.Parameter(gk.ones(2, dtype="float64"))
+    adam, adamw = optim.Adam([w]), optim.AdamW([w])
+    adamw.load_state_dict(adam.state_dict())
+    assert adamw.param_groups[0]["decoupled_weight_decay"] is True
 
 
 # ---- learning-rate schedules -------------------------------------------------------------------
@@ -379,6 +519,10 @@ SCHEDULES = {
                                          sched.CosineAnnealingLR(o, T_max=8)], milestones=[3]),
         lambda e: 0.5 * (0.25 + 0.75 * e / 3) if e < 3
         else 0.5 * (1 + math.cos(math.pi * (e - 3) / 8)) / 2),
+    # up from 1/25 to 1 over steps 0..2, then cosine down to 1/25/1e4 at step 11
+    "onecycle": (lambda o: sched.OneCycleLR(o, max_lr=1.0, total_steps=12, pct_start=0.25),
+                 lambda e: 1 + (0.04 - 1) / 2 * (math.cos(math.pi * e / 2) + 1) if e <= 2
+                 else 4e-6 + (1 - 4e-6) / 2 * (math.cos(math.pi * (e - 2) / 9) + 1)),
 }
 
 
@@ -404,6 +548,7 @@ def test_schedule_matches_torch(name):
         "warmup_cosine": lambda o: torch.optim.lr_scheduler.SequentialLR(
             o, [torch.optim.lr_scheduler.LinearLR(o, 0.25, total_iters=3),
                 torch.optim.lr_scheduler.CosineAnnealingLR(o, 8)], milestones=[3]),
+        "onecycle": lambda o: torch.optim.lr_scheduler.OneCycleLR(o, 1.0, 12, pct_start=0.25),
     }[name](topt)
     theirs = []
     for _ in range(12):
@@ -411,6 +556,30 @@ def test_schedule_matches_torch(name):
         topt.step()
         tsched.step()
     np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_onecycle_three_phase_cycles_beta1_as_torch(lib):
+    p = lib.nn.Parameter(lib.zeros(1))
+    opt = lib.optim.Adam([p], lr=0.1)
+    s = lib.optim.lr_scheduler.OneCycleLR(opt, max_lr=[1.0], total_steps=10, pct_start=0.3,
+                                          three_phase=True, anneal_strategy="linear")
+    seen = []
+    for _ in range(10):
+        seen.append((opt.param_groups[0]["lr"], opt.param_groups[0]["betas"][0]))
+        opt.step()
+        s.step()
+    expected = [(0.04, 0.95), (0.52, 0.9), (1.0, 0.85), (0.52, 0.9), (0.04, 0.95),
+                (0.0320008, 0.95), (0.0240016, 0.95), (0.0160024, 0.95), (0.0080032, 0.95),
+                (4e-06, 0.95)]
+    np.testing.assert_allclose(seen, expected, rtol=1e-9)
+    assert opt.param_groups[0]["betas"][1] == 0.999
+    with pytest.raises(ValueError, match="Tried to step 11 times"):
+        s.step()
+    with pytest.raises(ValueError, match="total_steps OR"):
+        lib.optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0)
+    with pytest.raises(ValueError, match="pct_start"):
+        lib.optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=5, pct_start=1)
 
 
 def test_scheduler_state_dict_round_trip(tmp_path):

@@ -13,17 +13,21 @@ from .layers import (
     Identity,
     LayerNorm,
     Linear,
+    LogSoftmax,
+    ModuleDict,
     ModuleList,
     MSELoss,
     NLLLoss,
     ReLU,
     Sequential,
     Sigmoid,
+    Softmax,
     Tanh,
 )
-from .module import Module, Parameter, StateDictError
+from .module import Module, Parameter, RemovableHandle, StateDictError
 
-__all__ = ["Module", "Parameter", "StateDictError", "functional", "init", "utils",
-           "Sequential", "ModuleList", "Identity", "Linear", "ReLU", "Tanh", "Sigmoid",
-           "GELU", "Dropout", "Flatten", "BatchNorm1d", "LayerNorm", "Embedding",
-           "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCEWithLogitsLoss"]
+__all__ = ["Module", "Parameter", "RemovableHandle", "StateDictError", "functional", "init",
+           "utils", "Sequential", "ModuleList", "ModuleDict", "Identity", "Linear", "ReLU",
+           "Tanh", "Sigmoid", "GELU", "Softmax", "LogSoftmax", "Dropout", "Flatten",
+           "BatchNorm1d", "LayerNorm", "Embedding", "CrossEntropyLoss", "NLLLoss", "MSELoss",
+           "BCEWithLogitsLoss"]

@@ -9,7 +9,10 @@ generator (gk.manual_seed makes them repeatable).
 from __future__ import annotations
 
 import math
+import operator
+import warnings
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 
 from gradkit import creation as _creation
 from gradkit import dtypes as _dt
@@ -20,9 +23,10 @@ from . import functional as F
 from . import init
 from .module import Module, Parameter
 
-__all__ = ["Sequential", "ModuleList", "Identity", "Linear", "ReLU", "Tanh", "Sigmoid",
-           "GELU", "Dropout", "Flatten", "BatchNorm1d", "LayerNorm", "Embedding",
-           "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCEWithLogitsLoss"]
+__all__ = ["Sequential", "ModuleList", "ModuleDict", "Identity", "Linear", "ReLU", "Tanh",
+           "Sigmoid", "GELU", "Softmax", "LogSoftmax", "Dropout", "Flatten", "BatchNorm1d",
+           "LayerNorm", "Embedding", "CrossEntropyLoss", "NLLLoss", "MSELoss",
+           "BCEWithLogitsLoss"]
 
 
 def _param(shape, device, dtype, fill=0.0) -> Parameter:
@@ -33,16 +37,37 @@ def _param(shape, device, dtype, fill=0.0) -> Parameter:
 
 
 # ---- containers ---------------------------------------------------------------------
-class Sequential(Module):
-    """Modules applied in order; named "0", "1", ... (or by an OrderedDict's keys)."""
+def _index(container, idx) -> int:
+    """`idx` as a non-negative position in `container`, or PyTorch's IndexError."""
+    n, idx = len(container), operator.index(idx)
+    if not -n <= idx < n:
+        raise IndexError(f"index {idx} is out of range for a {type(container).__name__} of "
+                         f"length {n}")
+    return idx % n
 
-    def __init__(self, *modules):
+
+def _reregister(container, named):
+    """Replace every child of `container` by the (name, module) pairs `named`, in order."""
+    for name in list(container._modules):
+        delattr(container, name)
+    for name, m in named:
+        container.add_module(name, m)
+
+
+class Sequential(Module):
+    """Modules applied in order; named "0", "1", ... (or by an OrderedDict's keys).
+
+    A list of modules as PyTorch's: indexing, slices (a Sequential), assignment, `del`
+    and `pop` (the rest renumbered "0", "1", ...), append, insert, extend, + and *.
+    """
+
+    def __init__(self, *args):
         super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
-            for name, m in modules[0].items():
+        if len(args) == 1 and isinstance(args[0], OrderedDict):
+            for name, m in args[0].items():
                 self.add_module(name, m)
         else:
-            for i, m in enumerate(modules):
+            for i, m in enumerate(args):
                 self.add_module(str(i), m)
 
     def forward(self, input):
@@ -54,7 +79,16 @@ class Sequential(Module):
         items = list(self._modules.items())
         if isinstance(idx, slice):
             return type(self)(OrderedDict(items[idx]))
-        return items[idx][1]
+        return items[_index(self, idx)][1]
+
+    def __setitem__(self, idx, module: Module):
+        setattr(self, list(self._modules)[_index(self, idx)], module)
+
+    def __delitem__(self, idx):
+        keys = list(self._modules)
+        for key in (keys[idx] if isinstance(idx, slice) else [keys[_index(self, idx)]]):
+            delattr(self, key)
+        _reregister(self, [(str(i), m) for i, m in enumerate(self._modules.values())])
 
     def __len__(self):
         return len(self._modules)
@@ -62,13 +96,63 @@ class Sequential(Module):
     def __iter__(self):
         return iter(self._modules.values())
 
+    def __add__(self, other):
+        if not isinstance(other, Sequential):
+            raise ValueError("add operator supports only objects of Sequential class, but "
+                             f"{type(other)} is given.")
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other):
+        if not isinstance(other, Sequential):
+            raise ValueError("add operator supports only objects of Sequential class, but "
+                             f"{type(other)} is given.")
+        return self.extend(other)
+
+    def __mul__(self, other: int):
+        if not isinstance(other, int):
+            raise TypeError(f"unsupported operand type(s) for *: {type(self)} and "
+                            f"{type(other)}")
+        if other <= 0:
+            raise ValueError(f"Non-positive multiplication factor {other} for {type(self)}")
+        return Sequential(*(list(self) * other))
+
+    __rmul__ = __mul__
+
+    def __imul__(self, other: int):
+        product = self * other
+        _reregister(self, product._modules.items())
+        return self
+
+    def pop(self, idx):
+        module = self[idx]
+        del self[idx]
+        return module
+
     def append(self, module: Module):
         self.add_module(str(len(self)), module)
         return self
 
+    def insert(self, index: int, module: Module):
+        if not isinstance(module, Module):
+            raise AssertionError(f"module should be of type: {Module}")
+        n = len(self)
+        if not -n <= index <= n:
+            raise IndexError(f"Index out of range: {index}")
+        modules = list(self)
+        modules.insert(index, module)
+        _reregister(self, [(str(i), m) for i, m in enumerate(modules)])
+        return self
+
+    def extend(self, sequential):
+        for m in sequential:
+            self.append(m)
+        return self
+
 
 class ModuleList(Module):
-    """A list of submodules, registered as "0", "1", ...; has no forward."""
+    """A list of submodules, registered as "0", "1", ...; has no forward. Indexing, slices
+    (a ModuleList), assignment, `del` and `pop` (the rest renumbered), append, insert,
+    extend, + and +=, as PyTorch's; its repr folds repeated blocks ("(0-11): 12 x Block")."""
 
     def __init__(self, modules=None):
         super().__init__()
@@ -78,16 +162,16 @@ class ModuleList(Module):
     def __getitem__(self, idx):
         if isinstance(idx, slice):
             return type(self)(list(self._modules.values())[idx])
-        return self._modules[str(self._index(idx))]
+        return self._modules[str(_index(self, idx))]
 
     def __setitem__(self, idx, module):
-        self.add_module(str(self._index(idx)), module)
+        setattr(self, str(_index(self, idx)), module)
 
-    def _index(self, idx: int) -> int:
-        n = len(self)
-        if not -n <= idx < n:
-            raise IndexError(f"index {idx} is out of range for a ModuleList of length {n}")
-        return idx % n
+    def __delitem__(self, idx):
+        keys = list(self._modules)
+        for key in (keys[idx] if isinstance(idx, slice) else [keys[_index(self, idx)]]):
+            delattr(self, key)
+        _reregister(self, [(str(i), m) for i, m in enumerate(self._modules.values())])
 
     def __len__(self):
         return len(self._modules)
@@ -98,24 +182,115 @@ class ModuleList(Module):
     def __iadd__(self, modules):
         return self.extend(modules)
 
+    def __add__(self, other):
+        return ModuleList([*self, *other])
+
+    def pop(self, idx):
+        module = self[idx]
+        del self[idx]
+        return module
+
     def append(self, module: Module):
         self.add_module(str(len(self)), module)
         return self
 
     def extend(self, modules):
+        if not isinstance(modules, Iterable):
+            raise TypeError("ModuleList.extend should be called with an iterable, but got "
+                            + type(modules).__name__)
         for m in modules:
             self.append(m)
         return self
 
     def insert(self, index: int, module: Module):
-        items = list(self._modules.values())
-        items.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self.add_module(str(i), m)
+        modules = list(self)
+        modules.insert(index, module)
+        _reregister(self, [(str(i), m) for i, m in enumerate(modules)])
+
+    def __repr__(self):
+        blocks = []  # [first index, last index, repr] of runs of equal reprs
+        for i, m in enumerate(self):
+            r = repr(m)
+            if blocks and blocks[-1][2] == r:
+                blocks[-1][1] = i
+            else:
+                blocks.append([i, i, r])
+        if not blocks:
+            return f"{self._get_name()}()"
+        lines = [(f"({a}): {r}" if a == b else f"({a}-{b}): {b - a + 1} x {r}")
+                 .replace("\n", "\n  ") for a, b, r in blocks]
+        return f"{self._get_name()}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+class ModuleDict(Module):
+    """Submodules by name, in insertion order, as PyTorch's: d[key], d[key] = m, del,
+    `in`, len, iteration over keys, keys(), values(), items(), update, pop, clear. Each is
+    also an attribute (d.wte), so a key may not shadow a method ("attribute ... exists")."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module):
+        self.add_module(key, module)
+
+    def __delitem__(self, key: str):
+        if key not in self._modules:
+            raise KeyError(key)
+        delattr(self, key)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def clear(self):
+        _reregister(self, [])
+
+    def pop(self, key: str) -> Module:
+        module = self[key]
+        del self[key]
+        return module
+
+    def update(self, modules):
+        """Add or replace entries from a mapping (its order) or from (key, module) pairs."""
+        if not isinstance(modules, Iterable):
+            raise TypeError("ModuleDict.update should be called with an iterable of key/value "
+                            "pairs, but got " + type(modules).__name__)
+        if isinstance(modules, (Mapping, ModuleDict)):
+            for key, module in modules.items():
+                self[key] = module
+            return
+        for j, pair in enumerate(modules):
+            if not isinstance(pair, Iterable):
+                raise TypeError(f"ModuleDict update sequence element #{j} should be Iterable; "
+                                f"is {type(pair).__name__}")
+            if len(pair) != 2:
+                raise ValueError(f"ModuleDict update sequence element #{j} has length "
+                                 f"{len(pair)}; 2 is required")
+            self[pair[0]] = pair[1]
 
 
 class Identity(Module):
+    """Returns its input; takes (and ignores) any constructor arguments, as PyTorch's."""
+
     def __init__(self, *args, **kwargs):
         super().__init__()
 
@@ -131,8 +306,8 @@ class Linear(Module):
     (kaiming_uniform_ with a=sqrt(5)).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
-                 device=None, dtype=None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
+                 dtype=None):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.weight = _param((out_features, in_features), device, dtype)
@@ -193,6 +368,43 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
+def _softmax_dim(name: str, ndim: int) -> int:
+    """PyTorch's legacy choice for Softmax(dim=None), with its deprecation warning."""
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
+                  "to include dim=X as an argument.", stacklevel=4)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+class Softmax(Module):
+    """softmax along `dim` (None: PyTorch's deprecated implicit choice, with its warning)."""
+
+    def __init__(self, dim: int | None = None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input):
+        dim = _softmax_dim("softmax", input.ndim) if self.dim is None else self.dim
+        return F.softmax(input, dim=dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    """log_softmax along `dim` (None: PyTorch's deprecated implicit choice, with its warning)."""
+
+    def __init__(self, dim: int | None = None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input):
+        dim = _softmax_dim("log_softmax", input.ndim) if self.dim is None else self.dim
+        return F.log_softmax(input, dim=dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
 class Dropout(Module):
     """Zero elements with probability p while training (inverted dropout)."""
 
@@ -210,7 +422,7 @@ class Dropout(Module):
 
 
 class Flatten(Module):
-    """Flatten axes start_dim..end_dim into one."""
+    """Flatten dims start_dim..end_dim (inclusive) into one, as torch.flatten."""
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
@@ -218,11 +430,24 @@ class Flatten(Module):
 
     def forward(self, input):
         shape = input.shape
-        start, end = self.start_dim % len(shape), self.end_dim % len(shape)
+        start, end = _dim(self.start_dim, len(shape)), _dim(self.end_dim, len(shape))
+        if start > end:
+            raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+        if not shape:
+            return input.reshape(1)  # a 0-d tensor flattens to one element, as PyTorch's
         return input.reshape(shape[:start] + (-1,) + shape[end + 1:])
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+def _dim(dim: int, ndim: int) -> int:
+    """`dim` wrapped into range for an ndim-dimensional tensor, or PyTorch's IndexError."""
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+                         f"but got {dim})")
+    return dim % n
 
 
 # ---- normalisation ---------------------------------------------------------------------------
@@ -323,11 +548,24 @@ class LayerNorm(Module):
 # ---- embedding ------------------------------------------------------------------------------
 class Embedding(Module):
     """A lookup table of `num_embeddings` vectors, initialised from N(0, 1); the
-    `padding_idx` row starts at zero and receives no gradient."""
+    `padding_idx` row starts at zero and receives no gradient.
+
+    PyTorch's signature. `_weight` (used by `from_pretrained`) is taken as the weight,
+    shared, and `_freeze` makes it not require grad. max_norm, scale_grad_by_freq and
+    sparse are not implemented: anything but their defaults raises NotImplementedError
+    rather than give other numbers or gradients than PyTorch's.
+    """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
-                 *, device=None, dtype=None):
+                 max_norm: float | None = None, norm_type: float = 2.0,
+                 scale_grad_by_freq: bool = False, sparse: bool = False,
+                 _weight: Tensor | None = None, _freeze: bool = False, device=None, dtype=None):
         super().__init__()
+        for name, value, default in (("max_norm", max_norm, None),
+                                     ("scale_grad_by_freq", scale_grad_by_freq, False),
+                                     ("sparse", sparse, False)):
+            if value != default:
+                raise NotImplementedError(f"Embedding({name}={value!r}) is not implemented")
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(f"padding_idx {padding_idx} must be within "
@@ -335,8 +573,31 @@ class Embedding(Module):
             padding_idx %= num_embeddings
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = padding_idx
-        self.weight = _param((num_embeddings, embedding_dim), device, dtype)
-        self.reset_parameters()
+        self.max_norm, self.norm_type = max_norm, norm_type
+        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
+        if _weight is None:
+            self.weight = _param((num_embeddings, embedding_dim), device, dtype)
+            self.reset_parameters()
+        else:
+            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
+                raise ShapeError(f"Embedding: _weight has shape {tuple(_weight.shape)}, "
+                                 f"expected ({num_embeddings}, {embedding_dim})")
+            self.weight = Parameter(_weight)
+        if _freeze:
+            self.weight.requires_grad_(False)
+
+    @classmethod
+    def from_pretrained(cls, embeddings: Tensor, freeze: bool = True,
+                        padding_idx: int | None = None, max_norm: float | None = None,
+                        norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                        sparse: bool = False):
+        """An Embedding whose weight is `embeddings` (2-D, shared), frozen by default."""
+        if embeddings.ndim != 2:
+            raise ShapeError(f"Embeddings parameter is expected to be 2-dimensional, got shape "
+                             f"{tuple(embeddings.shape)}")
+        rows, cols = embeddings.shape
+        return cls(rows, cols, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
+                   _weight=embeddings, _freeze=freeze)
 
     def reset_parameters(self):
         init.normal_(self.weight)
@@ -349,16 +610,33 @@ class Embedding(Module):
 
     def extra_repr(self):
         s = f"{self.num_embeddings}, {self.embedding_dim}"
-        return s if self.padding_idx is None else s + f", padding_idx={self.padding_idx}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type}"
+        return s
 
 
 # ---- losses -------------------------------------------------------------------------------------
+def _reduction(size_average, reduce, reduction: str) -> str:
+    """PyTorch's legacy size_average/reduce arguments turned into `reduction`, with its warning."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    reduction = "mean" if size_average and reduce else "sum" if reduce else "none"
+    warnings.warn("size_average and reduce args will be deprecated, please use "
+                  f"reduction='{reduction}' instead.", stacklevel=3)
+    return reduction
+
+
 class CrossEntropyLoss(Module):
-    def __init__(self, weight: Tensor | None = None, ignore_index: int = -100,
-                 reduction: str = "mean", label_smoothing: float = 0.0):
+    def __init__(self, weight: Tensor | None = None, size_average=None, ignore_index: int = -100,
+                 reduce=None, reduction: str = "mean", label_smoothing: float = 0.0):
         super().__init__()
         self.register_buffer("weight", weight)
-        self.ignore_index, self.reduction = ignore_index, reduction
+        self.ignore_index = ignore_index
+        self.reduction = _reduction(size_average, reduce, reduction)
         self.label_smoothing = label_smoothing
 
     def forward(self, input, target):
@@ -367,11 +645,12 @@ class CrossEntropyLoss(Module):
 
 
 class NLLLoss(Module):
-    def __init__(self, weight: Tensor | None = None, ignore_index: int = -100,
-                 reduction: str = "mean"):
+    def __init__(self, weight: Tensor | None = None, size_average=None, ignore_index: int = -100,
+                 reduce=None, reduction: str = "mean"):
         super().__init__()
         self.register_buffer("weight", weight)
-        self.ignore_index, self.reduction = ignore_index, reduction
+        self.ignore_index = ignore_index
+        self.reduction = _reduction(size_average, reduce, reduction)
 
     def forward(self, input, target):
         return F.nll_loss(input, target, self.weight, ignore_index=self.ignore_index,
@@ -379,21 +658,21 @@ class NLLLoss(Module):
 
 
 class MSELoss(Module):
-    def __init__(self, reduction: str = "mean"):
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__()
-        self.reduction = reduction
+        self.reduction = _reduction(size_average, reduce, reduction)
 
     def forward(self, input, target):
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
 class BCEWithLogitsLoss(Module):
-    def __init__(self, weight: Tensor | None = None, reduction: str = "mean",
-                 pos_weight: Tensor | None = None):
+    def __init__(self, weight: Tensor | None = None, size_average=None, reduce=None,
+                 reduction: str = "mean", pos_weight: Tensor | None = None):
         super().__init__()
         self.register_buffer("weight", weight)
         self.register_buffer("pos_weight", pos_weight)
-        self.reduction = reduction
+        self.reduction = _reduction(size_average, reduce, reduction)
 
     def forward(self, input, target):
         return F.binary_cross_entropy_with_logits(input, target, self.weight,

@@ -8,10 +8,15 @@ moves between the two frameworks for the same architecture.
 
 Registered values are also kept as ordinary instance attributes, so reading
 `self.weight` in `forward` is a plain attribute lookup, not a `__getattr__` call.
+
+Calling a module runs its forward pre-hooks, `forward` and its forward hooks, as
+PyTorch's `Module.__call__` does; each `register_*_hook` returns a RemovableHandle.
 """
 
 from __future__ import annotations
 
+import warnings
+import weakref
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -20,7 +25,7 @@ from gradkit import backends as _backends
 from gradkit import dtypes as _dt
 from gradkit.tensor import Tensor, tensor
 
-__all__ = ["Module", "Parameter", "StateDictError"]
+__all__ = ["Module", "Parameter", "RemovableHandle", "StateDictError"]
 
 
 class Parameter(Tensor):
@@ -58,6 +63,34 @@ class StateDictError(RuntimeError, KeyError, ValueError):
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
+class RemovableHandle:
+    """Returned by `register_forward_hook` and `register_forward_pre_hook`, as PyTorch's
+    torch.utils.hooks.RemovableHandle: `remove()` (or leaving a `with` block) unregisters
+    the hook. Holds its dicts weakly, so it never keeps a module alive."""
+
+    next_id = 0
+
+    def __init__(self, hooks_dict, *, extra_dict=None):
+        self.hooks_dict_ref = weakref.ref(hooks_dict)
+        self.id = RemovableHandle.next_id
+        RemovableHandle.next_id += 1
+        extras = [] if extra_dict is None else \
+            [extra_dict] if isinstance(extra_dict, dict) else extra_dict
+        self.extra_dict_ref = tuple(weakref.ref(d) for d in extras)
+
+    def remove(self):
+        for ref in (self.hooks_dict_ref, *self.extra_dict_ref):
+            d = ref()
+            if d is not None:
+                d.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.remove()
+
+
 class Module:
     """Base class of every layer and model; subclass it and call super().__init__() first."""
 
@@ -69,12 +102,94 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        # hook id -> hook, and the ids registered with_kwargs / always_call (PyTorch's layout)
+        for name in ("_forward_hooks", "_forward_hooks_with_kwargs",
+                     "_forward_hooks_always_called", "_forward_pre_hooks",
+                     "_forward_pre_hooks_with_kwargs"):
+            object.__setattr__(self, name, OrderedDict())
 
     def forward(self, *args, **kwargs):
-        raise NotImplementedError(f"{type(self).__name__} has no forward() method")
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
+                                  '"forward" function')
 
     def __call__(self, *args, **kwargs):
+        if self._forward_pre_hooks or self._forward_hooks:
+            return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
+
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    # ---- hooks -------------------------------------------------------------------------------
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """Call `hook(module, args)` before every forward; a non-None result replaces the
+        positional arguments (a non-tuple becomes a 1-tuple). With `with_kwargs`,
+        `hook(module, args, kwargs)` returns None or a new (args, kwargs)."""
+        handle = RemovableHandle(self._forward_pre_hooks,
+                                 extra_dict=self._forward_pre_hooks_with_kwargs)
+        self._forward_pre_hooks[handle.id] = hook
+        if with_kwargs:
+            self._forward_pre_hooks_with_kwargs[handle.id] = True
+        if prepend:
+            self._forward_pre_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """Call `hook(module, args, output)` (with `with_kwargs`: `hook(module, args,
+        kwargs, output)`) after every forward; a non-None result replaces the output.
+        With `always_call` the hook also runs when forward (or an earlier hook) raises."""
+        handle = RemovableHandle(self._forward_hooks,
+                                 extra_dict=[self._forward_hooks_with_kwargs,
+                                             self._forward_hooks_always_called])
+        self._forward_hooks[handle.id] = hook
+        if with_kwargs:
+            self._forward_hooks_with_kwargs[handle.id] = True
+        if always_call:
+            self._forward_hooks_always_called[handle.id] = True
+        if prepend:
+            self._forward_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def _call_with_hooks(self, args, kwargs):
+        """__call__ when hooks are registered: PyTorch's order and return-value rules."""
+        result, called = None, set()
+        try:
+            for hook_id, hook in tuple(self._forward_pre_hooks.items()):
+                if hook_id in self._forward_pre_hooks_with_kwargs:
+                    new = hook(self, args, kwargs)
+                    if new is not None:
+                        if not (isinstance(new, tuple) and len(new) == 2):
+                            raise RuntimeError("forward pre-hook must return None or a tuple "
+                                               f"of (new_args, new_kwargs), but got {new}.")
+                        args, kwargs = new
+                else:
+                    new = hook(self, args)
+                    if new is not None:
+                        args = new if isinstance(new, tuple) else (new,)
+            result = self.forward(*args, **kwargs)
+            for hook_id, hook in tuple(self._forward_hooks.items()):
+                called.add(hook_id)
+                new = self._run_forward_hook(hook_id, hook, args, kwargs, result)
+                if new is not None:
+                    result = new
+            return result
+        except Exception:
+            for hook_id, hook in tuple(self._forward_hooks.items()):
+                if hook_id in self._forward_hooks_always_called and hook_id not in called:
+                    try:  # its result is dropped: the error is raised again
+                        self._run_forward_hook(hook_id, hook, args, kwargs, result)
+                    except Exception as e:
+                        warnings.warn("module forward hook with ``always_call=True`` raised an "
+                                      "exception that was silenced as another error was "
+                                      f"raised in forward: {e}", stacklevel=2)
+            raise
+
+    def _run_forward_hook(self, hook_id, hook, args, kwargs, result):
+        if hook_id in self._forward_hooks_with_kwargs:
+            return hook(self, args, kwargs, result)
+        return hook(self, args, result)
 
     # ---- registration ----------------------------------------------------------------
     def _registries(self, name):
@@ -83,6 +198,17 @@ class Module:
                                  f"(call super().__init__() first in {type(self).__name__})")
         return self._parameters, self._buffers, self._modules
 
+    def _check_name(self, kind: str, name, registry: str):
+        """PyTorch's checks on a name given to register_parameter/register_buffer/add_module."""
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
+        if "." in name:
+            raise KeyError(f'{kind} name can\'t contain ".", got: {name}')
+        if name == "":
+            raise KeyError(f'{kind} name can\'t be empty string ""')
+        if hasattr(self, name) and name not in self.__dict__[registry]:
+            raise KeyError(f"attribute '{name}' already exists")
+
     def __setattr__(self, name, value):
         d = self.__dict__
         params, buffers, modules = (d.get(k) for k in ("_parameters", "_buffers", "_modules"))
@@ -90,11 +216,13 @@ class Module:
             self._registries(name)
             buffers.pop(name, None)
             modules.pop(name, None)
+            self._non_persistent.discard(name)
             params[name] = value
         elif isinstance(value, Module):
             self._registries(name)
             params.pop(name, None)
             buffers.pop(name, None)
+            self._non_persistent.discard(name)
             modules[name] = value
         elif params is not None and name in params:
             if value is not None:
@@ -121,46 +249,84 @@ class Module:
 
     def register_parameter(self, name: str, param: Parameter | None):
         """Register `param` (or None: a declared but absent parameter, such as bias=False)."""
+        self._registries(name)
+        self._check_name("parameter", name, "_parameters")
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot register a {type(param).__name__} as parameter {name!r} "
                             "(nn.Parameter or None expected)")
-        self._registries(name)[0][name] = param
+        self._parameters[name] = param
         object.__setattr__(self, name, param)
 
-    def register_buffer(self, name: str, value: Tensor | None, persistent: bool = True):
-        """Register a tensor that is state but not trained; persistent ones are saved."""
-        if value is not None and not isinstance(value, Tensor):
-            raise TypeError(f"cannot register a {type(value).__name__} as buffer {name!r} "
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True):
+        """Register a tensor that is state but not trained (BatchNorm's running statistics,
+        a causal mask). It moves with `to()`; only persistent buffers are in `state_dict()`."""
+        self._registries(name)
+        self._check_name("buffer", name, "_buffers")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot register a {type(tensor).__name__} as buffer {name!r} "
                             "(Tensor or None expected)")
-        params, buffers, modules = self._registries(name)
-        if name in params or name in modules:
-            raise KeyError(f"attribute {name!r} is already a parameter or submodule")
-        buffers[name] = value
+        self._buffers[name] = tensor
         if persistent:
             self._non_persistent.discard(name)
         else:
             self._non_persistent.add(name)
-        object.__setattr__(self, name, value)
+        object.__setattr__(self, name, tensor)
 
     def add_module(self, name: str, module: Module | None):
+        """Register `module` (or None) as the child `name`; PyTorch's name rules."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        self._registries(name)[2][name] = module
+        self._registries(name)
+        self._check_name("module", name, "_modules")
+        self._modules[name] = module
         object.__setattr__(self, name, module)
 
     register_module = add_module
 
+    def get_submodule(self, target: str) -> Module:
+        """The submodule at dotted path `target` ("" is self), as PyTorch's."""
+        mod = self
+        for item in target.split(".") if target else ():
+            if not hasattr(mod, item):
+                raise AttributeError(f"{mod._get_name()} has no attribute `{item}`")
+            mod = getattr(mod, item)
+            if not isinstance(mod, Module):
+                raise AttributeError(f"`{item}` is not an nn.Module")
+        return mod
+
+    def get_parameter(self, target: str) -> Parameter:
+        module_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(module_path)
+        if not hasattr(mod, name):
+            raise AttributeError(f"{mod._get_name()} has no attribute `{name}`")
+        param = getattr(mod, name)
+        if not isinstance(param, Parameter):
+            raise AttributeError(f"`{name}` is not an nn.Parameter")
+        return param
+
+    def get_buffer(self, target: str) -> Tensor:
+        module_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(module_path)
+        if not hasattr(mod, name):
+            raise AttributeError(f"{mod._get_name()} has no attribute `{name}`")
+        if name not in mod._buffers:
+            raise AttributeError(f"`{name}` is not a buffer")
+        return getattr(mod, name)
+
     # ---- traversal -------------------------------------------------------------------
-    def named_modules(self, memo=None, prefix: str = ""):
-        """(name, module) for this module and every submodule, depth first, each once."""
+    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
+        """(name, module) for this module and every submodule, depth first; a module
+        reachable twice comes once unless remove_duplicate=False."""
         memo = set() if memo is None else memo
-        if id(self) in memo:
+        if self in memo:
             return
-        memo.add(id(self))
+        if remove_duplicate:
+            memo.add(self)
         yield prefix, self
         for name, m in self._modules.items():
             if m is not None:
-                yield from m.named_modules(memo, f"{prefix}.{name}" if prefix else name)
+                yield from m.named_modules(memo, f"{prefix}.{name}" if prefix else name,
+                                           remove_duplicate)
 
     def modules(self):
         for _, m in self.named_modules():
@@ -177,26 +343,31 @@ class Module:
         for _, m in self.named_children():
             yield m
 
-    def _named_members(self, registry, prefix, recurse):
+    def _named_members(self, registry, prefix, recurse, remove_duplicate=True):
         seen = set()
-        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) \
+            if recurse else [(prefix, self)]
         for mod_prefix, m in modules:
             for name, value in getattr(m, registry).items():
                 if value is None or id(value) in seen:
                     continue
-                seen.add(id(value))
+                if remove_duplicate:
+                    seen.add(id(value))
                 yield (f"{mod_prefix}.{name}" if mod_prefix else name), value
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True):
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True):
         """(name, Parameter) pairs, in registration order; a shared parameter once."""
-        return self._named_members("_parameters", prefix, recurse)
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True):
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = "", recurse: bool = True):
-        return self._named_members("_buffers", prefix, recurse)
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True):
+        """(name, buffer) pairs, persistent or not, in registration order."""
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True):
         for _, b in self.named_buffers(recurse=recurse):
@@ -211,15 +382,20 @@ class Module:
 
     # ---- modes and gradients -----------------------------------------------------------
     def train(self, mode: bool = True):
-        """Set training mode (Dropout drops, BatchNorm uses batch statistics); returns self."""
-        for m in self.modules():
-            object.__setattr__(m, "training", bool(mode))
+        """Set training mode (Dropout drops, BatchNorm uses batch statistics) here and, through
+        each child's own train(), below; returns self."""
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        self.training = mode
+        for m in self.children():
+            m.train(mode)
         return self
 
     def eval(self):
         return self.train(False)
 
     def requires_grad_(self, requires_grad: bool = True):
+        """Set requires_grad on every parameter (freeze with False); returns self."""
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
@@ -276,7 +452,9 @@ class Module:
         training goes on. `keep_vars=True` returns the Parameters themselves.
         """
         out = OrderedDict()
-        for mod_prefix, m in self.named_modules(prefix=prefix.rstrip(".")):
+        # A module reachable under two names is saved under both, as PyTorch's.
+        for mod_prefix, m in self.named_modules(prefix=prefix.rstrip("."),
+                                                remove_duplicate=False):
             base = f"{mod_prefix}." if mod_prefix else ""
             for name, p in m._parameters.items():
                 if p is not None:

@@ -2,9 +2,12 @@
 dicts in PyTorch's layout.
 
 Subclasses implement `_update(group, p, state)` for one parameter whose gradient is not
-None; `step()` runs it for every such parameter under no_grad. The arithmetic lives in
-the parameter's Backend (`sgd_update`, `adam_update`), in place on `p.array`, with the
-state arrays on the parameter's device.
+None; `step()` runs it for every such parameter under no_grad and bumps its version.
+Each optimizer owns its update rule, written once in the parameter's `xp` on raw arrays
+(`sgd_update`, `adam_update`), in place on `p.array`, with the state arrays on the
+parameter's device. A backend may offer a fused kernel for a rule
+(`backend.fused_adam_update`, None where it has none); the optimizer calls it instead
+unless the group says fused=False, and the tests check that both give the same numbers.
 """
 
 from __future__ import annotations
@@ -16,6 +19,21 @@ from gradkit.autograd import enable_grad, no_grad
 from gradkit.tensor import Tensor
 
 __all__ = ["Optimizer", "required"]
+
+
+def _check_flags(values: dict):
+    """The implementation flags, checked as PyTorch's constructors do. differentiable=True
+    (a step that autograd can differentiate through) is refused: the updates here write
+    the arrays in place outside the graph, so its gradients would be silently missing."""
+    fused, foreach = values.get("fused"), values.get("foreach")
+    differentiable = values.get("differentiable")
+    if fused and differentiable:
+        raise RuntimeError("`fused` does not support `differentiable`")
+    if fused and foreach:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    if differentiable:
+        raise NotImplementedError("differentiable=True is not supported: gradkit's optimizers "
+                                  "update the parameters in place, outside the graph")
 
 
 class _Required:
@@ -53,10 +71,32 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
     def add_param_group(self, group: dict):
-        """Add a group of parameters, with hyper-parameters defaulting to `defaults`."""
+        """Add a group of parameters, with hyper-parameters defaulting to `defaults`.
+
+        "params" holds tensors or (name, tensor) pairs (as from `named_parameters()`);
+        with names, the group also gets "param_names", as PyTorch's.
+        """
+        if not isinstance(group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(group).__name__}")
         group = dict(group)
         params = group["params"]
-        group["params"] = [params] if isinstance(params, Tensor) else list(params)
+        if isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, "
+                            "but the ordering of tensors in sets will change between runs. "
+                            "Please use a list instead.")
+        params = [params] if isinstance(params, Tensor) else list(params)
+        names = [p[0] for p in params if isinstance(p, tuple)]
+        group["params"] = [p[1] if isinstance(p, tuple) else p for p in params]
+        if names:
+            if len(names) != len(params):
+                raise ValueError("all optimizer params should be with/without names. Some "
+                                 "param names are missing")
+            group["param_names"] = names
+        if self.param_groups and ("param_names" in group) != \
+                ("param_names" in self.param_groups[0]):
+            raise ValueError("all optimizer param groups should be with/without names. cannot "
+                             f"add param group {'with' if names else 'without'} names to the "
+                             "optimizer")
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         for p in group["params"]:
             if not isinstance(p, Tensor):
