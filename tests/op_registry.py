@@ -283,6 +283,9 @@ case("comparisons", lambda a, b: gk.stack([gk.eq(a, b), gk.ne(a, b), gk.lt(a, b)
                             (a > 0) & (b > 0), (a > 0) | (b > 0)]),
      lambda rng: (np.array([1.0, 2.0, -3.0]), np.array([1.0, -2.0, 3.0])),
      ["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or"], differentiable=False)
+case("histogram", lambda x: gk.histogram(x, 5, range=(-2.0, 2.0), density=True).hist,
+     lambda x: np.histogram(x, 5, range=(-2, 2), density=True)[0].astype(x.dtype), normal(40),
+     ["histogram"], differentiable=False)
 case("max_elementwise", lambda a, b: gk.max(a, b), np.maximum, apart(3, 4))
 case("prod", lambda x: gk.prod(x), np.prod, normal(2, 3), ["prod"])
 case("prod_dim", lambda x: x.prod(1, keepdim=True), lambda x: np.prod(x, 1, keepdims=True),

@@ -37,57 +37,7 @@ except ImportError:  # python -m tests.test_lectures
 # reveal the next (a line also using var/std may then give a different value, gradkit's
 # default being correction=0). Groups starting "(different)" run but give another value.
 # Remove an id when its line gives torch's value: its xfail is strict.
-GAPS: dict[str, set[str]] = {
-    "keepdim= (PyTorch's spelling) on sum/mean/max/var/std": {
-        "nj_loss_fast_vs_slow", "nj_retain_chain_grads", },
-    "dtype aliases torch.long / torch.float / torch.double / torch.int": {
-        "gpt_generate_loop", "mlp_randint_batch",
-        },
-    "torch.Generator().manual_seed(s) and generator= (rand, randn, randint, multinomial)": {
-        "bg_generator_rand_shape", "bg_multinomial_item", "bg_multinomial_onehot",
-        "bg_multinomial_stats", "bg_randn_requires_grad", "bg_sample_loop",
-        "bn_kaiming_randn_std", "mlp_randint_generator", "mlp_randn_generator_shape",
-    },
-    "torch.tril / torch.triu": {
-        "gpt_bool_mask", },
-    "torch.allclose": {
-        "bg_onehot_matmul_is_index", "mlp_C_int_index", },
-    "x.numel() / x.nelement()": {
-        "bg_forward_loss", },
-    "x.transpose(d0, d1) swaps two dims (PyTorch's meaning)": {
-        "gpt_sdpa_vs_manual", },
-    "indexing with a Python range (dlogits[range(n), Yb])": {
-        "nj_cmp_dlogits", "nj_cmp_exact", "nj_dlogits_row_sums", "nj_dlogits_softmax",
-        "nj_range_index_assign",
-    },
-    "F.one_hot": {
-        "bg_backward_update", "bg_one_hot", "bg_one_hot_float", "nj_one_hot_max_indices",
-    },
-    "torch.histc / torch.histogram": {
-        "bn_histogram_density",
-    },
-    "(different) torch.Tensor(ints) gives float32": {
-        "mg_Tensor_from_ints",
-    },
-    "// on tensors": {
-        "misc_int_arith",
-    },
-    "F.scaled_dot_product_attention": {
-        "gpt_sdpa_causal",
-    },
-    "torch.cuda.is_available()": {
-        "gpt_device_cpu",
-    },
-    "torch.empty": {
-        "gpt_init_normal_std",
-    },
-    "torch.multinomial": {
-        "gpt_multinomial_2d",
-    },
-    "torch.randint (incl. the randint(high, size) form)": {
-        "gpt_randint_high_only",
-    },
-}
+GAPS: dict[str, set[str]] = {}  # every lecture line gives torch's value today
 
 KNOWN_GAPS: frozenset[str] = frozenset().union(*GAPS.values())
 _GAP_OF = {line_id: feature for feature, ids in GAPS.items() for line_id in ids}

@@ -257,6 +257,29 @@ def histc(input, bins=100, min=0, max=0):
     return _const(input, counts)
 
 
+class HistogramResult(NamedTuple):
+    hist: Tensor
+    bin_edges: Tensor
+
+
+@public()
+def histogram(input, bins=100, *, range=None, weight=None, density=False):
+    """(hist, bin_edges) over `bins` equal bins of `range` (the data's range by default),
+    as torch.histogram; density=True divides by the total count times the bin width."""
+    if weight is not None:
+        raise NotImplementedError("histogram: weight= is not supported; use histc")
+    lo, hi = (0, 0) if range is None else range
+    xp, b = input.backend.xp, input.backend
+    if lo == hi:  # the data's range (an explicit read, as histc's)
+        lo_hi = b.to_numpy(xp.stack([xp.min(input.array), xp.max(input.array)]))
+        lo, hi = builtins.float(lo_hi[0]), builtins.float(lo_hi[1])
+    hist = histc(input, bins, lo, hi)
+    edges = xp.linspace(lo, hi, bins + 1, dtype=input.array.dtype, device=b.native_device)
+    if density:
+        hist = hist / (sum(hist) * ((hi - lo) / bins))
+    return HistogramResult(hist, _const(input, edges))
+
+
 # Ops of other families that backward formulas use (imported last: the families use
 # each other).
 from .elementwise import exp, log, maximum, minimum, sqrt, where  # noqa: E402
