@@ -24,6 +24,7 @@ import functools
 import inspect
 import itertools
 import threading
+import weakref
 
 from .backends import DeviceError, common_backend
 
@@ -195,7 +196,8 @@ class Function:
 
     # set by apply: backend, xp, edges, shapes, needs, inputs, versions, out, out_version
     freed = False
-    retained = None
+    retained = None  # weak references to the output tensors that retain_grad()
+    hooks = None  # the output tensor's register_hook hooks (an OrderedDict)
     inputs = ()  # the saved inputs (save_inputs)
     versions = None  # the version of each saved input when it was saved (or () if none)
     out_version = None  # the saved output's version counter (it was at 0)
@@ -243,7 +245,7 @@ class Function:
             if isinstance(x, Tensor):
                 shapes.append(x.array.shape)
                 if x._requires_grad:
-                    edges.append(x._node or x)
+                    edges.append(x._node or x._acc or x._accumulator())
                     needs.append(True)
                     continue
             else:
@@ -316,8 +318,12 @@ class Function:
         self.inputs = self.out = self.edges = self.versions = self.out_version = None
         self.freed = True
 
+    def name(self) -> str:
+        """The node's name as PyTorch prints it: MulBackward0 for Mul."""
+        return f"{type(self).__name__}Backward0"
+
     def __repr__(self):
-        return f"<{type(self).__name__} node>"
+        return f"<{self.name()} object>"
 
 
 _ALL = itertools.repeat(True)  # save_inputs = True: keep every input
@@ -334,6 +340,26 @@ def _explain(cls, e, inputs):
 
 
 # ---- the engine ---------------------------------------------------------------------
+class AccumulateGrad(Function):
+    """The node a leaf's gradient flows into (PyTorch's AccumulateGrad), so that every edge
+    of the graph is a node. It has no inputs: the graph walk returns the gradient that
+    reaches it, summed over every use of the leaf, and backward() adds that to the leaf's
+    `.grad` (after the leaf's hooks). One per leaf, made when the leaf first enters a
+    graph; it holds the leaf weakly."""
+
+    edges = shapes = ()
+
+    def __init__(self, leaf):
+        self.leaf = weakref.ref(leaf)
+        self.backend = leaf.backend
+
+    def release(self):
+        pass  # shared by every graph the leaf is in: nothing to free
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+
 def _graph_order(roots):
     """Count, for every node reachable from `roots`, how many edges point at it.
 
@@ -351,7 +377,7 @@ def _graph_order(roots):
                 "of a freed graph); its buffers were freed by the first backward. Pass "
                 "retain_graph=True to the first backward if you need to do this.")
         for e in fn.edges:
-            if e is None or isinstance(e, Tensor):
+            if e is None:
                 continue
             if e in deps:
                 deps[e] += 1
@@ -361,36 +387,21 @@ def _graph_order(roots):
     return deps
 
 
-def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None):
-    """Propagate `grad_outputs` from `outputs` back through the graph.
-
-    With `inputs` None, gradients of leaves accumulate into their `.grad`; otherwise the
-    gradients of exactly `inputs` are returned (a list aligned with them) and no `.grad`
-    changes. Nodes are released as soon as they are used unless `retain_graph`.
-    """
+def run_backward(outputs, grad_outputs, retain_graph, create_graph, keep=()):
+    """The graph walk: propagate `grad_outputs` from `outputs` back through the graph and
+    return {node: gradient} for every leaf's AccumulateGrad node reached and every node
+    in `keep`. It changes no `.grad` (but fills those of tensors that retain_grad());
+    nodes are released as soon as they are used unless `retain_graph`."""
     grads = {}  # node -> gradient of its output, summed over its consumers
-    leaf_grads = {}  # id(leaf) -> gradient (only when `inputs` is given)
-    wanted = None
-    if inputs is not None:
-        wanted = {}
-        for i, t in enumerate(inputs):
-            wanted.setdefault(id(t._node) if t._node is not None else id(t), []).append(i)
     roots = []
     for out, g in zip(outputs, grad_outputs):
-        if out._node is None:  # a leaf that requires grad: d out / d out
-            if inputs is None:
-                _accumulate(out, g, create_graph, set())
-            else:
-                leaf_grads[id(out)] = g if id(out) not in leaf_grads else leaf_grads[id(out)] + g
-            continue
-        fn = out._node
+        fn = out._node or out._accumulator()
         grads[fn] = g if fn not in grads else grads[fn] + g
         if fn not in roots:
             roots.append(fn)
     deps = _graph_order(roots)
     ready = [fn for fn in roots if deps[fn] == 0]
-    shared = {id(g.array) for g in grad_outputs}  # gradient arrays some leaf already holds
-    node_grads = {}  # id(node) -> gradient, for non-leaf `inputs`
+    result = {}
     with set_grad_enabled(create_graph):
         while ready:
             fn = ready.pop()
@@ -398,8 +409,12 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
             if g is None:  # every consumer returned None for it: nothing flows through it,
                 in_grads = (None,) * len(fn.edges)  # but its inputs still count it as done
             else:
-                if wanted is not None and id(fn) in wanted:
-                    node_grads[id(fn)] = g
+                if fn.hooks is not None:
+                    g = _run_hooks(fn.hooks, g)
+                if type(fn) is AccumulateGrad or fn in keep:
+                    result[fn] = g
+                    if type(fn) is AccumulateGrad:
+                        continue
                 if fn.retained is not None:
                     for ref in fn.retained:
                         t = ref()
@@ -427,31 +442,23 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None)
                     if array.shape != shape or array.dtype not in b.float_dtypes or \
                             ig.backend is not b:
                         ig = _fitted_gradient(fn, in_grads, ig, edge, shape)
-                    if isinstance(edge, Tensor):  # a leaf
-                        if inputs is None:
-                            _accumulate(edge, ig, create_graph, shared)
-                        else:
-                            prev = leaf_grads.get(id(edge))
-                            leaf_grads[id(edge)] = ig if prev is None else prev + ig
-                        continue
                     prev = grads.get(edge)
                     grads[edge] = ig if prev is None else prev + ig
-                elif isinstance(edge, Tensor):
-                    continue
                 deps[edge] -= 1
                 if deps[edge] == 0:
                     ready.append(edge)
             if not retain_graph:
                 fn.release()
-    if inputs is None:
-        return None
-    result = []
-    for t in inputs:
-        g = node_grads.get(id(t._node)) if t._node is not None else leaf_grads.get(id(t))
-        if g is not None and g.dtype != t.dtype:
-            g = g.astype(t.dtype)
-        result.append(g)
     return result
+
+
+def _run_hooks(hooks, g):
+    """Call each hook on the gradient; one that returns a tensor replaces it."""
+    for hook in list(hooks.values()):
+        new = hook(g)
+        if new is not None:
+            g = new
+    return g
 
 
 def _fitted_gradient(fn, in_grads, g, edge, shape):
@@ -525,11 +532,16 @@ def _grad_outputs(outputs, grad_outputs, who):
 
 
 def backward(tensor, grad=None, retain_graph=None, create_graph=False):
-    """`tensor.backward()`: accumulate gradients into the leaves' `.grad`."""
+    """`tensor.backward()`: walk the graph, then add each leaf's gradient to its `.grad`."""
     if retain_graph is None:
         retain_graph = create_graph
     grads = _grad_outputs([tensor], None if grad is None else [grad], "backward")
-    run_backward([tensor], grads, retain_graph, create_graph)
+    result = run_backward([tensor], grads, retain_graph, create_graph)
+    shared = {id(g.array) for g in grads}  # gradient arrays the caller still holds
+    for acc, g in result.items():
+        leaf = acc.leaf()
+        if leaf is not None:
+            _accumulate(leaf, g, create_graph, shared)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -546,15 +558,22 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     if retain_graph is None:
         retain_graph = create_graph
     grads = _grad_outputs(outputs, grad_outputs, "grad")
-    result = run_backward(outputs, grads, retain_graph, create_graph, inputs=inputs_seq)
-    for i, g in enumerate(result):
+    nodes = [t._node or t._accumulator() for t in inputs_seq]
+    found = run_backward(outputs, grads, retain_graph, create_graph, keep=set(nodes))
+    result = []
+    for i, (t, node) in enumerate(zip(inputs_seq, nodes)):
+        g = found.get(node)
         if g is None:
             if not allow_unused:
                 raise GradkitError(
-                    f"grad: input {i} (shape {inputs_seq[i].shape}) was not used to compute "
+                    f"grad: input {i} (shape {t.shape}) was not used to compute "
                     "the outputs; pass allow_unused=True to get None for it")
-        elif not create_graph:
-            result[i] = g.detach()
+        else:
+            if g.dtype != t.dtype:
+                g = g.astype(t.dtype)
+            if not create_graph:
+                g = g.detach()
+        result.append(g)
     return tuple(result)
 
 

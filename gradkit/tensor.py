@@ -6,6 +6,7 @@ import inspect
 import math
 import operator
 import weakref
+from collections import OrderedDict
 
 import numpy as np
 
@@ -39,7 +40,7 @@ class Tensor:
     """
 
     __slots__ = ("array", "backend", "_requires_grad", "_grad", "_node", "_vc", "_base",
-                 "__weakref__")
+                 "_acc", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor -> Tensor.__rmul__
 
     def __init__(self, *data, dtype=None, device=None, requires_grad=False):
@@ -52,7 +53,7 @@ class Tensor:
         t = tensor(data[0], dtype=dtype or _dt.float32, device=device,
                    requires_grad=requires_grad)
         self.array, self.backend, self._grad, self._node = t.array, t.backend, None, None
-        self._vc = self._base = None
+        self._vc = self._base = self._acc = None
         self._requires_grad = t._requires_grad
 
     @classmethod
@@ -63,7 +64,7 @@ class Tensor:
         t._grad = None
         t._node = node
         t._requires_grad = node is not None
-        t._vc = t._base = None
+        t._vc = t._base = t._acc = None
         return t
 
     # ---- versions and aliasing ---------------------------------------------------------
@@ -185,6 +186,30 @@ class Tensor:
         self.array = value.array
         self._bump_version()
 
+    def _accumulator(self):
+        """The AccumulateGrad node this leaf's gradient flows into (made once)."""
+        if self._acc is None:
+            from .autograd import AccumulateGrad
+
+            self._acc = AccumulateGrad(self)
+        return self._acc
+
+    def register_hook(self, hook):
+        """Call hook(grad) when this tensor's gradient has been computed (for a leaf: the
+        sum over all its uses, before it is added to .grad); a returned tensor replaces
+        the gradient. Returns a handle whose remove() unregisters the hook (PyTorch's)."""
+        from .hooks import RemovableHandle
+
+        if not self._requires_grad:
+            raise RuntimeError(f"cannot register a hook on a tensor (shape {self.shape}) "
+                               "that does not require grad")
+        node = self._node or self._accumulator()
+        if node.hooks is None:
+            node.hooks = OrderedDict()
+        handle = RemovableHandle(node.hooks)
+        node.hooks[handle.id] = hook
+        return handle
+
     def retain_grad(self) -> None:
         """Keep this non-leaf tensor's gradient in `.grad` during backward."""
         if self._node is None:
@@ -296,7 +321,7 @@ class Tensor:
         if self.device != "cpu":
             extra += f", device='{self.device}'"
         if self._node is not None:
-            extra += f", grad_fn=<{type(self._node).__name__}>"
+            extra += f", grad_fn=<{self._node.name()}>"
         elif self.requires_grad:
             extra += ", requires_grad=True"
         return f"tensor({body}{extra})"
@@ -333,7 +358,7 @@ class Tensor:
         memo[id(self)] = t
         t.array = self.backend.xp.asarray(self.array, copy=True)
         t.backend, t._node, t._requires_grad = self.backend, None, self._requires_grad
-        t._vc = t._base = None
+        t._vc = t._base = t._acc = None
         t._grad = None if self._grad is None else self._grad.__deepcopy__(memo)
         return t
 

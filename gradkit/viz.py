@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .autograd import AccumulateGrad
 from .tensor import Tensor
 
 __all__ = ["GraphvizNotFoundError", "render", "to_dot"]
@@ -61,7 +62,7 @@ def to_dot(root: Tensor, labels: dict | None = None, rankdir: str = "LR") -> str
         if fn.freed or fn.edges is None:
             continue
         for edge, shape in zip(fn.edges, fn.shapes):
-            if edge is not None and not isinstance(edge, Tensor):
+            if edge is not None and not isinstance(edge, AccumulateGrad):
                 shapes.setdefault(edge, shape)
                 if edge not in seen:
                     seen.add(edge)
@@ -84,8 +85,11 @@ def to_dot(root: Tensor, labels: dict | None = None, rankdir: str = "LR") -> str
             continue
         inputs = fn.inputs or None  # only ops that save their inputs keep them
         for i, edge in enumerate(fn.edges):
-            if isinstance(edge, Tensor):  # a leaf that requires grad
-                src = out.value(edge, names.get(id(edge)))
+            if isinstance(edge, AccumulateGrad):  # a leaf that requires grad
+                leaf = edge.leaf()
+                if leaf is None:
+                    continue
+                src = out.value(leaf, names.get(id(leaf)))
             elif edge is not None:
                 src = value_ids[edge]
             elif inputs is not None and isinstance(inputs[i], Tensor):  # a constant tensor

@@ -464,3 +464,32 @@ def test_inplace_shape_error_names_both_shapes(device):
     with pytest.raises(ValueError, match=r"\(4,\).*\(2, 3\)"):
         x += gk.ones(4, device=device)
     np.testing.assert_allclose(x.numpy(), np.zeros((2, 3)))
+
+
+# ---- hooks and node names (PyTorch's) ---------------------------------------------------------
+def test_tensor_hooks_see_and_replace_gradients(device):
+    x = t([1.0, 2.0], device)
+    seen = []
+    handle = x.register_hook(lambda g: seen.append(g.numpy().copy()))
+    y = x * 3
+    y.register_hook(lambda g: g * 10)  # a non-leaf hook that replaces the gradient
+    (y.sum() + (x * x).sum()).backward()
+    # the leaf hook sees the sum over both uses of x, after y's hook scaled its part
+    np.testing.assert_allclose(seen[0], [30 + 2, 30 + 4])
+    np.testing.assert_allclose(x.grad.numpy(), [32.0, 34.0])
+    handle.remove()
+    x.grad = None
+    (x * 2).sum().backward()
+    assert len(seen) == 1
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        gk.zeros(2, device=device).register_hook(lambda g: g)
+
+
+def test_every_edge_is_a_node_and_grad_fn_names_are_torchs(device):
+    x = t([1.0, 2.0], device)
+    y = x * 2
+    assert y.grad_fn.name() == "MulBackward0" and "grad_fn=<MulBackward0>" in repr(y)
+    (leaf_edge, _) = y.grad_fn.edges
+    assert type(leaf_edge).__name__ == "AccumulateGrad" and leaf_edge.leaf() is x
+    assert x.grad_fn is None and x.is_leaf

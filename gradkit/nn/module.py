@@ -16,13 +16,13 @@ PyTorch's `Module.__call__` does; each `register_*_hook` returns a RemovableHand
 from __future__ import annotations
 
 import warnings
-import weakref
 from collections import OrderedDict, namedtuple
 
 import numpy as np
 
 from gradkit import backends as _backends
 from gradkit import dtypes as _dt
+from gradkit.hooks import RemovableHandle
 from gradkit.tensor import Tensor, tensor
 
 __all__ = ["Module", "Parameter", "RemovableHandle", "StateDictError"]
@@ -43,7 +43,7 @@ class Parameter(Tensor):
             data = tensor(data)
         self.array, self.backend = data.array, data.backend
         self._grad, self._node, self._requires_grad = None, None, False
-        self._vc, self._base = data._counter(), None  # shares data's storage
+        self._vc, self._base, self._acc = data._counter(), None, None  # shares data's storage
         if requires_grad:
             self.requires_grad_(True)
 
@@ -61,34 +61,6 @@ class StateDictError(RuntimeError, KeyError, ValueError):
 
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
-
-
-class RemovableHandle:
-    """Returned by `register_forward_hook` and `register_forward_pre_hook`, as PyTorch's
-    torch.utils.hooks.RemovableHandle: `remove()` (or leaving a `with` block) unregisters
-    the hook. Holds its dicts weakly, so it never keeps a module alive."""
-
-    next_id = 0
-
-    def __init__(self, hooks_dict, *, extra_dict=None):
-        self.hooks_dict_ref = weakref.ref(hooks_dict)
-        self.id = RemovableHandle.next_id
-        RemovableHandle.next_id += 1
-        extras = [] if extra_dict is None else \
-            [extra_dict] if isinstance(extra_dict, dict) else extra_dict
-        self.extra_dict_ref = tuple(weakref.ref(d) for d in extras)
-
-    def remove(self):
-        for ref in (self.hooks_dict_ref, *self.extra_dict_ref):
-            d = ref()
-            if d is not None:
-                d.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.remove()
 
 
 class Module:
@@ -533,6 +505,8 @@ def _move_(t: Tensor, backend, dtype):
     if backend is not None and t.backend is not backend:
         t.array = backend.transfer(t.array, t.backend)
         t.backend = backend
+        if t._acc is not None:
+            t._acc.backend = backend  # where its gradients must now arrive
         t._bump_version()  # a graph that saved t must not see the new array
     if dtype is not None and t.dtype.is_floating_point and t.dtype != dtype:
         t.array = t.backend.xp.astype(t.array, t.backend.dtypes[dtype.name])
