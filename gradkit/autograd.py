@@ -406,15 +406,17 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, keep=()):
         while ready:
             fn = ready.pop()
             g = grads.pop(fn, None)
+            if type(fn) is AccumulateGrad:  # a leaf's gradient: complete, and returned
+                if g is not None:
+                    result[fn] = g if fn.hooks is None else _run_hooks(fn.hooks, g)
+                continue
             if g is None:  # every consumer returned None for it: nothing flows through it,
                 in_grads = (None,) * len(fn.edges)  # but its inputs still count it as done
             else:
                 if fn.hooks is not None:
                     g = _run_hooks(fn.hooks, g)
-                if type(fn) is AccumulateGrad or fn in keep:
+                if keep and fn in keep:
                     result[fn] = g
-                    if type(fn) is AccumulateGrad:
-                        continue
                 if fn.retained is not None:
                     for ref in fn.retained:
                         t = ref()
@@ -443,7 +445,12 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, keep=()):
                             ig.backend is not b:
                         ig = _fitted_gradient(fn, in_grads, ig, edge, shape)
                     prev = grads.get(edge)
-                    grads[edge] = ig if prev is None else prev + ig
+                    if prev is None:
+                        grads[edge] = ig
+                    elif create_graph or prev.array.dtype != ig.array.dtype:
+                        grads[edge] = prev + ig  # an op of the graph being built
+                    else:  # plain array work: this sum is no node of any graph
+                        grads[edge] = Tensor._make(prev.array + ig.array, ig.backend)
                 deps[edge] -= 1
                 if deps[edge] == 0:
                     ready.append(edge)
