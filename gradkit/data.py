@@ -76,12 +76,12 @@ class DataLoader:
         for start in range(0, stop, bs):
             end = min(start + bs, stop)  # in bounds, as the standard requires
             if order is None:  # a copy of the slice: a batch is never a view of the data
-                yield tuple(Tensor._make(b.xp.asarray(t.array[start:end, ...], copy=True,
+                yield tuple(Tensor.wrap(b.xp.asarray(t.array[start:end, ...], copy=True,
                                                       device=b.native_device), b)
                             for t in self.tensors)
             else:
                 idx = order[start:end]
-                yield tuple(Tensor._make(b.xp.take(t.array, idx, axis=0), b)
+                yield tuple(Tensor.wrap(b.xp.take(t.array, idx, axis=0), b)
                             for t in self.tensors)
 
     def _permutation(self):
@@ -102,9 +102,9 @@ def _on_device(data, device) -> Tensor:
         data = data.detach()
         if device is None or _backends.get_backend(device) is data.backend:
             return data
-        return Tensor._make(_backends.get_backend(device).transfer(data.array, data.backend),
+        return Tensor.wrap(_backends.get_backend(device).transfer(data.array, data.backend),
                             _backends.get_backend(device))
     src = _backends.backend_of_array(data)
     if src is not None and (device is None or _backends.get_backend(device) is src):
-        return Tensor._make(np.asarray(data) if isinstance(data, np.generic) else data, src)
+        return Tensor.wrap(np.asarray(data) if isinstance(data, np.generic) else data, src)
     return tensor(data, device=device)

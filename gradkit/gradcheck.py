@@ -39,7 +39,7 @@ def _check_dtypes(inputs, who):
 def _perturbed(inputs, i, direction, step):
     """inputs with inputs[i] replaced by inputs[i] + step * direction (no graph)."""
     x = inputs[i]
-    moved = Tensor._make(x.array + step * direction, x.backend)
+    moved = Tensor.wrap(x.array + step * direction, x.backend)
     moved._requires_grad = x.requires_grad  # a leaf again, for checks of second derivatives
     return [moved if j == i else t for j, t in enumerate(inputs)]
 
@@ -131,7 +131,7 @@ def _full_jacobian(fn, inputs, outputs, o, i, eps, atol, rtol, where):
     for r in range(n_out):
         u = xp.zeros(n_out, dtype=out.array.dtype, device=b.native_device)
         u[r] = 1.0
-        cot = Tensor._make(xp.reshape(u, out.array.shape), b)
+        cot = Tensor.wrap(xp.reshape(u, out.array.shape), b)
         analytic.append(xp.reshape(_analytic_vjp(fn, inputs, o, i, cot), (n_in,)))
     num = b.to_numpy(xp.stack(numeric, axis=1)) if numeric else np.zeros((n_out, 0))
     ana = b.to_numpy(xp.stack(analytic, axis=0)) if analytic else np.zeros((0, n_in))
@@ -148,7 +148,7 @@ def _directional(fn, inputs, outputs, o, i, eps, atol, rtol, where, rng, n):
         u = b.asarray(rng.standard_normal(out.shape), out.dtype.name)
         numeric = _numeric(fn, inputs, i, v, eps)[o]
         num = b.xp.sum(u * numeric)
-        vjp = _analytic_vjp(fn, inputs, o, i, Tensor._make(u, b))
+        vjp = _analytic_vjp(fn, inputs, o, i, Tensor.wrap(u, b))
         ana = b.xp.sum(vjp * v)
         _compare(b.to_numpy(ana), b.to_numpy(num), atol * max(1, x.numel()) ** 0.5, rtol,
                  where + f" [random direction {trial}: u^T J v]")
@@ -169,10 +169,10 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
     outputs = [t for t in _outputs(fn, inputs) if t.requires_grad and t.dtype.is_floating_point]
     rng = np.random.default_rng(seed)
     if grad_outputs is None:
-        grad_outputs = [Tensor._make(out.backend.asarray(rng.standard_normal(out.shape),
+        grad_outputs = [Tensor.wrap(out.backend.asarray(rng.standard_normal(out.shape),
                                                          out.dtype.name), out.backend)
                         for out in outputs]
-    cots = [Tensor._make(g.array, g.backend).requires_grad_(True) for g in grad_outputs]
+    cots = [Tensor.wrap(g.array, g.backend).requires_grad_(True) for g in grad_outputs]
     n_in = len(inputs)
 
     def first_derivative(*args):

@@ -190,7 +190,7 @@ def load(path, device=None):
 
     def to_tensor(name):
         array = arrays[name]
-        return Tensor._make(array if backend is cpu else backend.transfer(array, cpu), backend)
+        return Tensor.wrap(array if backend is cpu else backend.transfer(array, cpu), backend)
 
     if _TREE_KEY not in meta:
         return {name: to_tensor(name) for name in arrays}

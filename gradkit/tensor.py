@@ -67,6 +67,32 @@ class Tensor:
         t._vc = t._base = t._acc = None
         return t
 
+    @classmethod
+    def wrap(cls, array, backend) -> Tensor:
+        """A constant tensor around `array`, a raw array of `backend`: no copy, no checks,
+        outside the graph. How library code (nn, optim, data) turns the result of
+        `backend.xp` work into a Tensor; users want gk.tensor (a copy) or gk.as_tensor."""
+        return cls._make(array, backend)
+
+    def _write(self, array) -> Tensor:
+        """Write `array` (a raw array of this backend, or a scalar) into this tensor's
+        storage and count the write: the one way library code changes `.array`'s values
+        outside the ops (aliases see the new values; saved copies raise at backward)."""
+        self.array[...] = array
+        self._bump_version()
+        return self
+
+    def _rebind(self, array, backend=None) -> Tensor:
+        """Replace the storage itself (another device or dtype: Module.to), counting it as
+        a write so that a graph which saved the old storage raises instead of using it."""
+        self.array = array
+        if backend is not None:
+            self.backend = backend
+            if self._acc is not None:
+                self._acc.backend = backend  # where its gradients must now arrive
+        self._bump_version()
+        return self
+
     # ---- versions and aliasing ---------------------------------------------------------
     def _counter(self) -> _Version:
         vc = self._vc

@@ -105,7 +105,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
         return input * 0.0
     b = input.backend
     mask = b.bernoulli_mask(input.shape, 1.0 - p, input.dtype.name, generator)
-    return input * Tensor._make(mask, b)
+    return input * Tensor.wrap(mask, b)
 
 
 def _normalized(input: Tensor, axes, eps: float) -> Tensor:
@@ -165,7 +165,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         xp = input.backend.xp
         inv_std = 1.0 / xp.sqrt(running_var.array + eps)
         out = (input - ops.reshape(running_mean.detach(), view)) * \
-            Tensor._make(xp.reshape(inv_std, view), input.backend)
+            Tensor.wrap(xp.reshape(inv_std, view), input.backend)
     if weight is not None:
         out = out * ops.reshape(weight, view)
     if bias is not None:
@@ -178,9 +178,7 @@ def _update_running(running: Tensor, batch_stat: Tensor, momentum, correction: f
     the device and outside the graph."""
     xp = running.backend.xp
     stat = xp.reshape(batch_stat.array, running.array.shape)
-    running.array *= 1 - momentum
-    running.array += (momentum * correction) * stat
-    running._bump_version()
+    running._write(running.array * (1 - momentum) + (momentum * correction) * stat)
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
@@ -198,7 +196,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         debug.check_index_bounds(b, t.array, 0, num_classes, "one_hot: class values",
                                  f"num_classes={num_classes}")
     classes = xp.arange(num_classes, dtype=t.array.dtype, device=b.native_device)
-    return Tensor._make(xp.astype(t.array[..., None] == classes, xp.int64), b)
+    return Tensor.wrap(xp.astype(t.array[..., None] == classes, xp.int64), b)
 
 
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
@@ -257,7 +255,7 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     out = ops.getitem(weight, idx)  # a gather; its gradient scatter-adds into the rows
     if padding_idx is not None:
         pad = padding_idx % weight.shape[0]
-        keep = Tensor._make(weight.backend.xp.expand_dims(idx.array != pad, axis=-1),
+        keep = Tensor.wrap(weight.backend.xp.expand_dims(idx.array != pad, axis=-1),
                             weight.backend)
         out = ops.where(keep, out, out.detach())
     return out
@@ -348,9 +346,9 @@ def _nll(logp, target, weight, ignore_index, reduction, smoothing, who):
     classes_in_view = xp.reshape(xp.arange(classes, dtype=t.dtype, device=dev), view)
     picked_t = t if not 0 <= ignore_index < classes else xp.where(kept, t, -1)
     hit = xp.expand_dims(picked_t, axis=axis) == classes_in_view  # the one-hot pick
-    pick = Tensor._make(xp.astype(hit, dtype), b)
+    pick = Tensor.wrap(xp.astype(hit, dtype), b)
     # where, not logp * pick: a masked class (logit -inf) would give -inf * 0 = NaN
-    lik = ops.where(Tensor._make(hit, b), logp, 0.0)
+    lik = ops.where(Tensor.wrap(hit, b), logp, 0.0)
     if weight is not None:
         if weight.shape != (classes,):
             raise ShapeError(f"{who}: weight must have shape ({classes},), not {weight.shape}")
@@ -365,12 +363,12 @@ def _nll(logp, target, weight, ignore_index, reduction, smoothing, who):
     loglik = ops.sum(lik, axis=axis)  # (weighted) log-likelihood of each target
     if smoothing:
         spread = logp if weight is None else logp * class_w
-        smooth = ops.where(Tensor._make(kept, b), ops.sum(spread, axis=axis), 0.0)
+        smooth = ops.where(Tensor.wrap(kept, b), ops.sum(spread, axis=axis), 0.0)
         loglik = loglik * (1.0 - smoothing) + smooth * (smoothing / classes)
     if reduction == "none":
         valid = ((t >= 0) & (t < classes)) | ~kept
         minus_one = xp.full(t.shape, -1.0, dtype=dtype, device=dev)
-        return loglik * Tensor._make(xp.where(valid, minus_one, math.nan), b)
+        return loglik * Tensor.wrap(xp.where(valid, minus_one, math.nan), b)
     return _reduced_nll(ops.sum(loglik), pick, hit, kept, reduction, weight)
 
 
@@ -387,7 +385,7 @@ def _reduced_nll(total, pick, hit, kept, reduction, weight):
         factor = xp.full((), -1.0, dtype=dtype, device=dev)
         if reduction == "mean":  # normalised by the summed weights of the kept targets
             total = total / ops.sum(pick)
-    return total * Tensor._make(xp.where(all_valid, factor, math.nan), b)
+    return total * Tensor.wrap(xp.where(all_valid, factor, math.nan), b)
 
 
 def _soft_cross_entropy(logp, target, weight, axis, reduction, smoothing):

@@ -41,9 +41,7 @@ def _fans(t: Tensor) -> tuple[int, int]:
 
 def _fill(t: Tensor, array) -> Tensor:
     """Write `array` into t's storage (aliases see it) and count the write."""
-    t.array[...] = array
-    t._bump_version()
-    return t
+    return t._write(array)
 
 
 @no_grad()

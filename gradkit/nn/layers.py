@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 
 from gradkit import creation as _creation
 from gradkit import dtypes as _dt
-from gradkit.autograd import ShapeError
+from gradkit.autograd import ShapeError, no_grad
 from gradkit.tensor import Tensor, tensor
 
 from . import functional as F
@@ -499,8 +499,7 @@ class BatchNorm1d(Module):
                              f"got {input.shape}")
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.array += 1
-            self.num_batches_tracked._bump_version()
+            self.num_batches_tracked._write(self.num_batches_tracked.array + 1)
             if self.momentum is None:  # cumulative moving average, on the device
                 xp = self.running_mean.backend.xp
                 count = xp.astype(self.num_batches_tracked.array, self.running_mean.array.dtype)
@@ -602,8 +601,8 @@ class Embedding(Module):
     def reset_parameters(self):
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            self.weight.array[self.padding_idx, ...] = 0
-            self.weight._bump_version()
+            with no_grad():
+                self.weight[self.padding_idx] = 0
 
     def forward(self, input):
         return F.embedding(input, self.weight, self.padding_idx)

@@ -472,8 +472,7 @@ class Module:
         # Convert everything first (a failure here still leaves the model untouched).
         arrays = [_converted(value, target) for target, value in updates]
         for (target, _), array in zip(updates, arrays):
-            target.array[...] = array
-            target._bump_version()
+            target._write(array)
         return _IncompatibleKeys(missing, unexpected)
 
     # ---- printing ------------------------------------------------------------------------
@@ -501,16 +500,11 @@ def _is_dtype(obj) -> bool:
 
 
 def _move_(t: Tensor, backend, dtype):
-    """Move/cast tensor `t` in place (its array is replaced; the object stays)."""
+    """Move/cast tensor `t` in place (its storage is replaced; the object stays)."""
     if backend is not None and t.backend is not backend:
-        t.array = backend.transfer(t.array, t.backend)
-        t.backend = backend
-        if t._acc is not None:
-            t._acc.backend = backend  # where its gradients must now arrive
-        t._bump_version()  # a graph that saved t must not see the new array
+        t._rebind(backend.transfer(t.array, t.backend), backend)
     if dtype is not None and t.dtype.is_floating_point and t.dtype != dtype:
-        t.array = t.backend.xp.astype(t.array, t.backend.dtypes[dtype.name])
-        t._bump_version()
+        t._rebind(t.backend.xp.astype(t.array, t.backend.dtypes[dtype.name]))
 
 
 def _shape_of(value) -> tuple:

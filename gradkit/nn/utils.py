@@ -83,9 +83,8 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     scale = xp.minimum(max_norm / (total + 1e-6), 1.0)
     for grad in _distinct(params):
         g = grad.array
-        g *= scale if g.dtype == scale.dtype else xp.astype(scale, g.dtype)
-        grad._bump_version()
-    return Tensor._make(total, backend)
+        grad._write(g * (scale if g.dtype == scale.dtype else xp.astype(scale, g.dtype)))
+    return Tensor.wrap(total, backend)
 
 
 def _distinct(params):
@@ -109,5 +108,4 @@ def clip_grad_value_(parameters, clip_value: float) -> None:
     for grad in _distinct(_grads(parameters)):
         xp = grad.backend.xp
         # maximum/minimum, not xp.clip: array-api-compat's clip for CuPy synchronises
-        grad.array[...] = xp.minimum(xp.maximum(grad.array, -clip_value), clip_value)
-        grad._bump_version()
+        grad._write(xp.minimum(xp.maximum(grad.array, -clip_value), clip_value))

@@ -149,16 +149,16 @@ class Optimizer:
 
     def _zeros_state(self, p: Tensor) -> Tensor:
         """A zero tensor like p, on p's device: fresh optimizer state."""
-        return Tensor._make(p.backend.xp.zeros_like(p.array), p.backend)
+        return Tensor.wrap(p.backend.xp.zeros_like(p.array), p.backend)
 
     @staticmethod
     def _array(t: Tensor, p: Tensor):
         """The array of state tensor `t`, moved/cast in place to p's device and dtype first
         if the model was moved after the optimizer was made (a cheap check per step)."""
         if t.backend is not p.backend:
-            t.array, t.backend = p.backend.transfer(t.array, t.backend), p.backend
+            t._rebind(p.backend.transfer(t.array, t.backend), p.backend)
         if t.array.dtype != p.array.dtype:
-            t.array = p.backend.xp.astype(t.array, p.array.dtype)
+            t._rebind(p.backend.xp.astype(t.array, p.array.dtype))
         return t.array
 
     # ---- state dicts -----------------------------------------------------------------------
@@ -243,4 +243,4 @@ def _state_tensor(value, p: Tensor) -> Tensor:
     kind = np.dtype(b.dtype_name(array.dtype)).kind
     if kind == "f" and array.dtype != p.array.dtype:
         array = b.xp.astype(array, p.array.dtype)
-    return Tensor._make(array, b)
+    return Tensor.wrap(array, b)

@@ -85,4 +85,4 @@ class SGD(Optimizer):
         fused = p.backend.fused_sgd_update if group["fused"] is not False else None
         new_buf = fused(*args) if fused is not None else sgd_update(p.backend.xp, *args)
         if momentum and buf is None:
-            self.state[p] = {"momentum_buffer": Tensor._make(new_buf, p.backend)}
+            self.state[p] = {"momentum_buffer": Tensor.wrap(new_buf, p.backend)}
