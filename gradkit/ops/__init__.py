@@ -1,14 +1,20 @@
 """gradkit's differentiable ops, one module per family, each primitive a Function with its
 forward and backward side by side (see autograd.py for the protocol):
 
-    elementwise  arithmetic, exp/log/tanh/..., maximum/minimum, clip, where, comparisons
-    reduce       sum, mean, max/min, var/std, logsumexp, argmax/argmin
-    shape        reshape/view, permute/transpose, broadcast, squeeze/unsqueeze, cat/stack
-    index        x[index] and x[index] = v
+    elementwise  arithmetic, exp/log/tanh/sin/..., maximum/minimum, clamp, where,
+                 masked_fill, tril/triu, comparisons
+    reduce       sum, mean, prod, max/min, amax/amin, var/std, logsumexp, argmax/argmin,
+                 all/any, histc/histogram
+    shape        reshape/view, permute/transpose, expand/repeat, squeeze/unsqueeze,
+                 flatten, cat/stack, split/chunk/unbind
+    index        x[index], x[index] = v, gather, sort/argsort/topk
     linalg       matmul
     softmax      softmax, log_softmax
-    fused        Linear and MSELoss: the layers every step repeats, one node each
+    fused        Linear, MSELoss, scaled dot-product attention: one node each
     convert      dtype and device conversion
+
+Each public op registers once in the table of _common.py (`@public`), which makes it
+gk.<name> and Tensor.<name>.
 """
 
 from gradkit.autograd import Function
