@@ -6,6 +6,7 @@
   verification when missing and `download=True`.
 - `read_idx(path)`: one IDX file (gzip-compressed or not) as a NumPy array.
 - `train_test_split(x, y)`: a deterministic shuffled split.
+- `download(url, path, sha256=...)`: one file, checked and moved into place atomically.
 
 Everything here returns NumPy arrays; move them to a device with `gk.tensor(x, device=...)`.
 """
@@ -21,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MNIST_FILES", "MNIST_MIRRORS", "DownloadError", "load_digits", "load_mnist",
-           "read_idx", "train_test_split"]
+__all__ = ["MNIST_FILES", "MNIST_MIRRORS", "DownloadError", "download", "load_digits",
+           "load_mnist", "read_idx", "train_test_split"]
 
 
 class DownloadError(RuntimeError):
@@ -147,34 +148,57 @@ def load_mnist(root, download: bool = True, flatten: bool = True, mirrors=None,
 
 
 def _download(name: str, md5: str, root: Path, mirrors, timeout: float) -> Path:
-    """Fetch `name` from the first mirror that serves it with the right MD5.
-
-    The data goes to a temporary file in `root` that is renamed into place only once
-    its checksum matches, so an interrupted or bad download never leaves a partial file.
-    """
-    root.mkdir(parents=True, exist_ok=True)
-    target = root / name
+    """Fetch `name` from the first mirror that serves it with the right MD5."""
     failures = []
     for mirror in mirrors:
-        url = mirror.rstrip("/") + "/" + name
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=root)
         try:
-            digest = hashlib.md5(usedforsecurity=False)
-            with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as r:
-                while chunk := r.read(1 << 20):
-                    digest.update(chunk)
-                    f.write(chunk)
-            if digest.hexdigest() != md5:
-                failures.append(f"{url}: checksum mismatch (md5 {digest.hexdigest()}, "
-                                f"expected {md5})")
-                continue
-            os.replace(tmp, target)
-            return target
-        except OSError as e:  # URLError, HTTPError, timeouts and disk errors
-            failures.append(f"{url}: {e}")
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+            return download(mirror.rstrip("/") + "/" + name, root / name, md5=md5,
+                            timeout=timeout)
+        except DownloadError as e:
+            failures.append(str(e))
     raise DownloadError(
         f"load_mnist: could not download {name} into {root}:\n  " + "\n  ".join(failures)
         + f"\nDownload the four files ({', '.join(MNIST_FILES)}) by hand into {root}.")
+
+
+# ---- downloading one file ---------------------------------------------------------------
+def download(url: str, path, *, sha256: str | None = None, md5: str | None = None,
+             timeout: float = 30.0) -> Path:
+    """Fetch `url` into `path` (its folder is created) and return `path`.
+
+    The data goes to a temporary file beside `path` that is checked against `sha256` or
+    `md5` (when given) and only then renamed into place, so an interrupted or bad download
+    never leaves a partial file. A `path` that already exists with the right checksum (or
+    exists, when none is given) is kept and nothing is fetched. Raises DownloadError with
+    one line, "<url>: <why>", on a network or disk error, a timeout or a checksum mismatch.
+    """
+    path = Path(path)
+    algorithm, expected = ("sha256", sha256) if sha256 is not None else ("md5", md5)
+    if path.is_file() and (expected is None or _checksum(path, algorithm) == expected):
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        digest = hashlib.new(algorithm, usedforsecurity=False)
+        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as r:
+            while chunk := r.read(1 << 20):
+                digest.update(chunk)
+                f.write(chunk)
+        if expected is not None and digest.hexdigest() != expected:
+            raise DownloadError(f"{url}: checksum mismatch ({algorithm} {digest.hexdigest()}, "
+                                f"expected {expected})")
+        os.replace(tmp, path)
+        return path
+    except OSError as e:  # URLError, HTTPError, timeouts and disk errors
+        raise DownloadError(f"{url}: {e}") from e
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _checksum(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm, usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -264,3 +264,36 @@ def test_interrupted_download_leaves_nothing(tmp_path, mirror, monkeypatch):
     with pytest.raises(RuntimeError, match="timed out"):
         datasets.load_mnist(root, mirrors=[url], timeout=5)
     assert list(root.iterdir()) == []
+
+
+# ---- download(): one file, checked, atomic --------------------------------------------
+def test_download_checks_sha256_and_keeps_a_verified_file(tmp_path, mirror):
+    served, url = mirror
+    name = "t10k-labels-idx1-ubyte.gz"
+    sha = hashlib.sha256((served / name).read_bytes()).hexdigest()
+    target = tmp_path / "cache" / "labels.gz"  # its folder does not exist yet
+    assert datasets.download(url + name, target, sha256=sha, timeout=5) == target
+    assert target.read_bytes() == (served / name).read_bytes()
+    # present with the right checksum: kept, nothing fetched (this URL would fail)
+    assert datasets.download("http://127.0.0.1:9/gone", target, sha256=sha, timeout=1) == target
+
+
+def test_download_replaces_a_corrupt_file(tmp_path, mirror):
+    served, url = mirror
+    name = "t10k-labels-idx1-ubyte.gz"
+    sha = hashlib.sha256((served / name).read_bytes()).hexdigest()
+    target = tmp_path / "labels.gz"
+    target.write_bytes(b"truncated")
+    datasets.download(url + name, target, sha256=sha, timeout=5)
+    assert target.read_bytes() == (served / name).read_bytes()
+
+
+def test_download_sha256_mismatch_leaves_nothing(tmp_path, mirror):
+    _, url = mirror
+    with pytest.raises(datasets.DownloadError, match="checksum mismatch") as info:
+        datasets.download(url + "t10k-labels-idx1-ubyte.gz", tmp_path / "x" / "labels.gz",
+                          sha256="0" * 64, timeout=5)
+    message = str(info.value)
+    assert message.startswith(url) and "sha256" in message and "0" * 64 in message
+    assert "\n" not in message
+    assert list((tmp_path / "x").iterdir()) == []  # no file, no temporary file

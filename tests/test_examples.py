@@ -7,11 +7,13 @@ the checkpoint test imports train_mlp.py from its path and calls it in-process.
 import gzip
 import hashlib
 import importlib.util
+import io
 import re
 import shutil
 import struct
 import subprocess
 import sys
+import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -173,3 +175,154 @@ def test_engine_overhead_runs(tmp_path):
     out = run("engine_overhead.py", "--ops", "20", "--repeats", "2", cwd=tmp_path)
     lines = [line for line in out.splitlines() if "us/op" in line]
     assert len(lines) == 2 and all("ratio" in line for line in lines)
+
+
+# ---- makemore.py ----------------------------------------------------------------------------
+def write_names(path, n=400, seed=0):
+    """Names with structure: all 26 letters, but each letter is followed by one of two
+    (c+1 or c+7), so a model that learns anything beats the uniform guess ln(27)."""
+    rng = np.random.default_rng(seed)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    names = []
+    for _ in range(n):
+        c = int(rng.integers(26))
+        name = letters[c]
+        for _ in range(int(rng.integers(2, 7))):
+            c = (c + int(rng.choice([1, 7]))) % 26
+            name += letters[c]
+        names.append(name)
+    path.write_text("\n".join(names) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("model", ["bigram", "mlp", "bn", "wavenet"])
+def test_makemore_fast(tmp_path, model):
+    write_names(tmp_path / "names.txt")
+    out = run("makemore.py", "--fast", "--model", model, "--data", "names.txt",
+              "--device", "cpu", cwd=tmp_path)
+    assert "data: 400 names, vocab_size 27:" in out
+    assert f"model: {model}," in out
+    train = float(re.search(r"^train loss (\S+)$", out, re.M).group(1))
+    dev = float(re.search(r"^dev loss (\S+)$", out, re.M).group(1))
+    assert np.isfinite(train) and np.isfinite(dev)
+    assert dev < np.log(27)  # below the uniform guess, 3.30
+    samples = out.split("samples:\n")[1].splitlines()
+    assert len(samples) == 10 and all(re.fullmatch(r"  [a-z]*\.?", s) for s in samples)
+
+
+def test_makemore_runs_on_strict(tmp_path):
+    """array-api-strict refuses hidden host round-trips: the loop has none."""
+    write_names(tmp_path / "names.txt", n=50)
+    out = run("makemore.py", "--model", "wavenet", "--fast", "--steps", "20", "--data",
+              "names.txt", "--device", "strict", cwd=tmp_path)
+    assert "device strict" in out and "dev loss" in out
+
+
+def test_makemore_explicit_flags_win_over_fast():
+    args = load_example("makemore").parse_args(["--fast", "--model", "bn", "--steps", "7",
+                                                "--lr", "0.5"])
+    assert (args.steps, args.lr, args.n_hidden) == (7, 0.5, 32)  # 32: --fast's width
+
+
+class FakeURL:
+    """Stands in for urllib.request.urlopen: serves `content`, records what was asked."""
+
+    def __init__(self, content=b"", error=None):
+        self.content, self.error, self.requests = content, error, []
+
+    def __call__(self, url, timeout=None):
+        self.requests.append(url)
+        if self.error is not None:
+            raise self.error
+        return io.BytesIO(self.content)
+
+
+def test_makemore_downloads_names_once_and_verifies_them(tmp_path, monkeypatch):
+    makemore = load_example("makemore")
+    content = write_names(tmp_path / "served.txt", n=60).read_bytes()
+    fake = FakeURL(content)
+    monkeypatch.setattr(gk.datasets.urllib.request, "urlopen", fake)
+    monkeypatch.setattr(makemore, "NAMES_SHA256", hashlib.sha256(content).hexdigest())
+    argv = ["--fast", "--model", "bigram", "--steps", "5", "--device", "cpu",
+            "--cache", str(tmp_path / "cache")]
+    makemore.main(argv)
+    assert fake.requests == [makemore.NAMES_URL]
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["names.txt"]
+    assert (tmp_path / "cache" / "names.txt").read_bytes() == content
+    makemore.main(argv)  # the cached file has the right checksum: no second download
+    assert len(fake.requests) == 1
+
+
+def test_makemore_rejects_a_bad_checksum(tmp_path, monkeypatch):
+    makemore = load_example("makemore")
+    assert makemore.NAMES_URL == "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"
+    assert makemore.NAMES_SHA256 == (
+        "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d")
+    monkeypatch.setattr(gk.datasets.urllib.request, "urlopen", FakeURL(b"not\nthe\nnames\n"))
+    with pytest.raises(SystemExit) as info:
+        makemore.main(["--fast", "--device", "cpu", "--cache", str(tmp_path / "cache")])
+    message = str(info.value.code)
+    assert message.startswith("error: could not download") and "\n" not in message
+    assert "checksum mismatch" in message and makemore.NAMES_SHA256 in message
+    assert "--data" in message
+    assert list((tmp_path / "cache").iterdir()) == []  # nothing half-written
+
+
+def test_makemore_offline_says_to_pass_data(tmp_path, monkeypatch):
+    makemore = load_example("makemore")
+    offline = FakeURL(error=urllib.error.URLError("[Errno -3] Temporary failure in name "
+                                                  "resolution"))
+    monkeypatch.setattr(gk.datasets.urllib.request, "urlopen", offline)
+    with pytest.raises(SystemExit) as info:
+        makemore.main(["--fast", "--device", "cpu", "--cache", str(tmp_path / "cache")])
+    message = str(info.value.code)
+    assert message.startswith("error:") and "\n" not in message
+    assert "name resolution" in message and "pass --data FILE" in message
+
+
+def both_losses(model, torch_model, x, y):
+    """gradkit's and torch's cross_entropy of the two models on the same batch, checked equal."""
+    import torch
+
+    loss = gk.nn.functional.cross_entropy(model(gk.tensor(x)), gk.tensor(y))
+    torch_loss = torch.nn.functional.cross_entropy(torch_model(torch.tensor(x)),
+                                                   torch.tensor(y))
+    np.testing.assert_allclose(loss.item(), torch_loss.item(), rtol=1e-5)
+    return loss, torch_loss
+
+
+def test_makemore_models_are_pytorch_models():
+    """The same source with `import torch` builds the same models: the same state_dict
+    keys and shapes, and with the same weights the same losses and gradients in train
+    mode (batch statistics), then the same losses in eval mode (running statistics)."""
+    torch = pytest.importorskip("torch")
+    source = (EXAMPLES / "makemore.py").read_text()
+    for ours, theirs in [
+        ("import gradkit as gk", "import torch as gk"),
+        ("import gradkit.nn.functional as F", "import torch.nn.functional as F"),
+        ("from gradkit import datasets, nn, optim", "from torch import nn, optim"),
+    ]:
+        assert ours in source
+        source = source.replace(ours, theirs)
+    torch_makemore = {"__name__": "makemore_on_torch"}
+    exec(compile(source, "makemore_on_torch", "exec"), torch_makemore)
+    makemore = load_example("makemore")
+    x = np.random.default_rng(0).integers(0, 27, (32, 8))
+    y = np.random.default_rng(1).integers(0, 27, 32)
+    for name, c in makemore.CONFIGS.items():
+        sizes = (name, 27, c["block_size"], c["n_embd"], c["n_hidden"])
+        model, torch_model = makemore.build_model(*sizes), torch_makemore["build_model"](*sizes)
+        state = model.state_dict()
+        assert [(k, tuple(v.shape)) for k, v in state.items()] == [
+            (k, tuple(v.shape)) for k, v in torch_model.state_dict().items()]
+        torch_model.load_state_dict({k: torch.tensor(v.numpy()) for k, v in state.items()})
+        xb = x[:, -c["block_size"]:]
+        loss, torch_loss = both_losses(model, torch_model, xb, y)  # train mode
+        loss.backward()
+        torch_loss.backward()
+        for (k, p), tp in zip(model.named_parameters(), torch_model.parameters()):
+            np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), atol=1e-5,
+                                       err_msg=f"{name}: {k}")
+        model.eval()
+        torch_model.eval()
+        both_losses(model, torch_model, xb, y)  # eval mode, after one update of the stats
