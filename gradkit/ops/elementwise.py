@@ -377,10 +377,12 @@ class Cos(Function):
 
 
 class Clone(Function):
-    """A copy with its own storage; the gradient passes through."""
+    """A copy with its own storage, laid out in row-major order (so .view() can reshape
+    it: what contiguous() relies on); the gradient passes through."""
 
     def forward(self, x):
-        return self.xp.asarray(x, copy=True)
+        flat = self.xp.reshape(x, (-1,), copy=True)  # a fresh row-major run of memory
+        return self.xp.reshape(flat, x.shape)
 
     def backward(self, g):
         return g

@@ -14,11 +14,24 @@ from ._common import _axes, _dim, public
 
 
 class Reshape(Function):
+    """The same elements in another shape: a view of x when its memory layout allows
+    (then it shares x's storage and version counter), else a copy; view=True (x.view)
+    refuses to copy, as PyTorch's view does."""
+
     view = True
 
-    def forward(self, x, shape):
+    def forward(self, x, shape, must_view=False):
         self.in_shape = x.shape
-        return self.xp.reshape(x, shape)
+        try:
+            return self.xp.reshape(x, shape, copy=False)
+        except (ValueError, AttributeError):  # the layout needs a copy (after a transpose)
+            if must_view:
+                raise ShapeError(
+                    f"view: a tensor of shape {tuple(x.shape)} whose memory layout does not "
+                    f"allow shape {tuple(shape)} without a copy (it was transposed or "
+                    "sliced); use .reshape(...), or .contiguous() first, which copy") from None
+            self.view = False  # a copy shares nothing with x
+            return self.xp.reshape(x, shape, copy=True)
 
     def backward(self, g):
         return reshape(g, self.in_shape)
@@ -89,7 +102,7 @@ def _shape_args(shape):
 
 
 @public(method=False)
-def reshape(input, shape):
+def reshape(input, shape, *, _must_view=False):
     """The same elements in `shape` (one -1 is inferred); a view when possible."""
     x = input
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
@@ -102,13 +115,20 @@ def reshape(input, shape):
     if (-1 not in shape and known != n) or (-1 in shape and (known == 0 or n % known)):
         raise ShapeError(f"cannot reshape a tensor of shape {x.shape} ({n} elements) "
                          f"to {shape}")
-    return Reshape.apply(x, shape=shape)
+    return Reshape.apply(x, shape=shape, must_view=_must_view)
 
 
-@public("reshape", "view", function=False)
+@public("reshape", function=False)
 def _reshape_method(self, *shape):
-    """x.view(B, T, C), x.view((B, T, C)), x.reshape(-1): PyTorch's method forms."""
+    """x.reshape(B, T, C) or x.reshape((B, T, C)): a view when possible, else a copy."""
     return reshape(self, _shape_args(shape))
+
+
+@public("view", function=False)
+def _view_method(self, *shape):
+    """x.view(B, T, C): always a view of x's storage; raises where that needs a copy (after
+    a transpose), as PyTorch's view does, so that writes never silently miss x."""
+    return reshape(self, _shape_args(shape), _must_view=True)
 
 
 @public("permute_dims", method=False)
@@ -240,8 +260,14 @@ def repeat(input, *sizes):
 
 @public()
 def contiguous(input, memory_format=None):
-    """The tensor itself: gradkit's ops take any memory layout."""
-    return input
+    """The tensor itself if its elements lie in one strided run of memory, else a copy
+    that does (after a transpose): then .view() can reshape it, as PyTorch's."""
+    xp = input.backend.xp
+    try:
+        xp.reshape(input.array, (-1,), copy=False)
+        return input
+    except (ValueError, AttributeError):
+        return clone(input)
 
 
 @public("cat", "concat", "concatenate", method=False)
@@ -312,4 +338,5 @@ def unbind(input, dim=0):
 
 # Ops of other families that backward formulas use (imported last: the families use
 # each other).
+from .elementwise import clone  # noqa: E402
 from .index import getitem  # noqa: E402
