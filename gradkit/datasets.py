@@ -6,6 +6,7 @@
   verification when missing and `download=True`.
 - `read_idx(path)`: one IDX file (gzip-compressed or not) as a NumPy array.
 - `train_test_split(x, y)`: a deterministic shuffled split.
+- `download_file(url, path, sha256)`: one file, checked and moved into place atomically.
 
 Everything here returns NumPy arrays; move them to a device with `gk.tensor(x, device=...)`.
 """
@@ -21,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MNIST_FILES", "MNIST_MIRRORS", "DownloadError", "load_digits", "load_mnist",
-           "read_idx", "train_test_split"]
+__all__ = ["MNIST_FILES", "MNIST_MIRRORS", "DownloadError", "download_file", "load_digits",
+           "load_mnist", "read_idx", "train_test_split"]
 
 
 class DownloadError(RuntimeError):
@@ -178,3 +179,31 @@ def _download(name: str, md5: str, root: Path, mirrors, timeout: float) -> Path:
     raise DownloadError(
         f"load_mnist: could not download {name} into {root}:\n  " + "\n  ".join(failures)
         + f"\nDownload the four files ({', '.join(MNIST_FILES)}) by hand into {root}.")
+
+
+def download_file(url: str, path, sha256: str, timeout: float = 30.0) -> Path:
+    """Download `url` to `path` (its folder is created) and return `path`.
+
+    The data goes to a temporary file next to `path`, renamed into place only once its
+    SHA-256 matches, so an interrupted or bad download never leaves a partial file.
+    Raises DownloadError, with a one-line message, when that fails.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as r:
+            while chunk := r.read(1 << 20):
+                digest.update(chunk)
+                f.write(chunk)
+        if digest.hexdigest() != sha256:
+            raise DownloadError(f"{url} does not have the expected checksum (sha256 "
+                                f"{digest.hexdigest()}, expected {sha256})")
+        os.replace(tmp, path)
+        return path
+    except OSError as e:  # URLError, HTTPError, timeouts and disk errors
+        raise DownloadError(f"could not download {url}: {e}") from e
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
