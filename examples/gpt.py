@@ -21,13 +21,14 @@ examples/gpt.py --compare-torch` (NumPy 2.4 on OpenBLAS 0.3.31, SkylakeX kernels
 PyTorch 2.13.0 on MKL; 2 threads each):
 
     gradkit   222 ms/step (median)   val loss 1.848   train loss 1.696
-    PyTorch    91 ms/step (median)   val loss 1.846   (the same initial weights)
+    PyTorch    85 ms/step (median)   val loss 1.846   (the same initial weights)
 
-gradkit is 2.4x slower (one thread each: 245 vs 130 ms/step, 1.9x). The 600 steps and
-7 evaluations took 188 s with one thread; with two, other programs on this shared machine
-stretched gradkit's wall time to 465 s (OpenBLAS's threads wait for a busy core), though
-not its median step. Karpathy's lecture model (6 layers, 6 heads, n_embd 384, block 256,
-dropout 0.2: 10.8M parameters) reaches a val loss of about 1.48 after 5000 steps on a GPU.
+gradkit is 2.6x slower (2.4x in a second run, PyTorch 91 ms/step; one thread each: 245
+vs 130 ms/step, 1.9x). gradkit's 600 steps and 7 evaluations took 154 s; while other
+programs ran on this shared machine, up to 465 s (OpenBLAS's threads wait for a busy
+core), though with the same median step. Karpathy's lecture model (6 layers, 6 heads,
+n_embd 384, block 256, dropout 0.2: 10.8M parameters) reaches a val loss of about 1.48
+after 5000 steps on a GPU.
 """
 
 import argparse
