@@ -326,3 +326,115 @@ def test_makemore_models_are_pytorch_models():
         model.eval()
         torch_model.eval()
         both_losses(model, torch_model, xb, y)  # eval mode, after one update of the stats
+
+# ---- gpt.py ---------------------------------------------------------------------------------
+def write_text(path, n_words=2000, seed=0):
+    """A small learnable text: random words of a small vocabulary, in short lines."""
+    rng = np.random.default_rng(seed)
+    words = rng.choice(["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "off"],
+                       n_words)
+    lines = [" ".join(words[i:i + 8]) for i in range(0, n_words, 8)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_gpt_fast(tmp_path):
+    write_text(tmp_path / "words.txt")
+    out = run("gpt.py", "--fast", "--device", "cpu", "--data", "words.txt", "--dropout", "0.1",
+              cwd=tmp_path)
+    assert "2 layers, 2 heads, n_embd 32, block 16, batch 8, dropout 0.1" in out  # flags win
+    evals = re.findall(r"gradkit step +(\d+): train loss (\S+), val loss (\S+)", out)
+    assert [int(step) for step, _, _ in evals] == [0, 20, 40, 60]
+    first, final = float(evals[0][2]), float(re.search(r"final train loss \S+, val loss (\S+),",
+                                                       out).group(1))
+    assert np.isfinite(final) and final < first - 0.3, out
+    assert re.search(r"\d+\.\d ms/step", out)
+    sample = out.split("sample:\n", 1)[1]
+    assert len(sample) > 50 and set(sample.strip()) <= set("thecasonmdgrf \n")
+
+
+def small_gpt(gpt, fused=True, **kwargs):
+    config = dict(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16, dropout=0.0)
+    return gpt.GPT(**{**config, **kwargs}, fused=fused)
+
+
+def test_gpt_generate_is_cropped_seeded_and_reproducible(device):
+    gpt = load_example("gpt")
+    model = small_gpt(gpt).to(device)
+    model.eval()
+    context = gk.zeros((2, 3), dtype=gk.long, device=device)
+
+    def sample(seed, **kwargs):
+        generator = gk.Generator(device=device).manual_seed(seed)
+        return model.generate(context, 20, generator=generator, **kwargs).numpy()
+
+    out = sample(5)  # 23 tokens: more than block_size (8), so the context must be cropped
+    assert out.shape == (2, 23) and out.dtype == np.int64
+    assert (out[:, :3] == 0).all() and ((0 <= out) & (out < 11)).all()
+    np.testing.assert_array_equal(out, sample(5))  # the same seed, the same text
+    assert not np.array_equal(out, sample(6))
+    assert np.array_equal(sample(5, top_k=3, temperature=0.5), sample(5, top_k=3, temperature=0.5))
+
+    # top_k=1 is greedy, whatever the seed; each token is the argmax of the logits at the
+    # last position, given only the last block_size tokens
+    greedy = sample(1, top_k=1)
+    np.testing.assert_array_equal(greedy, sample(2, top_k=1))
+    with gk.no_grad():
+        window = gk.tensor(greedy[:, -9:-1], device=device)
+        logits, _ = model(window)
+    np.testing.assert_array_equal(logits[:, -1, :].argmax(-1).numpy(), greedy[:, -1])
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["sdpa", "masked_fill"])
+def test_gpt_matches_pytorch(device, fused):
+    """The same weights give PyTorch's loss and gradients (one backward, no dropout)."""
+    torch = pytest.importorskip("torch")
+    gpt = load_example("gpt")
+    model = small_gpt(gpt, fused)
+    twin = gpt.copy_to_torch(model, gpt.define_gpt(torch)(**dict(
+        vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16, dropout=0.0), fused=fused))
+    model.to(device)
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 11, (4, 8)), rng.integers(0, 11, (4, 8))
+
+    _, loss = model(gk.tensor(x, device=device), gk.tensor(y, device=device))
+    loss.backward()
+    _, expected = twin(torch.tensor(x), torch.tensor(y))
+    expected.backward()
+
+    np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-5)
+    grads = {name: p.grad for name, p in twin.named_parameters()}
+    names = [name for name, _ in model.named_parameters()]
+    assert names == list(grads)  # the tied embedding / lm_head weight appears once
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), grads[name].numpy(), rtol=1e-4, atol=1e-6,
+                                   err_msg=name)
+
+
+def test_gpt_downloads_tiny_shakespeare_once(tmp_path, monkeypatch):
+    """The default data is downloaded into the cache, checked against its SHA-256; a bad
+    or failed download ends with a one-line error that points to --data, and leaves no file."""
+    gpt = load_example("gpt")
+    source = write_text(tmp_path / "served.txt")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(gpt, "SHAKESPEARE_URL", source.as_uri())
+    fast = ["--fast", "--device", "cpu", "--steps", "2", "--eval-iters", "1",
+            "--max-new-tokens", "5"]
+
+    with pytest.raises(SystemExit) as failed:  # the real checksum does not match this text
+        gpt.main(fast)
+    message = str(failed.value.code)
+    assert message.startswith("error:") and "checksum" in message and "--data" in message
+    assert "\n" not in message and list((tmp_path / "cache" / "gradkit").iterdir()) == []
+
+    monkeypatch.setattr(gpt, "SHAKESPEARE_URL", (tmp_path / "missing.txt").as_uri())
+    with pytest.raises(SystemExit, match=r"^error: could not download .*--data FILE"):
+        gpt.main(fast)
+
+    monkeypatch.setattr(gpt, "SHAKESPEARE_URL", source.as_uri())
+    monkeypatch.setattr(gpt, "SHAKESPEARE_SHA256", hashlib.sha256(source.read_bytes()).hexdigest())
+    result = gpt.main(fast)
+    cached = tmp_path / "cache" / "gradkit" / "tinyshakespeare.txt"
+    assert cached.read_bytes() == source.read_bytes() and np.isfinite(result["val_loss"])
+    source.unlink()  # the cached copy is used from now on
+    assert np.isfinite(gpt.main(fast)["val_loss"])
