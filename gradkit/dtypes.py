@@ -57,6 +57,17 @@ def _name_of(obj):
     return getattr(obj, "__name__", None)  # numpy.float32 the type
 
 
+def is_dtype_like(obj) -> bool:
+    """Whether `obj` names a dtype (a DType, a NumPy dtype or scalar type, float/int/bool,
+    or a dtype name): how to() tells x.to(gk.float64) from x.to("cuda")."""
+    if isinstance(obj, DType) or obj in (float, int, bool):
+        return True
+    if isinstance(obj, str):
+        return obj in DTYPES
+    return getattr(obj, "kind", None) is not None or (
+        isinstance(obj, type) and getattr(obj, "__module__", "") == "numpy")
+
+
 def dtype(obj) -> DType:
     """gradkit's DType for a name, a NumPy dtype/type or a DType; errors list the choices."""
     if isinstance(obj, DType):

@@ -394,7 +394,7 @@ class Tensor:
         nothing changes (unless copy=True)."""
         if isinstance(device, Tensor):
             device, dtype = device.backend, device.dtype
-        elif _is_dtype_like(device):
+        elif _dt.is_dtype_like(device):
             device, dtype = None, device
         t = self
         if device is not None:
@@ -664,13 +664,6 @@ class Tensor:
             raise TypeError(f"unsupported format string {spec!r} for a tensor of shape "
                             f"{self.shape}; format t.item() or t.tolist() instead")
         return format(self.item(), spec)
-
-
-def _is_dtype_like(obj) -> bool:
-    if isinstance(obj, (_dt.DType, np.dtype)) or obj in (float, int, bool):
-        return True
-    return isinstance(obj, type) and issubclass(obj, np.generic) or (
-        isinstance(obj, str) and obj in _dt.DTYPES)
 
 
 def _check_cast(result: _dt.DType, target: _dt.DType, what: str):

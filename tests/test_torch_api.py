@@ -84,3 +84,17 @@ def test_squeeze_leaves_other_dims_alone(device):
     x = gk.zeros(3, 1, 2, device=device)
     assert x.squeeze(0).shape == (3, 1, 2) and x.squeeze(1).shape == (3, 2)
     assert x.unsqueeze(-1).shape == (3, 1, 2, 1)
+
+
+def test_fill_and_masked_fill_in_place_count_as_writes(device):
+    x = gk.zeros(4, device=device)
+    x.masked_fill_(gk.tensor([True, False, True, False], device=device), 2.0)
+    assert x.tolist() == [2.0, 0.0, 2.0, 0.0] and x._version == 1
+    x.fill_(3.0)
+    assert x.tolist() == [3.0] * 4 and x._version == 2
+
+
+def test_cuda_queries_agree_with_the_backend_probe():
+    assert gk.cuda.is_available() == gk.is_available("cuda")
+    assert (gk.cuda.device_count() > 0) == gk.cuda.is_available()
+    gk.cuda.synchronize()  # harmless without a GPU

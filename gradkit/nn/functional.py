@@ -178,7 +178,9 @@ def _update_running(running: Tensor, batch_stat: Tensor, momentum, correction: f
     the device and outside the graph."""
     xp = running.backend.xp
     stat = xp.reshape(batch_stat.array, running.array.shape)
-    running._write(running.array * (1 - momentum) + (momentum * correction) * stat)
+    running.array *= 1 - momentum  # in place (no copy each step), then counted as a write
+    running.array += (momentum * correction) * stat
+    running._bump_version()
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:

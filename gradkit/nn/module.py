@@ -267,22 +267,19 @@ class Module:
         return mod
 
     def get_parameter(self, target: str) -> Parameter:
-        module_path, _, name = target.rpartition(".")
-        mod = self.get_submodule(module_path)
-        if not hasattr(mod, name):
-            raise AttributeError(f"{mod._get_name()} has no attribute `{name}`")
-        param = getattr(mod, name)
-        if not isinstance(param, Parameter):
-            raise AttributeError(f"`{name}` is not an nn.Parameter")
-        return param
+        return self._get_registered(target, "_parameters", "an nn.Parameter")
 
     def get_buffer(self, target: str) -> Tensor:
+        return self._get_registered(target, "_buffers", "a buffer")
+
+    def _get_registered(self, target: str, registry: str, kind: str):
+        """The parameter or buffer at dotted path `target`, as PyTorch's get_*."""
         module_path, _, name = target.rpartition(".")
         mod = self.get_submodule(module_path)
         if not hasattr(mod, name):
             raise AttributeError(f"{mod._get_name()} has no attribute `{name}`")
-        if name not in mod._buffers:
-            raise AttributeError(f"`{name}` is not a buffer")
+        if name not in getattr(mod, registry):
+            raise AttributeError(f"`{name}` is not {kind}")
         return getattr(mod, name)
 
     # ---- traversal -------------------------------------------------------------------
@@ -389,7 +386,7 @@ class Module:
         objects stay the same, so an optimizer made before the move keeps working.
         """
         for a in args:
-            if _is_dtype(a):
+            if _dt.is_dtype_like(a):
                 dtype = a
             else:
                 device = a
@@ -493,12 +490,6 @@ class Module:
 
 
 # ---- helpers ------------------------------------------------------------------------------
-def _is_dtype(obj) -> bool:
-    if isinstance(obj, (_dt.DType, np.dtype, type)):
-        return True
-    return isinstance(obj, str) and obj in _dt.DTYPES
-
-
 def _move_(t: Tensor, backend, dtype):
     """Move/cast tensor `t` in place (its storage is replaced; the object stays)."""
     if backend is not None and t.backend is not backend:

@@ -82,8 +82,9 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     # minimum, not xp.clip: array-api-compat's clip for CuPy uses boolean masks (a sync)
     scale = xp.minimum(max_norm / (total + 1e-6), 1.0)
     for grad in _distinct(params):
-        g = grad.array
-        grad._write(g * (scale if g.dtype == scale.dtype else xp.astype(scale, g.dtype)))
+        g = grad.array  # scaled in place, no copy: then counted as a write
+        g *= scale if g.dtype == scale.dtype else xp.astype(scale, g.dtype)
+        grad._bump_version()
     return Tensor.wrap(total, backend)
 
 

@@ -9,7 +9,7 @@ from gradkit.autograd import Function, ShapeError
 from gradkit.backends import common_backend
 from gradkit.tensor import Tensor, tensor
 
-from ._common import _SCALARS, public
+from ._common import _SCALARS, _const, public
 
 
 def _index(x: Tensor, index):
@@ -182,12 +182,8 @@ def gather(input, dim, index):
             grids.append(index)
         else:
             shape = tuple(n if b == a else 1 for b in range(index.ndim))
-            grids.append(_const_like(input, xp.reshape(xp.arange(n, device=dev), shape)))
+            grids.append(_const(input, xp.reshape(xp.arange(n, device=dev), shape)))
     return getitem(input, tuple(grids))
-
-
-def _const_like(like, array):
-    return Tensor._make(array, like.backend)
 
 
 @public()
@@ -195,7 +191,7 @@ def argsort(input, dim=-1, descending=False, stable=False):
     """The indices that sort `input` along `dim` (int64, outside the graph)."""
     xp = input.backend.xp
     key = -input.array if descending else input.array
-    return _const_like(input, xp.argsort(key, axis=dim, stable=True))
+    return _const(input, xp.argsort(key, axis=dim, stable=True))
 
 
 @public()
@@ -214,7 +210,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
                          f"(shape {input.shape})")
     order = argsort(input, dim, descending=largest)
     lead = (slice(None),) * (dim % input.ndim)
-    indices = _const_like(input, order.array[lead + (slice(0, k), Ellipsis)])
+    indices = _const(input, order.array[lead + (slice(0, k), Ellipsis)])
     return SortResult(gather(input, dim, indices), indices)
 
 

@@ -188,18 +188,18 @@ def amin(input, dim=(), keepdim=False, *, axis=None, keepdims=None):
 @public()
 def argmax(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """Index of the largest value (of the flattened tensor when dim is None)."""
-    dim, keep, x = _dim(dim, axis), _keepdim(keepdim, keepdims), input
-    if dim is None and x.ndim > 1:
-        x, keep = x.reshape(-1), False
-    return _const(x, x.backend.xp.argmax(x.array, axis=dim, keepdims=keep))
+    return _arg("argmax", input, _dim(dim, axis), _keepdim(keepdim, keepdims))
 
 
 @public()
 def argmin(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    dim, keep, x = _dim(dim, axis), _keepdim(keepdim, keepdims), input
+    return _arg("argmin", input, _dim(dim, axis), _keepdim(keepdim, keepdims))
+
+
+def _arg(name, x, dim, keep):
     if dim is None and x.ndim > 1:
         x, keep = x.reshape(-1), False
-    return _const(x, x.backend.xp.argmin(x.array, axis=dim, keepdims=keep))
+    return _const(x, getattr(x.backend.xp, name)(x.array, axis=dim, keepdims=keep))
 
 
 @public()
@@ -242,9 +242,8 @@ def histc(input, bins=100, min=0, max=0):
     """Counts of the elements in `bins` equal-width bins over [min, max] (the data's range
     when both are 0), on the device; elements outside are ignored (torch.histc)."""
     xp, x = input.backend.xp, input.array
-    if min == max:  # the data's own range (an explicit read, as PyTorch's)
-        lo_hi = input.backend.to_numpy(xp.stack([xp.min(x), xp.max(x)]))
-        min, max = float(lo_hi[0]), float(lo_hi[1])
+    if min == max:
+        min, max = _data_range(input)
         if min == max:
             min, max = min - 1, max + 1
     flat = xp.reshape(x, (-1,))
@@ -255,6 +254,13 @@ def histc(input, bins=100, min=0, max=0):
     hits = (which[:, None] == xp.arange(bins, device=input.backend.native_device)[None, :])
     counts = xp.sum(xp.astype(hits & inside[:, None], x.dtype), axis=0)
     return _const(input, counts)
+
+
+def _data_range(x):
+    """(min, max) of x's elements as Python floats: an explicit read from the device."""
+    xp = x.backend.xp
+    lo, hi = x.backend.to_numpy(xp.stack([xp.min(x.array), xp.max(x.array)]))
+    return builtins.float(lo), builtins.float(hi)
 
 
 class HistogramResult(NamedTuple):
@@ -270,9 +276,8 @@ def histogram(input, bins=100, *, range=None, weight=None, density=False):
         raise NotImplementedError("histogram: weight= is not supported; use histc")
     lo, hi = (0, 0) if range is None else range
     xp, b = input.backend.xp, input.backend
-    if lo == hi:  # the data's range (an explicit read, as histc's)
-        lo_hi = b.to_numpy(xp.stack([xp.min(input.array), xp.max(input.array)]))
-        lo, hi = builtins.float(lo_hi[0]), builtins.float(lo_hi[1])
+    if lo == hi:
+        lo, hi = _data_range(input)
     hist = histc(input, bins, lo, hi)
     edges = xp.linspace(lo, hi, bins + 1, dtype=input.array.dtype, device=b.native_device)
     if density:

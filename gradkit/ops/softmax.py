@@ -7,6 +7,11 @@ from gradkit.autograd import Function
 from ._common import _dim, public
 
 
+def _shifted(xp, x, axis):
+    """x minus its maximum along axis: exp of it cannot overflow."""
+    return x - xp.max(x, axis=axis, keepdims=True)
+
+
 class LogSoftmax(Function):
     needs_float = True
     save_output = True
@@ -16,7 +21,7 @@ class LogSoftmax(Function):
         self.axis = axis
         if x.size == 0:  # nothing to normalise (max would refuse an axis of size 0)
             return xp.zeros_like(x)
-        shifted = x - xp.max(x, axis=axis, keepdims=True)
+        shifted = _shifted(xp, x, axis)
         shifted -= xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
         return shifted
 
@@ -33,7 +38,7 @@ class Softmax(Function):
         self.axis = axis
         if x.size == 0:  # nothing to normalise (max would refuse an axis of size 0)
             return xp.zeros_like(x)
-        e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+        e = xp.exp(_shifted(xp, x, axis))
         e /= xp.sum(e, axis=axis, keepdims=True)
         return e
 
