@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import threading
 
-from .base import Backend, DeviceError, Generator, GeneratorState, check_seed
+from .base import NO_SCOPE, Backend, DeviceError, Generator, GeneratorState, check_seed
 from .numpy_backend import NumpyBackend
 
-__all__ = ["Backend", "DeviceError", "get_backend", "backend_of_array", "availability",
+__all__ = ["Backend", "NO_SCOPE", "DeviceError", "get_backend", "backend_of_array", "availability",
            "BACKEND_NAMES", "default_device", "seed_all", "common_backend",
-           "backend_of_dlpack", "Generator", "GeneratorState", "check_seed"]
+           "backend_of_dlpack", "set_default_device", "Generator", "GeneratorState", "check_seed"]
 
 BACKEND_NAMES = ("numpy", "cupy", "strict")
 _DEFAULT_DEVICES = {"numpy": "cpu", "cupy": "cuda:0", "strict": "strict:device1"}
@@ -38,9 +38,12 @@ def _probe_cupy() -> tuple[bool, str]:
             return False, "cupy imports but no CUDA GPU answers (cupy.cuda.is_available() is False)"
         x = cupy.arange(4, dtype=cupy.float32)
         float((x * 2).sum())  # one tiny op, compiled and run: catches a missing NVRTC
+        count = cupy.cuda.runtime.getDeviceCount()
+        name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
     except Exception as e:
         return False, f"CUDA GPU present but unusable ({type(e).__name__}: {e})"
-    return True, "available"
+    name = name.decode() if isinstance(name, bytes) else str(name)
+    return True, f"CuPy {cupy.__version__}, {count} GPU(s): {name}"
 
 
 def _probe_strict() -> tuple[bool, str]:
@@ -77,6 +80,14 @@ def cuda_device_count() -> int:
 def default_device(name: str) -> str:
     """The device string a backend name stands for in tests ('strict' -> 'strict:device1')."""
     return _DEFAULT_DEVICES[name]
+
+
+def set_default_device(name: str, device: str):
+    """Make tests of backend `name` run on `device` (e.g. 'cupy' on 'cuda:1')."""
+    canonical_name, _, canonical = _canonical(device)
+    if canonical_name != name:
+        raise DeviceError(f"device {device!r} is not a {name} device")
+    _DEFAULT_DEVICES[name] = canonical
 
 
 def _canonical(device) -> tuple[str, str, str]:

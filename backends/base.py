@@ -23,11 +23,32 @@ class DeviceError(ValueError):
     """A device spec that names no usable device, or tensors on two devices in one op."""
 
 
+class _NoScope:
+    """The scope of a backend whose device needs no selecting: enters and leaves at once."""
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+    def __repr__(self):
+        return "NO_SCOPE"
+
+
+NO_SCOPE = _NoScope()
+
+
 class Backend:
     name: str = "?"  # "numpy", "cupy" or "strict"
     device: str = "?"  # gradkit's device string: "cpu", "cuda:0", "strict:device1"
     scalar_types: tuple = ()  # what a reduction may return instead of a 0-d array
-    scope = None  # a context manager ops run in (the current GPU), or None
+    # The context that makes this backend's device current: CuPy allocates and launches
+    # on the current GPU, so with several GPUs every piece of code that makes or combines
+    # arrays of a tensor runs inside `with backend.scope:` (ops, backward, optimizer
+    # steps, in-place writes, creation). NO_SCOPE where nothing needs selecting; hot paths
+    # test `scope is NO_SCOPE` to skip even that.
+    scope = NO_SCOPE
     # Whether reading an index array's range on the host is free (the CPU): then gradkit
     # checks index bounds always; elsewhere only in debug mode (gradkit/debug.py).
     checks_bounds_cheaply = False

@@ -8,6 +8,9 @@ fused Adam kernel, tested against gradkit.optim.adam_update.
 
 from __future__ import annotations
 
+import functools
+import types
+
 import cupy
 import numpy as np
 from array_api_compat import cupy as xp_cupy
@@ -19,6 +22,31 @@ from .kernels import ADAM
 _adam_kernel = cupy.ElementwiseKernel(*ADAM, "gradkit_adam")
 
 
+class _OnDevice:
+    """An Array API namespace whose functions run with one GPU current (several GPUs)."""
+
+    def __init__(self, xp, device):
+        self._xp, self._device = xp, device
+
+    def __getattr__(self, name):
+        value = getattr(self._xp, name)
+        if isinstance(value, types.ModuleType):  # xp.linalg, xp.fft
+            value = _OnDevice(value, self._device)
+        elif callable(value) and not isinstance(value, type):
+            value = _on_device(value, self._device)
+        setattr(self, name, value)  # looked up once
+        return value
+
+
+def _on_device(fn, device):
+    @functools.wraps(fn)
+    def on_device(*args, **kwargs):
+        with device:
+            return fn(*args, **kwargs)
+
+    return on_device
+
+
 class CupyBackend(Backend):
     name = "cupy"
 
@@ -27,8 +55,11 @@ class CupyBackend(Backend):
         self.index = index
         self.device = f"cuda:{index}"
         if cupy.cuda.runtime.getDeviceCount() > 1:
-            # CuPy allocates and launches on the *current* GPU: ops on cuda:N enter it.
+            # CuPy allocates and launches on the *current* GPU. With several GPUs, every
+            # `xp` function makes this one current, and code that combines arrays with
+            # operators (op forwards, backward, optimizer steps) runs in `scope`.
             self.scope = self.native_device
+            self.xp = _OnDevice(xp_cupy, self.native_device)
 
     def owns(self, array):
         return isinstance(array, cupy.ndarray) and array.device.id == self.index
@@ -99,7 +130,8 @@ class CupyBackend(Backend):
             return erf(x)
 
     def setitem(self, array, index, value):
-        array[index] = value  # CuPy's setitem takes integer arrays (last write wins)
+        with self.scope:
+            array[index] = value  # CuPy's setitem takes integer arrays (last write wins)
 
     def scatter_add(self, shape, index, values):
         if isinstance(index, tuple) and index and index[-1] is Ellipsis:

@@ -26,7 +26,7 @@ import itertools
 import threading
 import weakref
 
-from .backends import DeviceError, common_backend
+from .backends import NO_SCOPE, DeviceError, common_backend
 
 
 class GradkitError(RuntimeError):
@@ -226,7 +226,7 @@ class Function:
         fn.backend = backend
         fn.xp = backend.xp
         try:
-            if backend.scope is None:
+            if backend.scope is NO_SCOPE:
                 out = fn.forward(*arrays, **options)
             else:  # several GPUs: kernels run on the current one, so make it the inputs'
                 with backend.scope:
@@ -339,6 +339,29 @@ def _explain(cls, e, inputs):
     return kind(f"{cls.__name__.lower()}: {e} (input shapes: {shapes})")
 
 
+def on_device(fn):
+    """Run `fn` with the device of its first tensor argument (or of the first tensor in
+    a list or tuple argument) current. CuPy makes arrays and launches kernels on the
+    current GPU, so library code that computes with raw arrays outside an op's forward
+    (constant results, masks, in-place writes) must run there. Free where the backend
+    needs no device selecting (NumPy, one GPU)."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        for a in args:
+            if type(a) in (tuple, list) and a:
+                a = a[0]
+            if isinstance(a, Tensor):
+                scope = a.backend.scope
+                if scope is not NO_SCOPE:
+                    with scope:
+                        return fn(*args, **kwargs)
+                break
+        return fn(*args, **kwargs)
+
+    return run
+
+
 # ---- the engine ---------------------------------------------------------------------
 class AccumulateGrad(Function):
     """The node a leaf's gradient flows into (PyTorch's AccumulateGrad), so that every edge
@@ -402,7 +425,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, keep=()):
     deps = _graph_order(roots)
     ready = [fn for fn in roots if deps[fn] == 0]
     result = {}
-    with set_grad_enabled(create_graph):
+    with set_grad_enabled(create_graph), _DeviceSwitch() as device:
         while ready:
             fn = ready.pop()
             g = grads.pop(fn, None)
@@ -410,6 +433,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, keep=()):
                 if g is not None:
                     result[fn] = g if fn.hooks is None else _run_hooks(fn.hooks, g)
                 continue
+            if fn.backend.scope is not device.active:  # another GPU (several GPUs only)
+                device.switch(fn.backend.scope)
             if g is None:  # every consumer returned None for it: nothing flows through it,
                 in_grads = (None,) * len(fn.edges)  # but its inputs still count it as done
             else:
@@ -457,6 +482,24 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, keep=()):
             if not retain_graph:
                 fn.release()
     return result
+
+
+class _DeviceSwitch:
+    """The device scope the graph walk is in: each node runs on its inputs' device, which
+    matters with several GPUs only (elsewhere every scope is NO_SCOPE)."""
+
+    def __enter__(self):
+        self.active = NO_SCOPE
+        return self
+
+    def switch(self, scope):
+        self.active.__exit__(None, None, None)
+        self.active = NO_SCOPE
+        scope.__enter__()
+        self.active = scope
+
+    def __exit__(self, *exc):
+        self.active.__exit__(None, None, None)
 
 
 def _run_hooks(hooks, g):
@@ -523,7 +566,9 @@ def _grad_outputs(outputs, grad_outputs, who):
                 raise GradkitError(
                     f"{who}: grad can be implicitly created only for scalar outputs, but the "
                     f"output has shape {out.shape}; pass a gradient of that shape")
-            result.append(Tensor._make(out.backend.xp.ones_like(out.array), out.backend))
+            with out.backend.scope:
+                ones = out.backend.xp.ones_like(out.array)
+            result.append(Tensor._make(ones, out.backend))
             continue
         if not isinstance(g, Tensor):
             from .tensor import tensor
@@ -548,7 +593,8 @@ def backward(tensor, grad=None, retain_graph=None, create_graph=False):
     for acc, g in result.items():
         leaf = acc.leaf()
         if leaf is not None:
-            _accumulate(leaf, g, create_graph, shared)
+            with leaf.backend.scope:
+                _accumulate(leaf, g, create_graph, shared)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,

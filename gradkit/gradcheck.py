@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from .autograd import GradkitError, grad
+from .autograd import GradkitError, grad, on_device
 from .tensor import Tensor
 
 FULL_JACOBIAN_MAX = 256  # inputs with at most this many elements get every column checked
@@ -60,6 +60,9 @@ def _compare(analytic, numeric, atol, rtol, where):
         raise GradcheckError(f"{where}, element {tuple(int(v) for v in k)}: analytic "
                              f"{a[k]:.10g} vs numeric {n[k]:.10g} "
                              f"(atol={atol}, rtol={rtol}; {int(bad.sum())} of {a.size} differ)")
+
+
+@on_device
 
 
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="auto", n_directions=4,
@@ -152,6 +155,9 @@ def _directional(fn, inputs, outputs, o, i, eps, atol, rtol, where, rng, n):
         ana = b.xp.sum(vjp * v)
         _compare(b.to_numpy(ana), b.to_numpy(num), atol * max(1, x.numel()) ** 0.5, rtol,
                  where + f" [random direction {trial}: u^T J v]")
+
+
+@on_device
 
 
 def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,

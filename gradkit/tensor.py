@@ -12,6 +12,7 @@ import numpy as np
 
 from . import backends as _backends
 from . import dtypes as _dt
+from .autograd import on_device  # defined before autograd imports this module
 
 _SCALARS = (int, float, bool)
 _INPLACE = {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul,
@@ -73,6 +74,8 @@ class Tensor:
         outside the graph. How library code (nn, optim, data) turns the result of
         `backend.xp` work into a Tensor; users want gk.tensor (a copy) or gk.as_tensor."""
         return cls._make(array, backend)
+
+    @on_device
 
     def _write(self, array) -> Tensor:
         """Write `array` (a raw array of this backend, or a scalar) into this tensor's
@@ -182,7 +185,7 @@ class Tensor:
                 raise TypeError(f"assigned grad must be a Tensor or None, not "
                                 f"{type(g).__name__}; wrap it with gk.tensor(...)")
             if g.backend is not self.backend:
-                raise _backends.DeviceError(f"assigned grad is on {g.device} but the tensor "
+                raise _backends.DeviceError(f"assigned grad is on device {g.device} but the tensor "
                                             f"is on {self.device}")
             if g.shape != self.shape:
                 raise ValueError(f"assigned grad has shape {g.shape} but the tensor has "
@@ -521,6 +524,7 @@ class Tensor:
     # `with gk.no_grad(): p -= lr * p.grad`. While recording, the write is recorded too:
     # x becomes the output of the op applied to its old self (PyTorch's rebase), so
     # `out = x @ w; out += b` differentiates like `out = x @ w + b`.
+    @on_device
     def _in_place(self, other, what, write, op):
         """Run `write()` on the storage, or, while recording, rebase self onto
         `op(old_self)` (computed out of place, then copied into the storage)."""

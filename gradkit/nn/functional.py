@@ -18,7 +18,7 @@ import math
 import warnings
 
 from gradkit import debug, ops
-from gradkit.autograd import Function, ShapeError
+from gradkit.autograd import Function, ShapeError, on_device
 from gradkit.backends import DeviceError
 from gradkit.tensor import Tensor, tensor
 from gradkit.tensor import tensor as _as_tensor  # (one_hot's argument is named `tensor`)
@@ -130,6 +130,9 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     return out
 
 
+@on_device
+
+
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                weight: Tensor | None = None, bias: Tensor | None = None,
                training: bool = False, momentum=0.1, eps: float = 1e-5) -> Tensor:
@@ -183,6 +186,9 @@ def _update_running(running: Tensor, batch_stat: Tensor, momentum, correction: f
     running._bump_version()
 
 
+@on_device
+
+
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """int64 rows with a 1 at each class index: shape tensor.shape + (num_classes,).
     num_classes=-1 takes max + 1, read from the device (an explicit read, as PyTorch's)."""
@@ -199,6 +205,9 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
                                  f"num_classes={num_classes}")
     classes = xp.arange(num_classes, dtype=t.array.dtype, device=b.native_device)
     return Tensor.wrap(xp.astype(t.array[..., None] == classes, xp.int64), b)
+
+
+@on_device
 
 
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
@@ -235,6 +244,9 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         keep = b.bernoulli_mask(shape, 1.0 - dropout_p, query.dtype.name)
     return ops.ScaledDotProductAttention.apply(query, key, value, mask=mask, keep=keep,
                                                scale=scale)
+
+
+@on_device
 
 
 def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
@@ -323,6 +335,9 @@ def cross_entropy(input: Tensor, target, weight: Tensor | None = None, *,
 def _class_view(ndim: int, axis: int, classes: int) -> tuple:
     """Shape that lines a (C,) vector up with the class axis of an ndim-d input."""
     return tuple(classes if i == axis else 1 for i in range(ndim))
+
+
+@on_device
 
 
 def _nll(logp, target, weight, ignore_index, reduction, smoothing, who):

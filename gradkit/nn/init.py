@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from gradkit import creation as _creation
-from gradkit.autograd import no_grad
+from gradkit.autograd import no_grad, on_device
 from gradkit.tensor import Tensor
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_",
@@ -45,6 +45,7 @@ def _fill(t: Tensor, array) -> Tensor:
 
 
 @no_grad()
+@on_device
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     """Fill with draws from U(a, b)."""
     u = _creation.rand(tensor.shape, dtype=tensor.dtype, device=tensor.backend).array
@@ -52,6 +53,7 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
 
 
 @no_grad()
+@on_device
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """Fill with draws from N(mean, std**2)."""
     z = _creation.randn(tensor.shape, dtype=tensor.dtype, device=tensor.backend).array
@@ -59,13 +61,20 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
 
 
 @no_grad()
+@on_device
 def constant_(tensor: Tensor, val: float) -> Tensor:
     xp = tensor.backend.xp
     return _fill(tensor, xp.full_like(tensor.array, val))
 
 
+@on_device
+
+
 def zeros_(tensor: Tensor) -> Tensor:
     return constant_(tensor, 0)
+
+
+@on_device
 
 
 def ones_(tensor: Tensor) -> Tensor:
@@ -80,6 +89,9 @@ def _kaiming_std(tensor, a, mode, nonlinearity):
     return calculate_gain(nonlinearity, a) / math.sqrt(fan) if fan else 0.0
 
 
+@on_device
+
+
 def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu") -> Tensor:
     """He initialisation: U(-b, b) with b = gain * sqrt(3 / fan)."""
@@ -87,9 +99,15 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
     return uniform_(tensor, -bound, bound)
 
 
+@on_device
+
+
 def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu") -> Tensor:
     return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity))
+
+
+@on_device
 
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
@@ -97,6 +115,9 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     fan_in, fan_out = _fans(tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(tensor, -bound, bound)
+
+
+@on_device
 
 
 def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:

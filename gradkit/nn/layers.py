@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 
 from gradkit import creation as _creation
 from gradkit import dtypes as _dt
-from gradkit.autograd import ShapeError, no_grad
+from gradkit.autograd import ShapeError, no_grad, on_device
 from gradkit.tensor import Tensor, tensor
 
 from . import functional as F
@@ -492,6 +492,7 @@ class BatchNorm1d(Module):
             for t in (self.running_mean, self.running_var, self.num_batches_tracked):
                 init.constant_(t, 1 if t is self.running_var else 0)
 
+    @on_device
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim not in (2, 3) or input.shape[1] != self.num_features:
             raise ShapeError(f"BatchNorm1d({self.num_features}): expected input of shape "

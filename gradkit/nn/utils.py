@@ -70,22 +70,23 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
         if p.grad.backend is not backend:
             raise DeviceError(f"clip_grad_norm_: gradients are on different devices, "
                               f"{backend.device} and {p.grad.backend.device}")
-    norms = [_vector_norm(xp, p.grad.array, norm_type) for p in params if p.grad.array.size]
-    if not norms:
-        total = xp.zeros((), dtype=params[0].grad.array.dtype, device=backend.native_device)
-    else:
-        dtype = xp.result_type(*norms)
-        total = _vector_norm(xp, xp.stack([xp.astype(n, dtype) for n in norms]), norm_type)
-    if error_if_nonfinite and not bool(xp.all(xp.isfinite(total))):
-        raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
-                           "gradients is non-finite, so it cannot be clipped")
-    # minimum, not xp.clip: array-api-compat's clip for CuPy uses boolean masks (a sync)
-    scale = xp.minimum(max_norm / (total + 1e-6), 1.0)
-    for grad in _distinct(params):
-        g = grad.array  # scaled in place, no copy: then counted as a write
-        g *= scale if g.dtype == scale.dtype else xp.astype(scale, g.dtype)
-        grad._bump_version()
-    return Tensor.wrap(total, backend)
+    with backend.scope:  # the gradients' GPU current (several GPUs)
+        norms = [_vector_norm(xp, p.grad.array, norm_type) for p in params if p.grad.array.size]
+        if not norms:
+            total = xp.zeros((), dtype=params[0].grad.array.dtype, device=backend.native_device)
+        else:
+            dtype = xp.result_type(*norms)
+            total = _vector_norm(xp, xp.stack([xp.astype(n, dtype) for n in norms]), norm_type)
+        if error_if_nonfinite and not bool(xp.all(xp.isfinite(total))):
+            raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
+                               "gradients is non-finite, so it cannot be clipped")
+        # minimum, not xp.clip: array-api-compat's clip for CuPy uses boolean masks (a sync)
+        scale = xp.minimum(max_norm / (total + 1e-6), 1.0)
+        for grad in _distinct(params):
+            g = grad.array  # scaled in place, no copy: then counted as a write
+            g *= scale if g.dtype == scale.dtype else xp.astype(scale, g.dtype)
+            grad._bump_version()
+        return Tensor.wrap(total, backend)
 
 
 def _distinct(params):

@@ -7,7 +7,7 @@ import math
 import operator
 
 from gradkit import dtypes as _dt
-from gradkit.autograd import Function, ShapeError
+from gradkit.autograd import Function, ShapeError, on_device
 from gradkit.backends import common_backend
 from gradkit.tensor import Tensor, tensor
 
@@ -530,6 +530,9 @@ def _zero(x):
     return {"b": False, "f": 0.0}.get(x.dtype.kind, 0)
 
 
+@on_device
+
+
 def _triangle(x, diagonal, lower):
     if x.ndim < 2:
         raise ShapeError(f"tril/triu need at least 2 dims, not shape {x.shape}")
@@ -541,6 +544,7 @@ def _triangle(x, diagonal, lower):
 
 
 @public("floor_divide")
+@on_device
 def floor_divide(input, other):
     """input // other, rounded toward -inf (outside the graph: its gradient is zero
     almost everywhere)."""
@@ -574,6 +578,7 @@ def isinf(input):
 
 
 @public()
+@on_device
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """Whether |input - other| <= atol + rtol * |other| everywhere: a Python bool (an
     explicit read from the device, as PyTorch's)."""
@@ -587,6 +592,7 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 
 @public()
+@on_device
 def equal(input, other):
     """Whether both have the same shape and elements: a Python bool."""
     if input.shape != other.shape:
@@ -597,6 +603,9 @@ def equal(input, other):
 _COMPARE = {"less": operator.lt, "less_equal": operator.le, "greater": operator.gt,
             "greater_equal": operator.ge, "equal": operator.eq, "not_equal": operator.ne,
             "logical_and": operator.and_, "logical_or": operator.or_}
+
+
+@on_device
 
 
 def compare(name, a, b):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from gradkit.autograd import Function, ShapeError
+from gradkit.autograd import Function, ShapeError, on_device
 from gradkit.backends import common_backend
 from gradkit.tensor import Tensor, tensor
 
@@ -187,6 +187,7 @@ def gather(input, dim, index):
 
 
 @public()
+@on_device
 def argsort(input, dim=-1, descending=False, stable=False):
     """The indices that sort `input` along `dim` (int64, outside the graph)."""
     xp = input.backend.xp

@@ -8,7 +8,7 @@ import math
 import warnings
 from typing import NamedTuple
 
-from gradkit.autograd import Function, ShapeError
+from gradkit.autograd import Function, ShapeError, on_device
 from gradkit.tensor import Tensor
 
 from ._common import _axes, _const, _dim, _keepdim, _kept_shape, public
@@ -238,6 +238,7 @@ def prod(input, dim=None, keepdim=False):
 
 
 @public()
+@on_device
 def histc(input, bins=100, min=0, max=0):
     """Counts of the elements in `bins` equal-width bins over [min, max] (the data's range
     when both are 0), on the device; elements outside are ignored (torch.histc)."""

@@ -140,7 +140,8 @@ class Optimizer:
             for group in self.param_groups:
                 for p in group["params"]:
                     if p._grad is not None:
-                        self._update(group, p, self.state.get(p))
+                        with p.backend.scope:  # p's GPU current (several GPUs)
+                            self._update(group, p, self.state.get(p))
                         p._bump_version()  # written in place: a saved p is now stale
         return loss
 

@@ -169,15 +169,18 @@ class _BackendRun:
                 line += "  (not selected)"
             elif not ok:
                 line += f"  (unavailable: {reason})"
+            elif reason != "available":
+                line += f"  ({reason}; tests on {_backends.default_device(n)})"
             tr.write_line(line)
 
 
 # ---- fixtures ---------------------------------------------------------------------------
-@pytest.fixture(params=backend_params())
+@pytest.fixture(params=[pytest.param(n, id=n, marks=pytest.mark.gradkit_backend(n))
+                        for n in _backends.BACKEND_NAMES])
 def device(request) -> str:
     """A device string, once per backend ('cpu', 'cuda:0', 'strict:device1'); reseeds."""
     _backends.seed_all(0)  # cheap: generators are created lazily
-    return request.param
+    return _backends.default_device(request.param)  # at run time: a conftest may move it
 
 
 @pytest.fixture

@@ -1,0 +1,501 @@
+"""The simulated GPU: device arrays over NumPy storage, devices, and the synchronisation count.
+
+An `ndarray` holds a NumPy array (`_a`, its storage) and the id of the device it lives on
+(`_dev`). Everything CuPy refuses is refused here the same way; everything that makes
+CuPy wait for the GPU (a value read on the host) is counted as a synchronisation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import warnings
+
+import numpy as np
+
+
+class Config:
+    """The simulated machine. `install()` sets it; tests may read and change it."""
+
+    gpus = 1
+    peer_access = False
+    version = "14.2.0"
+    syncs = 0  # host synchronisations counted so far
+    last_sync = ""  # what caused the last one
+    raise_on_sync = False  # every synchronisation raises (DeviceSynchronized)
+
+    @classmethod
+    def major(cls) -> int:
+        return int(cls.version.split(".")[0])
+
+
+_local = threading.local()  # .device: the current device; .allow_sync: cupyx's switch
+
+
+class DeviceSynchronized(RuntimeError):
+    """cupyx.DeviceSynchronized: a synchronisation inside allow_synchronize(False)."""
+
+
+class CUDARuntimeError(RuntimeError):
+    """cupy_backends.cuda.api.runtime.CUDARuntimeError."""
+
+
+def sync(what: str):
+    """Count a host synchronisation; raise where synchronising is forbidden."""
+    Config.syncs += 1
+    Config.last_sync = what
+    if Config.raise_on_sync or not getattr(_local, "allow_sync", True):
+        raise DeviceSynchronized(f"simulated GPU: host synchronisation ({what}) where "
+                                 "synchronisation is not allowed")
+
+
+@contextlib.contextmanager
+def allow_synchronize(allow: bool):
+    """cupyx.allow_synchronize: with False, any synchronisation raises."""
+    before = getattr(_local, "allow_sync", True)
+    _local.allow_sync = allow
+    try:
+        yield
+    finally:
+        _local.allow_sync = before
+
+
+def get_device_id() -> int:
+    return getattr(_local, "device", 0)
+
+
+class Device:
+    """cupy.cuda.Device: a context manager that makes a GPU current."""
+
+    def __init__(self, device=None):
+        self.id = get_device_id() if device is None else int(device)
+        if not 0 <= self.id < Config.gpus:
+            raise CUDARuntimeError("cudaErrorInvalidDevice: invalid device ordinal")
+        self._stack = []
+
+    def __int__(self):
+        return self.id
+
+    __index__ = __int__
+
+    def __enter__(self):
+        self._stack.append(get_device_id())
+        _local.device = self.id
+        return self
+
+    def __exit__(self, *exc):
+        _local.device = self._stack.pop()
+
+    def use(self):
+        _local.device = self.id
+
+    def synchronize(self):
+        sync("Device.synchronize")
+
+    @property
+    def compute_capability(self):
+        return "90"
+
+    def __eq__(self, other):
+        return isinstance(other, Device) and other.id == self.id
+
+    def __hash__(self):
+        return hash(("Device", self.id))
+
+    def __repr__(self):
+        return f"<CUDA Device {self.id}>"
+
+
+def check_device(arr: ndarray, dev: int):
+    """CuPy's _check_peer_access: an array used by a kernel on another device."""
+    if arr._dev == dev:
+        return
+    msg = (f"The device where the array resides ({arr._dev}) is different from the "
+           f"current device ({dev}).")
+    if not Config.peer_access:
+        raise ValueError(f"{msg} Peer access is unavailable between these devices.")
+    warnings.warn(f"{msg} Peer access has been activated automatically.", stacklevel=3)
+
+
+def _refuse_host(value):
+    raise TypeError(f"Unsupported type {type(value)}")
+
+
+def unwrap(value, dev: int, name: str = ""):
+    """A kernel argument as NumPy sees it: device arrays (checked) to storage, NumPy arrays
+    refused, sequences unwrapped element by element, scalars unchanged."""
+    if isinstance(value, ndarray):
+        check_device(value, dev)
+        return value._a
+    if isinstance(value, np.ndarray):
+        _refuse_host(value)
+    if isinstance(value, (list, tuple)) and any(
+            isinstance(v, (ndarray, np.ndarray, list, tuple)) for v in value):
+        return type(value)(unwrap(v, dev, name) for v in value)
+    return value
+
+
+def _operands(name: str, args: tuple) -> list:
+    """The interface for the ElementwiseKernel simulation: checked, unwrapped arguments."""
+    dev = get_device_id()
+    return [unwrap(a, dev, name) for a in args]
+
+
+def _wrap(a: np.ndarray, dev: int | None = None) -> ndarray:
+    """A device array around host storage `a` (no copy), on `dev` (default: current)."""
+    out = object.__new__(ndarray)
+    out._a = a
+    out._dev = get_device_id() if dev is None else dev
+    return out
+
+
+def rewrap(result, dev: int, sources=(), outs=None):
+    """A NumPy result as CuPy would return it: arrays on the device (views stay on their
+    base's device), NumPy and Python scalars as 0-d device arrays, tuples element-wise."""
+    if isinstance(result, np.ndarray):
+        if outs:
+            for o in outs:
+                if o._a is result:
+                    return o
+        for s in sources:
+            if isinstance(s, ndarray) and result.base is not None and \
+                    np.may_share_memory(result, s._a):
+                return _wrap(result, s._dev)
+        return _wrap(result, dev)
+    if isinstance(result, (np.generic, bool, int, float, complex)) and not isinstance(
+            result, (np.str_, np.bytes_)):
+        return _wrap(np.asarray(result), dev)
+    if isinstance(result, (tuple, list)):
+        return type(result)(rewrap(r, dev, sources, outs) for r in result)
+    return result
+
+
+def call(name: str, fn, args, kwargs, sources=None):
+    """Run NumPy's `fn` as CuPy's function `name` on the current device."""
+    dev = get_device_id()
+    a = [unwrap(x, dev, name) for x in args]
+    kw = {k: unwrap(v, dev, name) for k, v in kwargs.items()}
+    outs = kwargs.get("out")
+    outs = (outs if isinstance(outs, tuple) else (outs,)) if outs is not None else None
+    with np.errstate(all="ignore"):  # a GPU never warns about inf or nan
+        result = fn(*a, **kw)
+    return rewrap(result, dev, args if sources is None else sources,
+                  [o for o in outs if isinstance(o, ndarray)] if outs else None)
+
+
+# ---- indexing ------------------------------------------------------------------------------
+def wrap_indices(index, shape, dev: int):
+    """`index` for NumPy, with CuPy's wrapping of integer-array indices."""
+    items = index if isinstance(index, tuple) else (index,)
+    conv = []
+    for item in items:
+        if isinstance(item, ndarray):
+            check_device(item, dev)
+            item = item._a
+        elif isinstance(item, list):
+            item = np.asarray(item)
+        if isinstance(item, np.ndarray) and item.dtype == np.bool_:
+            sync("boolean mask indexing")
+        conv.append(item)
+
+    def width(i):
+        if i is None or i is Ellipsis:
+            return 0
+        if isinstance(i, np.ndarray) and i.dtype == np.bool_:
+            return max(i.ndim, 1)
+        return 1
+
+    ndim = len(shape)
+    ell = next((k for k, i in enumerate(conv) if i is Ellipsis), None)
+    axis = 0
+    for k, item in enumerate(conv):
+        if k == ell:
+            axis = ndim - sum(width(i) for i in conv[k + 1:])
+            continue
+        if isinstance(item, np.ndarray) and item.dtype.kind in "iu" and axis < ndim \
+                and shape[axis] > 0:
+            conv[k] = item % shape[axis]
+        axis += width(item)
+    return tuple(conv) if isinstance(index, tuple) else conv[0]
+
+
+_SYNC_METHODS = {"item", "tolist", "get", "tobytes", "tofile", "dump", "dumps"}
+
+
+class ndarray:
+    """cupy.ndarray, simulated: NumPy storage on one simulated GPU."""
+
+    __slots__ = ("_a", "_dev", "__weakref__")
+    __array_priority__ = 100
+    __array_ufunc__ = None  # NumPy defers to us, and our operators refuse NumPy arrays
+    __hash__ = None
+
+    def __init__(self, shape, dtype=float, memptr=None, strides=None, order="C"):
+        self._a = np.empty(shape, dtype, order=order)
+        self._dev = get_device_id()
+
+    # -- what lives on the host -----------------------------------------------------------
+    @property
+    def shape(self):
+        return self._a.shape
+
+    @shape.setter
+    def shape(self, newshape):  # in place, never a copy (CuPy's _ndarray_shape_setter)
+        try:
+            self._a = self._a.reshape(newshape, copy=False)
+        except ValueError:
+            raise AttributeError("Incompatible shape for in-place modification. Use "
+                                 "`.reshape()` to make a copy with the desired shape.") from None
+
+    dtype = property(lambda self: self._a.dtype)
+    ndim = property(lambda self: self._a.ndim)
+    size = property(lambda self: self._a.size)
+    itemsize = property(lambda self: self._a.itemsize)
+    nbytes = property(lambda self: self._a.nbytes)
+    strides = property(lambda self: self._a.strides)
+    flags = property(lambda self: self._a.flags)
+
+    @property
+    def device(self):
+        return Device(self._dev)
+
+    @property
+    def base(self):
+        return None if self._a.base is None else _wrap(self._a.base, self._dev)
+
+    @property
+    def data(self):
+        return _MemoryPointer(self)
+
+    def __len__(self):
+        return len(self._a)
+
+    def __repr__(self):
+        sync("repr")
+        return repr(self._a).replace("array", "array", 1)
+
+    def __str__(self):
+        sync("str")
+        return str(self._a)
+
+    def __format__(self, spec):
+        sync("format")
+        return format(self._a, spec)
+
+    # -- host conversions: refused implicitly, synchronising explicitly ---------------------
+    def __array__(self, *args, **kwargs):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed. Please use "
+                        "`.get()` to construct a NumPy array explicitly.")
+
+    def __bool__(self):
+        sync("bool()")
+        return bool(self._a)
+
+    def __float__(self):
+        sync("float()")
+        return float(self._a)
+
+    def __int__(self):
+        sync("int()")
+        return int(self._a)
+
+    def __complex__(self):
+        sync("complex()")
+        return complex(self._a)
+
+    def get(self, stream=None, order="C", out=None, blocking=True):
+        sync("ndarray.get")
+        return np.array(self._a, order=order)
+
+    def set(self, arr, stream=None):
+        if not isinstance(arr, np.ndarray):
+            raise TypeError(f"Only numpy.ndarray can be set to cupy.ndarray, not {type(arr)}")
+        if arr.shape != self.shape:
+            raise ValueError(f"Shape mismatch. Old shape: {self.shape}, new shape: {arr.shape}")
+        self._a[...] = arr
+
+    def item(self, *args):
+        sync("ndarray.item")
+        return self._a.item(*args)
+
+    def tolist(self):
+        sync("ndarray.tolist")
+        return self._a.tolist()
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d array")
+        return (self[i] for i in range(len(self)))
+
+    def __dlpack_device__(self):
+        return (2, self._dev)
+
+    def __dlpack__(self, stream=None, **kwargs):
+        # NumPy's capsule; consumers ask __dlpack_device__ first and see CUDA memory
+        return self._a.__dlpack__()
+
+    @property
+    def __cuda_array_interface__(self):
+        return {"shape": self.shape, "typestr": self.dtype.str, "version": 3,
+                "data": (self._a.ctypes.data, False), "strides": None
+                if self._a.flags.c_contiguous else self.strides}
+
+    # -- indexing -------------------------------------------------------------------------
+    def __getitem__(self, index):
+        dev = get_device_id()
+        idx = wrap_indices(index, self.shape, dev)
+        result = self._a[idx]
+        if isinstance(result, np.ndarray) and np.may_share_memory(result, self._a):
+            return _wrap(result, self._dev)  # a view: no kernel, stays on its device
+        check_device(self, dev)
+        return rewrap(result, dev)
+
+    def __setitem__(self, index, value):
+        dev = get_device_id()
+        check_device(self, dev)
+        if isinstance(value, np.ndarray):
+            _refuse_host(value)  # CuPy refuses assignment from CPU arrays (gh-2079)
+        idx = wrap_indices(index, self.shape, dev)
+        self._a[idx] = unwrap(value, dev)
+
+    # -- methods CuPy's ndarray shares with NumPy's ----------------------------------------
+    @property
+    def T(self):
+        return _wrap(self._a.T, self._dev)
+
+    @property
+    def mT(self):
+        if Config.major() < 14:
+            raise AttributeError("'cupy._core.core._ndarray_base' object has no attribute 'mT' "
+                                 f"(simulating CuPy {Config.version})")
+        if self.ndim < 2:
+            raise ValueError("matrix transpose with ndim < 2 is undefined")
+        return _wrap(np.swapaxes(self._a, -1, -2), self._dev)
+
+    @property
+    def real(self):
+        return _wrap(self._a.real, self._dev)
+
+    @property
+    def imag(self):
+        return _wrap(self._a.imag, self._dev)
+
+    def astype(self, dtype, order="K", casting=None, subok=None, copy=True):
+        check_device(self, get_device_id())
+        if not copy and np.dtype(dtype) == self.dtype:
+            return self
+        return _wrap(self._a.astype(dtype, order=order, copy=True))
+
+    def copy(self, order="C"):
+        check_device(self, get_device_id())
+        return _wrap(self._a.copy(order=order))
+
+    def take(self, indices, axis=None, out=None):
+        dev = get_device_id()
+        check_device(self, dev)
+        idx = unwrap(indices, dev)
+        n = self.size if axis is None else self.shape[axis]
+        if isinstance(idx, (np.ndarray, int, np.integer)) and n > 0:
+            idx = np.mod(idx, n)  # CuPy's take wraps
+        return rewrap(self._a.take(idx, axis=axis), dev)
+
+    def fill(self, value):
+        if isinstance(value, np.ndarray):
+            _refuse_host(value)
+        check_device(self, get_device_id())
+        self._a.fill(unwrap(value, get_device_id()))
+
+    def nonzero(self):
+        sync("ndarray.nonzero")
+        return rewrap(self._a.nonzero(), get_device_id())
+
+    def __reduce__(self):  # pickling reads the data: a synchronisation, as in CuPy
+        sync("pickle")
+        return (_unpickle, (self._a.copy(), self._dev))
+
+
+def _unpickle(a, dev):
+    return _wrap(a, dev)
+
+
+class _MemoryPointer:
+    """The `data` of an array: its device and address."""
+
+    def __init__(self, arr):
+        self.device_id = arr._dev
+        self.ptr = arr._a.__array_interface__["data"][0]
+        self.device = Device(arr._dev)
+
+
+def _method(name):
+    def method(self, *args, **kwargs):
+        dev = get_device_id()
+        a = [unwrap(x, dev, name) for x in args]
+        kw = {k: unwrap(v, dev, name) for k, v in kwargs.items()}
+        with np.errstate(all="ignore"):
+            result = getattr(self._a, name)(*a, **kw)
+        if isinstance(result, np.ndarray) and np.may_share_memory(result, self._a):
+            return _wrap(result, self._dev)  # a view (reshape, transpose, ...)
+        check_device(self, dev)
+        return rewrap(result, dev)
+
+    method.__name__ = name
+    return method
+
+
+def _operator(name, inplace=False):
+    def op(self, other):
+        dev = get_device_id()
+        check_device(self, dev)
+        if isinstance(other, np.ndarray):
+            _refuse_host(other)
+        if isinstance(other, (list, tuple)):
+            return NotImplemented
+        o = unwrap(other, dev)
+        with np.errstate(all="ignore"):
+            result = getattr(self._a, name)(o)
+        if result is NotImplemented:
+            return result
+        if inplace:
+            return self
+        return rewrap(result, dev)
+
+    op.__name__ = name
+    return op
+
+
+def _unary(name):
+    def op(self):
+        check_device(self, get_device_id())
+        with np.errstate(all="ignore"):
+            return rewrap(getattr(self._a, name)(), get_device_id())
+
+    op.__name__ = name
+    return op
+
+
+_BINARY = ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or",
+           "xor", "lshift", "rshift", "divmod")
+for _n in _BINARY:
+    setattr(ndarray, f"__{_n}__", _operator(f"__{_n}__"))
+    setattr(ndarray, f"__r{_n}__", _operator(f"__r{_n}__"))
+    if _n != "divmod":
+        setattr(ndarray, f"__i{_n}__", _operator(f"__i{_n}__", inplace=True))
+for _n in ("lt", "le", "gt", "ge", "eq", "ne"):
+    setattr(ndarray, f"__{_n}__", _operator(f"__{_n}__"))
+for _n in ("neg", "pos", "abs", "invert"):
+    setattr(ndarray, f"__{_n}__", _unary(f"__{_n}__"))
+
+_OWN = set(vars(ndarray))
+
+
+def add_methods(names):
+    """Give ndarray CuPy's methods (of this version) that NumPy's ndarray also has."""
+    for n in names:
+        if n not in _OWN and not n.startswith("__") and hasattr(np.ndarray, n) \
+                and callable(getattr(np.ndarray, n)) and n not in _SYNC_METHODS:
+            setattr(ndarray, n, _method(n))
+
+
+ndarray.__module__ = "cupy"
+ndarray.__qualname__ = "ndarray"
