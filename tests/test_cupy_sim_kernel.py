@@ -5,9 +5,19 @@ against the optimizers' generic rules."""
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
-from cupy_sim import _core, _kernel
+
+try:
+    _core = importlib.import_module("cupy_sim._core")
+except ModuleNotFoundError as e:  # only while the simulator's core is not merged in
+    if e.name != "cupy_sim._core":
+        raise
+    pytest.skip("tests/cupy_sim/_core.py (the simulator's arrays) is not there",
+                allow_module_level=True)
+from cupy_sim import _kernel
 from cupy_sim._kernel import ElementwiseKernel, register, signature
 
 from gradkit.backends.kernels import ADAM, KERNELS, SGD, SGD_MOMENTUM, adam_scalars, sgd_scalars
