@@ -54,6 +54,20 @@ LAYOUTS = {
 ARG_KIND_NDARRAY, ARG_KIND_INDEXER, ARG_KIND_SCALAR = 1, 2, 3
 
 
+def _preload_wheel_nvrtc():
+    """Load libnvrtc.so.12 of the nvidia-cuda-nvrtc-cu12 wheel, if installed, so that a
+    later dlopen by soname finds it (CuPy 14 looks in the wheels itself)."""
+    import ctypes
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("nvidia.cuda_nvrtc")
+    if spec is not None and spec.submodule_search_locations:
+        lib = os.path.join(list(spec.submodule_search_locations)[0], "lib", "libnvrtc.so.12")
+        if os.path.exists(lib):
+            ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
+
+
 def _load_cupy():
     """(cupy, reason): real CuPy with a working NVRTC and CUDA headers, or why not."""
     sim = sys.modules.get("cupy")
@@ -72,6 +86,8 @@ def _load_cupy():
         return None, (f"CuPy {cupy.__version__}: the internals used here were checked for "
                       "CuPy 13.6 and 14.2 only")
     try:
+        if major == 13:
+            _preload_wheel_nvrtc()  # CuPy 13 finds NVRTC on the library path only
         from cupy_backends.cuda.libs import nvrtc
 
         nvrtc.getVersion()
