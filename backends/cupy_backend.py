@@ -3,7 +3,7 @@
 Everything CuPy-specific in gradkit is in this file: device selection, transfers, the
 device random generator and native kernels for the operations in backends/base.py,
 each of which has a generic fallback there that the tests compare it with, and the
-fused Adam kernel, tested against gradkit.optim.adam_update.
+fused optimizer kernels of backends/kernels.py, tested against gradkit.optim's rules.
 """
 
 from __future__ import annotations
@@ -16,10 +16,18 @@ import numpy as np
 from array_api_compat import cupy as xp_cupy
 
 from .base import Backend
-from .kernels import ADAM
+from .kernels import ADAM, SGD, SGD_MOMENTUM, adam_scalars, sgd_scalars
 
-# One elementwise kernel per optimizer step instead of ~10 separate ones.
-_adam_kernel = cupy.ElementwiseKernel(*ADAM, "gradkit_adam")
+
+def _elementwise(k):
+    return cupy.ElementwiseKernel(k.in_params, k.out_params, k.operation, k.name,
+                                  preamble=k.preamble)
+
+
+# One elementwise kernel per parameter and optimizer step instead of ~10 separate ones.
+_adam_kernel = _elementwise(ADAM)
+_sgd_kernel = _elementwise(SGD)
+_sgd_momentum_kernel = _elementwise(SGD_MOMENTUM)
 
 
 class _OnDevice:
@@ -141,13 +149,27 @@ class CupyBackend(Backend):
             cupy.add.at(out, index, values)
             return out
 
+    def fused_sgd_update(self, param, grad, buf, lr, momentum, weight_decay, nesterov,
+                         dampening=0.0):
+        """gradkit.optim.sgd_update in one CUDA kernel, in place on `param` (and `buf`).
+
+        Returns the momentum buffer, as sgd_update: made here on the first step (buf is
+        None: it becomes the undampened gradient), else `buf` itself; none without
+        momentum. `grad` is only read."""
+        with self.native_device:
+            if not momentum:
+                _sgd_kernel(grad, *sgd_scalars(lr, 0, weight_decay, False, 0, False), param)
+                return buf
+            first = buf is None
+            if first:
+                buf = cupy.empty_like(param)  # written, not read, by the first step
+            _sgd_momentum_kernel(grad, *sgd_scalars(lr, momentum, weight_decay, nesterov,
+                                                    dampening, first), param, buf)
+            return buf
+
     def fused_adam_update(self, param, grad, m, v, lr, beta1, beta2, eps, weight_decay,
                           decoupled, step):
         """gradkit.optim.adam_update (without amsgrad) in one CUDA kernel, in place."""
-        dt = param.dtype.type
-        wd = 0.0 if decoupled else weight_decay
-        decay = 1 - lr * weight_decay if decoupled else 1.0
-        bias1, bias2 = 1 - beta1**step, 1 - beta2**step
         with self.native_device:
-            _adam_kernel(grad, dt(lr / bias1), dt(beta1), dt(beta2), dt(eps),
-                         dt(bias2**0.5), dt(wd), dt(decay), param, m, v)
+            _adam_kernel(grad, *adam_scalars(lr, beta1, beta2, eps, weight_decay, decoupled,
+                                             step), param, m, v)

@@ -1,22 +1,116 @@
 """CUDA source of gradkit's fused kernels, kept apart from cupy_backend.py so that it can be
-compile-checked (tests/test_kernels.py, with nvcc) on machines without CuPy or a GPU.
+compile-checked (tests/test_kernels.py: CuPy's own generated source, compiled with NVRTC)
+and simulated (tests/cupy_sim) on machines without a GPU.
 
-Each kernel is the (in_params, out_params, operation) of a cupy.ElementwiseKernel; its
-generic version, which the tests compare it with on a GPU, is the optimizer's own rule
-(gradkit.optim.adam_update).
+Each kernel is a `Kernel`: the arguments of a cupy.ElementwiseKernel. Its generic version,
+which the tests compare it with, is the optimizer's own rule (gradkit.optim.adam_update,
+gradkit.optim.sgd_update); `adam_scalars` / `sgd_scalars` compute its scalar arguments
+on the host exactly as that rule does.
+
+Scalars are typed float64, not T: CuPy casts a scalar argument to its parameter's type on
+the host (`CScalar.apply_dtype`, cupy/_core/_scalar.pyx), and for a float16 T that turns
+eps = 1e-8 into 0 (defect 7). Inside, every kernel computes in `gradkit_acc<T>::type`:
+double for double, float for float and float16 (loaded from and rounded back to half
+only in memory), so float32 and float64 parameters get the generic rule's numbers (a
+double scalar converted to T on the device rounds as NumPy's weak-scalar cast does).
 """
 
-# Adam / AdamW, one pass: coupled weight decay (wd) adds to the gradient, decoupled
-# decay multiplies the parameter by `decay` first; lr_t = lr / (1 - beta1**step) and
-# bias2_sqrt = sqrt(1 - beta2**step), as gradkit.optim.adam_update.
-ADAM = (
-    "T grad, T lr_t, T beta1, T beta2, T eps, T bias2_sqrt, T wd, T decay",
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+__all__ = ["ADAM", "KERNELS", "SGD", "SGD_MOMENTUM", "Kernel", "adam_scalars", "sgd_scalars"]
+
+
+class Kernel(NamedTuple):
+    """cupy.ElementwiseKernel(in_params, out_params, operation, name, preamble=preamble)."""
+
+    in_params: str
+    out_params: str
+    operation: str
+    name: str
+    preamble: str = ""
+
+
+# The arithmetic type for elements of type T: half precision computes in float.
+_ACC = """
+template <typename X> struct gradkit_acc { typedef float type; };
+template <> struct gradkit_acc<double> { typedef double type; };
+"""
+
+# Adam / AdamW, one pass, in the order of gradkit.optim.adam_update's operations:
+# coupled weight decay (wd) adds to the gradient, decoupled decay multiplies the parameter
+# by `decay`; lr_t = lr / (1 - beta1**step), bias2_sqrt = sqrt(1 - beta2**step).
+ADAM = Kernel(
+    "T grad, float64 lr_t, float64 beta1, float64 one_minus_beta1, float64 beta2, "
+    "float64 one_minus_beta2, float64 eps, float64 bias2_sqrt, float64 wd, float64 decay",
     "T param, T m, T v",
     """
-    T g = grad + wd * param;
-    param = param * decay;
-    m = beta1 * m + (1 - beta1) * g;
-    v = beta2 * v + (1 - beta2) * g * g;
-    param = param - lr_t * m / (sqrt(v) / bias2_sqrt + eps);
+    typedef gradkit_acc<T>::type C;
+    C g = (C)grad;
+    if (wd != 0) g = g + (C)wd * (C)param;
+    C p = (C)param * (C)decay;
+    C m1 = (C)beta1 * (C)m + (C)one_minus_beta1 * g;
+    C v1 = (C)beta2 * (C)v + (C)one_minus_beta2 * (g * g);
+    C denom = sqrt(v1) / (C)bias2_sqrt + (C)eps;
+    param = p - (C)lr_t * (m1 / denom);
+    m = m1;
+    v = v1;
     """,
+    "gradkit_adam",
+    _ACC,
 )
+
+# SGD without momentum: p -= lr * (grad + wd * p).
+SGD = Kernel(
+    "T grad, float64 lr, float64 wd",
+    "T param",
+    """
+    typedef gradkit_acc<T>::type C;
+    C g = (C)grad;
+    if (wd != 0) g = g + (C)wd * (C)param;
+    param = (C)param - (C)lr * g;
+    """,
+    "gradkit_sgd",
+    _ACC,
+)
+
+# SGD with momentum: on the first step (`first`) the buffer becomes the undampened
+# g = grad + wd * p (and `buf` is not read); later buf = momentum * buf + damp * g, with
+# damp = 1 - dampening. Then p -= lr * (g + momentum * buf if nesterov else buf).
+SGD_MOMENTUM = Kernel(
+    "T grad, float64 lr, float64 momentum, float64 damp, float64 wd, bool nesterov, "
+    "bool first",
+    "T param, T buf",
+    """
+    typedef gradkit_acc<T>::type C;
+    C g = (C)grad;
+    if (wd != 0) g = g + (C)wd * (C)param;
+    C b = first ? g : (C)momentum * (C)buf + (C)damp * g;
+    buf = b;
+    C d = nesterov ? g + (C)momentum * b : b;
+    param = (C)param - (C)lr * d;
+    """,
+    "gradkit_sgd_momentum",
+    _ACC,
+)
+
+KERNELS = {k.name: k for k in (ADAM, SGD, SGD_MOMENTUM)}
+
+
+def adam_scalars(lr, beta1, beta2, eps, weight_decay, decoupled, step) -> tuple:
+    """ADAM's scalar arguments (lr_t ... decay), computed on the host as adam_update does."""
+    bias1, bias2 = 1 - beta1**step, 1 - beta2**step
+    wd = 0.0 if decoupled else weight_decay
+    decay = 1 - lr * weight_decay if decoupled and weight_decay else 1.0
+    return tuple(float(x) for x in (lr / bias1, beta1, 1 - beta1, beta2, 1 - beta2, eps,
+                                    math.sqrt(bias2), wd, decay))
+
+
+def sgd_scalars(lr, momentum, weight_decay, nesterov, dampening, first) -> tuple:
+    """The scalar arguments of SGD_MOMENTUM (or, without momentum, of SGD)."""
+    if not momentum:
+        return float(lr), float(weight_decay)
+    return (float(lr), float(momentum), float(1 - dampening), float(weight_decay),
+            bool(nesterov), bool(first))
