@@ -80,6 +80,7 @@ def test_bad_parameters_are_refused(args, error, message):
 
 
 def test_cupy_13_wants_canonical_type_names(monkeypatch):
+    monkeypatch.setattr(_kernel, "CUPY_VERSION", (14, 2))  # whatever --cupy-sim chose
     assert ElementwiseKernel("float x", "T y", ";").in_params[0].dtype == np.float64  # 14.2
     monkeypatch.setattr(_kernel, "CUPY_VERSION", (13, 6))
     with pytest.raises(ValueError, match="Wrong type float"):
@@ -151,6 +152,7 @@ def test_float16_turns_eps_into_zero():
 
 
 def test_scalar_overflow_follows_the_cupy_version(monkeypatch):
+    monkeypatch.setattr(_kernel, "CUPY_VERSION", (14, 2))  # whatever --cupy-sim chose
     u8 = dev([1], "uint8")
     with pytest.raises(OverflowError):  # CuPy 14: NumPy's assignment rules
         SCALAR(u8, 300)

@@ -20,7 +20,7 @@ class Linear(Function):
         if x.shape[-1] != w.shape[1]:
             raise ShapeError(f"linear: input of shape {tuple(x.shape)} does not fit a weight of "
                              f"shape {tuple(w.shape)} (in_features {w.shape[1]})")
-        y = x @ w.mT
+        y = x @ w.T  # .T, not .mT: CuPy 13 arrays have no mT (w is 2-d)
         if b is not None:
             y += b
         return y

@@ -8,6 +8,12 @@ from gradkit.tensor import Tensor
 from ._common import public
 
 
+def _matrix_transpose(xp, a):
+    """a with its last two dims swapped: `.T` for a matrix (every library has it; CuPy 13
+    and NumPy 1.x arrays have no `.mT`), the standard's function for a batch."""
+    return a.T if a.ndim == 2 else xp.matrix_transpose(a)
+
+
 class MatMul(Function):
     """a @ b, or with transpose_a / transpose_b: mT(a) @ b, a @ mT(b), ... (for >= 2-d).
 
@@ -24,9 +30,9 @@ class MatMul(Function):
             raise ShapeError(f"matmul needs at least 1-d operands, got shapes "
                              f"{tuple(a.shape)} and {tuple(b.shape)}")
         if transpose_a:
-            a = a.mT
+            a = _matrix_transpose(self.xp, a)
         if transpose_b:
-            b = b.mT
+            b = _matrix_transpose(self.xp, b)
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise ShapeError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not "
                              "fit (inner dimensions differ)")

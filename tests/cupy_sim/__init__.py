@@ -17,7 +17,7 @@ bugs (../shared/GPU-NOTES.md):
   array of another device raises ValueError without peer access;
 - `cupy.random.Generator` without permutation/shuffle/choice, its state in device memory;
 - `ElementwiseKernel`'s argument and type rules, its body run by a NumPy reference
-  registered under the kernel's name (`_kernel.py`);
+  registered under the kernel's name and source signature (`_kernel.py`, `kernel_refs.py`);
 - CuPy 13 vs 14: the namespace and ndarray methods of each (names.json, recorded from
   the real packages), e.g. no `ndarray.mT` before 14.
 
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _core, _random
+from . import _core, _kernel, _random
 from ._core import (
     Config,
     CUDARuntimeError,
@@ -91,20 +91,19 @@ def _function(name, fn):
                       **{k: unwrap(v, dev) for k, v in kwargs.items()})
         f = host
     elif name in _FROM_HOST:
-        def from_host(obj, dtype=None, *args, copy=True if name == "array" else None,
+        def from_host(obj, dtype=None, copy=True if name == "array" else None, order="K",
                       **kwargs):
-            kwargs.pop("blocking", None)
             dev = get_device_id()
             if isinstance(obj, ndarray):
                 if obj._dev != dev:  # a copy between GPUs (cudaMemcpyPeer): always allowed
-                    return _wrap(np.array(obj._a, dtype=dtype, *args, **kwargs), dev)
-                out = np.asarray(obj._a, dtype=dtype, *args, **kwargs)
-                if copy and out is obj._a or copy and np.may_share_memory(out, obj._a):
+                    return _wrap(np.array(obj._a, dtype=dtype, order=order), dev)
+                out = np.asarray(obj._a, dtype=dtype, order=order)
+                if copy and np.may_share_memory(out, obj._a):
                     out = out.copy()
                 return obj if out is obj._a else _wrap(out, dev)
             if isinstance(obj, (list, tuple)):
                 obj = [unwrap(o, dev) if isinstance(o, ndarray) else o for o in obj]
-            return _wrap(np.array(obj, dtype=dtype, *args, **kwargs), dev)
+            return _wrap(np.array(obj, dtype=dtype, order=order), dev)
         f = from_host
     elif name == "where":
         def where(condition, x=None, y=None):
@@ -213,14 +212,6 @@ class _Uncompiled:
                                   "ReductionKernel or fuse")
 
 
-def _elementwise_kernel():
-    try:
-        from ._kernel import ElementwiseKernel
-    except ImportError:  # not written yet: constructing works, calling does not
-        return _Uncompiled
-    return ElementwiseKernel
-
-
 # ---- the modules --------------------------------------------------------------------------
 def _module(name: str, **attrs) -> types.ModuleType:
     m = types.ModuleType(name)
@@ -257,6 +248,7 @@ def install(gpus: int = 1, peer_access: bool = False, version: str = "14.2.0"):
     reconfigures the machine (and the namespace of the CuPy version asked for).
     """
     Config.gpus, Config.peer_access, Config.version = gpus, peer_access, version
+    _kernel.CUPY_VERSION = tuple(int(v) for v in version.split(".")[:2])
     Config.syncs, Config.raise_on_sync = 0, False
     names = NAMES[version.split(".")[0]]
     _core.add_methods(names["ndarray"])
@@ -280,7 +272,7 @@ def install(gpus: int = 1, peer_access: bool = False, version: str = "14.2.0"):
     cupy.__dict__.update(
         asnumpy=asnumpy, get_array_module=get_array_module, from_dlpack=from_dlpack,
         is_available=lambda: True, get_default_memory_pool=lambda: _POOL,
-        ElementwiseKernel=_elementwise_kernel(), RawKernel=_Uncompiled,
+        ElementwiseKernel=_kernel.ElementwiseKernel, RawKernel=_Uncompiled,
         ReductionKernel=_Uncompiled, fuse=_Uncompiled, AxisError=np.exceptions.AxisError)
     cupy.__all__ = [n for n in names["cupy"] if n in cupy.__dict__ and n not in
                     ("cuda", "random", "linalg", "fft", "testing", "sparse")]
