@@ -97,9 +97,10 @@ def _canonical(device) -> tuple[str, str, str]:
     if kind == "cpu" and not arg:
         return "numpy", "", "cpu"
     if kind in ("cuda", "gpu"):
-        if arg and not arg.isdigit():
+        if arg and not (arg.isascii() and arg.isdigit()):
             raise DeviceError(f"bad CUDA device {device!r}: expected 'cuda' or 'cuda:N'")
-        return "cupy", arg or "0", f"cuda:{arg or 0}"
+        index = int(arg or 0)  # "cuda:01" is "cuda:1": one backend per GPU
+        return "cupy", str(index), f"cuda:{index}"
     if kind == "strict":
         arg = str(device).split(":", 1)[1] if ":" in str(device) else "device1"
         return "strict", arg, f"strict:{arg}"

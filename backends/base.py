@@ -52,6 +52,9 @@ class Backend:
     # Whether reading an index array's range on the host is free (the CPU): then gradkit
     # checks index bounds always; elsewhere only in debug mode (gradkit/debug.py).
     checks_bounds_cheaply = False
+    # Fragments of this library's messages for arrays of two devices in one operation,
+    # which gradkit then reports as a DeviceError (not as a shape problem)
+    device_error_hints: tuple = ()
     # Optional fused optimizer kernels, None where the backend has none. The update rules
     # themselves belong to gradkit/optim (sgd_update, adam_update, in `xp`); a kernel here
     # takes the same arguments less `xp`, updates the arrays in place as they do, and is

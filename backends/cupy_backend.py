@@ -57,6 +57,7 @@ def _on_device(fn, device):
 
 class CupyBackend(Backend):
     name = "cupy"
+    device_error_hints = ("different from the current device", "Peer access")
 
     def __init__(self, index: int = 0):
         super().__init__(xp_cupy, cupy.cuda.Device(index))

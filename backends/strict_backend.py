@@ -14,6 +14,7 @@ from .base import Backend
 
 class StrictBackend(Backend):
     name = "strict"
+    device_error_hints = ("different devices",)
 
     def __init__(self, device_name: str = "device1"):
         import array_api_strict as xps

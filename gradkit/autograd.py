@@ -232,7 +232,7 @@ class Function:
                 with backend.scope:
                     out = fn.forward(*arrays, **options)
         except (ValueError, TypeError, IndexError) as e:
-            raise _explain(cls, e, inputs) from e
+            raise _explain(cls, e, inputs, backend) from e
         if isinstance(out, backend.scalar_types):  # NumPy reductions return scalars
             out = backend.asarray(out)
         if not (requires_grad and _mode.enabled):
@@ -330,12 +330,22 @@ _ALL = itertools.repeat(True)  # save_inputs = True: keep every input
 _KEPT = {}  # (Function class, needs) -> which inputs to keep
 
 
-def _explain(cls, e, inputs):
-    """A library error from inside forward, re-raised naming the op and the input shapes."""
+def _explain(cls, e, inputs, backend):
+    """An array library's error from inside forward, re-raised naming the op and the input
+    shapes, as what it is: an IndexError or TypeError stays one (a NumPy array passed to
+    a CuPy kernel is a TypeError), arrays on two devices are a DeviceError, and any other
+    ValueError (operands that do not broadcast, ...) is a ShapeError."""
     if isinstance(e, (ShapeError, DeviceError, GradkitError)):
         return e
     shapes = ", ".join(str(tuple(x.shape)) for x in inputs if isinstance(x, Tensor))
-    kind = IndexError if isinstance(e, IndexError) else ShapeError
+    if isinstance(e, IndexError):
+        kind = IndexError
+    elif isinstance(e, TypeError):
+        kind = TypeError
+    elif any(hint in str(e) for hint in backend.device_error_hints):
+        kind = DeviceError
+    else:
+        kind = ShapeError
     return kind(f"{cls.__name__.lower()}: {e} (input shapes: {shapes})")
 
 

@@ -62,9 +62,9 @@ def _compare(analytic, numeric, atol, rtol, where):
                              f"(atol={atol}, rtol={rtol}; {int(bad.sum())} of {a.size} differ)")
 
 
+
+
 @on_device
-
-
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="auto", n_directions=4,
               seed=0) -> bool:
     """Check the gradients of `fn(*inputs)` w.r.t. every input that requires grad.
@@ -157,9 +157,9 @@ def _directional(fn, inputs, outputs, o, i, eps, atol, rtol, where, rng, n):
                  where + f" [random direction {trial}: u^T J v]")
 
 
+
+
 @on_device
-
-
 def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
                   mode="auto", seed=0) -> bool:
     """Check second derivatives: gradcheck of (inputs, cotangents) -> d(u^T fn)/d inputs.

@@ -76,7 +76,6 @@ class Tensor:
         return cls._make(array, backend)
 
     @on_device
-
     def _write(self, array) -> Tensor:
         """Write `array` (a raw array of this backend, or a scalar) into this tensor's
         storage and count the write: the one way library code changes `.array`'s values

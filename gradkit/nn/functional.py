@@ -130,9 +130,9 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     return out
 
 
+
+
 @on_device
-
-
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                weight: Tensor | None = None, bias: Tensor | None = None,
                training: bool = False, momentum=0.1, eps: float = 1e-5) -> Tensor:
@@ -186,9 +186,9 @@ def _update_running(running: Tensor, batch_stat: Tensor, momentum, correction: f
     running._bump_version()
 
 
+
+
 @on_device
-
-
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """int64 rows with a 1 at each class index: shape tensor.shape + (num_classes,).
     num_classes=-1 takes max + 1, read from the device (an explicit read, as PyTorch's)."""
@@ -207,9 +207,9 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     return Tensor.wrap(xp.astype(t.array[..., None] == classes, xp.int64), b)
 
 
+
+
 @on_device
-
-
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
                                  attn_mask: Tensor | None = None, dropout_p: float = 0.0,
                                  is_causal: bool = False, scale: float | None = None,
@@ -246,9 +246,9 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
                                                scale=scale)
 
 
+
+
 @on_device
-
-
 def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Rows of `weight` at the integer `input` indices: shape input.shape + (dim,).
 
@@ -262,10 +262,12 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     if weight.ndim != 2:
         raise ShapeError(f"embedding: weight must be 2-d (num_embeddings, dim), "
                          f"not shape {weight.shape}")
+    n = weight.shape[0]
     if debug.checks_bounds(weight.backend):
-        n = weight.shape[0]
         debug.check_index_bounds(weight.backend, idx.array, 0, n, "embedding: indices",
                                  f"num_embeddings={n}")
+    else:  # unchecked (a GPU): negative indices are out of range too, so NaN rows
+        idx = Tensor.wrap(weight.backend.xp.where(idx.array < 0, n, idx.array), idx.backend)
     out = ops.getitem(weight, idx)  # a gather; its gradient scatter-adds into the rows
     if padding_idx is not None:
         pad = padding_idx % weight.shape[0]
@@ -337,9 +339,9 @@ def _class_view(ndim: int, axis: int, classes: int) -> tuple:
     return tuple(classes if i == axis else 1 for i in range(ndim))
 
 
+
+
 @on_device
-
-
 def _nll(logp, target, weight, ignore_index, reduction, smoothing, who):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{who}: reduction must be one of {_REDUCTIONS}, not {reduction!r}")

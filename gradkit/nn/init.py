@@ -67,16 +67,16 @@ def constant_(tensor: Tensor, val: float) -> Tensor:
     return _fill(tensor, xp.full_like(tensor.array, val))
 
 
+
+
 @on_device
-
-
 def zeros_(tensor: Tensor) -> Tensor:
     return constant_(tensor, 0)
 
 
+
+
 @on_device
-
-
 def ones_(tensor: Tensor) -> Tensor:
     return constant_(tensor, 1)
 
@@ -89,9 +89,9 @@ def _kaiming_std(tensor, a, mode, nonlinearity):
     return calculate_gain(nonlinearity, a) / math.sqrt(fan) if fan else 0.0
 
 
+
+
 @on_device
-
-
 def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu") -> Tensor:
     """He initialisation: U(-b, b) with b = gain * sqrt(3 / fan)."""
@@ -99,17 +99,17 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
     return uniform_(tensor, -bound, bound)
 
 
+
+
 @on_device
-
-
 def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu") -> Tensor:
     return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity))
 
 
+
+
 @on_device
-
-
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """Glorot initialisation: U(-b, b) with b = gain * sqrt(6 / (fan_in + fan_out))."""
     fan_in, fan_out = _fans(tensor)
@@ -117,9 +117,9 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     return uniform_(tensor, -bound, bound)
 
 
+
+
 @on_device
-
-
 def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     fan_in, fan_out = _fans(tensor)
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))

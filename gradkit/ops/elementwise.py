@@ -270,7 +270,10 @@ class Abs(Function):
         return self.xp.abs(x)
 
     def backward(self, g):
-        return g * _const(self, self.xp.sign(self.inputs[0].array))
+        # sign(x) from two comparisons: 0 at 0 and at NaN (PyTorch's), and no xp.sign,
+        # which array-api-compat implements for CuPy with a boolean mask (a host sync)
+        x, xp, dtype = self.inputs[0].array, self.xp, g.array.dtype
+        return g * _const(self, xp.astype(x > 0, dtype) - xp.astype(x < 0, dtype))
 
 
 class Erf(Function):
@@ -325,7 +328,13 @@ class Clip(Function):
     save_inputs = True
 
     def forward(self, x, lo, hi):
-        return self.xp.clip(x, lo, hi)
+        # maximum, then minimum (NaN stays NaN; hi wins where lo > hi, as PyTorch's), not
+        # xp.clip: array-api-compat implements that for CuPy with boolean masks (host syncs)
+        xp = self.xp
+        if lo is None and hi is None:
+            return xp.asarray(x, copy=True)
+        y = x if lo is None else xp.maximum(x, lo)
+        return y if hi is None else xp.minimum(y, hi)
 
     def backward(self, g):
         x, lo, hi = self.inputs
@@ -530,9 +539,9 @@ def _zero(x):
     return {"b": False, "f": 0.0}.get(x.dtype.kind, 0)
 
 
+
+
 @on_device
-
-
 def _triangle(x, diagonal, lower):
     if x.ndim < 2:
         raise ShapeError(f"tril/triu need at least 2 dims, not shape {x.shape}")
@@ -605,9 +614,9 @@ _COMPARE = {"less": operator.lt, "less_equal": operator.le, "greater": operator.
             "logical_and": operator.and_, "logical_or": operator.or_}
 
 
+
+
 @on_device
-
-
 def compare(name, a, b):
     """A comparison or logical op: a bool tensor, outside the graph."""
     a, b = promoted(a, b)

@@ -3,10 +3,12 @@ in the graph as SetItem when x or v is part of it)."""
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 from gradkit.autograd import Function, ShapeError, on_device
 from gradkit.backends import common_backend
+from gradkit.debug import checks_bounds
 from gradkit.tensor import Tensor, tensor
 
 from ._common import _SCALARS, _const, public
@@ -157,7 +159,46 @@ class SetItem(Function):
 
 def getitem(x, index):
     idx, advanced = _index(x, index)
+    if advanced and not checks_bounds(x.backend):
+        return _gather_in_range(x, idx)
     return GetItem.apply(x, index=idx, advanced=advanced)
+
+
+@on_device
+def _gather_in_range(x, items):
+    """x[items] on a device where bounds go unchecked (a GPU, strict; not in debug mode).
+
+    CuPy wraps an out-of-range integer index around, which reads a plausible wrong
+    row. Checking would read the indices on the host (a synchronisation), so instead
+    each such position of the result is filled with a value nobody mistakes for data:
+    NaN for floats, the dtype's minimum for integers (False for bool), and gets no
+    gradient. Debug mode checks and raises IndexError instead (gradkit/debug.py).
+    """
+    xp = x.backend.xp
+    items = list(items)
+    arrays = [k for k, i in enumerate(items) if hasattr(i, "dtype")]
+    if any(xp.isdtype(items[k].dtype, "bool") for k in arrays):  # masks: read on the host
+        return GetItem.apply(x, index=tuple(items), advanced=True)
+    axes = _axes_addressed(items, x.ndim, set())
+    valid = None
+    for k in arrays:
+        n = x.shape[axes[k]]
+        ok = (items[k] >= -n) & (items[k] < n)
+        items[k] = xp.where(ok, items[k], 0)
+        valid = ok if valid is None else valid & ok
+    out = GetItem.apply(x, index=tuple(items), advanced=True)
+    # Where NumPy puts the broadcast index dims in the result: in place of the advanced
+    # indices (integer arrays and ints) if they are adjacent, else first.
+    advanced = [k for k, i in enumerate(items) if k in arrays or isinstance(i, int)]
+    start = 0
+    if advanced == list(range(advanced[0], advanced[-1] + 1)):
+        consumed = sum(1 for i in items if i is not None and i is not Ellipsis)
+        start = sum(x.ndim - consumed if i is Ellipsis else 1 for i in items[:advanced[0]])
+    shape = (1,) * start + tuple(valid.shape)
+    shape += (1,) * (out.ndim - len(shape))
+    kind = out.dtype.kind
+    fill = math.nan if kind == "f" else False if kind == "b" else xp.iinfo(out.array.dtype).min
+    return where(_const(x, xp.reshape(valid, shape)), out, fill)
 
 
 class SortResult(NamedTuple):
@@ -232,3 +273,6 @@ def setitem_(x, index, value):
 
     return x._in_place(value, "in-place setitem", write,
                        lambda old: SetItem.apply(old, value, index=idx, advanced=advanced))
+
+
+from .elementwise import where  # noqa: E402  (elementwise builds on this module)
