@@ -99,7 +99,7 @@ class CupyBackend(Backend):
         with self.native_device:
             cupy.cuda.get_current_stream().synchronize()
 
-    host_sync_check = ("cupyx.allow_synchronize(False) and to_numpy refused"
+    host_sync_check = ("cupyx.allow_synchronize(False), to_numpy refused"
                        if _allow_synchronize is not None else
                        "to_numpy refused (this CuPy has no cupyx.allow_synchronize)")
 

@@ -51,7 +51,7 @@ class StrictBackend(Backend):
         # The one sanctioned way to the host: an explicit move to the CPU device first.
         return np.asarray(array.to_device(self._cpu)).copy()
 
-    host_sync_check = "the Array's scalar and NumPy conversions and to_numpy refused"
+    host_sync_check = "Array conversions and to_numpy refused"
 
     @contextlib.contextmanager
     def no_host_sync(self):
