@@ -44,6 +44,7 @@ traceback of where, instead of waiting forever.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
 import os
 import platform
@@ -233,7 +234,9 @@ def check_fused_kernels(run: Run) -> str:
         if kernel is None:
             absent.append(f"fused_{name}_update")
             continue
-        compare_fn(backend, kernel)
+        # Raw arrays, outside gradkit's ops: on one of several GPUs, make it current.
+        with backend.scope if backend.scope is not None else contextlib.nullcontext():
+            compare_fn(backend, kernel)
         matched.append(f"fused_{name}_update matches {rule}")
     if not matched:
         return "no fused kernels on this backend (the optimizers' generic rules run)"
