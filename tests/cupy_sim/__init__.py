@@ -97,14 +97,14 @@ def _function(name, fn):
             dev = get_device_id()
             if isinstance(obj, ndarray):
                 if obj._dev != dev:  # a copy between GPUs (cudaMemcpyPeer): always allowed
-                    return _wrap(np.array(obj._a, dtype=dtype, *args, **kwargs), dev)
-                out = np.asarray(obj._a, dtype=dtype, *args, **kwargs)
+                    return _wrap(np.array(obj._a, *args, dtype=dtype, **kwargs), dev)
+                out = np.asarray(obj._a, *args, dtype=dtype, **kwargs)
                 if copy and out is obj._a or copy and np.may_share_memory(out, obj._a):
                     out = out.copy()
                 return obj if out is obj._a else _wrap(out, dev)
             if isinstance(obj, (list, tuple)):
                 obj = [unwrap(o, dev) if isinstance(o, ndarray) else o for o in obj]
-            return _wrap(np.array(obj, dtype=dtype, *args, **kwargs), dev)
+            return _wrap(np.array(obj, *args, dtype=dtype, **kwargs), dev)
         f = from_host
     elif name == "where":
         def where(condition, x=None, y=None):
