@@ -116,3 +116,20 @@ def test_no_host_sync_is_a_no_op_on_the_cpu():
     assert backend.host_sync_check is None and Backend.no_host_sync is type(backend).no_host_sync
     with backend.no_host_sync():
         assert gk.tensor([2.0]).item() == 2.0
+
+
+def test_no_host_sync_on_every_backend(backend):
+    """Where a backend says it checks (`host_sync_check`), a host read inside raises
+    HostSyncError (on CuPy: cupyx.allow_synchronize's DeviceSynchronized, converted);
+    outside, and on the CPU, the same reads work."""
+    x = gk.tensor([1.5, 2.5], device=backend.device)
+    reads = [lambda: x.sum().item(), lambda: backend.to_numpy(x.array), lambda: x.tolist()]
+    with backend.no_host_sync():
+        for read in reads:
+            if backend.host_sync_check is None:
+                read()
+            else:
+                with pytest.raises(HostSyncError, match="pulled to the host"):
+                    read()
+        y = (x * 2).sum()  # device work itself is fine
+    assert y.item() == 8.0 and [r() for r in reads][1].tolist() == [1.5, 2.5]
