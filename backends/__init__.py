@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import threading
 
-from .base import NO_SCOPE, Backend, DeviceError, Generator, GeneratorState, check_seed
+from .base import (
+    NO_SCOPE,
+    Backend,
+    DeviceError,
+    Generator,
+    GeneratorState,
+    HostSyncError,
+    check_seed,
+)
 from .numpy_backend import NumpyBackend
 
 __all__ = ["Backend", "NO_SCOPE", "DeviceError", "get_backend", "backend_of_array", "availability",
            "BACKEND_NAMES", "default_device", "seed_all", "common_backend",
-           "backend_of_dlpack", "set_default_device", "Generator", "GeneratorState", "check_seed"]
+           "backend_of_dlpack", "set_default_device", "Generator", "GeneratorState", "check_seed",
+           "HostSyncError"]
 
 BACKEND_NAMES = ("numpy", "cupy", "strict")
 _DEFAULT_DEVICES = {"numpy": "cpu", "cupy": "cuda:0", "strict": "strict:device1"}

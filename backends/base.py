@@ -10,6 +10,7 @@ fused kernel for one (`fused_adam_update`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
 from typing import NamedTuple
@@ -37,6 +38,31 @@ class _NoScope:
 
 
 NO_SCOPE = _NoScope()
+
+
+class HostSyncError(RuntimeError):
+    """A device value was pulled to the host inside `Backend.no_host_sync()`."""
+
+
+@contextlib.contextmanager
+def refusing_to_numpy(backend):
+    """While active, `backend.to_numpy` (the library's explicit way to the host) raises
+    HostSyncError: the part of `no_host_sync` that every device backend shares."""
+
+    def refuse(*args, **kwargs):
+        raise HostSyncError(f"a device value was pulled to the host ({backend.name} backend's "
+                            f"to_numpy) on {backend.device} inside no_host_sync()")
+
+    missing = object()
+    saved = backend.__dict__.get("to_numpy", missing)
+    backend.to_numpy = refuse
+    try:
+        yield
+    finally:
+        if saved is missing:
+            del backend.to_numpy
+        else:
+            backend.to_numpy = saved
 
 
 class Backend:
@@ -125,6 +151,25 @@ class Backend:
 
     def synchronize(self):
         """Wait for queued device work (a no-op on the CPU)."""
+
+    # What no_host_sync() enforces here, in words; None where it checks nothing.
+    host_sync_check: str | None = None
+
+    def no_host_sync(self):
+        """A context manager inside which pulling a device value to the host raises
+        (`float(x)`, `bool(x)`, `.item()`, a NumPy conversion, `to_numpy`), as far as this
+        backend can tell: HostSyncError, or the array library's own error. gradkit's
+        training path must run inside it (principle 5); the tests and the self-check
+        (`python -m gradkit.selfcheck`) wrap a training step in it. This version checks
+        nothing: on the CPU there is no host transfer to find. `host_sync_check` says
+        what a backend's version enforces."""
+        return contextlib.nullcontext()
+
+    def describe(self) -> str:
+        """One line about the array library and device, for reports (the self-check)."""
+        module = getattr(self.xp, "__name__", type(self.xp).__name__)
+        version = getattr(self.xp, "__version__", "")
+        return f"{module} {version}".strip() + f" on {self.device}"
 
     def index_range(self, index) -> tuple[int, int]:
         """The smallest and largest value of a non-empty integer array, as host ints:

@@ -8,15 +8,25 @@ fused optimizer kernels of backends/kernels.py, tested against gradkit.optim's r
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import types
+import warnings
 
 import cupy
+import cupyx
 import numpy as np
 from array_api_compat import cupy as xp_cupy
 
-from .base import Backend
+from .base import Backend, HostSyncError, refusing_to_numpy
 from .kernels import ADAM, SGD, SGD_MOMENTUM, adam_scalars, sgd_scalars
+
+# CuPy's synchronisation detector (experimental, deprecated since CuPy 10 but present in
+# 14): inside allow_synchronize(False), ndarray.get() (so asnumpy, item, float(), bool(),
+# tolist, boolean-mask indexing) and Device.synchronize raise DeviceSynchronized. It may
+# disappear in a later CuPy; no_host_sync then refuses only the backend's to_numpy.
+_allow_synchronize = getattr(cupyx, "allow_synchronize", None)
+_DeviceSynchronized = getattr(cupyx, "DeviceSynchronized", None)
 
 
 def _elementwise(k):
@@ -89,6 +99,46 @@ class CupyBackend(Backend):
     def synchronize(self):
         with self.native_device:
             cupy.cuda.get_current_stream().synchronize()
+
+    host_sync_check = ("cupyx.allow_synchronize(False), to_numpy refused"
+                       if _allow_synchronize is not None else
+                       "to_numpy refused (this CuPy has no cupyx.allow_synchronize)")
+
+    @contextlib.contextmanager
+    def no_host_sync(self):
+        """cupyx.allow_synchronize(False) (this thread, every GPU) where CuPy has it, and
+        this backend's to_numpy refused; a detected synchronisation raises HostSyncError.
+        CuPy's detector sees what CuPy itself declares (a device-to-host copy, a device
+        synchronize), not a synchronisation inside a library it calls."""
+        with contextlib.ExitStack() as stack:
+            if _allow_synchronize is not None:
+                with warnings.catch_warnings():  # its deprecation warning, on every entry
+                    warnings.filterwarnings("ignore", message=".*allow_synchronize")
+                    stack.enter_context(_allow_synchronize(False))
+            stack.enter_context(refusing_to_numpy(self))
+            try:
+                yield
+            except Exception as e:
+                if _DeviceSynchronized is not None and isinstance(e, _DeviceSynchronized):
+                    raise HostSyncError(f"a device value was pulled to the host (CuPy "
+                                        f"detected a synchronisation) on {self.device} "
+                                        f"inside no_host_sync()") from e
+                raise
+
+    def describe(self):
+        try:
+            props = cupy.cuda.runtime.getDeviceProperties(self.index)
+            name = props["name"]
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            gpu = (f"{name}, compute capability {props['major']}.{props['minor']}, "
+                   f"{props['totalGlobalMem'] / 2**30:.0f} GiB")
+            runtime = cupy.cuda.runtime.runtimeGetVersion()
+            driver = cupy.cuda.runtime.driverGetVersion()
+            cuda = f"CUDA runtime {runtime // 1000}.{runtime % 1000 // 10}, " \
+                   f"driver {driver // 1000}.{driver % 1000 // 10}"
+        except Exception as e:  # a report line must not fail
+            gpu, cuda = f"(device properties unavailable: {e})", ""
+        return f"cupy {cupy.__version__} on {self.device}: {gpu}" + (f"; {cuda}" if cuda else "")
 
     # The random draws stay on the GPU: CuPy's generator keeps its state in device memory.
     def new_rng(self, seed):

@@ -7,9 +7,17 @@ Used by tests, not by users.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
-from .base import Backend
+from .base import Backend, HostSyncError, refusing_to_numpy
+
+# The Array methods that convert a device value on the host: array-api-strict lets the
+# scalar conversions through (a silent synchronisation on a GPU), so no_host_sync refuses
+# them, with __array__ (NumPy conversion, refused already off the default device).
+_HOST_CONVERSIONS = ("__bool__", "__float__", "__int__", "__index__", "__complex__",
+                     "__array__")
 
 
 class StrictBackend(Backend):
@@ -43,6 +51,34 @@ class StrictBackend(Backend):
     def to_numpy(self, array):
         # The one sanctioned way to the host: an explicit move to the CPU device first.
         return np.asarray(array.to_device(self._cpu)).copy()
+
+    host_sync_check = "Array conversions and to_numpy refused"
+
+    @contextlib.contextmanager
+    def no_host_sync(self):
+        """Refuse every host conversion of a strict Array (on any simulated device: the
+        methods are the class's) and this backend's to_numpy, raising HostSyncError.
+        Not thread-safe: it patches the Array class while active."""
+        array_type = self._array_type
+        device = self.device
+
+        def refuse(array, *args, **kwargs):
+            raise HostSyncError(f"a device value was pulled to the host (a conversion of an "
+                                f"Array) on {device} inside no_host_sync()")
+
+        saved = {name: array_type.__dict__[name] for name in _HOST_CONVERSIONS
+                 if name in array_type.__dict__}
+        try:
+            for name in saved:
+                setattr(array_type, name, refuse)
+            with refusing_to_numpy(self):
+                yield
+        finally:
+            for name, method in saved.items():
+                setattr(array_type, name, method)
+
+    def describe(self):
+        return f"array-api-strict {self.xp.__version__} on simulated device {self.device}"
 
     def transfer(self, array, src):
         if isinstance(src, StrictBackend):

@@ -2,15 +2,15 @@
 
 On a GPU, `float(x)`, `bool(x)` (an `if` on a tensor), `.item()` or a NumPy conversion
 inside the library would synchronise every step. array-api-strict already refuses
-implicit NumPy conversion on its non-default device; here the strict Array's scalar
-conversions and the backend's explicit host copy are also made to fail while a whole
-training step runs (forward, losses, backward, clipping, optimizer, schedule), so any
-such call in gradkit's training path fails this test.
+implicit NumPy conversion on its non-default device; the strict backend's
+`no_host_sync()` also makes the Array's scalar conversions and the backend's explicit
+host copy fail while a whole training step runs (forward, losses, backward, clipping,
+optimizer, schedule), so any such call in gradkit's training path fails this test. It is
+the same context manager the self-check (`python -m gradkit.selfcheck`) uses, which on
+CuPy is `cupyx.allow_synchronize(False)`.
 """
 
 from __future__ import annotations
-
-import contextlib
 
 import numpy as np
 import pytest
@@ -18,28 +18,7 @@ import pytest
 import gradkit as gk
 import gradkit.nn.functional as F
 from gradkit import nn, optim
-
-
-@contextlib.contextmanager
-def host_transfers_forbidden(backend):
-    array_type = type(backend.xp.asarray(0.0, device=backend.native_device))
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a device value was pulled to the host inside the training step")
-
-    saved = {name: getattr(array_type, name) for name in
-             ("__bool__", "__float__", "__int__", "__index__", "__array__")
-             if hasattr(array_type, name)}
-    saved_to_numpy = backend.to_numpy
-    try:
-        for name in saved:
-            setattr(array_type, name, refuse)
-        backend.to_numpy = refuse
-        yield
-    finally:
-        for name, method in saved.items():
-            setattr(array_type, name, method)
-        backend.to_numpy = saved_to_numpy
+from gradkit.backends import Backend, HostSyncError
 
 
 @pytest.mark.parametrize("opt_name", ["sgd", "adamw"])
@@ -60,7 +39,7 @@ def test_training_step_has_no_host_transfer(opt_name):
            if opt_name == "sgd" else optim.AdamW(model.parameters(), lr=1e-3))
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
     before = [p.numpy().copy() for p in model.parameters()]
-    with host_transfers_forbidden(backend):
+    with backend.no_host_sync():
         for _ in range(2):
             out = model(x)
             loss = (F.cross_entropy(out[:, :3], y, label_smoothing=0.1)
@@ -95,12 +74,62 @@ def test_index_bounds_are_read_on_a_device_only_in_debug_mode():
     before = gk.is_debug()
     try:
         gk.set_debug(False)
-        with host_transfers_forbidden(backend):
+        with backend.no_host_sync():
             step().backward()
         gk.set_debug(True)
-        with pytest.raises(AssertionError, match="pulled to the host"), \
-                host_transfers_forbidden(backend):
+        with pytest.raises(HostSyncError, match="pulled to the host"), \
+                backend.no_host_sync():
             step()
         assert np.isfinite(step().item())  # and with the host allowed, the check passes
     finally:
         gk.set_debug(before)
+
+
+def test_no_host_sync_refuses_each_conversion_and_restores_them():
+    ok, reason = gk.backends.availability("strict")
+    if not ok:
+        pytest.skip(reason)
+    backend = gk.get_backend("strict:device1")
+    x = backend.asarray(np.array([1.5]))
+    zero_d = backend.xp.sum(x)
+    conversions = [lambda: float(zero_d), lambda: bool(zero_d), lambda: int(zero_d),
+                   lambda: complex(zero_d), lambda: backend.to_numpy(x),
+                   lambda: gk.Tensor.wrap(x, backend).item()]
+    with backend.no_host_sync():
+        for convert in conversions:
+            with pytest.raises(HostSyncError, match="strict:device1"):
+                convert()
+        with backend.no_host_sync():  # nested: still refused, and still after the inner one
+            pass
+        with pytest.raises(HostSyncError):
+            float(zero_d)
+    assert float(zero_d) == 1.5 and backend.to_numpy(x).tolist() == [1.5]
+    assert "to_numpy" not in vars(backend)  # the method is the class's again
+    with pytest.raises(HostSyncError), backend.no_host_sync():
+        float(zero_d)
+    assert bool(zero_d)  # restored after an exception too
+    assert backend.host_sync_check
+
+
+def test_no_host_sync_is_a_no_op_on_the_cpu():
+    backend = gk.get_backend("cpu")
+    assert backend.host_sync_check is None and Backend.no_host_sync is type(backend).no_host_sync
+    with backend.no_host_sync():
+        assert gk.tensor([2.0]).item() == 2.0
+
+
+def test_no_host_sync_on_every_backend(backend):
+    """Where a backend says it checks (`host_sync_check`), a host read inside raises
+    HostSyncError (on CuPy: cupyx.allow_synchronize's DeviceSynchronized, converted);
+    outside, and on the CPU, the same reads work."""
+    x = gk.tensor([1.5, 2.5], device=backend.device)
+    reads = [lambda: x.sum().item(), lambda: backend.to_numpy(x.array), lambda: x.tolist()]
+    with backend.no_host_sync():
+        for read in reads:
+            if backend.host_sync_check is None:
+                read()
+            else:
+                with pytest.raises(HostSyncError, match="pulled to the host"):
+                    read()
+        y = (x * 2).sum()  # device work itself is fine
+    assert y.item() == 8.0 and [r() for r in reads][1].tolist() == [1.5, 2.5]

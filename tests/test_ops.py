@@ -4,67 +4,41 @@ derivatives against finite differences (float64), and coverage of gradkit/ops.py
 from __future__ import annotations
 
 import inspect
-import zlib
 
-import numpy as np
 import pytest
-from op_registry import CASES, NOT_COVERED
 
 import gradkit as gk
 from gradkit import ops
 from gradkit.autograd import Function
+from gradkit.testing import op_registry
+from gradkit.testing.op_registry import (
+    CASES,
+    FAMILIES,
+    NOT_COVERED,
+    QUICK,
+    check_forward,
+    check_gradcheck,
+    check_gradgradcheck,
+    device_inputs,
+)
 
-TOL = {"float32": dict(rtol=2e-5, atol=2e-6), "float64": dict(rtol=1e-9, atol=1e-12)}
 DIFFERENTIABLE = [c for c in CASES if c.differentiable]
-
-
-def _host_inputs(case, dtype="float64"):
-    rng = np.random.default_rng(zlib.crc32(case.name.encode()))
-    return [np.asarray(a, dtype=dtype) for a in case.inputs(rng)]
-
-
-def _tensors(arrays, device, requires_grad):
-    return [gk.tensor(a, device=device, requires_grad=requires_grad) for a in arrays]
 
 
 @pytest.mark.parametrize("case", CASES, ids=repr)
 def test_forward_matches_numpy(case, device):
-    for dtype in case.dtypes:
-        arrays = _host_inputs(case, dtype)
-        xs = _tensors(arrays, device, requires_grad=case.differentiable)
-        out = case.fn(*xs)
-        expected = np.asarray(case.ref(*arrays))
-        assert out.device == device, f"{case.name} [{dtype}]: result left the device"
-        assert out.shape == expected.shape, f"{case.name} [{dtype}]"
-        assert out.dtype == expected.dtype, f"{case.name} [{dtype}]: {out.dtype}"
-        tol = TOL.get(dtype, dict(rtol=0, atol=0))
-        np.testing.assert_allclose(out.numpy(), expected, err_msg=f"{case.name} [{dtype}]", **tol)
-        if not case.differentiable:
-            assert not out.requires_grad
-            continue
-        # One backward in this dtype: gradients keep each input's shape, dtype and device.
-        grads = gk.grad(out, xs, grad_outputs=gk.ones_like(out))
-        for x, g in zip(xs, grads):
-            assert (g.shape, g.dtype, g.device) == (x.shape, x.dtype, x.device), case.name
+    check_forward(case, device)
 
 
 @pytest.mark.parametrize("mode", ["full", "fast"])
 @pytest.mark.parametrize("case", DIFFERENTIABLE, ids=repr)
 def test_gradcheck(case, mode, device):
-    xs = _tensors(_host_inputs(case), device, requires_grad=True)
-    assert gk.gradcheck(case.fn, xs, mode=mode, **case.check_kw)
+    check_gradcheck(case, device, mode=mode)
 
 
-@pytest.mark.filterwarnings("ignore:.*is not float64")  # astype_float32: float32 cotangents
 @pytest.mark.parametrize("case", DIFFERENTIABLE, ids=repr)
 def test_gradgradcheck(case, device):
-    xs = _tensors(_host_inputs(case), device, requires_grad=True)
-    if case.double_backward:
-        assert gk.gradgradcheck(case.fn, xs, **case.check_kw)
-    else:
-        out = case.fn(*xs)
-        with pytest.raises(gk.GradkitError, match="double backward"):
-            gk.grad(out, xs, grad_outputs=gk.ones_like(out), create_graph=True)
+    check_gradgradcheck(case, device)
 
 
 def _public_functions():
@@ -92,7 +66,7 @@ def test_registry_covers_every_primitive(device, monkeypatch):
 
     monkeypatch.setattr(Function, "apply", classmethod(recording_apply))
     for case in DIFFERENTIABLE:
-        xs = _tensors(_host_inputs(case), device, requires_grad=True)
+        xs = device_inputs(case, device, requires_grad=True)
         out = case.fn(*xs)
         grads = gk.grad(out, xs, grad_outputs=gk.ones_like(out),
                         create_graph=case.double_backward)
@@ -104,3 +78,31 @@ def test_registry_covers_every_primitive(device, monkeypatch):
     if device == "cpu":
         primitives.discard("ToDevice")  # the round-trip case moves data only off the CPU
     assert not primitives - seen, f"primitives no case exercises: {sorted(primitives - seen)}"
+
+
+def test_every_family_has_a_quick_case():
+    """The self-check's --quick runs QUICK: existing cases, every family represented."""
+    by_name = {c.name: c for c in CASES}
+    assert len(set(QUICK)) == len(QUICK)
+    assert not [n for n in QUICK if n not in by_name], "QUICK names unknown cases"
+    assert {by_name[n].family for n in QUICK} == set(FAMILIES)
+    assert all(c.family in FAMILIES for c in CASES)
+
+
+def test_checks_fail_loudly(monkeypatch):
+    """A wrong forward, a wrong gradient and a double backward that does not raise are
+    each reported as an AssertionError naming the case."""
+    import dataclasses
+
+    case = op_registry.BY_NAME["tanh"]
+    wrong_ref = dataclasses.replace(case, ref=lambda x: x)
+    with pytest.raises(AssertionError, match="tanh"):
+        check_forward(wrong_ref, "cpu")
+    wrong_grad = dataclasses.replace(case, fn=lambda x: gk.tanh(x) + (x * 1e-3).detach())
+    check_forward(dataclasses.replace(wrong_grad, ref=lambda x: case.ref(x) + x * 1e-3), "cpu")
+    with pytest.raises(AssertionError, match="gradcheck"):
+        check_gradcheck(wrong_grad, "cpu")
+    claims_no_double = dataclasses.replace(case, double_backward=False)
+    with pytest.raises(AssertionError, match="did not raise"):
+        check_gradgradcheck(claims_no_double, "cpu")
+

@@ -97,7 +97,7 @@ def binary(cls, a, b):
 # ==== the API table ======================================================================
 # Every public op registers here once; gradkit/__init__.py exports FUNCTIONS as gk.<name>
 # and ops/__init__.py attaches METHODS to Tensor. So adding an op touches its family file
-# (and a registry case in tests/op_registry.py), nothing else.
+# (and a registry case in gradkit/testing/op_registry.py), nothing else.
 FUNCTIONS: dict = {}  # name -> gk.<name>
 METHODS: dict = {}  # name -> Tensor.<name> (the same function: the tensor is its input)
 

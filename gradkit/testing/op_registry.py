@@ -1,16 +1,38 @@
 """Every differentiable op of gradkit, with a NumPy reference and safe sample inputs.
 
+This is the table gradkit's own test suite (tests/test_ops.py) and the self-check
+(`python -m gradkit.selfcheck`) run on every backend; it is public so that you can run
+it on your own machine, device or fork::
+
+    from gradkit.testing.op_registry import CASES, check_forward, check_gradcheck
+
+    for case in CASES:
+        check_forward(case, "cuda")          # AssertionError naming the case if wrong
+        if case.differentiable:
+            check_gradcheck(case, "cuda")
+
 An `OpCase` says how to call an op on gradkit tensors (`fn`), what NumPy computes for
 the same host arrays (`ref`), and how to draw inputs (`inputs(rng)`: host float64 arrays
-kept away from kinks, ties and domain edges, so finite differences are valid). The
-op tests in test_ops.py run every case on every backend; `covers` names the public
-functions of gradkit/ops.py a case exercises, and test_ops checks that together the
-cases cover all of them and every Function subclass.
+kept away from kinks, ties and domain edges, so finite differences are valid). `family`
+is the section of the table it belongs to (arithmetic, reduce, index, ...), and `QUICK`
+names one or a few representative cases per family (the self-check's `--quick`).
+`covers` names the public functions of gradkit.ops a case exercises; tests/test_ops.py
+checks that together the cases cover all of them and every Function subclass, so a new
+op needs a case here (see docs/architecture.md, "Adding an op").
+
+The checks (`check_forward`, `check_gradcheck`, `check_gradgradcheck`) raise
+AssertionError (gradcheck's GradcheckError is one) with the case's name, and return
+None when the op is right. Inputs are drawn from a generator seeded by the case's name
+(`host_inputs`), so every run and machine checks the same numbers.
+
+This module needs only NumPy and gradkit (no pytest).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -34,16 +56,23 @@ class OpCase:
     differentiable: bool = True  # False: forward only (comparisons, argmax, int casts)
     covers: tuple = field(default=())  # public names of gradkit.ops exercised
     check_kw: dict = field(default_factory=dict)  # eps/atol/rtol for (grad)gradcheck
+    family: str = ""  # the section of the table: "arithmetic", "reduce", ...
 
     def __repr__(self):
         return self.name
 
 
 CASES: list[OpCase] = []
+FAMILIES: list[str] = []  # in the order of the table
+
+
+def family(name):
+    """Start a section of the table: the cases after it belong to family `name`."""
+    FAMILIES.append(name)
 
 
 def case(name, fn, ref, inputs, covers=(), **kw):
-    CASES.append(OpCase(name, fn, ref, inputs, covers=tuple(covers), **kw))
+    CASES.append(OpCase(name, fn, ref, inputs, covers=tuple(covers), family=FAMILIES[-1], **kw))
 
 
 # ---- sample inputs ----------------------------------------------------------------------
@@ -107,6 +136,7 @@ def _sigmoid(x):
 
 
 # ---- arithmetic, with broadcasting and Python scalars on both sides ------------------------
+family("arithmetic")
 case("add", lambda a, b: a + b, np.add, several(normal(3, 4), normal(3, 4)), ["Add"])
 case("add_broadcast", lambda a, b: a + b, np.add, several(normal(2, 3, 4), normal(3, 1)))
 case("add_scalar_right", lambda a: a + 2.5, lambda a: a + 2.5, normal(3, 4))
@@ -137,6 +167,7 @@ case("pow_fn_scalar", lambda a: gk.pow(a, 3), lambda a: a**3, normal(3, 4))
 case("square", gk.square, np.square, normal(3, 4), ["square"])
 
 # ---- matmul and linear ---------------------------------------------------------------------
+family("linalg")
 case("matmul_2d", lambda a, b: a @ b, np.matmul, several(normal(3, 4), normal(4, 5)), ["matmul"])
 case("matmul_fn", gk.matmul, np.matmul, several(normal(3, 4), normal(4, 2)))
 case("matmul_vec_mat", lambda a, b: a @ b, np.matmul, several(normal(4), normal(4, 3)))
@@ -162,6 +193,7 @@ case("linear_3d", lambda x, w, b: ops.linear(x, w, b), lambda x, w, b: x @ w.T +
 
 
 # ---- elementwise functions -------------------------------------------------------------------
+family("elementwise")
 case("exp", gk.exp, np.exp, normal(3, 4), ["exp"])
 case("exp_method", lambda x: x.exp(), np.exp, normal(3, 4))
 case("log", gk.log, np.log, positive(3, 4), ["log"])
@@ -237,6 +269,7 @@ case("where_scalar", lambda a: gk.where(a > 0, a, 0.0), lambda a: np.where(a > 0
      away_from_zero(3, 4), covers=["compare"])
 
 # ---- reductions -----------------------------------------------------------------------------
+family("reduce")
 for _name, _gk, _np in (("sum", gk.sum, np.sum), ("mean", gk.mean, np.mean)):
     case(_name, lambda x, f=_gk: f(x), _np, normal(2, 3, 4), [_name])
     case(f"{_name}_axis0", lambda x, f=_gk: f(x, axis=0), lambda x, f=_np: f(x, axis=0),
@@ -313,6 +346,7 @@ case("logsumexp_keepdims_large", lambda x: gk.logsumexp(x * 100.0, axis=0, keepd
      lambda x: _logsumexp(x * 100.0, axis=0, keepdims=True), distinct(3, 4))
 
 # ---- softmax family ------------------------------------------------------------------------
+family("softmax")
 case("softmax", gk.softmax, lambda x: _softmax(x, -1), normal(3, 4), ["softmax"])
 case("softmax_axis0", lambda x: gk.softmax(x, axis=0), lambda x: _softmax(x, 0), normal(3, 4))
 case("log_softmax", gk.log_softmax, lambda x: np.log(_softmax(x, -1)), normal(3, 4),
@@ -321,6 +355,7 @@ case("log_softmax_axis0", lambda x: gk.log_softmax(x * 30.0, axis=0),
      lambda x: x * 30.0 - _logsumexp(x * 30.0, axis=0, keepdims=True), normal(3, 4))
 
 # ---- losses ---------------------------------------------------------------------------------
+family("loss")
 case("mse_loss", F.mse_loss, lambda p, t: np.mean((p - t) ** 2),
      several(normal(3, 4), normal(3, 4)), ["mse_loss"])
 case("mse_loss_sum", lambda p, t: F.mse_loss(p, t, reduction="sum"),
@@ -344,6 +379,7 @@ def _attention(q, k, v, mask=None, causal=False):
     return _softmax(s, -1) @ v
 
 
+family("attention")
 _QKV = several(normal(2, 4, 3), normal(2, 4, 3), normal(2, 4, 2))
 _CAUSAL = np.tril(np.ones((4, 4), bool))
 _BIAS = np.linspace(-1, 1, 16).reshape(4, 4)
@@ -362,6 +398,7 @@ case("one_hot", lambda x: F.one_hot((x * 0 + const(x, [2, 0, 3])).long(), 4),
      lambda x: np.eye(4, dtype=np.int64)[[2, 0, 3]], normal(3), differentiable=False)
 
 # ---- shape ------------------------------------------------------------------------------------
+family("shape")
 case("reshape", lambda x: gk.reshape(x, (2, 6)), lambda x: x.reshape(2, 6), normal(3, 4),
      ["reshape"])
 case("reshape_method_infer", lambda x: x.reshape(2, -1, 3), lambda x: x.reshape(2, -1, 3),
@@ -427,6 +464,7 @@ case("stack_last", lambda a, b, c: gk.stack([a, b, c], axis=-1),
      several(normal(2, 3), normal(2, 3), normal(2, 3)))
 
 # ---- indexing ---------------------------------------------------------------------------------
+family("index")
 _DUP = np.array([0, 2, 0, 1, 2, 2])
 _MASK = np.array([[True, False, True, False], [False, False, False, True],
                   [True, True, True, False]])
@@ -477,6 +515,7 @@ case("topk_smallest_indices", lambda x: x.topk(2, dim=0, largest=False).indices,
 
 
 # ---- in place, recorded in the graph (PyTorch's rebase of a non-leaf tensor) ---------------
+family("inplace")
 def _set(index):
     def fn(x, v):
         y = x * 1.0  # a non-leaf: writing into it is recorded as a SetItem node
@@ -518,6 +557,7 @@ case("inplace_ops_recorded", _iadd_imul, lambda x, b, c: (x * 2 + b) * 3 - c,
      several(normal(3, 4), normal(4), normal(3, 1)))
 
 # ---- dtype, device, comparisons (forward only where there is no gradient) ---------------
+family("convert")
 # float32 rounding needs a coarse finite-difference step
 case("astype_float32", lambda x: x.astype(gk.float32) * 1.0, lambda x: x.astype(np.float32),
      normal(3, 4), dtypes=("float64",), check_kw=dict(eps=1e-2, atol=1e-4))
@@ -557,4 +597,111 @@ NOT_COVERED = {
 }
 
 BY_NAME = {c.name: c for c in CASES}
-assert len(BY_NAME) == len(CASES), "duplicate case names"
+if len(BY_NAME) != len(CASES):
+    raise RuntimeError("op_registry: duplicate case names")
+
+# A representative subset, a few cases per family: what `python -m gradkit.selfcheck
+# --quick` runs. It favours what a device backend does natively or differently
+# (scatter-add, erf, masks, sorting, matmul batching, transfers).
+QUICK = (
+    "add_broadcast", "div", "pow_tensor", "mul_scalar_left",
+    "matmul_batch_broadcast", "linear",
+    "tanh", "erf", "relu", "sigmoid_large", "where", "clamp", "masked_fill_neg_inf_softmax",
+    "sum_axes_keepdims", "max_dim_values", "var", "logsumexp_keepdims_large", "prod_one_zero",
+    "histc",
+    "log_softmax_axis0",
+    "mse_loss", "binary_cross_entropy",
+    "sdpa_causal",
+    "permute", "cat_dim", "expand", "split",
+    "getitem_int_tensor_dups", "getitem_mask", "gather", "topk", "argsort",
+    "setitem_int_arrays", "inplace_ops_recorded",
+    "to_device_roundtrip", "astype_float32", "compare_lt", "argmax",
+)
+
+
+# ---- running a case ---------------------------------------------------------------------------
+# Forward tolerances per dtype: the reference is NumPy on the host, the result may come
+# from another library on another device (a GPU's own math functions and reduction order).
+TOLERANCES = {"float32": dict(rtol=2e-5, atol=2e-6), "float64": dict(rtol=1e-9, atol=1e-12)}
+
+
+def host_inputs(case: OpCase, dtype="float64") -> list:
+    """The case's inputs as host NumPy arrays of `dtype`, from a generator seeded by the
+    case's name: the same numbers on every run and machine."""
+    rng = np.random.default_rng(zlib.crc32(case.name.encode()))
+    return [np.asarray(a, dtype=dtype) for a in case.inputs(rng)]
+
+
+def device_inputs(case: OpCase, device, dtype="float64", requires_grad=None) -> list:
+    """`host_inputs` as tensors on `device` (requiring grad if the case is differentiable,
+    unless `requires_grad` says otherwise)."""
+    if requires_grad is None:
+        requires_grad = case.differentiable
+    return [gk.tensor(a, device=device, requires_grad=requires_grad)
+            for a in host_inputs(case, dtype)]
+
+
+def _fail(case, what):
+    raise AssertionError(f"{case.name}: {what}")
+
+
+def check_forward(case: OpCase, device) -> None:
+    """The forward in every dtype of `case.dtypes` against the NumPy reference (shape,
+    dtype, values within TOLERANCES, result on `device`); for a differentiable case,
+    also one backward in that dtype, whose gradients must keep each input's shape,
+    dtype and device. A non-differentiable case must give a result that does not
+    require grad. Raises AssertionError."""
+    device = gk.get_backend(device).device  # canonical: "cuda" -> "cuda:0"
+    for dtype in case.dtypes:
+        arrays = host_inputs(case, dtype)
+        xs = [gk.tensor(a, device=device, requires_grad=case.differentiable) for a in arrays]
+        out = case.fn(*xs)
+        expected = np.asarray(case.ref(*arrays))
+        where = f"[{dtype}]"
+        if out.device != device:
+            _fail(case, f"{where} the result is on {out.device}, not {device}")
+        if out.shape != expected.shape:
+            _fail(case, f"{where} shape {out.shape}, NumPy gives {expected.shape}")
+        if out.dtype != expected.dtype:
+            _fail(case, f"{where} dtype {out.dtype}, NumPy gives {expected.dtype}")
+        tol = TOLERANCES.get(dtype, dict(rtol=0, atol=0))
+        np.testing.assert_allclose(out.numpy(), expected, err_msg=f"{case.name} {where}", **tol)
+        if not case.differentiable:
+            if out.requires_grad:
+                _fail(case, f"{where} the result requires grad, but the op has no gradient")
+            continue
+        grads = gk.grad(out, xs, grad_outputs=gk.ones_like(out))
+        for i, (x, g) in enumerate(zip(xs, grads)):
+            if (g.shape, g.dtype, g.device) != (x.shape, x.dtype, x.device):
+                _fail(case, f"{where} the gradient of input {i} has shape {g.shape}, dtype "
+                            f"{g.dtype}, device {g.device}; the input {x.shape}, {x.dtype}, "
+                            f"{x.device}")
+
+
+def check_gradcheck(case: OpCase, device, mode="auto") -> None:
+    """First derivatives in float64 against central finite differences (gk.gradcheck;
+    mode "full", "fast" or "auto"). Raises AssertionError (GradcheckError)."""
+    xs = device_inputs(case, device, requires_grad=True)
+    if not gk.gradcheck(case.fn, xs, mode=mode, **case.check_kw):
+        _fail(case, "gradcheck returned False")
+
+
+def check_gradgradcheck(case: OpCase, device) -> None:
+    """Second derivatives in float64 against finite differences of the first
+    (gk.gradgradcheck); for a case with double_backward=False, that asking for them
+    (create_graph=True) raises GradkitError saying so. Raises AssertionError."""
+    xs = device_inputs(case, device, requires_grad=True)
+    if case.double_backward:
+        with warnings.catch_warnings():  # astype_float32: its cotangents are float32
+            warnings.filterwarnings("ignore", message=".*is not float64")
+            if not gk.gradgradcheck(case.fn, xs, **case.check_kw):
+                _fail(case, "gradgradcheck returned False")
+        return
+    out = case.fn(*xs)
+    try:
+        gk.grad(out, xs, grad_outputs=gk.ones_like(out), create_graph=True)
+    except gk.GradkitError as e:
+        if "double backward" not in str(e):
+            _fail(case, f"create_graph=True raised GradkitError without saying why: {e}")
+        return
+    _fail(case, "double_backward=False, but create_graph=True did not raise GradkitError")
