@@ -19,14 +19,16 @@ import gradkit as gk
 import gradkit.nn.functional as F
 from gradkit import nn, optim
 from gradkit.backends import Backend, HostSyncError
+from gradkit.testing import backend_params
+
+# The devices that refuse synchronising: strict, and CuPy (a GPU, or the CuPy simulator
+# with --cupy-sim, whose synchronisations raise inside allow_synchronize(False)).
+DEVICES = backend_params(["strict", "cupy"])
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("opt_name", ["sgd", "adamw"])
-def test_training_step_has_no_host_transfer(opt_name):
-    device = gk.backends.default_device("strict")
-    ok, reason = gk.backends.availability("strict")
-    if not ok:
-        pytest.skip(reason)
+def test_training_step_has_no_host_transfer(opt_name, device):
     backend = gk.get_backend(device)
     rng = np.random.default_rng(0)
     x = gk.tensor(rng.standard_normal((16, 8)).astype(np.float32), device=device)
@@ -55,13 +57,10 @@ def test_training_step_has_no_host_transfer(opt_name):
     assert np.isfinite(loss.item())
 
 
-def test_index_bounds_are_read_on_a_device_only_in_debug_mode():
+@pytest.mark.parametrize("device", DEVICES)
+def test_index_bounds_are_read_on_a_device_only_in_debug_mode(device):
     """Embedding, integer indexing and class targets on a device: no host read outside
     debug mode; in debug mode the check reads through the backend's explicit copy."""
-    device = gk.backends.default_device("strict")
-    ok, reason = gk.backends.availability("strict")
-    if not ok:
-        pytest.skip(reason)
     backend = gk.get_backend(device)
     emb = nn.Embedding(5, 4).to(device)
     idx = gk.tensor([[0, 4], [2, 1]], device=device)
