@@ -212,6 +212,16 @@ def test_availability_of_every_backend():
         backends.availability("tpu")
 
 
+def test_cuda_device_indices_are_canonical():
+    """Issue 9: "cuda:01" and "cuda:1" are one GPU, so one backend (no GPU needed)."""
+    assert backends._canonical("cuda:01") == backends._canonical("cuda:1") == \
+        ("cupy", "1", "cuda:1")
+    assert backends._canonical("CUDA") == ("cupy", "0", "cuda:0")
+    for bad in ("cuda:-1", "cuda:1.0", "cuda:١"):  # an Arabic-Indic digit: isdigit() but no GPU
+        with pytest.raises(gk.DeviceError):
+            backends._canonical(bad)
+
+
 def test_get_backend_resolution():
     cpu = backends.get_backend("cpu")
     assert cpu is backends.get_backend(None) is backends.get_backend(" CPU ")

@@ -197,6 +197,52 @@ def test_index_bounds_are_checked_on_every_backend_in_debug_mode(device, debug_m
     assert np.isfinite(F.nll_loss(x, gk.tensor([7, 2], device=device), ignore_index=7).item())
 
 
+def test_out_of_range_indices_without_debug_mode_never_read_another_row(device):
+    """Issue 9: where bounds go unchecked (a GPU, strict: checking would synchronise),
+    an out-of-range position is NaN / the dtype's minimum with no gradient, never a
+    wrapped-around row (CuPy wraps); on the CPU it raises."""
+    w = gk.arange(6.0, device=device).reshape(3, 2).requires_grad_()
+    idx = gk.tensor([2, 3, -4, -1], device=device)
+    checked = gk.get_backend(device).checks_bounds_cheaply
+    if checked:
+        for bad in (lambda: w[idx], lambda: F.embedding(gk.tensor([-1], device=device), w),
+                    lambda: gk.gather(w, 1, gk.tensor([[2], [0], [0]], device=device))):
+            with pytest.raises(IndexError):
+                bad()
+        return
+    rows = w[idx]
+    rows.sum().backward()
+    np.testing.assert_array_equal(rows.numpy()[[0, 3]], [[4.0, 5.0], [4.0, 5.0]])
+    assert np.isnan(rows.numpy()[[1, 2]]).all()
+    np.testing.assert_array_equal(w.grad.numpy(), [[0, 0], [0, 0], [2, 2]])  # none for NaNs
+    emb = F.embedding(gk.tensor([[0, -1], [3, 1]], device=device), w).numpy()
+    assert np.isnan(emb[0, 1]).all() and np.isnan(emb[1, 0]).all()
+    np.testing.assert_array_equal(emb[1, 1], [2.0, 3.0])
+    labels = gk.arange(3, device=device)[idx]
+    assert labels.tolist() == [2, np.iinfo(np.int64).min, np.iinfo(np.int64).min, 2]
+    picked = gk.gather(w, 1, gk.tensor([[1], [2], [0]], device=device)).numpy()
+    assert picked[0, 0] == 1.0 and np.isnan(picked[1, 0]) and picked[2, 0] == 4.0
+
+
+def test_array_library_errors_keep_their_kind(device):
+    """Issue 9: an error raised inside a forward is reported with the op's name as what
+    it is; a TypeError (an operand the array library refuses) used to become a
+    ShapeError. Operands that do not broadcast stay a ShapeError."""
+
+    class AddHost(gk.Function):
+        def forward(self, x):
+            return x + object()  # no array library adds an arbitrary object
+
+        def backward(self, g):
+            return g
+
+    with pytest.raises(TypeError, match="addhost: ") as info:
+        AddHost.apply(gk.ones(3, device=device))
+    assert not isinstance(info.value, gk.ShapeError)
+    with pytest.raises(gk.ShapeError, match="add: .*input shapes: \\(3,\\), \\(2,\\)"):
+        gk.ones(3, device=device) + gk.ones(2, device=device)
+
+
 def test_debug_mode_is_read_from_the_environment_at_import():
     code = "import gradkit; print(gradkit.is_debug())"
     for value, expected in (("1", "True"), ("0", "False"), ("", "False")):
