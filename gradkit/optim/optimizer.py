@@ -139,10 +139,14 @@ class Optimizer:
         with no_grad():
             for group in self.param_groups:
                 for p in group["params"]:
-                    if p._grad is not None:
+                    if p._grad is None:
+                        continue
+                    if p.backend.scope is _backends.NO_SCOPE:
+                        self._update(group, p, self.state.get(p))
+                    else:
                         with p.backend.scope:  # p's GPU current (several GPUs)
                             self._update(group, p, self.state.get(p))
-                        p._bump_version()  # written in place: a saved p is now stale
+                    p._bump_version()  # written in place: a saved p is now stale
         return loss
 
     def _update(self, group: dict, p: Tensor, state: dict | None):
