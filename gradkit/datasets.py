@@ -362,10 +362,11 @@ def _fetch_file(url: str, path: Path, checksums: Mapping[str, str | None], *,
         return path
     _make_folder(path.parent, "download")
     cap = size if size is not None else DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
-    with _remove_on_signal(url) as guard:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        guard.part = tmp
+    with _remove_on_signal(url):
+        tmp: str | None = None
         try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part",
+                                       dir=path.parent)
             with os.fdopen(fd, "wb") as f:
                 digests = _transfer(url, f, list(wanted), cap=cap, exact=size is not None,
                                     timeout=timeout, deadline=deadline,
@@ -378,7 +379,7 @@ def _fetch_file(url: str, path: Path, checksums: Mapping[str, str | None], *,
         except OSError as e:  # the disk: full, read-only, ...
             raise DownloadError(f"{url}: could not write {path}: {e}") from e
         finally:
-            if os.path.exists(tmp):
+            if tmp is not None and os.path.exists(tmp):
                 os.remove(tmp)
     return path
 
@@ -558,7 +559,7 @@ def _transfer(url: str, out: IO[bytes], algorithms: list[str], *, cap: int, exac
     digests = {a: hashlib.new(a, usedforsecurity=False) for a in algorithms}
     received = 0
     try:
-        with _opener(watch).open(url, timeout=watch.connect_timeout()) as r:
+        with _open(url, watch) as r:
             announced = _content_length(r)
             if announced is not None and exact and announced != cap:
                 raise _Failure(f"wrong size: the server announces {announced} bytes, the "
@@ -597,6 +598,18 @@ def _transfer(url: str, out: IO[bytes], algorithms: list[str], *, cap: int, exac
     return {a: d.hexdigest() for a, d in digests.items()}
 
 
+_URLOPEN = urllib.request.urlopen  # the original, to notice a test's stand-in
+
+
+def _open(url: str, watch: _Watch) -> Any:
+    """The response for `url`, through the watched opener. A test that stands in for the
+    network by replacing urllib.request.urlopen (tests/test_examples.py does) is obeyed:
+    its fake response is read with the same size cap and checks, but has no sockets."""
+    if urllib.request.urlopen is not _URLOPEN:
+        return urllib.request.urlopen(url, timeout=watch.connect_timeout())
+    return _opener(watch).open(url, timeout=watch.connect_timeout())
+
+
 def _content_length(r: Any) -> int | None:
     value = r.headers.get("Content-Length") if getattr(r, "headers", None) else None
     try:
@@ -627,19 +640,14 @@ class _Interrupted(BaseException):
     """Raised by the download's signal handler, so that clean-up runs as it unwinds."""
 
 
-class _Guard:
-    part: str | None = None
-
-
 @contextmanager
-def _remove_on_signal(url: str) -> Iterator[_Guard]:
+def _remove_on_signal(url: str) -> Iterator[None]:
     """For the duration: SIGTERM and SIGINT unwind the download (its `finally` removes the
     `.part` file); then the previous handlers are restored and the signal re-delivered to
     them. Only in the main thread (Python runs handlers there only); a signal that is
     ignored stays ignored."""
-    guard = _Guard()
     if threading.current_thread() is not threading.main_thread():
-        yield guard
+        yield
         return
     state: dict[str, Any] = {"signum": None, "armed": True}
 
@@ -658,7 +666,7 @@ def _remove_on_signal(url: str) -> Iterator[_Guard]:
         previous[sig] = old
         signal.signal(sig, handler)
     try:
-        yield guard
+        yield
     except _Interrupted:
         pass
     finally:

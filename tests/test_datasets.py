@@ -245,8 +245,10 @@ class Misbehaving(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server():
+def server(monkeypatch):
     """(base URL, files dict): a local server on 127.0.0.1; add files to the dict."""
+    for name in ("no_proxy", "NO_PROXY"):  # a proxy from the environment must not be used
+        monkeypatch.setenv(name, "*")
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Misbehaving)
     httpd.daemon_threads = True
     httpd.files = {}
@@ -414,6 +416,39 @@ def test_download_path_errors_name_the_path(tmp_path):
         datasets.download("https://example.org/a", a_file / "sub" / "data.bin")
     assert issubclass(datasets.DataPathError, ValueError)
     assert issubclass(datasets.DataPathError, datasets.DownloadError)
+
+
+def test_download_in_a_thread(tmp_path, server):
+    """Outside the main thread: no signal handlers (Python allows none), limits still hold."""
+    url, files = server
+    files["a"] = b"from a thread"
+    results = []
+
+    def work():
+        try:
+            results.append(fetch(f"{url}/f/a", tmp_path / "a").read_bytes())
+            fetch(f"{url}/trickle", tmp_path / "b", deadline=0.3)
+        except datasets.DownloadError as e:
+            results.append(str(e))
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(5)
+    assert results[0] == b"from a thread" and "deadline exceeded" in results[1]
+    assert leftovers(tmp_path) == ["a"]
+
+
+def test_unwritable_folder_is_a_download_error(tmp_path, server, monkeypatch):
+    url, files = server
+    files["a"] = b"a"
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path))
+
+    monkeypatch.setattr(datasets.tempfile, "mkstemp", refuse)  # as in a read-only folder
+    with pytest.raises(datasets.DownloadError, match="could not write .*Permission denied"):
+        fetch(f"{url}/f/a", tmp_path / "a")
+    assert leftovers(tmp_path) == []
 
 
 # ---- signals: the .part file goes, the signal still arrives ----------------------------
