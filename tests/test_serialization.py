@@ -282,3 +282,288 @@ def test_loading_a_wrong_checkpoint_changes_nothing(device, tmp_path):
         model.load_state_dict(gk.load(path))
     for k, v in model.state_dict().items():
         np.testing.assert_array_equal(v.numpy(), before[k])
+
+
+# ---- paths: empty, directories, symlinks, permission bits, errors naming the target -------
+def test_bad_paths_raise_naming_the_path_and_write_nothing(tmp_path):
+    with pytest.raises(ValueError, match="empty"):
+        gk.save({"w": gk.ones(1)}, "")
+    for bad in (tmp_path, str(tmp_path) + os.sep):
+        with pytest.raises(IsADirectoryError) as info:
+            gk.save({"w": gk.ones(1)}, bad)
+        assert str(tmp_path) in str(info.value)
+    missing = tmp_path / "no-such-dir" / "ck.safetensors"
+    with pytest.raises(FileNotFoundError) as info:
+        gk.save({"w": gk.ones(1)}, missing)
+    assert str(missing) in str(info.value) and ".tmp" not in str(info.value)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_overwriting_keeps_the_permission_bits(tmp_path):
+    path = tmp_path / "ck.safetensors"
+    old_umask = os.umask(0o022)
+    try:
+        gk.save({"w": gk.ones(1)}, path)
+        assert path.stat().st_mode & 0o777 == 0o644  # a new file: what open() would give
+        os.chmod(path, 0o600)
+        gk.save({"w": gk.ones(2)}, path)
+        assert path.stat().st_mode & 0o777 == 0o600
+        os.chmod(path, 0o640)
+        gk.save({"w": gk.ones(3)}, path)
+        assert path.stat().st_mode & 0o777 == 0o640 and gk.load(path)["w"].shape == (3,)
+    finally:
+        os.umask(old_umask)
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symlinks")
+def test_a_symlink_is_written_through_and_stays_a_link(tmp_path):
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "ck.safetensors"
+    gk.save({"w": gk.ones(1)}, target)
+    link = tmp_path / "latest.safetensors"
+    link.symlink_to(target)
+    gk.save({"w": gk.zeros(5)}, link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert gk.load(target)["w"].tolist() == [0.0] * 5
+    assert sorted(os.listdir(tmp_path / "real")) == ["ck.safetensors"]  # no temp left
+    dangling = tmp_path / "dangling.safetensors"
+    dangling.symlink_to(tmp_path / "real" / "new.safetensors")
+    gk.save({"w": gk.ones(2)}, dangling)  # creates the link's target, as open() would
+    assert dangling.is_symlink() and gk.load(dangling)["w"].shape == (2,)
+
+
+def test_a_write_error_names_the_target_not_the_temporary_file(tmp_path, monkeypatch):
+    path = tmp_path / "ck.safetensors"
+
+    def no_space(fd):
+        raise OSError(28, "No space left on device", "/somewhere/.ck.123.tmp")
+
+    monkeypatch.setattr(serialization.os, "fsync", no_space)
+    with pytest.raises(OSError) as info:
+        gk.save({"w": gk.ones(2)}, path)
+    assert info.value.errno == 28 and info.value.filename == str(path)
+    assert ".tmp" not in str(info.value) and str(path) in str(info.value)
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == []
+
+
+# ---- signals in this process: the handlers are restored and the signal handled as before --
+def _send_during_write(monkeypatch, signum):
+    real = serialization._host_bytes
+
+    def sending(value):
+        os.kill(os.getpid(), signum)
+        return real(value)
+
+    monkeypatch.setattr(serialization, "_host_bytes", sending)
+
+
+needs_signals = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+
+
+@needs_signals
+def test_sigint_during_a_save_removes_the_temp_file_and_raises_keyboard_interrupt(
+        tmp_path, monkeypatch):
+    import signal
+    path = tmp_path / "ck.safetensors"
+    gk.save({"w": gk.ones(2)}, path)
+    before, handler = path.read_bytes(), signal.getsignal(signal.SIGINT)
+    _send_during_write(monkeypatch, signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        gk.save({"w": gk.zeros(1000), "b": gk.zeros(10)}, path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["ck.safetensors"]
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+@needs_signals
+def test_a_signal_while_renaming_is_held_until_the_save_is_complete(tmp_path, monkeypatch):
+    import signal
+    path = tmp_path / "ck.safetensors"
+    real_replace = os.replace
+
+    def replace(src, dst):
+        os.kill(os.getpid(), signal.SIGINT)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(serialization.os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        gk.save({"w": gk.ones(3)}, path)
+    monkeypatch.undo()
+    assert gk.load(path)["w"].tolist() == [1.0, 1.0, 1.0]  # the new file, complete
+    assert os.listdir(tmp_path) == ["ck.safetensors"]
+
+
+@needs_signals
+def test_a_programs_own_signal_handler_is_called_and_may_let_the_save_finish(
+        tmp_path, monkeypatch):
+    import signal
+    path = tmp_path / "ck.safetensors"
+    seen = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+    try:
+        _send_during_write(monkeypatch, signal.SIGTERM)
+        gk.save({"w": gk.ones(2)}, path)  # the handler returns: the save goes on
+        assert seen == [signal.SIGTERM] and gk.load(path)["w"].shape == (2,)
+
+        class Stop(Exception):
+            pass
+
+        def stop(signum, frame):
+            raise Stop
+
+        signal.signal(signal.SIGTERM, stop)
+        with pytest.raises(Stop):
+            gk.save({"w": gk.ones(7)}, path)
+        assert gk.load(path)["w"].shape == (2,) and os.listdir(tmp_path) == ["ck.safetensors"]
+        assert signal.getsignal(signal.SIGTERM) is stop
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        gk.save({"w": gk.ones(4)}, path)  # an ignored signal stays ignored
+        assert gk.load(path)["w"].shape == (4,)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_saving_from_another_thread_installs_no_handlers(tmp_path):
+    import threading
+    errors = []
+
+    def work(i):
+        try:
+            for _ in range(5):
+                gk.save({"w": gk.full((100,), float(i))}, tmp_path / f"t{i}.safetensors")
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(os.listdir(tmp_path)) == [f"t{i}.safetensors" for i in range(4)]
+
+
+# ---- stale temporary files ---------------------------------------------------------------
+def _temp_name(target, pid, host=None):
+    return f".{target}.{pid}.{host or serialization._host_tag()}.{'ab' * 6}.tmp"
+
+
+def _dead_pid():
+    import subprocess
+    import sys
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+@needs_signals
+def test_stale_temp_files_of_dead_writers_are_removed_live_ones_kept(tmp_path):
+    dead = _dead_pid()
+    stale = _temp_name("ck.safetensors", dead)
+    live = _temp_name("ck.safetensors", os.getppid())  # our parent is alive
+    foreign = _temp_name("ck.safetensors", dead, host="0" * 8)  # another host's: unknowable
+    other_target = _temp_name("other.safetensors", dead)
+    unrelated = ".ck.safetensors.notes.tmp"
+    for name in (stale, live, foreign, other_target, unrelated):
+        (tmp_path / name).write_bytes(b"partial")
+    gk.save({"w": gk.ones(1)}, tmp_path / "ck.safetensors")
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ["ck.safetensors", live, foreign, other_target, unrelated])
+
+
+# ---- kill tests: a real process saving ~100 MB, signalled at random moments ---------------
+_WRITER = """
+import sys
+import numpy as np
+import gradkit as gk
+path, value = sys.argv[1], float(sys.argv[2])
+state = {f"w{i:02d}": np.full(1_600_000, value, np.float32) for i in range(16)}  # 102 MB
+print("saving", flush=True)
+gk.save(state, path)
+print("saved", flush=True)
+"""
+
+
+def _start_writer(path, value):
+    import subprocess
+    import sys
+    child = subprocess.Popen([sys.executable, "-c", _WRITER, str(path), str(value)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout.readline() == b"saving\n", child.stderr.read().decode()
+    return child
+
+
+def _temps(directory):
+    return [n for n in os.listdir(directory) if n.endswith(".tmp")]
+
+
+def _wait_for_temp(directory, child, timeout=10.0):
+    import time
+    deadline = time.monotonic() + timeout
+    while not _temps(directory) and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.0005)
+
+
+def _value_of(path):
+    """The one value every entry of the checkpoint holds: the file is whole, old or new."""
+    state = gk.load(path)
+    values = {float(v.min()) for v in state.values()} | {float(v.max()) for v in state.values()}
+    assert sorted(state) == [f"w{i:02d}" for i in range(16)] and len(values) == 1, values
+    assert all(v.shape == (1_600_000,) for v in state.values())
+    return values.pop()
+
+
+KILL_REPORT: dict = {}
+
+
+@needs_signals
+def test_sigterm_and_sigint_at_random_moments_leave_old_or_new_file_and_no_temp(tmp_path):
+    import signal
+    import time
+    path = tmp_path / "ck.safetensors"
+    gk.save({f"w{i:02d}": np.full(1_600_000, 1.0, np.float32) for i in range(16)}, path)
+    rng = np.random.default_rng(10)
+    old, kills, mid_write, outcomes = 1.0, 0, 0, {"old": 0, "new": 0}
+    for run in range(12):
+        signum = signal.SIGTERM if run % 2 == 0 else signal.SIGINT
+        new = 2.0 + run
+        child = _start_writer(path, new)
+        if run % 3 == 0:
+            time.sleep(rng.uniform(0, 0.3))  # anywhere: before, during or after the save
+        else:
+            _wait_for_temp(tmp_path, child)  # certainly during the write or the rename
+            time.sleep(rng.uniform(0, 0.05))
+        writing = bool(_temps(tmp_path))
+        child.send_signal(signum)
+        out, err = child.communicate(timeout=30)
+        if child.returncode != 0:
+            kills += 1
+            mid_write += writing
+            assert child.returncode == -signum, err.decode()  # it ended as it would have
+            if signum == signal.SIGINT and b"saved" not in out:
+                assert b"KeyboardInterrupt" in err
+        assert _temps(tmp_path) == [], "a temporary file was left behind"
+        value = _value_of(path)
+        assert value == new if b"saved" in out else value in (old, new)
+        outcomes["new" if value == new else "old"] += 1
+        old = value
+    KILL_REPORT.update(runs=12, kills=kills, mid_write=mid_write, **outcomes)
+    print(f"\nkill test: {KILL_REPORT}, temp files left: 0")
+    assert kills >= 6 and mid_write >= 4  # most signals landed during the save
+
+
+@needs_signals
+def test_sigkill_leaves_a_temp_file_that_the_next_save_removes(tmp_path):
+    import signal
+    path = tmp_path / "ck.safetensors"
+    gk.save({f"w{i:02d}": np.full(1_600_000, 1.0, np.float32) for i in range(16)}, path)
+    child = _start_writer(path, 2.0)
+    _wait_for_temp(tmp_path, child)
+    child.send_signal(signal.SIGKILL)
+    child.communicate(timeout=30)
+    left = _temps(tmp_path)
+    assert child.returncode == -signal.SIGKILL and len(left) == 1
+    assert f".{child.pid}." in left[0] and _value_of(path) == 1.0
+    gk.save({"w": gk.ones(1)}, path)  # a new process (this one): the dead writer's goes
+    assert _temps(tmp_path) == [] and os.listdir(tmp_path) == ["ck.safetensors"]
