@@ -432,7 +432,7 @@ def test_saving_from_another_thread_installs_no_handlers(tmp_path):
         try:
             for _ in range(5):
                 gk.save({"w": gk.full((100,), float(i))}, tmp_path / f"t{i}.safetensors")
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:  # reported below
             errors.append(e)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
@@ -567,3 +567,239 @@ def test_sigkill_leaves_a_temp_file_that_the_next_save_removes(tmp_path):
     assert f".{child.pid}." in left[0] and _value_of(path) == 1.0
     gk.save({"w": gk.ones(1)}, path)  # a new process (this one): the dead writer's goes
     assert _temps(tmp_path) == [] and os.listdir(tmp_path) == ["ck.safetensors"]
+
+
+# ---- fuzzing gk.load: every damaged file loads sanely or raises ValueError naming it ------
+def _fuzz_states():
+    rng = np.random.default_rng(0)
+    ours = {"model": {"0.weight": gk.tensor(rng.standard_normal((3, 4)).astype(np.float32)),
+                      "0.bias": gk.zeros(4, dtype=gk.int64)},
+            "opt": {"state": {0: {"step": 3, "m": gk.tensor([1.5, -2.0], dtype=gk.float64)}},
+                    "groups": [{"lr": 0.1, "betas": (0.9, 0.99), "name": None, "on": True}]},
+            "host": np.arange(3, dtype=np.int16), "mask": gk.tensor([True, False]),
+            "note": "résumé"}
+    theirs = {"w": rng.standard_normal((2, 3)).astype(np.float32),
+              "h": np.array([1.5, -2.25], dtype=np.float16), "b": np.array([1, 0], np.uint8)}
+    return ours, theirs
+
+
+def _foreign_file(arrays):
+    """A safetensors file as another framework writes it (F16 included), by hand."""
+    header, data, offset = {}, b"", 0
+    codes = {"float32": "F32", "float16": "F16", "uint8": "U8"}
+    for name, a in arrays.items():
+        header[name] = {"dtype": codes[a.dtype.name], "shape": list(a.shape),
+                        "data_offsets": [offset, offset + a.nbytes]}
+        data += a.tobytes()
+        offset += a.nbytes
+    return _header_file(header, data)
+
+
+_ENTRY = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
+
+
+def _tree(tree, version=1):
+    return {"__metadata__": {"gradkit": json.dumps({"version": version, "tree": tree})}}
+
+
+def _raw(header_bytes, data=b"", n=None):
+    return struct.pack("<Q", len(header_bytes) if n is None else n) + header_bytes + data
+
+
+HOSTILE = [  # (what, file bytes)
+    ("dtype a list", _header_file({"w": dict(_ENTRY, dtype=["F32"])}, b"\0" * 8)),
+    ("dtype a dict", _header_file({"w": dict(_ENTRY, dtype={"F32": 1})}, b"\0" * 8)),
+    ("dtype null", _header_file({"w": dict(_ENTRY, dtype=None)}, b"\0" * 8)),
+    ("shape a string", _header_file({"w": dict(_ENTRY, shape="2")}, b"\0" * 8)),
+    ("shape a dict", _header_file({"w": dict(_ENTRY, shape={"0": 2})}, b"\0" * 8)),
+    ("shape of floats", _header_file({"w": dict(_ENTRY, shape=[2.0])}, b"\0" * 8)),
+    ("shape of bools", _header_file({"w": dict(_ENTRY, shape=[True, True])}, b"\0" * 8)),
+    ("shape nested", _header_file({"w": dict(_ENTRY, shape=[[2]])}, b"\0" * 8)),
+    ("negative dim", _header_file({"w": dict(_ENTRY, shape=[-2])}, b"\0" * 8)),
+    ("65 dims", _header_file({"w": dict(_ENTRY, shape=[1] * 65, data_offsets=[0, 4])},
+                             b"\0" * 4)),
+    ("1000 dims", _header_file({"w": dict(_ENTRY, shape=[1] * 1000, data_offsets=[0, 4])},
+                               b"\0" * 4)),
+    ("huge shape, tiny file", _header_file(
+        {"w": dict(_ENTRY, shape=[2 ** 33], data_offsets=[0, 2 ** 35])}, b"\0" * 8)),
+    ("huge dims beside a zero", _header_file(
+        {"w": dict(_ENTRY, shape=[0, 2 ** 62, 2 ** 62], data_offsets=[0, 0])})),
+    ("a dim past int64", _header_file({"w": dict(_ENTRY, shape=[0, 2 ** 70],
+                                                 data_offsets=[0, 0])})),
+    ("shape infinite", _raw(b'{"w":{"dtype":"F32","shape":[1e400],"data_offsets":[0,4]}}',
+                            b"\0" * 4)),
+    ("shape NaN", _raw(b'{"w":{"dtype":"F32","shape":[NaN],"data_offsets":[0,4]}}', b"\0" * 4)),
+    ("a 5000-digit dim", _raw(b'{"w":{"dtype":"F32","shape":[' + b"9" * 5000 +
+                              b'],"data_offsets":[0,4]}}', b"\0" * 4)),
+    ("offsets negative", _header_file({"w": dict(_ENTRY, data_offsets=[-8, 0])}, b"\0" * 8)),
+    ("offsets reversed", _header_file({"w": dict(_ENTRY, data_offsets=[8, 0])}, b"\0" * 8)),
+    ("three offsets", _header_file({"w": dict(_ENTRY, data_offsets=[0, 8, 16])}, b"\0" * 8)),
+    ("offsets strings", _header_file({"w": dict(_ENTRY, data_offsets=["0", "8"])}, b"\0" * 8)),
+    ("offsets floats", _header_file({"w": dict(_ENTRY, data_offsets=[0.0, 8.0])}, b"\0" * 8)),
+    ("offsets past the end", _header_file({"w": dict(_ENTRY, data_offsets=[8, 16])}, b"\0" * 8)),
+    ("offsets huge", _header_file({"w": dict(_ENTRY, shape=[2 ** 60],
+                                             data_offsets=[0, 2 ** 62])}, b"\0" * 8)),
+    ("overlapping entries", _header_file({"a": _ENTRY, "b": _ENTRY}, b"\0" * 8)),
+    ("entry not an object", _header_file({"w": [1, 2, 3]})),
+    ("header length past the end", _raw(b"{}", n=1000)),
+    ("header length 2**64-1", _raw(b"{}", n=2 ** 64 - 1)),
+    ("header length too short", _raw(json.dumps({"w": _ENTRY}).encode(), b"\0" * 8, n=10)),
+    ("header length zero", _raw(b"", b"{}")),
+    ("header not JSON", _raw(b"{abc}")),
+    ("header a list", _raw(b"[]")),
+    ("header a string", _raw(b'"{"')),
+    ("header then junk", _raw(b"{} junk")),
+    ("UTF-8 BOM", _raw(b"\xef\xbb\xbf{}")),
+    ("not UTF-8", _raw(b'{"\xff\xfe": 1}')),
+    ("NUL in the header", _raw(b'{"a\x00": 1}')),
+    ("deeply nested header", _raw(b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}")),
+    ("deeply nested objects", _raw(b'{"a":' + b'{"a":' * 50_000 + b"1" + b"}" * 50_001)),
+    ("duplicate entry", _raw(b'{"w":' + json.dumps(_ENTRY).encode() + b',"w":' +
+                             json.dumps(dict(_ENTRY, dtype="I32")).encode() + b"}", b"\0" * 8)),
+    ("duplicate key in an entry", _raw(b'{"w":{"dtype":"F32","dtype":"I32","shape":[2],'
+                                       b'"data_offsets":[0,8]}}', b"\0" * 8)),
+    ("duplicate __metadata__", _raw(b'{"__metadata__":{},"__metadata__":{"a":"b"}}')),
+    ("__metadata__ a list", _header_file({"__metadata__": ["gradkit"]})),
+    ("__metadata__ numbers", _header_file({"__metadata__": {"gradkit": 1}})),
+    ("__metadata__ a tensor", _header_file({"__metadata__": _ENTRY}, b"\0" * 8)),
+    ("tree not JSON", _header_file({"__metadata__": {"gradkit": "{"}})),
+    ("tree a list", _header_file({"__metadata__": {"gradkit": "[]"}})),
+    ("tree without version", _header_file({"__metadata__": {"gradkit": '{"tree":{"D":[]}}'}})),
+    ("tree version 2", _header_file(_tree({"D": []}, version=2))),
+    ("tree version '1'", _header_file(_tree({"D": []}, version="1"))),
+    ("tree version true", _header_file(_tree({"D": []}, version=True))),
+    ("tree not a dict", _header_file(_tree({"L": []}))),
+    ("tree node two kinds", _header_file(_tree({"D": [], "L": []}))),
+    ("tree node a list", _header_file(_tree([]))),
+    ("tree unknown kind", _header_file(_tree({"X": 1}))),
+    ("tree D not a list", _header_file(_tree({"D": {"a": 1}}))),
+    ("tree D item not a pair", _header_file(_tree({"D": [["a"]]}))),
+    ("tree D key a list", _header_file(_tree({"D": [[["a"], {"V": 1}]]}))),
+    ("tree D key a float", _header_file(_tree({"D": [[1.5, {"V": 1}]]}))),
+    ("tree D key a bool", _header_file(_tree({"D": [[True, {"V": 1}]]}))),
+    ("tree D key twice", _header_file(_tree({"D": [["a", {"V": 1}], ["a", {"V": 2}]]}))),
+    ("tree V a dict", _header_file(_tree({"D": [["a", {"V": {"b": 1}}]]}))),
+    ("tree V a list", _header_file(_tree({"D": [["a", {"V": [1]}]]}))),
+    ("tree L not a list", _header_file(_tree({"D": [["a", {"L": 3}]]}))),
+    ("tree T missing", _header_file(_tree({"D": [["a", {"T": "nope"}]]}))),
+    ("tree T a number", _header_file(_tree({"D": [["a", {"T": 0}]]}))),
+    ("tree T a list", _header_file(_tree({"D": [["a", {"T": ["w"]}]]}))),
+    ("tree T twice", _header_file(dict(_tree({"D": [["a", {"T": "w"}], ["b", {"N": "w"}]]}),
+                                       w=_ENTRY), b"\0" * 8)),
+    ("tree misses a tensor", _header_file(dict(_tree({"D": []}), w=_ENTRY), b"\0" * 8)),
+    ("tree nested deeply", _header_file({"__metadata__": {"gradkit": (
+        '{"version":1,"tree":' + '{"L":[' * 3000 + "]}" * 3000 + "}")}})),
+]
+
+
+def _check_sane(result, original, header_intact):
+    """A fuzzed file that loads gives plain, well-formed values (and, when only the data
+    bytes were touched, the original structure)."""
+    def walk(a, b):
+        if isinstance(a, gk.Tensor):
+            assert a.dtype in (gk.float32, gk.float64, gk.int64, gk.int32, gk.int16, gk.int8,
+                               gk.uint8, gk.bool) and a.numpy().shape == a.shape
+            if b is not None:
+                assert isinstance(b, gk.Tensor) and (a.shape, a.dtype) == (b.shape, b.dtype)
+        elif isinstance(a, np.ndarray):
+            if b is not None:
+                assert isinstance(b, np.ndarray) and (a.shape, a.dtype) == (b.shape, b.dtype)
+        elif isinstance(a, dict):
+            assert all(isinstance(k, (str, int)) for k in a)
+            if b is not None:
+                assert list(a) == list(b)
+            for k in a:
+                walk(a[k], b[k] if b is not None else None)
+        elif isinstance(a, (list, tuple)):
+            if b is not None:
+                assert type(a) is type(b) and len(a) == len(b)
+            for i, x in enumerate(a):
+                walk(x, b[i] if b is not None else None)
+        else:
+            assert a is None or isinstance(a, (bool, int, float, str))
+            if b is not None and not isinstance(a, float):
+                assert a == b
+
+    assert isinstance(result, dict)
+    walk(result, original if header_intact else None)
+
+
+FUZZ_REPORT: dict = {}
+
+
+def test_fuzzed_files_load_sanely_or_raise_value_error_naming_the_file(tmp_path):
+    import collections
+    import time
+    rng = np.random.default_rng(1234)
+    path = tmp_path / "fuzz.safetensors"
+    ours, theirs = _fuzz_states()
+    gk.save(ours, path)
+    bases = [(path.read_bytes(), gk.load(path)), (_foreign_file(theirs), None)]
+    path.write_bytes(bases[1][0])
+    bases[1] = (bases[1][0], gk.load(path))
+    seen: collections.Counter = collections.Counter()
+    loaded = 0
+
+    def attempt(data, original=None, header_end=0, touched=()):
+        nonlocal loaded
+        path.unlink()  # a fresh file: rewriting one in place makes ext4 flush it each time
+        path.write_bytes(data)
+        try:
+            result = gk.load(path)
+        except Exception as e:  # everything is recorded; only ValueError may appear
+            seen[type(e).__name__] += 1
+            assert type(e) is ValueError, f"{type(e).__name__}: {e}"
+            assert str(path) in str(e)
+            return
+        seen["loaded"] += 1
+        loaded += 1
+        _check_sane(result, original, all(i >= header_end for i in touched))
+
+    start = time.perf_counter()
+    for raw, original in bases:
+        header_end = 8 + struct.unpack("<Q", raw[:8])[0]
+        for cut in range(len(raw)):  # truncation at every offset
+            attempt(raw[:cut])
+        for _ in range(2000):  # one to four random bytes replaced
+            data = bytearray(raw)
+            touched = rng.integers(0, len(raw), rng.integers(1, 5))
+            for i in touched:
+                data[i] = rng.integers(0, 256)
+            attempt(bytes(data), original, header_end, touched)
+        for _ in range(500):  # single bit flips, the header's mostly
+            data = bytearray(raw)
+            i = int(rng.integers(0, header_end if rng.random() < 0.8 else len(raw)))
+            data[i] ^= 1 << int(rng.integers(0, 8))
+            attempt(bytes(data), original, header_end, (i,))
+        for _ in range(200):  # bytes inserted or deleted: every length is then wrong
+            i = int(rng.integers(0, len(raw)))
+            attempt(raw[:i] + raw[i + 1:] if rng.random() < 0.5 else
+                    raw[:i] + bytes([int(rng.integers(0, 256))]) + raw[i:])
+    for _, data in HOSTILE:
+        attempt(data)
+    elapsed = time.perf_counter() - start
+    FUZZ_REPORT.update(cases=sum(seen.values()), seconds=round(elapsed, 2), **seen)
+    print(f"\nfuzz: {FUZZ_REPORT}")
+    assert set(seen) <= {"ValueError", "loaded"} and loaded > 0
+
+
+@pytest.mark.parametrize("what, data", HOSTILE, ids=[what for what, _ in HOSTILE])
+def test_hostile_headers_raise_value_error_naming_the_file_without_allocating(
+        what, data, tmp_path):
+    import tracemalloc
+    path = tmp_path / "hostile.safetensors"
+    path.write_bytes(data)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as info:
+            gk.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert type(info.value) is ValueError and str(path) in str(info.value)
+    assert peak < 64 * 2 ** 20  # a hostile header never makes it allocate gigabytes
+
+
+def test_a_missing_file_is_still_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        gk.load(tmp_path / "missing.safetensors")
