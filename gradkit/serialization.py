@@ -71,7 +71,7 @@ _WIDENED = {"F16": ("<f2", "float32"), "BF16": ("<u2", "float32"), "U16": ("<u2"
             "U32": ("<u4", "int64")}
 _ITEMSIZE = {"BOOL": 1, "U8": 1, "I8": 1, "I16": 2, "I32": 4, "I64": 8, "F32": 4, "F64": 8,
              "F16": 2, "BF16": 2, "U16": 2, "U32": 4}
-_MAX_DIMS = 64  # NumPy's limit on an array's dimensions
+_MAX_DIMS = 64 if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else 32  # NumPy's limit
 _MAX_BYTES = int(np.iinfo(np.intp).max)  # the largest array NumPy can describe
 
 
@@ -89,9 +89,10 @@ def save(state: dict[str, Any], path: str | os.PathLike[str],
     shown, target = _save_target(path)
     if not isinstance(state, dict):
         raise TypeError(f"gk.save: state must be a dict, not {type(state).__name__}")
-    entries: dict[str, tuple] = {}  # name -> (array owner Tensor or ndarray, path text)
+    entries: dict[str, tuple[Any, str]] = {}  # name -> (array owner Tensor or ndarray, path text)
     tree = _encode(state, (), entries)
-    header, offset = {}, 0
+    header: dict[str, Any] = {}
+    offset = 0
     for name, (value, _) in entries.items():
         dtype_name = value.dtype.name
         nbytes = math.prod(value.shape) * np.dtype(dtype_name).itemsize
@@ -107,7 +108,7 @@ def save(state: dict[str, Any], path: str | os.PathLike[str],
     _atomic_write(shown, target, blob, [value for value, _ in entries.values()])
 
 
-def _encode(node, path: tuple, entries: dict):
+def _encode(node: Any, path: tuple[Any, ...], entries: dict[str, tuple[Any, str]]) -> Any:
     """The JSON description of `node`; tensors are registered in `entries` by name."""
     if isinstance(node, (Tensor, np.ndarray)):
         kind = "T" if isinstance(node, Tensor) else "N"
@@ -144,11 +145,11 @@ def _encode(node, path: tuple, entries: dict):
                     "and None can be saved; nothing is pickled)")
 
 
-def _where(path: tuple) -> str:
+def _where(path: tuple[Any, ...]) -> str:
     return "the state" if not path else "state" + "".join(f"[{k!r}]" for k in path)
 
 
-def _host_bytes(value) -> np.ndarray:
+def _host_bytes(value: Tensor | np.ndarray) -> np.ndarray:
     """The value's data as a C-contiguous little-endian host array."""
     array = value.backend.to_numpy(value.array) if isinstance(value, Tensor) else value
     return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
@@ -329,7 +330,8 @@ class _SignalGuard:
             raise SystemExit(128 + exc.signum) from None
 
 
-def _atomic_write(shown: str, target: str, header: bytes, values: list) -> None:
+def _atomic_write(shown: str, target: str, header: bytes,
+                  values: list[Tensor | np.ndarray]) -> None:
     directory, base = os.path.split(target)
     mode = _existing_mode(target, shown)
     _remove_stale_temps(directory, base)
@@ -397,6 +399,9 @@ def _fsync_directory(directory: str) -> None:
 
 
 # ---- load ------------------------------------------------------------------------------
+_Entries = list[tuple[str, dict[str, Any]]]  # (name, header entry), in file order
+
+
 class _Malformed(ValueError):
     """Raised inside load for a damaged file; re-raised as ValueError naming the file."""
 
@@ -432,7 +437,8 @@ def load(path: str | os.PathLike[str],
 
     if tree is None:
         return {name: to_tensor(name) for name in arrays}
-    return _resolve(tree, to_tensor, arrays)
+    result: dict[str, Any] = _resolve(tree, to_tensor, arrays)
+    return result
 
 
 def _json(text: bytes | str) -> Any:
@@ -456,7 +462,7 @@ def _json(text: bytes | str) -> Any:
         raise _Malformed(f"it is not valid JSON ({e})") from None
 
 
-def _read_header(f: Any, size: int, path: str) -> tuple[dict[str, Any], list]:
+def _read_header(f: Any, size: int, path: str) -> tuple[dict[str, Any], _Entries]:
     """(header dict, [(name, info)] sorted by offset), fully validated against `size`."""
 
     def bad(problem: str) -> ValueError:
@@ -555,7 +561,7 @@ class _Ref:
         self.kind, self.name = kind, name
 
 
-def _read_tree(header: dict[str, Any], entries: list, path: str) -> Any:
+def _read_tree(header: dict[str, Any], entries: _Entries, path: str) -> Any:
     """The gradkit structure in __metadata__, checked, with _Ref for the tensors; None for
     a file without one (written by another framework)."""
     meta = header.get("__metadata__") or {}
