@@ -42,7 +42,7 @@ and 0.65 ms with it).
 The code uses PyTorch's names with PyTorch's meanings (gk.Generator, gk.randint,
 gk.multinomial, nn.Embedding, nn.Linear, nn.BatchNorm1d, F.cross_entropy, ...): with
 `import torch as gk`, `torch.nn` and `torch.optim` in place of gradkit's, everything but
-the device check in main() runs unchanged on PyTorch.
+main() (its setup checks, in examples/_cli.py, use gradkit) runs unchanged on PyTorch.
 """
 
 import os
