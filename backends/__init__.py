@@ -19,12 +19,12 @@ from .base import (
     HostSyncError,
     check_seed,
 )
-from .numpy_backend import NumpyBackend
+from .numpy_backend import NumpyBackend, tune_malloc
 
-__all__ = ["Backend", "NO_SCOPE", "DeviceError", "get_backend", "backend_of_array", "availability",
-           "BACKEND_NAMES", "default_device", "seed_all", "common_backend",
-           "backend_of_dlpack", "set_default_device", "Generator", "GeneratorState", "check_seed",
-           "HostSyncError"]
+__all__ = ["Backend", "NO_SCOPE", "DeviceError", "get_backend", "backend_of_array",
+           "availability", "BACKEND_NAMES", "default_device", "seed_all", "common_backend",
+           "backend_of_dlpack", "set_default_device", "tune_malloc", "Generator",
+           "GeneratorState", "check_seed", "HostSyncError"]
 
 BACKEND_NAMES = ("numpy", "cupy", "strict")
 _DEFAULT_DEVICES = {"numpy": "cpu", "cupy": "cuda:0", "strict": "strict:device1"}

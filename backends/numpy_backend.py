@@ -1,12 +1,13 @@
 """NumPy on the CPU: the reference backend, always present.
 
-Allocator setting (said here because it is process-wide): on Linux with glibc, creating
-this backend (importing gradkit) calls mallopt so that freed arrays up to 32 MiB stay in
-the heap instead of going back to the operating system. A training step frees and
-re-allocates the same temporaries every step; without this each one is page-faulted in
-again, which costs a plain NumPy step about a quarter of its time. Memory the process
-frees is then reused by the process rather than returned (up to 256 MiB at the top of the
-heap is kept). Set GRADKIT_MALLOC_TUNING=0 in the environment to leave malloc alone.
+Allocator tuning, opt-in because it is process-wide: `tune_malloc()` (or
+GRADKIT_MALLOC_TUNING=1 in the environment when gradkit is imported) asks glibc, on
+Linux, to keep freed arrays up to 32 MiB in the heap instead of returning them to the
+operating system. A training step frees and re-allocates the same temporaries every step;
+without this each one is page-faulted in again (docs/performance.md measures what that
+costs). The price: memory the process frees is kept for reuse by the process (up to 256
+MiB at the top of the heap) rather than returned, for the whole process, gradkit or not.
+Importing gradkit alone changes nothing.
 """
 
 from __future__ import annotations
@@ -14,30 +15,50 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import warnings
 
 import numpy as np
 
-if np.lib.NumpyVersion(np.__version__) >= "2.1.0":
-    xp_numpy = np  # NumPy 2.1+ implements the standard itself: no wrapper on the hot path
-else:  # pragma: no cover - older NumPy
+if np.lib.NumpyVersion(np.__version__) >= "2.3.0":
+    xp_numpy = np  # NumPy 2.3+ implements the standard itself: no wrapper on the hot path
+else:  # older NumPy deviates (2.1/2.2: count_nonzero gives a Python int; 1.x: no mT, ...)
     import array_api_compat.numpy as xp_numpy
 
 from .base import Backend
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+MALLOC_TUNED = False  # whether tune_malloc() has taken effect in this process
 
-def _keep_freed_memory() -> bool:
-    """Ask glibc to keep freed blocks for reuse (see the module docstring); True if set."""
-    if os.environ.get("GRADKIT_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
+
+def tune_malloc() -> bool:
+    """Keep freed memory in the heap for reuse (glibc's mallopt, process-wide; see the
+    module docstring). Returns whether it took effect: False off Linux or off glibc."""
+    global MALLOC_TUNED
+    if not sys.platform.startswith("linux"):
         return False
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 256 << 20))
+    MALLOC_TUNED = bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(
+        mallopt(m_trim_threshold, 256 << 20))
+    return MALLOC_TUNED
 
 
-MALLOC_TUNED = _keep_freed_memory()
+def _malloc_tuning_requested() -> bool:
+    """GRADKIT_MALLOC_TUNING from the environment: 1/true/yes/on (any case) opts in."""
+    value = os.environ.get("GRADKIT_MALLOC_TUNING", "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value not in _FALSE:
+        warnings.warn(f"GRADKIT_MALLOC_TUNING={value!r} is neither 1/true/yes/on nor "
+                      "0/false/no/off; malloc is left alone", stacklevel=2)
+    return False
+
+
+if _malloc_tuning_requested():
+    tune_malloc()
 
 
 class NumpyBackend(Backend):

@@ -567,15 +567,44 @@ def target_lines(summary):
     return lines
 
 
-def parent_main(args):
-    impls = args.impl_list
+def _setup_error(message):
+    """One `error:` line on stderr and exit status 2: a setup problem, not a bug."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def check_setup(args):
+    """Before any worker runs: the device is usable and --json can be written."""
     if args.device != "cpu":
         import gradkit as gk
 
         try:
             gk.get_backend(args.device)
         except gk.DeviceError as e:
-            sys.exit(f"benchmark: --device {args.device}: gradkit cannot use it here: {e}")
+            hint = ""
+            if args.device.strip().lower().startswith(("cuda", "gpu")):
+                hint = ('; for a CUDA GPU install CuPy with the extra matching your CUDA '
+                        'version: pip install "gradkit[cuda12]" or "gradkit[cuda13]", then run '
+                        'python -m gradkit.selfcheck to see what works on this machine')
+            _setup_error(f"--device {args.device}: gradkit cannot use it here: {e}{hint}")
+    if args.json:
+        path = os.path.abspath(args.json)
+        folder = os.path.dirname(path)
+        if os.path.isdir(path):
+            _setup_error(f"--json {args.json} is a directory; pass a file name")
+        if not os.path.isdir(folder):
+            _setup_error(f"--json {args.json}: the folder {folder} does not exist")
+        try:  # a file in it can be made: os.access is not enough (root, read-only mounts)
+            with open(os.path.join(folder, f".benchmark-write-test-{os.getpid()}"), "w"):
+                pass
+            os.remove(os.path.join(folder, f".benchmark-write-test-{os.getpid()}"))
+        except OSError as e:
+            _setup_error(f"--json {args.json}: cannot write into {folder} ({e.strerror or e})")
+
+
+def parent_main(args):
+    impls = args.impl_list
+    check_setup(args)
     t_start, load = time.perf_counter(), _load()
     runs, skipped, errors, matmul = [], {}, [], []
     for r in range(args.rounds):
@@ -713,24 +742,44 @@ def profile_main(args):
 
 # ---- command line --------------------------------------------------------------------
 
+def _whole(text, least):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, not {value}")
+    return value
+
+
+def _count(text):
+    """An int >= 1 for argparse."""
+    return _whole(text, 1)
+
+
+def _natural(text):
+    """An int >= 0 for argparse."""
+    return _whole(text, 0)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--configs", default=None, help=f"comma list of {','.join(CONFIGS)}")
     p.add_argument("--impls", default=",".join(IMPLS),
                    help=f"comma list of {','.join(IMPLS)} (numpy is the floor)")
-    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 3)")
-    p.add_argument("--steps", type=int, default=None,
+    p.add_argument("--rounds", type=_count, default=None, help="interleaved rounds (default 3)")
+    p.add_argument("--steps", type=_count, default=None,
                    help="timed steps per worker (default per config: "
                         + ", ".join(f"{c.name} {c.steps}" for c in CONFIGS.values()) + ")")
-    p.add_argument("--warmup", type=int, default=None, help="untimed steps (default steps/10)")
-    p.add_argument("--check", type=int, default=None, help="steps whose losses are compared")
+    p.add_argument("--warmup", type=_natural, default=None, help="untimed steps (default steps/10)")
+    p.add_argument("--check", type=_count, default=None, help="steps whose losses are compared")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, or strict (no timing)")
     p.add_argument("--seed", type=int, default=0, help="NumPy seed of weights and data")
     p.add_argument("--smoke", action="store_true", help="tiny, one round, few steps")
     p.add_argument("--json", default=None, metavar="PATH", help="write all results here")
     p.add_argument("--profile", action="store_true", help="cProfile gradkit in this process")
-    p.add_argument("--profile-top", type=int, default=20, help="functions listed by --profile")
+    p.add_argument("--profile-top", type=_count, default=20, help="functions listed by --profile")
     p.add_argument("--verbose", "-v", action="store_true", help="log each worker to stderr")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -761,10 +810,16 @@ def main(argv=None):
     if args.worker:
         worker_main(args)
         return 0
-    if args.profile:
-        profile_main(args)
-        return 0
-    return parent_main(args)
+    try:
+        if args.profile:
+            check_setup(args)
+            profile_main(args)
+            return 0
+        return parent_main(args)
+    except KeyboardInterrupt:  # Ctrl-C: the workers stop with it; one line, exit status 130
+        print("interrupted: no results (each configuration is measured to the end or not "
+              "at all)", file=sys.stderr, flush=True)
+        return 130
 
 
 if __name__ == "__main__":

@@ -6,11 +6,14 @@
 The expression is micrograd's neuron, o = tanh(x1*w1 + x2*w2 + b). The DOT text comes
 from gk.viz.to_dot; turning it into an image needs the Graphviz `dot` program
 (apt install graphviz / brew install graphviz). Without it the .dot file is still
-written: paste it into any Graphviz viewer.
+written: paste it into any Graphviz viewer. A bad --device or an unwritable --out ends in
+one `error:` line and exit status 2.
 """
 
 import argparse
 from pathlib import Path
+
+import _cli as cli
 
 import gradkit as gk
 
@@ -42,25 +45,28 @@ def main(argv=None):
     parser.add_argument("--format", default="svg", help="image format for graphviz (svg, png)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or strict")
     args = parser.parse_args(argv)
-    print(f"device: {args.device}")
+    device = cli.device(args.device)  # an unusable device: one error line, exit status 2
+    out = cli.output_dir(args.out)
+    print(f"device: {device}")
 
-    o, names = neuron(args.device)
+    o, names = neuron(device)
     o.backward(retain_graph=True)  # keep the graph alive so it can be drawn afterwards
     for t, name in names.items():
         print(f"{name:>14}  data {t.item():+.4f}  grad {t.grad.item():+.4f}")
 
-    args.out.mkdir(parents=True, exist_ok=True)
     dot = gk.viz.to_dot(o, labels=names)
-    dot_path = args.out / "graph.dot"
+    dot_path = out / "graph.dot"
     dot_path.write_text(dot)
     print(f"wrote {dot_path}")
     try:
-        image = gk.viz.render(dot, args.out / f"graph.{args.format}", format=args.format)
+        image = gk.viz.render(dot, out / f"graph.{args.format}", format=args.format)
         print(f"wrote {image}")
     except gk.viz.GraphvizNotFoundError:
         print("graphviz is not installed, so no image was rendered; install it "
               f"(e.g. apt install graphviz) or run: dot -T{args.format} {dot_path}")
+    except RuntimeError as e:  # dot refused the format
+        cli.fail(f"{e}; {dot_path} is written: pass a format dot knows (--format svg or png)")
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -12,6 +12,7 @@ import argparse
 import statistics
 import time
 
+import _cli as cli
 import numpy as np
 
 import gradkit as gk
@@ -62,11 +63,12 @@ def per_op_us(fn, n, repeats):
     return statistics.median(times) / n * 1e6
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--ops", type=int, default=1000)
-    p.add_argument("--repeats", type=int, default=50)
-    args = p.parse_args()
+    p.add_argument("--ops", type=cli.count, default=1000, help="adds per chain (default 1000)")
+    p.add_argument("--repeats", type=cli.count, default=50,
+                   help="timed runs of each chain; the median is printed (default 50)")
+    args = p.parse_args(argv)
     for name, gk_fn, np_fn in [("y = y + 1.0", chain_scalar, numpy_scalar),
                                ("y = y + x  ", chain_leaf, numpy_leaf)]:
         a = per_op_us(gk_fn, args.ops, args.repeats)
@@ -76,4 +78,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

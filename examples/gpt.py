@@ -6,9 +6,16 @@ with the model written the way his nanoGPT writes it.
     python examples/gpt.py --data input.txt     # any text file
     python examples/gpt.py --compare-torch      # also train the same model with PyTorch
     python examples/gpt.py --fast               # a tiny model, a few seconds
+    python examples/gpt.py --fast --steps 200   # --fast's model; explicit options win
+    python examples/gpt.py --resume runs/gpt.safetensors   # after Ctrl-C
 
 Prints the train and val loss every --eval-interval steps, the final losses, the time per
-step and a sample of generated text.
+step and a sample of generated text. Every --checkpoint-every steps (and at the end) the
+model, optimizer, schedule and random state go to --out/gpt.safetensors; Ctrl-C stops
+with one line naming that file, and --resume FILE continues the run with the same
+results as an uninterrupted one. Setup problems (an unusable device, an unwritable
+--out, a missing --data file, a failed download) end in one `error:` line and exit
+status 2, before any training.
 
 The model is written in PyTorch's names: `define_gpt(torch)` takes the library as its
 argument and is called with gradkit (`GPT = define_gpt(gk)`) and, for --compare-torch and
@@ -31,14 +38,13 @@ n_embd 384, block 256, dropout 0.2: 10.8M parameters) reaches a val loss of abou
 after 5000 steps on a GPU.
 """
 
-import argparse
 import math
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
+import _cli as cli
 import numpy as np
 
 import gradkit as gk
@@ -54,7 +60,13 @@ SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2d
 DEFAULTS = dict(steps=600, batch_size=32, block_size=64, n_layer=4, n_head=4, n_embd=128,
                 dropout=0.0, lr=6e-3, eval_interval=100, eval_iters=20, max_new_tokens=500)
 FAST = dict(steps=60, batch_size=8, block_size=16, n_layer=2, n_head=2, n_embd=32,
-            dropout=0.0, lr=3e-3, eval_interval=20, eval_iters=4, max_new_tokens=100)
+            dropout=0.0, lr=3e-3, eval_interval=20, eval_iters=4, max_new_tokens=100,
+            checkpoint_every=20)
+OPTIONS = dict(data=None, device=None, temperature=0.8, top_k=20, seed=1337, fast=False,
+               compare_torch=False, out=Path("runs"), checkpoint_every=100, resume=None)
+# The options that define a run: kept in its checkpoints, taken from them by --resume.
+RUN = ("data", "steps", "batch_size", "block_size", "n_layer", "n_head", "n_embd", "dropout",
+       "lr", "eval_interval", "eval_iters", "seed")
 
 
 # ---- the model ------------------------------------------------------------------------------
@@ -216,14 +228,24 @@ def copy_to_torch(model, torch_model):
 
 # ---- data -----------------------------------------------------------------------------------
 def load_text(path=None) -> str:
-    """The text of `path`; by default tiny Shakespeare, downloaded once into a cache."""
+    """The text of `path`; by default tiny Shakespeare, downloaded once into a cache.
+    A setup problem (no such file, a failed download) ends in one error line, exit 2."""
     if path is None:
         cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gradkit"
         path = cache / "tinyshakespeare.txt"
         if not path.exists():
             print(f"downloading tiny Shakespeare into {path}")
-            datasets.download(SHAKESPEARE_URL, path, sha256=SHAKESPEARE_SHA256)
-    return Path(path).read_text(encoding="utf-8")
+            try:
+                datasets.download(SHAKESPEARE_URL, path, sha256=SHAKESPEARE_SHA256)
+            except datasets.DownloadError as e:
+                cli.fail(f"could not download tiny Shakespeare ({e}); pass --data FILE to "
+                         "use a local copy")
+    else:
+        cli.data_file(path, what="a text file (e.g. a local copy of tiny Shakespeare)")
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        cli.fail(f"cannot read {path} as UTF-8 text: {e}")
 
 
 class Tokenizer:
@@ -264,8 +286,11 @@ def estimate_loss(torch, model, splits, args):
 
 
 # ---- training -------------------------------------------------------------------------------
-def train(torch, model, splits, args, name="gradkit"):
-    """Train with AdamW, warmup + cosine schedule and gradient clipping; returns a dict."""
+def train(torch, model, splits, args, name="gradkit", checkpoint=None, resumed=None):
+    """Train with AdamW, warmup + cosine schedule and gradient clipping; returns a dict.
+
+    checkpoint (gradkit only): a cli.Checkpoint saved every args.checkpoint_every steps and
+    at the end; resumed: a loaded checkpoint to continue from."""
     optimizer = model.configure_optimizers(weight_decay=0.1, learning_rate=args.lr,
                                            betas=(0.9, 0.99))
     # The learning rate: a linear warmup to args.lr, then a cosine decay to args.lr / 10.
@@ -277,32 +302,57 @@ def train(torch, model, splits, args, name="gradkit"):
                                      eta_min=args.lr / 10),
     ], milestones=[warmup])
     device = str(splits["train"].device)
+    history, step_seconds, first = [], [], 0
+    if resumed is not None:
+        try:
+            model.load_state_dict(resumed["model"])
+            optimizer.load_state_dict(resumed["optimizer"])
+        except (KeyError, ValueError) as e:
+            cli.fail(f"--resume {args.resume}: it does not fit this model ({e})")
+        scheduler.load_state_dict(resumed["schedule"])
+        history = [tuple(h) for h in resumed["history"]]
+        first = checkpoint.done = resumed["progress"]["done"]
+        cli.set_rng_state(resumed["rng"], device)
+        print(f"resumed from {args.resume} after step {first}")
+
+    def save(step):  # at the top of the loop: `step` steps done, nothing of the next drawn
+        checkpoint.save(step, {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "schedule": scheduler.state_dict(), "history": history,
+            "rng": cli.rng_state(device), "config": cli.config(args, RUN, ("data",))})
 
     def sync():  # wait for the GPU before reading the clock (a no-op on the CPU)
         if device.startswith("cuda"):
             torch.cuda.synchronize(device)
 
-    history, step_seconds = [], []
     start = time.perf_counter()
-    for step in range(args.steps + 1):
-        if step % args.eval_interval == 0 or step == args.steps:
-            losses = estimate_loss(torch, model, splits, args)
-            history.append((step, losses["train"], losses["val"]))
-            print(f"{name} step {step:5d}: train loss {losses['train']:.4f}, "
-                  f"val loss {losses['val']:.4f}", flush=True)
-        if step == args.steps:
-            break
-        sync()
-        tic = time.perf_counter()
-        xb, yb = get_batch(torch, splits["train"], args.batch_size, args.block_size)
-        _, loss = model(xb, yb)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        sync()
-        step_seconds.append(time.perf_counter() - tic)
+    try:
+        for step in range(first, args.steps + 1):
+            at_checkpoint = step % args.checkpoint_every == 0 or step == args.steps
+            if checkpoint is not None and step > first and at_checkpoint:
+                save(step)
+            if step % args.eval_interval == 0 or step == args.steps:
+                losses = estimate_loss(torch, model, splits, args)
+                history.append((step, losses["train"], losses["val"]))
+                print(f"{name} step {step:5d}: train loss {losses['train']:.4f}, "
+                      f"val loss {losses['val']:.4f}", flush=True)
+            if step == args.steps:
+                break
+            sync()
+            tic = time.perf_counter()
+            xb, yb = get_batch(torch, splits["train"], args.batch_size, args.block_size)
+            _, loss = model(xb, yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            sync()
+            step_seconds.append(time.perf_counter() - tic)
+    except KeyboardInterrupt:
+        if checkpoint is None:
+            raise
+        checkpoint.interrupted()  # one line, exit status 130
     # the median step: robust to the first steps (warming caches, compiling GPU kernels)
     # and to other programs' bursts on a shared machine
     ms = 1000 * statistics.median(step_seconds) if step_seconds else float("nan")
@@ -314,32 +364,38 @@ def train(torch, model, splits, args, name="gradkit"):
 
 # ---- the script -----------------------------------------------------------------------------
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=None,
+    p = cli.parser(__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path,
                    help="a text file (default: tiny Shakespeare, downloaded once)")
-    p.add_argument("--device", default=None,
+    p.add_argument("--device",
                    help="cpu, cuda, cuda:N or strict (default: cuda if available, else cpu)")
-    p.add_argument("--steps", type=int, help=f"training steps (default {DEFAULTS['steps']})")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--block-size", type=int, help="context length in characters")
-    p.add_argument("--n-layer", type=int)
-    p.add_argument("--n-head", type=int)
-    p.add_argument("--n-embd", type=int)
-    p.add_argument("--dropout", type=float)
-    p.add_argument("--lr", type=float, help="peak learning rate")
-    p.add_argument("--eval-interval", type=int)
-    p.add_argument("--eval-iters", type=int, help="batches per loss estimate")
-    p.add_argument("--max-new-tokens", type=int, help="length of the generated sample")
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--top-k", type=int, default=20, help="sample among the k likeliest (0: all)")
-    p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--steps", type=cli.count,
+                   help=f"training steps (default {DEFAULTS['steps']}; --fast: {FAST['steps']})")
+    p.add_argument("--batch-size", type=cli.count)
+    p.add_argument("--block-size", type=cli.count, help="context length in characters")
+    p.add_argument("--n-layer", type=cli.count)
+    p.add_argument("--n-head", type=cli.count)
+    p.add_argument("--n-embd", type=cli.count)
+    p.add_argument("--dropout", type=cli.probability)
+    p.add_argument("--lr", type=cli.positive, help="peak learning rate")
+    p.add_argument("--eval-interval", type=cli.count)
+    p.add_argument("--eval-iters", type=cli.count, help="batches per loss estimate")
+    p.add_argument("--max-new-tokens", type=cli.natural, help="length of the generated sample")
+    p.add_argument("--temperature", type=cli.positive, help="default 0.8")
+    p.add_argument("--top-k", type=cli.natural, help="sample among the k likeliest (0: all; "
+                                                     "default 20)")
+    p.add_argument("--seed", type=int, help="default 1337")
+    p.add_argument("--out", type=Path, help="where checkpoints go (default runs)")
+    p.add_argument("--checkpoint-every", type=cli.count, metavar="STEPS",
+                   help="save a checkpoint every this many steps (default 100; --fast: 20)")
+    p.add_argument("--resume", type=Path, metavar="CHECKPOINT",
+                   help="continue the run saved in this checkpoint (its options are used)")
     p.add_argument("--fast", action="store_true", help="a tiny model for a few seconds")
     p.add_argument("--compare-torch", action="store_true",
                    help="also train the same model, same initial weights, with PyTorch")
-    args = p.parse_args(argv)
-    for key, value in (FAST if args.fast else DEFAULTS).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    args = cli.parse(p, argv, {**OPTIONS, **DEFAULTS}, FAST)
+    if args.n_embd % args.n_head:
+        p.error(f"--n-embd {args.n_embd} must be a multiple of --n-head {args.n_head}")
     return args
 
 
@@ -360,20 +416,24 @@ def blas_info(torch) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        device = gk.get_backend(args.device or ("cuda" if gk.cuda.is_available() else "cpu")
-                                ).device
-        text = load_text(args.data)
-    except datasets.DownloadError as e:  # a setup problem, not a bug: no traceback
-        sys.exit(f"error: could not download tiny Shakespeare ({e}); pass --data FILE to "
-                 "use a local copy")
-    except (gk.DeviceError, OSError) as e:
-        sys.exit(f"error: {e}")
+    device = cli.device(args.device)  # each check: one error line, exit status 2
+    out = cli.output_dir(args.out)
+    resumed = None
+    if args.resume is not None:
+        resumed = cli.load_checkpoint(args.resume, device, "step")
+        cli.resume_options(args, resumed["config"], RUN, paths=("data",))
+    if args.compare_torch:
+        try:
+            import torch
+        except ImportError:
+            cli.fail("--compare-torch needs PyTorch: pip install torch")
+    text = load_text(args.data)
     tokenizer = Tokenizer(text)
     data = np.array(tokenizer.encode(text), dtype=np.int64)
     n = int(0.9 * len(data))  # the first 90% trains, the rest validates
     if len(data) - n <= args.block_size:
-        sys.exit(f"error: the text is too short for block size {args.block_size}")
+        cli.fail(f"the text ({len(data)} characters) is too short for --block-size "
+                 f"{args.block_size}: its last 10% must be longer than a block")
     print(f"device: {device}; data: {len(data)} characters, vocabulary of "
           f"{len(tokenizer.chars)}")
 
@@ -386,16 +446,14 @@ def main(argv=None):
           f"{args.n_layer} layers, {args.n_head} heads, n_embd {args.n_embd}, "
           f"block {args.block_size}, batch {args.batch_size}, dropout {args.dropout}")
     if args.compare_torch:
-        try:
-            import torch
-        except ImportError:
-            sys.exit("error: --compare-torch needs PyTorch: pip install torch")
         torch_model = copy_to_torch(model, define_gpt(torch)(**config))  # the same weights
     model.to(device)
 
     splits = {"train": gk.tensor(data[:n], device=device),
               "val": gk.tensor(data[n:], device=device)}
-    result = train(gk, model, splits, args)
+    checkpoint = cli.Checkpoint(out / "gpt.safetensors", "step")
+    result = train(gk, model, splits, args, checkpoint=checkpoint, resumed=resumed)
+    print(f"checkpoint: {checkpoint.path}")
 
     if args.compare_torch:
         torch_device = device if device.startswith("cuda") else "cpu"
@@ -420,4 +478,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

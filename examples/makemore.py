@@ -5,6 +5,8 @@
     python examples/makemore.py --model bn        # makemore 3: the MLP with BatchNorm1d
     python examples/makemore.py --model wavenet   # makemore 5: a hierarchical "WaveNet"
     python examples/makemore.py --data names.txt  # a local names list: no download
+    python examples/makemore.py --fast --steps 1000  # --fast's tiny model; explicit options win
+    python examples/makemore.py --resume runs/makemore-mlp.safetensors  # after Ctrl-C
 
 makemore 1-5 are lectures 2-6 of "Neural Networks: Zero to Hero". Each model reads the
 previous block_size characters of a name and predicts the next one (27 classes: a-z and
@@ -14,6 +16,12 @@ SHA-256; they are shuffled with --seed and split 80/10/10 into train, dev and te
 Training is minibatch SGD whose learning rate drops 10x after 3/4 of the steps, as in
 the lectures. At the end the script prints the train and dev loss (the model in eval
 mode, under gk.no_grad) and samples 10 new names.
+
+Every --checkpoint-every steps (and at the end) the model, optimizer, schedule and random
+state go to --out/makemore-<model>.safetensors; Ctrl-C stops with one line naming that
+file, and --resume FILE continues the run with the same results as an uninterrupted
+one. Setup problems (an unusable device, an unwritable --out, a missing --data file, a
+failed download) end in one `error:` line and exit status 2, before any training.
 
 Measured with the defaults on a 2-core CPU (--device cpu, OPENBLAS_NUM_THREADS=1), next
 to the lectures' dev losses (200000 steps of batch 32 there) and to PyTorch 2.13 running
@@ -34,15 +42,15 @@ and 0.65 ms with it).
 The code uses PyTorch's names with PyTorch's meanings (gk.Generator, gk.randint,
 gk.multinomial, nn.Embedding, nn.Linear, nn.BatchNorm1d, F.cross_entropy, ...): with
 `import torch as gk`, `torch.nn` and `torch.optim` in place of gradkit's, everything but
-the device check in main() runs unchanged on PyTorch.
+main() (its setup checks, in examples/_cli.py, use gradkit) runs unchanged on PyTorch.
 """
 
-import argparse
 import os
 import random
-import sys
 import time
 from pathlib import Path
+
+import _cli as cli
 
 import gradkit as gk
 import gradkit.nn.functional as F
@@ -61,31 +69,36 @@ CONFIGS = {
     "wavenet": dict(block_size=8, n_embd=24, n_hidden=128, steps=20000, batch_size=128,
                     lr=0.2),
 }
-FAST = dict(n_embd=8, n_hidden=32, steps=300)  # --fast: a tiny model, a few steps
+COMMON = dict(model="mlp", data=None, cache=None, seed=42, device=None, out=Path("runs"),
+              checkpoint_every=1000, resume=None, fast=False)
+# --fast: a tiny model, a few steps; an option given explicitly wins over both tables.
+FAST = dict(n_embd=8, n_hidden=32, steps=300, checkpoint_every=100)
+# The options that define a run: kept in its checkpoints, taken from them by --resume.
+RUN = ("model", "data", "block_size", "n_embd", "n_hidden", "steps", "batch_size", "lr",
+       "seed")
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", choices=CONFIGS, default="mlp")
-    p.add_argument("--data", type=Path, default=None,
+    p = cli.parser(__doc__.splitlines()[0])
+    p.add_argument("--model", choices=CONFIGS, help="default mlp")
+    p.add_argument("--data", type=Path,
                    help="a local names file, one name a line (default: download names.txt)")
-    p.add_argument("--cache", type=Path, default=None,
+    p.add_argument("--cache", type=Path,
                    help="where the downloaded names.txt is kept (default: ~/.cache/gradkit)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (minibatches)")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None, help="learning rate before the decay")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--device", default=None,
-                   help="cpu, cuda or strict (default: cuda if available, else cpu)")
+    p.add_argument("--steps", type=cli.count, help="training steps (minibatches)")
+    p.add_argument("--batch-size", type=cli.count)
+    p.add_argument("--lr", type=cli.positive, help="learning rate before the decay")
+    p.add_argument("--seed", type=int, help="default 42")
+    p.add_argument("--device", help="cpu, cuda or strict (default: cuda if available, else cpu)")
+    p.add_argument("--out", type=Path, help="where checkpoints go (default runs)")
+    p.add_argument("--checkpoint-every", type=cli.count, metavar="STEPS",
+                   help="save a checkpoint every this many steps (default 1000; --fast: 100)")
+    p.add_argument("--resume", type=Path, metavar="CHECKPOINT",
+                   help="continue the run saved in this checkpoint (its options are used)")
     p.add_argument("--fast", action="store_true",
                    help="a quick smoke run: a tiny model, 300 steps (explicit flags win)")
-    args = p.parse_args(argv)
-    defaults = CONFIGS[args.model] | (FAST if args.fast else {})
-    for name, value in defaults.items():
-        if getattr(args, name, None) is None:  # an explicit flag wins over the defaults
-            setattr(args, name, value)
-    if args.device is None:
-        args.device = "cuda" if gk.cuda.is_available() else "cpu"
+    model = vars(p.parse_args(argv)).get("model", COMMON["model"])
+    args = cli.parse(p, argv, {**COMMON, **CONFIGS[model]}, FAST)
     if args.cache is None:
         cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
         args.cache = Path(cache_home) / "gradkit"
@@ -96,13 +109,14 @@ def parse_args(argv=None):
 def names_file(args) -> Path:
     """--data as given, else makemore's names.txt, downloaded once and checked."""
     if args.data is not None:
-        return args.data
+        return cli.data_file(args.data, what="a names file, one name a line")
+    if "cache" in args.given:  # created only when its parent exists
+        cli.data_dir(args.cache, "--cache", "the downloaded names.txt")
     try:
         return datasets.download(NAMES_URL, args.cache / "names.txt", sha256=NAMES_SHA256)
     except datasets.DownloadError as e:
-        raise datasets.DownloadError(
-            f"could not download the names list ({e}); pass --data FILE, a local copy "
-            f"of {NAMES_URL}") from None
+        cli.fail(f"could not download the names list ({e}); pass --data FILE, a local copy "
+                 f"of {NAMES_URL}")
 
 
 def build_dataset(words, block_size, stoi, device):
@@ -224,14 +238,19 @@ def sample(model, block_size, itos, generator, device, max_len=50):
 
 def main(argv=None):
     args = parse_args(argv)
+    device = cli.device(args.device)  # each check: one error line, exit status 2
+    out = cli.output_dir(args.out)
+    resumed = None
+    if args.resume is not None:
+        resumed = cli.load_checkpoint(args.resume, device, "step")
+        cli.resume_options(args, resumed["config"], RUN, paths=("data",))
+    path = names_file(args)
     try:
-        device = gk.get_backend(args.device).device  # raises DeviceError naming why not
-        path = names_file(args)
         words = path.read_text().split()  # one name a line
-    except (gk.DeviceError, datasets.DownloadError, OSError) as e:
-        sys.exit(f"error: {e}")  # a setup problem, not a bug: one line, no traceback
+    except (OSError, UnicodeDecodeError) as e:
+        cli.fail(f"cannot read {path}: {e}")
     if len(words) < 10:
-        sys.exit(f"error: {path} has {len(words)} names; the split needs at least 10")
+        cli.fail(f"{path} has {len(words)} names; the split needs at least 10")
 
     # The vocabulary: "." (index 0) marks the start and the end of a name.
     chars = sorted(set("".join(words)))
@@ -258,23 +277,48 @@ def main(argv=None):
     optimizer = optim.SGD(model.parameters(), lr=args.lr)
     schedule = optim.lr_scheduler.MultiStepLR(optimizer, milestones=[args.steps * 3 // 4],
                                               gamma=0.1)  # lr drops 10x for the last 1/4
+    checkpoint = cli.Checkpoint(out / f"makemore-{args.model}.safetensors", "step")
+    if resumed is not None:
+        try:
+            model.load_state_dict(resumed["model"])
+            optimizer.load_state_dict(resumed["optimizer"])
+        except (KeyError, ValueError) as e:
+            cli.fail(f"--resume {args.resume}: it does not fit this model ({e})")
+        schedule.load_state_dict(resumed["schedule"])
+        checkpoint.done = resumed["progress"]["done"]
+        cli.set_rng_state(resumed["rng"], device)
+        print(f"resumed from {args.resume} after step {checkpoint.done}")
+
+    def state():
+        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(), "rng": cli.rng_state(device),
+                "config": cli.config(args, RUN, ("data",))}
+
     start = time.perf_counter()
-    for i in range(args.steps):
-        ix = gk.randint(0, Xtr.shape[0], (args.batch_size,), device=device)  # a minibatch
-        Xb, Yb = Xtr[ix], Ytr[ix]
-        logits = model(Xb)
-        loss = F.cross_entropy(logits, Yb)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        if i % max(1, args.steps // 10) == 0 or i == args.steps - 1:
-            print(f"step {i:6d}/{args.steps}: loss {loss.item():.4f}")  # a sync, now and then
+    first = checkpoint.done or 0
+    try:
+        for i in range(first, args.steps):
+            ix = gk.randint(0, Xtr.shape[0], (args.batch_size,), device=device)  # a minibatch
+            Xb, Yb = Xtr[ix], Ytr[ix]
+            logits = model(Xb)
+            loss = F.cross_entropy(logits, Yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            if i % max(1, args.steps // 10) == 0 or i == args.steps - 1:
+                print(f"step {i:6d}/{args.steps}: loss {loss.item():.4f}")  # a sync, now and then
+            if (i + 1) % args.checkpoint_every == 0 or i + 1 == args.steps:
+                checkpoint.save(i + 1, state())
+    except KeyboardInterrupt:
+        checkpoint.interrupted()  # one line, exit status 130
     seconds = time.perf_counter() - start
+    print(f"checkpoint: {checkpoint.path}")
 
     print(f"train loss {split_loss(model, Xtr, Ytr):.4f}")
     print(f"dev loss {split_loss(model, Xdev, Ydev):.4f}")
-    print(f"trained in {seconds:.1f} s ({1e3 * seconds / max(1, args.steps):.2f} ms/step)")
+    steps_run = max(1, args.steps - first)
+    print(f"trained in {seconds:.1f} s ({1e3 * seconds / steps_run:.2f} ms/step)")
 
     g = gk.Generator(device=device).manual_seed(2147483647 + args.seed)
     print("samples:")
@@ -284,4 +328,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -2,18 +2,20 @@
 
     python examples/moons.py                 # writes runs/moons.png
     python examples/moons.py --device cuda
+    python examples/moons.py --fast --steps 50  # explicit options win over --fast's 20 steps
 
 As in micrograd's demo.ipynb: 100 points from make_moons (noise 0.1) with labels -1/+1,
 the hinge loss relu(1 - y * score) averaged over the points plus 1e-4 times the sum of
 squared weights, and 100 steps of full-batch SGD with the learning rate decaying from
 1.0 to 0.1. Where micrograd loops over scalar Values, this runs each step as a few
-array ops. Needs the examples extra: pip install "gradkit[examples]".
+array ops. Needs the examples extra: pip install "gradkit[examples]". It trains in about
+a second, so it keeps no checkpoints: Ctrl-C stops it with one line. Setup problems (an
+unusable device, an unwritable --out) end in one `error:` line and exit status 2.
 """
 
-import argparse
-import sys
 from pathlib import Path
 
+import _cli as cli
 import numpy as np
 
 import gradkit as gk
@@ -25,7 +27,7 @@ def make_data(n=100, noise=0.1, seed=1337):
     try:
         from sklearn.datasets import make_moons
     except ImportError:
-        sys.exit('error: this example needs scikit-learn: pip install "gradkit[examples]"')
+        cli.fail('this example needs scikit-learn: pip install "gradkit[examples]"')
 
     x, y = make_moons(n_samples=n, noise=noise, random_state=seed)
     return x.astype(np.float32), (2 * y - 1).astype(np.float32)
@@ -78,22 +80,21 @@ def plot_boundary(model, x, y, path, device):
     return path
 
 
+DEFAULTS = dict(device=None, steps=100, seed=0, out=Path("runs"), fast=False)
+FAST = dict(steps=20)  # an option given explicitly wins over both tables
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default=None,
+    parser = cli.parser(__doc__.splitlines()[0])
+    parser.add_argument("--device",
                         help="cpu, cuda, cuda:N or strict (default: cuda if usable, else cpu)")
-    parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
-    parser.add_argument("--out", type=Path, default=Path("runs"), help="output directory")
+    parser.add_argument("--steps", type=cli.count, help="SGD steps (default 100; --fast: 20)")
+    parser.add_argument("--seed", type=int, help="seed of the initial weights (default 0)")
+    parser.add_argument("--out", type=Path, help="output directory (default runs)")
     parser.add_argument("--fast", action="store_true", help="a quick smoke run (20 steps)")
-    args = parser.parse_args(argv)
-    if args.fast:
-        args.steps = 20
-    requested = args.device or ("cuda" if gk.is_available("cuda") else "cpu")
-    try:
-        device = gk.get_backend(requested).device  # the canonical name, e.g. "cuda:0"
-    except gk.DeviceError as e:
-        sys.exit(f"error: {e}")
+    args = cli.parse(parser, argv, DEFAULTS, FAST)
+    device = cli.device(args.device)  # the canonical name, e.g. "cuda:0"; or one error line
+    out = cli.output_dir(args.out)
     print(f"device: {device}")
 
     gk.manual_seed(args.seed)
@@ -105,23 +106,27 @@ def main(argv=None):
     # micrograd's schedule: lr = 1.0 - 0.9 * k / 100 at step k
     schedule = optim.lr_scheduler.LambdaLR(optimizer, lambda k: 1.0 - 0.9 * k / args.steps)
 
-    for k in range(args.steps):
-        loss, acc = loss_and_accuracy(model, x, y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        if k % 10 == 0 or k == args.steps - 1:  # printing pulls the numbers to the host
-            print(f"step {k:3d}  loss {float(loss):.4f}  accuracy {100 * float(acc):.0f}%")
+    k = 0
+    try:
+        for k in range(args.steps):
+            loss, acc = loss_and_accuracy(model, x, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            if k % 10 == 0 or k == args.steps - 1:  # printing pulls the numbers to the host
+                print(f"step {k:3d}  loss {float(loss):.4f}  accuracy {100 * float(acc):.0f}%")
+    except KeyboardInterrupt:
+        cli.interrupted(f"interrupted at step {k} of {args.steps}; nothing saved (this "
+                        "example keeps no checkpoints: it trains in about a second)")
 
     loss, acc = loss_and_accuracy(model, x, y)
     print(f"final training accuracy: {100 * float(acc):.0f}% (loss {float(loss):.4f})")
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = plot_boundary(model, x_np, y_np, args.out / "moons.png", device)
+    path = plot_boundary(model, x_np, y_np, out / "moons.png", device)
     if path is not None:
         print(f"saved {path}")
     return float(acc)
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -3,58 +3,68 @@
     python examples/train_mlp.py                  # scikit-learn's 8x8 digits: no download
     python examples/train_mlp.py --data mnist/    # MNIST's IDX files (downloaded if missing)
     python examples/train_mlp.py --device cpu     # or cuda, cuda:1, strict
+    python examples/train_mlp.py --fast --epochs 5  # --fast's small model; explicit options win
+    python examples/train_mlp.py --resume runs/checkpoint.safetensors  # after Ctrl-C
 
 Prints the loss and test accuracy of every epoch, then writes into --out (default runs/):
+    checkpoint.safetensors model, optimizer, schedule, random state and history, after
+                           every epoch: Ctrl-C stops with one line naming it, and --resume
+                           continues the run from it with the same results
     mlp.safetensors        the model's state_dict (gk.save: safetensors, no pickle)
     optimizer.safetensors  the optimizer's state_dict, to resume training
     config.json            the sizes needed to rebuild the model
     curves.png             loss and accuracy per epoch (needs matplotlib)
 and checks that the saved model, loaded into a fresh one, predicts exactly the same.
-Needs the examples extra: pip install "gradkit[examples]".
+Needs the examples extra: pip install "gradkit[examples]". Setup problems (an unusable
+device, an unwritable --out, a bad --data, a failed download) end in one `error:` line
+and exit status 2, before any training.
 """
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
+import _cli as cli
 import numpy as np
 
 import gradkit as gk
 import gradkit.nn.functional as F
 from gradkit import datasets, nn, optim
 
+# The defaults, and --fast's (a quick smoke run); an option given explicitly wins over both.
+DEFAULTS = dict(data=None, device=None, epochs=40, batch_size=64, hidden=256, dropout=0.1,
+                lr=2e-3, weight_decay=1e-2, seed=0, limit=None, out=Path("runs"), fast=False,
+                resume=None)
+FAST = dict(epochs=3, hidden=128, limit=2000)
+# The options that define a run: kept in its checkpoints, taken from them by --resume.
+RUN = ("data", "epochs", "batch_size", "hidden", "dropout", "lr", "weight_decay", "seed",
+       "limit")
+
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=None,
-                   help="directory with MNIST's IDX files (default: scikit-learn's digits)")
-    p.add_argument("--device", default=None,
-                   help="cpu, cuda, cuda:N or strict (default: cuda if usable, else cpu)")
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--hidden", type=int, default=256, help="width of the two hidden layers")
-    p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW)")
-    p.add_argument("--weight-decay", type=float, default=1e-2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, default=None,
-                   help="use at most this many training and test examples")
-    p.add_argument("--out", type=Path, default=Path("runs"), help="output directory")
+    p = cli.parser(__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path,
+                   help="directory with MNIST's IDX files, downloaded into it if missing; "
+                        "created if only its parent exists (default: scikit-learn's digits)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or strict (default: cuda if usable, "
+                                    "else cpu)")
+    p.add_argument("--epochs", type=cli.count, help="default 40; --fast: 3")
+    p.add_argument("--batch-size", type=cli.count, help="default 64")
+    p.add_argument("--hidden", type=cli.count,
+                   help="width of the two hidden layers (default 256; --fast: 128)")
+    p.add_argument("--dropout", type=cli.probability, help="default 0.1")
+    p.add_argument("--lr", type=cli.positive, help="peak learning rate of AdamW (default 2e-3)")
+    p.add_argument("--weight-decay", type=cli.nonnegative, help="default 1e-2")
+    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--limit", type=cli.count,
+                   help="use at most this many training and test examples (--fast: 2000)")
+    p.add_argument("--out", type=Path, help="output directory (default runs)")
+    p.add_argument("--resume", type=Path, metavar="CHECKPOINT",
+                   help="continue the run saved in this checkpoint (its options are used)")
     p.add_argument("--fast", action="store_true",
                    help="a quick smoke run: 3 epochs, a smaller model, at most 2000 examples")
-    args = p.parse_args(argv)
-    if args.fast:
-        args.epochs, args.hidden, args.limit = 3, 128, args.limit or 2000
-    return args
-
-
-def pick_device(requested=None) -> str:
-    """The device to train on: `requested`, else CUDA when it works here, else the CPU."""
-    if requested is None:
-        requested = "cuda" if gk.is_available("cuda") else "cpu"
-    return gk.get_backend(requested).device  # raises DeviceError naming why it is unusable
+    return cli.parse(p, argv, DEFAULTS, FAST)
 
 
 def load_data(data_dir=None, limit=None):
@@ -133,14 +143,36 @@ def plot_curves(history, path):
     return path
 
 
+def load_data_or_fail(data_dir, limit):
+    """load_data, with each setup problem turned into one error line (exit status 2)."""
+    try:
+        return load_data(data_dir, limit)
+    except ImportError as e:  # load_digits without scikit-learn
+        cli.fail(f"{e}; or pass --data DIR to train on MNIST")
+    except datasets.DownloadError as e:
+        why = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        cli.fail(f"could not download MNIST into {data_dir} ({why}); for an offline copy put "
+                 f"the four files ({', '.join(datasets.MNIST_FILES)}) into {data_dir}, or "
+                 f"leave out --data to train on scikit-learn's bundled digits")
+    except (OSError, ValueError) as e:  # unreadable or corrupt files
+        cli.fail(f"cannot read the data in {data_dir}: {e}")
+
+
 def train(args):
     """Train, evaluate, save, reload and check; returns a dict of results."""
     start = time.perf_counter()
-    device = pick_device(args.device)
+    device = cli.device(args.device)  # each check: one error line, exit status 2
+    args.out = cli.output_dir(args.out)
+    resumed = None
+    if args.resume is not None:
+        resumed = cli.load_checkpoint(args.resume, device, "epoch")
+        cli.resume_options(args, resumed["config"], RUN, paths=("data",))
+    if args.data is not None:
+        args.data = cli.data_dir(args.data, what="MNIST's four IDX files")
     print(f"device: {device}")
     gk.manual_seed(args.seed)
 
-    x_train, y_train, x_test, y_test = load_data(args.data, args.limit)
+    x_train, y_train, x_test, y_test = load_data_or_fail(args.data, args.limit)
     n_classes = int(max(y_train.max(), y_test.max())) + 1
     print(f"data: {len(x_train)} training and {len(x_test)} test examples, "
           f"{x_train.shape[1]} features, {n_classes} classes")
@@ -159,35 +191,64 @@ def train(args):
     total_steps = args.epochs * steps_per_epoch
     schedule = optim.lr_scheduler.SequentialLR(optimizer, [
         optim.lr_scheduler.LinearLR(optimizer, start_factor=0.1, total_iters=steps_per_epoch),
-        optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps - steps_per_epoch),
+        optim.lr_scheduler.CosineAnnealingLR(optimizer,
+                                             T_max=max(1, total_steps - steps_per_epoch)),
     ], milestones=[steps_per_epoch])
 
+    # After every epoch: everything needed to go on as if never stopped, random state too.
+    checkpoint = cli.Checkpoint(args.out / "checkpoint.safetensors", "epoch")
     history = {"loss": [], "accuracy": []}
-    bar = progress(range(1, args.epochs + 1), desc="training", unit="epoch")
-    for epoch in bar:
-        model.train()
-        loss_sum = gk.zeros((), device=device)  # summed on the device: no sync per step
-        for xb, yb in loader:
-            loss = F.cross_entropy(model(xb), yb)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            loss_sum = loss_sum + loss.detach()
-        # One transfer to the host per epoch, for the printout.
-        history["loss"].append(float(loss_sum) / steps_per_epoch)
-        history["accuracy"].append(float(accuracy(model, x_test, y_test)))
-        log(f"epoch {epoch:3d}  loss {history['loss'][-1]:.4f}  "
-            f"test accuracy {100 * history['accuracy'][-1]:.2f}%")
-        if hasattr(bar, "set_postfix"):
-            bar.set_postfix(loss=f"{history['loss'][-1]:.3f}",
-                            acc=f"{100 * history['accuracy'][-1]:.1f}%")
+    if resumed is not None:
+        try:
+            model.load_state_dict(resumed["model"])
+            optimizer.load_state_dict(resumed["optimizer"])
+        except (KeyError, ValueError) as e:
+            cli.fail(f"--resume {args.resume}: it does not fit this model ({e})")
+        schedule.load_state_dict(resumed["schedule"])
+        history = {k: list(v) for k, v in resumed["history"].items()}
+        checkpoint.done = resumed["progress"]["done"]
+        not_restored = cli.set_rng_state(resumed["rng"], device)
+        print(f"resumed from {args.resume} after epoch {checkpoint.done}"
+              + (f" (random state of {', '.join(not_restored)} not in it: the draws differ)"
+                 if not_restored else ""))
+
+    def state():
+        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(), "history": history,
+                "rng": cli.rng_state(device), "config": cli.config(args, RUN, ("data",))}
+
+    first = (checkpoint.done or 0) + 1
+    bar = progress(range(first, args.epochs + 1), desc="training", unit="epoch",
+                   initial=first - 1, total=args.epochs)
+    try:
+        for epoch in bar:
+            model.train()
+            loss_sum = gk.zeros((), device=device)  # summed on the device: no sync per step
+            for xb, yb in loader:
+                loss = F.cross_entropy(model(xb), yb)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                loss_sum = loss_sum + loss.detach()
+            # One transfer to the host per epoch, for the printout.
+            history["loss"].append(float(loss_sum) / steps_per_epoch)
+            history["accuracy"].append(float(accuracy(model, x_test, y_test)))
+            log(f"epoch {epoch:3d}  loss {history['loss'][-1]:.4f}  "
+                f"test accuracy {100 * history['accuracy'][-1]:.2f}%")
+            checkpoint.save(epoch, state())
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{history['loss'][-1]:.3f}",
+                                acc=f"{100 * history['accuracy'][-1]:.1f}%")
+    except KeyboardInterrupt:
+        if hasattr(bar, "close"):
+            bar.close()
+        checkpoint.interrupted()  # one line, exit status 130
     if hasattr(bar, "close"):
         bar.close()
     train_seconds = time.perf_counter() - start
 
     # Save the weights and the optimizer state (safetensors files, never pickle).
-    args.out.mkdir(parents=True, exist_ok=True)
     checkpoint = args.out / "mlp.safetensors"
     gk.save(model.state_dict(), checkpoint)
     gk.save(optimizer.state_dict(), args.out / "optimizer.safetensors")
@@ -207,7 +268,7 @@ def train(args):
     plot = plot_curves(history, args.out / "curves.png")
     if plot is not None:
         print(f"saved {plot}")
-    final = history["accuracy"][-1]
+    final = history["accuracy"][-1] if history["accuracy"] else float("nan")
     print(f"final test accuracy: {100 * final:.2f}% in {train_seconds:.1f} s on {device}")
     return dict(device=device, accuracy=final, history=history, seconds=train_seconds,
                 identical=identical, checkpoint=checkpoint, model=model, x_test=x_test,
@@ -215,14 +276,11 @@ def train(args):
 
 
 def main(argv=None):
-    try:
-        result = train(parse_args(argv))
-    except (gk.DeviceError, datasets.DownloadError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")  # a setup problem, not a bug: no traceback
+    result = train(parse_args(argv))  # a setup problem: one error line, exit status 2
     if not result["identical"]:
         sys.exit("error: the reloaded checkpoint predicts differently from the trained model")
     return result
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -87,7 +87,7 @@ def train_test_split(x, y, test_fraction: float = 0.2, seed: int = 0):
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def read_idx(path):
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """The array stored in an IDX file (MNIST's format), gzip-compressed or not.
 
     Raises ValueError naming the file when it is not IDX, or is truncated or too long.
@@ -109,8 +109,13 @@ def read_idx(path):
     if len(raw) < header:
         raise ValueError(f"read_idx: {path} is truncated: its header needs {header} bytes, "
                          f"the file has {len(raw)}")
+    if ndim > 64:
+        raise ValueError(f"read_idx: {path} is not a valid IDX file: it claims {ndim} "
+                         "dimensions, more than the 64 an array can have")
     shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = dtype.itemsize
+    for d in shape:  # Python ints: a hostile header cannot wrap the size around to match
+        expected *= d
     found = len(raw) - header
     if found != expected:
         what = "truncated" if found < expected else "longer than its header says"

@@ -1,7 +1,7 @@
 """gradkit's own suite: every test starts from gk.manual_seed(0), whatever runs before it.
 
 The `device` and `backend` fixtures come from gradkit's pytest plugin
-(gradkit/testing/plugin.py), as they would in a user's suite.
+(pytest_gradkit.py), as they would in a user's suite.
 
 `--cupy-sim=MODE` (or GRADKIT_CUPY_SIM=MODE) runs the cupy tests on the CuPy simulator
 (tests/cupy_sim) instead of a GPU: `1gpu`; `2gpu`, two GPUs without peer access, device 0

@@ -8,8 +8,10 @@ import gzip
 import hashlib
 import importlib.util
 import io
+import os
 import re
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -22,6 +24,8 @@ import pytest
 import gradkit as gk
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+if str(EXAMPLES) not in sys.path:  # the scripts import their shared helpers, examples/_cli.py
+    sys.path.insert(0, str(EXAMPLES))
 
 
 def has(module):
@@ -42,10 +46,24 @@ def run(script, *args, cwd):
     return proc.stdout
 
 
+def setup_error(capsys, main, argv):
+    """Call an example's main in-process; it must stop with one `error:` line on stderr and
+    exit status 2. Returns that line."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
 def load_example(name):
     """An example script imported as a module (it runs nothing on import)."""
     spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -138,7 +156,8 @@ def test_train_mlp_rejects_an_unusable_device(tmp_path):
     proc = subprocess.run([sys.executable, str(EXAMPLES / "train_mlp.py"), "--fast",
                            "--device", "nonsense:3"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120)
-    assert proc.returncode != 0 and "nonsense" in proc.stderr
+    assert proc.returncode == 2 and "nonsense" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: --device nonsense:3")
     assert "Traceback" not in proc.stderr  # a one-line error, not a crash
 
 
@@ -238,6 +257,7 @@ class FakeURL:
 
 
 def test_makemore_downloads_names_once_and_verifies_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # its checkpoint goes to runs/
     makemore = load_example("makemore")
     content = write_names(tmp_path / "served.txt", n=60).read_bytes()
     fake = FakeURL(content)
@@ -253,30 +273,29 @@ def test_makemore_downloads_names_once_and_verifies_them(tmp_path, monkeypatch):
     assert len(fake.requests) == 1
 
 
-def test_makemore_rejects_a_bad_checksum(tmp_path, monkeypatch):
+def test_makemore_rejects_a_bad_checksum(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
     makemore = load_example("makemore")
     assert makemore.NAMES_URL == "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"
     assert makemore.NAMES_SHA256 == (
         "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d")
     monkeypatch.setattr(gk.datasets.urllib.request, "urlopen", FakeURL(b"not\nthe\nnames\n"))
-    with pytest.raises(SystemExit) as info:
-        makemore.main(["--fast", "--device", "cpu", "--cache", str(tmp_path / "cache")])
-    message = str(info.value.code)
-    assert message.startswith("error: could not download") and "\n" not in message
+    message = setup_error(capsys, makemore.main,
+                          ["--fast", "--device", "cpu", "--cache", str(tmp_path / "cache")])
+    assert message.startswith("error: could not download")
     assert "checksum mismatch" in message and makemore.NAMES_SHA256 in message
     assert "--data" in message
     assert list((tmp_path / "cache").iterdir()) == []  # nothing half-written
 
 
-def test_makemore_offline_says_to_pass_data(tmp_path, monkeypatch):
+def test_makemore_offline_says_to_pass_data(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
     makemore = load_example("makemore")
     offline = FakeURL(error=urllib.error.URLError("[Errno -3] Temporary failure in name "
                                                   "resolution"))
     monkeypatch.setattr(gk.datasets.urllib.request, "urlopen", offline)
-    with pytest.raises(SystemExit) as info:
-        makemore.main(["--fast", "--device", "cpu", "--cache", str(tmp_path / "cache")])
-    message = str(info.value.code)
-    assert message.startswith("error:") and "\n" not in message
+    message = setup_error(capsys, makemore.main,
+                          ["--fast", "--device", "cpu", "--cache", str(tmp_path / "cache")])
     assert "name resolution" in message and "pass --data FILE" in message
 
 
@@ -411,25 +430,24 @@ def test_gpt_matches_pytorch(device, fused):
                                    err_msg=name)
 
 
-def test_gpt_downloads_tiny_shakespeare_once(tmp_path, monkeypatch):
+def test_gpt_downloads_tiny_shakespeare_once(tmp_path, monkeypatch, capsys):
     """The default data is downloaded into the cache, checked against its SHA-256; a bad
     or failed download ends with a one-line error that points to --data, and leaves no file."""
     gpt = load_example("gpt")
+    monkeypatch.chdir(tmp_path)  # its checkpoint goes to runs/
     source = write_text(tmp_path / "served.txt")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(gpt, "SHAKESPEARE_URL", source.as_uri())
     fast = ["--fast", "--device", "cpu", "--steps", "2", "--eval-iters", "1",
             "--max-new-tokens", "5"]
 
-    with pytest.raises(SystemExit) as failed:  # the real checksum does not match this text
-        gpt.main(fast)
-    message = str(failed.value.code)
-    assert message.startswith("error:") and "checksum" in message and "--data" in message
-    assert "\n" not in message and list((tmp_path / "cache" / "gradkit").iterdir()) == []
+    message = setup_error(capsys, gpt.main, fast)  # the real checksum does not match this text
+    assert "checksum" in message and "--data" in message
+    assert list((tmp_path / "cache" / "gradkit").iterdir()) == []
 
     monkeypatch.setattr(gpt, "SHAKESPEARE_URL", (tmp_path / "missing.txt").as_uri())
-    with pytest.raises(SystemExit, match=r"^error: could not download .*--data FILE"):
-        gpt.main(fast)
+    assert re.match(r"^error: could not download .*--data FILE", setup_error(capsys, gpt.main,
+                                                                              fast))
 
     monkeypatch.setattr(gpt, "SHAKESPEARE_URL", source.as_uri())
     monkeypatch.setattr(gpt, "SHAKESPEARE_SHA256", hashlib.sha256(source.read_bytes()).hexdigest())
@@ -438,3 +456,239 @@ def test_gpt_downloads_tiny_shakespeare_once(tmp_path, monkeypatch):
     assert cached.read_bytes() == source.read_bytes() and np.isfinite(result["val_loss"])
     source.unlink()  # the cached copy is used from now on
     assert np.isfinite(gpt.main(fast)["val_loss"])
+
+
+# ---- setup errors, --fast, Ctrl-C and --resume (all scripts) --------------------------------
+def run_failing(script, *args, cwd, status=2):
+    """Run examples/<script>, which must fail with `status` and one stderr line, no traceback."""
+    proc = subprocess.run([sys.executable, str(EXAMPLES / script), *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == status, f"{script}:\n{proc.stdout}\n{proc.stderr}"
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, \
+        proc.stderr
+    return proc
+
+
+TRAINING_SCRIPTS = ["train_mlp.py", "moons.py", "makemore.py", "gpt.py"]
+
+
+@pytest.mark.parametrize("script", [*TRAINING_SCRIPTS, "computation_graph.py"])
+def test_unwritable_out_fails_before_training(tmp_path, script):
+    (tmp_path / "a_file").write_text("not a directory\n")
+    for out in ("a_file", "a_file/sub"):
+        proc = run_failing(script, "--device", "cpu", "--out", out, cwd=tmp_path)
+        assert proc.stderr.startswith(f"error: --out {out}") and "--out DIR" in proc.stderr
+        assert not re.search(r"^(epoch|step|data:)", proc.stdout, re.M)  # nothing ran
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root writes into read-only directories")
+def test_read_only_out_fails_before_training(tmp_path):
+    (tmp_path / "ro").mkdir(mode=0o500)
+    proc = run_failing("moons.py", "--device", "cpu", "--out", "ro", cwd=tmp_path)
+    assert "cannot write there" in proc.stderr
+
+
+def test_data_under_a_missing_parent_is_not_created(tmp_path, capsys):
+    train_mlp = load_example("train_mlp")
+    message = setup_error(capsys, train_mlp.main, ["--data", str(tmp_path / "typo" / "mnist"),
+                                                   "--out", str(tmp_path / "runs")])
+    assert "neither it nor its parent" in message and not (tmp_path / "typo").exists()
+    (tmp_path / "a_file").write_text("")
+    message = setup_error(capsys, train_mlp.main, ["--data", str(tmp_path / "a_file"),
+                                                   "--out", str(tmp_path / "runs")])
+    assert "is a file" in message
+    message = setup_error(capsys, load_example("makemore").main,
+                          ["--cache", str(tmp_path / "typo" / "cache"), "--device", "cpu",
+                           "--out", str(tmp_path / "runs")])
+    assert message.startswith("error: --cache") and not (tmp_path / "typo").exists()
+    for script in ("makemore", "gpt"):
+        message = setup_error(capsys, load_example(script).main,
+                              ["--data", str(tmp_path), "--out", str(tmp_path / "runs")])
+        assert "is a directory" in message and "--data FILE" in message
+
+
+def test_data_directory_is_created_when_its_parent_exists(tmp_path, monkeypatch, capsys):
+    """A missing --data directory with an existing parent is made; a failed download then
+    says how to use an offline copy."""
+    monkeypatch.setattr(gk.datasets, "MNIST_MIRRORS", [(tmp_path / "nowhere").as_uri() + "/"])
+    message = setup_error(capsys, load_example("train_mlp").main,
+                          ["--data", str(tmp_path / "mnist"), "--out", str(tmp_path / "runs")])
+    assert (tmp_path / "mnist").is_dir() and message.startswith("error: could not download")
+    assert "put the four files" in message and "leave out --data" in message
+
+
+def test_fast_defaults_yield_to_explicit_options(tmp_path, capsys):
+    args = load_example("train_mlp").parse_args(["--fast", "--epochs", "5", "--limit", "100"])
+    assert (args.epochs, args.hidden, args.limit) == (5, 128, 100)  # 128: --fast's width
+    assert load_example("train_mlp").parse_args([]).epochs == 40
+    args = load_example("gpt").parse_args(["--fast", "--steps", "7", "--n-embd", "16"])
+    assert (args.steps, args.n_embd, args.n_layer) == (7, 16, 2)
+    write_fake_mnist(tmp_path / "mnist")
+    out = run("train_mlp.py", "--fast", "--epochs", "1", "--data", "mnist", cwd=tmp_path)
+    assert re.findall(r"^epoch +(\d+)", out, re.M) == ["1"]
+    load_example("moons").main(["--fast", "--steps", "3", "--device", "cpu", "--out",
+                                str(tmp_path / "runs")])
+    assert re.findall(r"^step +(\d+)", capsys.readouterr().out, re.M) == ["0", "2"]
+
+
+@pytest.mark.parametrize("script,argv", [
+    ("train_mlp", ["--epochs", "0"]), ("train_mlp", ["--batch-size", "0"]),
+    ("train_mlp", ["--hidden", "-1"]), ("train_mlp", ["--fast", "--limit", "0"]),
+    ("makemore", ["--steps", "0"]), ("makemore", ["--batch-size", "0"]),
+    ("makemore", ["--checkpoint-every", "0"]), ("gpt", ["--steps", "0"]),
+    ("gpt", ["--n-head", "0"]), ("gpt", ["--eval-iters", "0"]), ("moons", ["--steps", "0"]),
+    ("engine_overhead", ["--ops", "0"]), ("engine_overhead", ["--repeats", "0"]),
+    ("benchmark", ["--smoke", "--rounds", "0"]), ("benchmark", ["--steps", "0"]),
+])
+def test_counts_below_one_are_rejected(script, argv, capsys):
+    module = load_example(script)
+    with pytest.raises(SystemExit) as info:
+        getattr(module, "parse_args", module.main)(argv)
+    assert info.value.code == 2
+    assert "must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(gk.is_available("cuda:63"), reason="a machine with 64 GPUs")
+@pytest.mark.parametrize("script", [*TRAINING_SCRIPTS, "computation_graph.py"])
+def test_an_unusable_cuda_device_names_the_extra_and_the_selfcheck(tmp_path, script, capsys):
+    argv = ["--device", "cuda:63", "--out", str(tmp_path / "runs")]
+    message = setup_error(capsys, load_example(script.removesuffix(".py")).main, argv)
+    assert message.startswith("error: --device cuda:63")
+    assert 'pip install "gradkit[cuda12]" or "gradkit[cuda13]"' in message
+    assert "python -m gradkit.selfcheck" in message
+
+
+def test_computation_graph_bad_device_is_one_line(tmp_path):
+    proc = run_failing("computation_graph.py", "--device", "tpu", cwd=tmp_path)
+    assert proc.stderr.startswith("error: --device tpu: unknown device")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_benchmark_setup_errors_are_one_line(tmp_path):
+    proc = run_failing("benchmark.py", "--smoke", "--json", "missing/out.json", cwd=tmp_path)
+    assert proc.stderr.startswith("error: --json missing/out.json")
+    proc = run_failing("benchmark.py", "--smoke", "--device", "cuda:63", cwd=tmp_path)
+    assert "gradkit[cuda12]" in proc.stderr and "gradkit.selfcheck" in proc.stderr
+
+
+def _state_equal(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k].numpy(), b[k].numpy(), err_msg=k)
+
+
+def test_train_mlp_ctrl_c_checkpoints_and_resume_gives_the_same_run(tmp_path):
+    """SIGINT during training: one line, exit status 130, a checkpoint; --resume from it
+    ends with the same weights and history as an uninterrupted run (deterministic CPU)."""
+    write_fake_mnist(tmp_path / "mnist")
+    argv = [sys.executable, str(EXAMPLES / "train_mlp.py"), "--data", "mnist", "--device",
+            "cpu", "--hidden", "8", "--batch-size", "16", "--epochs", "40"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([*argv, "--out", "stopped"], cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for line in proc.stdout:
+            if line.startswith("epoch   3"):
+                proc.send_signal(signal.SIGINT)
+                break
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    checkpoint = tmp_path / "stopped" / "checkpoint.safetensors"
+    assert proc.returncode == 130, err
+    match = re.fullmatch(r"interrupted after epoch (\d+); checkpoint at (\S+) \(continue "
+                         r"with --resume \S+\)\n", err)
+    assert match and Path(tmp_path / match.group(2)) == checkpoint, err
+    stopped_at = int(match.group(1))  # 2 if the signal came while epoch 3 was being saved
+    assert 2 <= stopped_at < 40 and gk.load(checkpoint)["progress"]["done"] == stopped_at
+    assert not (tmp_path / "stopped" / "mlp.safetensors").exists()
+
+    resumed = subprocess.run([sys.executable, str(EXAMPLES / "train_mlp.py"), "--resume",
+                              str(checkpoint), "--out", "stopped"], cwd=tmp_path, text=True,
+                             capture_output=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed from {checkpoint} after epoch {stopped_at}" in resumed.stdout
+    assert re.search(rf"^epoch +{stopped_at + 1} ", resumed.stdout, re.M)
+    whole = subprocess.run([*argv, "--out", "whole"], cwd=tmp_path, text=True,
+                           capture_output=True, timeout=300)
+    assert whole.returncode == 0, whole.stderr
+    final = re.compile(r"final test accuracy: (\S+)%")
+    assert final.search(resumed.stdout).group(1) == final.search(whole.stdout).group(1)
+    _state_equal(gk.load(tmp_path / "stopped" / "mlp.safetensors"),
+                 gk.load(tmp_path / "whole" / "mlp.safetensors"))
+    a, b = (gk.load(tmp_path / d / "checkpoint.safetensors") for d in ("stopped", "whole"))
+    assert a["history"] == b["history"] and len(a["history"]["loss"]) == 40
+
+
+def test_resume_refuses_a_changed_option(tmp_path, capsys):
+    write_fake_mnist(tmp_path / "mnist")
+    train_mlp = load_example("train_mlp")
+    common = ["--out", str(tmp_path / "runs"), "--device", "cpu"]
+    train_mlp.main(["--data", str(tmp_path / "mnist"), "--hidden", "8", "--epochs", "1",
+                    *common])
+    checkpoint = str(tmp_path / "runs" / "checkpoint.safetensors")
+    message = setup_error(capsys, train_mlp.main, ["--resume", checkpoint, "--hidden", "9",
+                                                   *common])
+    assert "--hidden 9 (the checkpoint has 8)" in message
+    message = setup_error(capsys, train_mlp.main, ["--resume", str(tmp_path / "mnist" /
+                                                    "t10k-labels-idx1-ubyte.gz"), *common])
+    assert message.startswith("error: --resume")
+
+
+class InterruptAfter:
+    """Wraps a function; its call number `n` raises KeyboardInterrupt, as Ctrl-C would."""
+
+    def __init__(self, fn, n):
+        self.fn, self.n, self.calls = fn, n, 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self.n:
+            raise KeyboardInterrupt
+        return self.fn(*args, **kwargs)
+
+
+def interrupted_then_resumed(main, argv, monkeypatch, target, name, n, capsys):
+    """Run main(argv) with Ctrl-C at the n-th call of target.name, then --resume it with the
+    options from --device on (those that do not define the run)."""
+    with monkeypatch.context() as m:
+        m.setattr(target, name, InterruptAfter(getattr(target, name), n))
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 130, err
+    match = re.fullmatch(r"interrupted after step (\d+); checkpoint at (\S+) \(continue with "
+                         r"--resume \S+\)\n", err)
+    assert match, err
+    return main(["--resume", match.group(2), *argv[argv.index("--device"):]]), \
+        int(match.group(1))
+
+
+def test_makemore_resume_continues_to_the_same_model(tmp_path, monkeypatch, capsys):
+    write_names(tmp_path / "names.txt", n=100)
+    makemore = load_example("makemore")
+    argv = ["--fast", "--model", "bn", "--steps", "30", "--checkpoint-every", "10", "--data",
+            str(tmp_path / "names.txt"), "--device", "cpu", "--out", str(tmp_path / "a")]
+    resumed, step = interrupted_then_resumed(makemore.main, argv, monkeypatch, gk, "randint",
+                                             25, capsys)
+    assert step == 20
+    whole = makemore.main(argv[:-1] + [str(tmp_path / "b")])
+    _state_equal(resumed.state_dict(), whole.state_dict())  # BatchNorm's statistics too
+
+
+def test_gpt_resume_continues_to_the_same_result(tmp_path, monkeypatch, capsys):
+    gpt = load_example("gpt")
+    write_text(tmp_path / "words.txt", n_words=400)
+    argv = ["--fast", "--steps", "12", "--eval-interval", "4", "--eval-iters", "1",
+            "--checkpoint-every", "4", "--batch-size", "4", "--block-size", "8", "--n-embd",
+            "16", "--data", str(tmp_path / "words.txt"), "--device", "cpu",
+            "--max-new-tokens", "20", "--out", str(tmp_path / "a")]
+    # get_batch's calls: 2 per evaluation (train, val), 1 per step; the 15th is step 8's
+    # batch, drawn after step 8's checkpoint and evaluation
+    resumed, step = interrupted_then_resumed(gpt.main, argv, monkeypatch, gpt, "get_batch",
+                                             15, capsys)
+    assert step == 8
+    whole = gpt.main(argv[:-1] + [str(tmp_path / "b")])
+    assert resumed["history"] == whole["history"] and resumed["sample"] == whole["sample"]

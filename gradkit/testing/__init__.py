@@ -1,9 +1,10 @@
 """Testing helpers for code built on gradkit.
 
-- `gradkit.testing.plugin`: the pytest plugin (the `device` fixture), registered when
-  gradkit is installed. `backend_params()` parametrizes a test or fixture over every
-  backend exactly as the plugin's `device` fixture does (same ids, run-time skips,
-  selection and summary); it and `selected_backends` are importable from here.
+- the pytest plugin (the `device` fixture), registered when gradkit is installed, is
+  the top-level module `pytest_gradkit` (so that pytest loading it imports nothing of
+  gradkit in test runs that do not use it). `backend_params()` parametrizes a test or
+  fixture over every backend exactly as the plugin's `device` fixture does (same ids,
+  run-time skips, selection and summary); it and `selected_backends` are importable from here.
 - `gradkit.testing.op_registry`: every differentiable op with a NumPy reference and
   checks of its forward, first and second derivatives on any device (no pytest needed).
 
@@ -16,7 +17,7 @@ __all__ = ["backend_params", "selected_backends"]
 
 def __getattr__(name):
     if name in __all__:
-        from . import plugin  # imports pytest
+        import pytest_gradkit  # imports pytest
 
-        return getattr(plugin, name)
+        return getattr(pytest_gradkit, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
