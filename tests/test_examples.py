@@ -244,12 +244,13 @@ def test_makemore_explicit_flags_win_over_fast():
 
 
 class FakeURL:
-    """Stands in for urllib.request.urlopen: serves `content`, records what was asked."""
+    """Stands in for the network (gradkit.datasets._open, which opens a URL): serves
+    `content`, records what was asked."""
 
     def __init__(self, content=b"", error=None):
         self.content, self.error, self.requests = content, error, []
 
-    def __call__(self, url, timeout=None):
+    def __call__(self, url, watch=None):
         self.requests.append(url)
         if self.error is not None:
             raise self.error
@@ -261,7 +262,7 @@ def test_makemore_downloads_names_once_and_verifies_them(tmp_path, monkeypatch):
     makemore = load_example("makemore")
     content = write_names(tmp_path / "served.txt", n=60).read_bytes()
     fake = FakeURL(content)
-    monkeypatch.setattr(gk.datasets.urllib.request, "urlopen", fake)
+    monkeypatch.setattr(gk.datasets, "_open", fake)
     monkeypatch.setattr(makemore, "NAMES_SHA256", hashlib.sha256(content).hexdigest())
     argv = ["--fast", "--model", "bigram", "--steps", "5", "--device", "cpu",
             "--cache", str(tmp_path / "cache")]
@@ -279,7 +280,7 @@ def test_makemore_rejects_a_bad_checksum(tmp_path, monkeypatch, capsys):
     assert makemore.NAMES_URL == "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"
     assert makemore.NAMES_SHA256 == (
         "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d")
-    monkeypatch.setattr(gk.datasets.urllib.request, "urlopen", FakeURL(b"not\nthe\nnames\n"))
+    monkeypatch.setattr(gk.datasets, "_open", FakeURL(b"not\nthe\nnames\n"))
     message = setup_error(capsys, makemore.main,
                           ["--fast", "--device", "cpu", "--cache", str(tmp_path / "cache")])
     assert message.startswith("error: could not download")
@@ -293,7 +294,7 @@ def test_makemore_offline_says_to_pass_data(tmp_path, monkeypatch, capsys):
     makemore = load_example("makemore")
     offline = FakeURL(error=urllib.error.URLError("[Errno -3] Temporary failure in name "
                                                   "resolution"))
-    monkeypatch.setattr(gk.datasets.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(gk.datasets, "_open", offline)
     message = setup_error(capsys, makemore.main,
                           ["--fast", "--device", "cpu", "--cache", str(tmp_path / "cache")])
     assert "name resolution" in message and "pass --data FILE" in message
