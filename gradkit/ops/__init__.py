@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 
 from gradkit.autograd import Function
 
-from . import convert, elementwise, fused, index, linalg, reduce, shape, softmax
+from . import convert, elementwise, fused, index, linalg, reduce, shape
+from . import softmax as _softmax  # (gradkit.ops.softmax is the function, below)
 from ._common import FUNCTIONS, METHODS, _operand, binary, promoted
 
-_FAMILIES = (elementwise, reduce, shape, index, linalg, softmax, fused, convert)
+_FAMILIES = (elementwise, reduce, shape, index, linalg, _softmax, fused, convert)
 
 # Every Function class and public function of the families, as gradkit.ops.<name>, and
 # every name of the table (aliases included).
@@ -43,14 +44,8 @@ if TYPE_CHECKING:  # what the loop and the table above put here, spelled out for
     from .elementwise import clamp as clip
     from .elementwise import div as divide
     from .elementwise import div as true_divide
-    from .elementwise import equal as eq
-    from .elementwise import greater as gt
-    from .elementwise import greater_equal as ge
-    from .elementwise import less as lt
-    from .elementwise import less_equal as le
     from .elementwise import mul as multiply
     from .elementwise import neg as negative
-    from .elementwise import not_equal as ne
     from .elementwise import sub as subtract
     from .fused import *  # noqa: F403
     from .index import *  # noqa: F403
@@ -59,11 +54,6 @@ if TYPE_CHECKING:  # what the loop and the table above put here, spelled out for
     from .linalg import matmul as mm
     from .reduce import *  # noqa: F403
     from .shape import *  # noqa: F403
-    from .shape import cat as concat
-    from .shape import cat as concatenate
-    from .shape import transpose as swapaxes
-    from .shape import transpose as swapdims
-    from .shape import unsqueeze as expand_dims
     from .softmax import *  # noqa: F403
 
 # The one table: every public op is gk.<name> (gradkit/__init__.py) and Tensor.<name>.
