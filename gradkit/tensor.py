@@ -17,11 +17,13 @@ from . import dtypes as _dt
 from .autograd import on_device  # defined before autograd imports this module
 
 if TYPE_CHECKING:
-    from . import ops as _ops_t
+    from ._tensor_methods import TensorMethods as _Methods
     from ._typing import Array, DeviceLike, DTypeLike, Scalar, TensorOrScalar
     from .autograd import AccumulateGrad, Function
     from .backends import Backend
     from .hooks import RemovableHandle
+else:
+    _Methods = object  # (the op table's methods are attached by gradkit/ops/__init__.py)
 
 _SCALARS = (int, float, bool)
 _INPLACE = {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul,
@@ -40,7 +42,7 @@ class _Version:
         self.value = 0
 
 
-class Tensor:
+class Tensor(_Methods):
     """An n-dimensional array that can record the operations applied to it.
 
     `array` is the raw backend array (numpy.ndarray, cupy.ndarray, ...), never copied.
@@ -463,7 +465,7 @@ class Tensor:
         return _ops.setitem_(self, Ellipsis, 0)
 
     # ---- operators ---------------------------------------------------------------------
-    def _other(self, other: Any) -> Tensor | Scalar:
+    def _other(self, other: Any) -> Any:  # a Tensor, or a Python scalar as it is
         if isinstance(other, (Tensor, *_SCALARS)):
             return other
         return tensor(other, device=self.backend)
@@ -698,105 +700,6 @@ class Tensor:
                             f"{self.shape}; format t.item() or t.tolist() instead")
         return format(self.item(), spec)
 
-    # ---- the op table's methods ----------------------------------------------------------
-    # gradkit/ops/__init__.py attaches these at import (METHODS of ops/_common.py); spelled
-    # out here for type checkers (tests/test_typing.py checks that the two agree)
-    if TYPE_CHECKING:
-        abs = _ops_t.elementwise.abs
-        absolute = _ops_t.elementwise.abs
-        add = _ops_t.elementwise.add
-        allclose = _ops_t.elementwise.allclose
-        clamp = _ops_t.elementwise.clamp
-        clip = _ops_t.elementwise.clamp
-        clone = _ops_t.elementwise.clone
-        cos = _ops_t.elementwise.cos
-        div = _ops_t.elementwise.div
-        divide = _ops_t.elementwise.div
-        eq = _ops_t.elementwise.eq
-        equal = _ops_t.elementwise.equal
-        erf = _ops_t.elementwise.erf
-        exp = _ops_t.elementwise.exp
-        floor_divide = _ops_t.elementwise.floor_divide
-        ge = _ops_t.elementwise.ge
-        gt = _ops_t.elementwise.gt
-        isfinite = _ops_t.elementwise.isfinite
-        isinf = _ops_t.elementwise.isinf
-        isnan = _ops_t.elementwise.isnan
-        le = _ops_t.elementwise.le
-        log = _ops_t.elementwise.log
-        log10 = _ops_t.elementwise.log10
-        log1p = _ops_t.elementwise.log1p
-        log2 = _ops_t.elementwise.log2
-        logical_and = _ops_t.elementwise.logical_and
-        logical_not = _ops_t.elementwise.logical_not
-        logical_or = _ops_t.elementwise.logical_or
-        lt = _ops_t.elementwise.lt
-        masked_fill = _ops_t.elementwise.masked_fill
-        maximum = _ops_t.elementwise.maximum
-        minimum = _ops_t.elementwise.minimum
-        mul = _ops_t.elementwise.mul
-        multiply = _ops_t.elementwise.mul
-        ne = _ops_t.elementwise.ne
-        neg = _ops_t.elementwise.neg
-        negative = _ops_t.elementwise.neg
-        pow = _ops_t.elementwise.pow
-        relu = _ops_t.elementwise.relu
-        remainder = _ops_t.elementwise.remainder
-        rsqrt = _ops_t.elementwise.rsqrt
-        sigmoid = _ops_t.elementwise.sigmoid
-        sin = _ops_t.elementwise.sin
-        sqrt = _ops_t.elementwise.sqrt
-        square = _ops_t.elementwise.square
-        sub = _ops_t.elementwise.sub
-        subtract = _ops_t.elementwise.sub
-        tan = _ops_t.elementwise.tan
-        tanh = _ops_t.elementwise.tanh
-        tril = _ops_t.elementwise.tril
-        triu = _ops_t.elementwise.triu
-        true_divide = _ops_t.elementwise.div
-        argsort = _ops_t.index.argsort
-        gather = _ops_t.index.gather
-        sort = _ops_t.index.sort
-        topk = _ops_t.index.topk
-        bmm = _ops_t.linalg.matmul
-        matmul = _ops_t.linalg.matmul
-        mm = _ops_t.linalg.matmul
-        all = _ops_t.reduce.all
-        amax = _ops_t.reduce.amax
-        amin = _ops_t.reduce.amin
-        any = _ops_t.reduce.any
-        argmax = _ops_t.reduce.argmax
-        argmin = _ops_t.reduce.argmin
-        histc = _ops_t.reduce.histc
-        histogram = _ops_t.reduce.histogram
-        logsumexp = _ops_t.reduce.logsumexp
-        max = _ops_t.reduce.max
-        mean = _ops_t.reduce.mean
-        min = _ops_t.reduce.min
-        prod = _ops_t.reduce.prod
-        std = _ops_t.reduce.std
-        sum = _ops_t.reduce.sum
-        var = _ops_t.reduce.var
-        broadcast_to = _ops_t.shape.broadcast_to
-        chunk = _ops_t.shape.chunk
-        contiguous = _ops_t.shape.contiguous
-        expand = _ops_t.shape.expand
-        expand_dims = _ops_t.shape.unsqueeze
-        flatten = _ops_t.shape.flatten
-        permute = _ops_t.shape.permute
-        repeat = _ops_t.shape.repeat
-        reshape = _ops_t.shape._reshape_method
-        split = _ops_t.shape.split
-        squeeze = _ops_t.shape.squeeze
-        swapaxes = _ops_t.shape.transpose
-        swapdims = _ops_t.shape.transpose
-        t = _ops_t.shape.t
-        transpose = _ops_t.shape.transpose
-        unbind = _ops_t.shape.unbind
-        unsqueeze = _ops_t.shape.unsqueeze
-        view = _ops_t.shape._view_method
-        log_softmax = _ops_t.softmax.log_softmax
-        softmax = _ops_t.softmax.softmax
 
 
 def _check_cast(result: _dt.DType, target: _dt.DType, what: str) -> None:

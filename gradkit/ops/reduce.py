@@ -6,7 +6,7 @@ from __future__ import annotations
 import builtins
 import math
 import warnings
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, overload
 
 from gradkit.autograd import Function, ShapeError, on_device
 from gradkit.tensor import Tensor
@@ -156,6 +156,17 @@ class MaxResult(NamedTuple):
     indices: Tensor
 
 
+@overload
+def max(input: Tensor, dim: None = None, keepdim: bool = False, *, axis: Dims = None,
+        keepdims: bool | None = None) -> Tensor: ...
+@overload
+def max(input: Tensor, dim: Tensor, keepdim: bool = False, *, axis: Dims = None,
+        keepdims: bool | None = None) -> Tensor: ...
+@overload
+def max(input: Tensor, dim: int, keepdim: bool = False, *, axis: Dims = None,
+        keepdims: bool | None = None) -> MaxResult: ...
+
+
 @public()
 def max(input: Tensor, dim: int | Tensor | None = None, keepdim: bool = False, *,
         axis: Dims = None, keepdims: bool | None = None) -> Tensor | MaxResult:
@@ -168,6 +179,17 @@ def max(input: Tensor, dim: int | Tensor | None = None, keepdim: bool = False, *
     if dim is None:
         return Max.apply(input, axis=axis, keepdims=keep)
     return MaxResult(Max.apply(input, axis=dim, keepdims=keep), argmax(input, dim, keep))
+
+
+@overload
+def min(input: Tensor, dim: None = None, keepdim: bool = False, *, axis: Dims = None,
+        keepdims: bool | None = None) -> Tensor: ...
+@overload
+def min(input: Tensor, dim: Tensor, keepdim: bool = False, *, axis: Dims = None,
+        keepdims: bool | None = None) -> Tensor: ...
+@overload
+def min(input: Tensor, dim: int, keepdim: bool = False, *, axis: Dims = None,
+        keepdims: bool | None = None) -> MaxResult: ...
 
 
 @public()
