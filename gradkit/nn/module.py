@@ -81,7 +81,7 @@ class Module:
     _parameters: OrderedDict[str, Parameter | None]
     _buffers: OrderedDict[str, Tensor | None]
     _non_persistent: set[str]
-    _modules: OrderedDict[str, Module | None]
+    _modules: OrderedDict[str, Any]  # a Module, or None: a declared but absent child
     _forward_hooks: OrderedDict[int, Callable[..., Any]]
     _forward_hooks_with_kwargs: OrderedDict[int, bool]
     _forward_hooks_always_called: OrderedDict[int, bool]
