@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gradkit import debug, ops
 from gradkit.autograd import Function, ShapeError, on_device
@@ -430,7 +430,7 @@ def _soft_cross_entropy(logp, target, weight, axis, reduction, smoothing):
     return _reduce(loss, reduction, "cross_entropy")
 
 
-def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+def mse_loss(input: Tensor, target: Tensor | Any, reduction: str = "mean") -> Tensor:
     """Mean (or summed, or elementwise) squared error; differing shapes broadcast with a
     warning, as PyTorch's."""
     target = _on_device(target, input, "mse_loss")
