@@ -9,7 +9,11 @@ function the table attaches.
 
 from __future__ import annotations
 
-from .ops import elementwise, index, linalg, reduce, shape, softmax
+from typing import TYPE_CHECKING
+
+from .ops import elementwise, index, linalg, reduce, shape
+from .ops.softmax import log_softmax as _log_softmax  # (gradkit.ops.softmax is the function)
+from .ops.softmax import softmax as _softmax
 
 
 class TensorMethods:
@@ -25,31 +29,23 @@ class TensorMethods:
     cos = elementwise.cos
     div = elementwise.div
     divide = elementwise.div
-    eq = elementwise.eq
     equal = elementwise.equal
     erf = elementwise.erf
     exp = elementwise.exp
     floor_divide = elementwise.floor_divide
-    ge = elementwise.ge
-    gt = elementwise.gt
     isfinite = elementwise.isfinite
     isinf = elementwise.isinf
     isnan = elementwise.isnan
-    le = elementwise.le
     log = elementwise.log
     log10 = elementwise.log10
     log1p = elementwise.log1p
     log2 = elementwise.log2
-    logical_and = elementwise.logical_and
     logical_not = elementwise.logical_not
-    logical_or = elementwise.logical_or
-    lt = elementwise.lt
     masked_fill = elementwise.masked_fill
     maximum = elementwise.maximum
     minimum = elementwise.minimum
     mul = elementwise.mul
     multiply = elementwise.mul
-    ne = elementwise.ne
     neg = elementwise.neg
     negative = elementwise.neg
     pow = elementwise.pow
@@ -108,5 +104,15 @@ class TensorMethods:
     unbind = shape.unbind
     unsqueeze = shape.unsqueeze
     view = shape._view_method
-    log_softmax = softmax.log_softmax
-    softmax = softmax.softmax
+    log_softmax = _log_softmax
+    softmax = _softmax
+
+    if TYPE_CHECKING:  # (made by a loop in ops/elementwise.py, declared there for type checkers)
+        eq = elementwise.eq
+        ge = elementwise.ge
+        gt = elementwise.gt
+        le = elementwise.le
+        logical_and = elementwise.logical_and
+        logical_or = elementwise.logical_or
+        lt = elementwise.lt
+        ne = elementwise.ne

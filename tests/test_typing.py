@@ -138,13 +138,24 @@ def test_tensor_methods_are_declared_for_type_checkers():
     """gradkit/_tensor_methods.py (Tensor's base class for type checkers only) names each
     method of the table, bound to the function the table attaches."""
     tree = ast.parse((ROOT / "gradkit" / "_tensor_methods.py").read_text())
+    imported = {a.asname or a.name: (n.module.rsplit(".", 1)[-1], a.name)
+                for n in tree.body if isinstance(n, ast.ImportFrom) and n.module
+                and n.module.startswith("ops.") for a in n.names}
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef))
     bound = {}
-    for stmt in cls.body:
-        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Attribute):
-            family = stmt.value.value.id  # type: ignore[attr-defined]
-            for target in stmt.targets:
-                bound[target.id] = (family, stmt.value.attr)  # type: ignore[attr-defined]
+    for stmt in ast.walk(cls):
+        if not isinstance(stmt, ast.Assign):
+            continue
+        value = stmt.value
+        if isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name):
+            target_fn = (value.value.id, value.attr)  # elementwise.abs
+        elif isinstance(value, ast.Name) and value.id in imported:
+            target_fn = imported[value.id]  # an imported function
+        else:
+            continue
+        for target in stmt.targets:
+            if isinstance(target, ast.Name):
+                bound[target.id] = target_fn
     assert set(bound) == set(_common.METHODS), (
         f"missing: {sorted(set(_common.METHODS) - set(bound))}, "
         f"extra: {sorted(set(bound) - set(_common.METHODS))}")
