@@ -46,6 +46,9 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterable
+from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -58,14 +61,14 @@ _PROPERTY = "gradkit_backend"  # user_properties key: survives pytest-xdist's se
 _OUTCOMES = ("passed", "skipped", "failed")
 
 
-def _backends():
+def _backends() -> ModuleType:
     """gradkit.backends, imported on first use (by a test that uses gradkit)."""
     from gradkit import backends
 
     return backends
 
 
-def backend_params(names=None) -> list:
+def backend_params(names: Iterable[str] | None = None) -> list[Any]:
     """`pytest.param(device, id=name)` for each backend `names` (default: all of them).
 
     Use as ``@pytest.mark.parametrize("device", backend_params())`` or as a fixture's
@@ -91,7 +94,7 @@ def _parse_selection(text: str, source: str) -> tuple[str, ...]:
     return names
 
 
-def selected_backends(config) -> tuple[str, ...]:
+def selected_backends(config: pytest.Config) -> tuple[str, ...]:
     """The backends this run covers: --gradkit-backends, else GRADKIT_BACKENDS, else all."""
     option = config.getoption("gradkit_backends", None)
     if option is not None:
@@ -102,12 +105,12 @@ def selected_backends(config) -> tuple[str, ...]:
     return BACKEND_NAMES
 
 
-def _item_backends(item) -> list[str]:
+def _item_backends(item: pytest.Item) -> list[str]:
     return [m.args[0] for m in item.iter_markers(MARKER)]
 
 
 # ---- hooks ------------------------------------------------------------------------------
-def pytest_addoption(parser):
+def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradkit")
     group.addoption("--gradkit-backends", dest="gradkit_backends", default=None,
                     metavar="NAMES",
@@ -115,7 +118,7 @@ def pytest_addoption(parser):
                          "default: $GRADKIT_BACKENDS, else all")
 
 
-def pytest_configure(config):
+def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{MARKER}(name): the case runs on gradkit backend `name` "
                    "(set by the device fixture and gradkit.testing.backend_params)")
@@ -123,7 +126,7 @@ def pytest_configure(config):
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item):
+def pytest_runtest_setup(item: pytest.Item) -> None:
     for name in _item_backends(item):
         ok, reason = _backends().availability(name)
         if not ok:
@@ -133,12 +136,13 @@ def pytest_runtest_setup(item):
 class _BackendRun:
     """Deselects the backends not asked for and counts outcomes per backend."""
 
-    def __init__(self, selected):
+    def __init__(self, selected: tuple[str, ...]) -> None:
         self.selected = selected
-        self.outcomes = {}  # nodeid -> (outcome, backend names)
-        self.deselected = Counter()
+        self.outcomes: dict[str, tuple[str, Any]] = {}  # nodeid -> (outcome, backend names)
+        self.deselected: Counter[str] = Counter()
 
-    def pytest_collection_modifyitems(self, config, items):
+    def pytest_collection_modifyitems(self, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
         keep, drop = [], []
         for item in items:
             names = _item_backends(item)
@@ -153,7 +157,7 @@ class _BackendRun:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
 
-    def pytest_runtest_logreport(self, report):
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         names = {v for k, v in report.user_properties if k == _PROPERTY}
         if not names:
             return
@@ -163,10 +167,10 @@ class _BackendRun:
             if prev is None or prev[0] == "passed":
                 self.outcomes[report.nodeid] = (report.outcome, names)
 
-    def pytest_terminal_summary(self, terminalreporter):
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not (self.outcomes or self.deselected):
             return
-        counts = {n: Counter() for n in BACKEND_NAMES}
+        counts: dict[str, Counter[str]] = {n: Counter() for n in BACKEND_NAMES}
         for outcome, names in self.outcomes.values():
             for n in names:
                 counts[n][outcome] += 1
@@ -189,13 +193,13 @@ class _BackendRun:
 # ---- fixtures ---------------------------------------------------------------------------
 @pytest.fixture(params=[pytest.param(n, id=n, marks=pytest.mark.gradkit_backend(n))
                         for n in BACKEND_NAMES])
-def device(request) -> str:
+def device(request: pytest.FixtureRequest) -> str:
     """A device string, once per backend ('cpu', 'cuda:0', 'strict:device1'); reseeds."""
     _backends().seed_all(0)  # cheap: generators are created lazily
     return _backends().default_device(request.param)  # at run time: a conftest may move it
 
 
 @pytest.fixture
-def backend(device):
+def backend(device: str) -> Any:
     """The gradkit Backend of `device`."""
     return _backends().get_backend(device)

@@ -9,11 +9,15 @@ those that cannot, why.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
+from typing import Any
 
 from .base import (
     NO_SCOPE,
+    Array,
     Backend,
     DeviceError,
+    DeviceLike,
     Generator,
     GeneratorState,
     HostSyncError,
@@ -91,7 +95,7 @@ def default_device(name: str) -> str:
     return _DEFAULT_DEVICES[name]
 
 
-def set_default_device(name: str, device: str):
+def set_default_device(name: str, device: str) -> None:
     """Make tests of backend `name` run on `device` (e.g. 'cupy' on 'cuda:1')."""
     canonical_name, _, canonical = _canonical(device)
     if canonical_name != name:
@@ -99,7 +103,7 @@ def set_default_device(name: str, device: str):
     _DEFAULT_DEVICES[name] = canonical
 
 
-def _canonical(device) -> tuple[str, str, str]:
+def _canonical(device: DeviceLike) -> tuple[str, str, str]:
     """(backend name, argument, canonical device string) for a device spec."""
     spec = str(device).strip().lower() if device is not None else "cpu"
     kind, _, arg = spec.partition(":")
@@ -116,7 +120,7 @@ def _canonical(device) -> tuple[str, str, str]:
     raise DeviceError(f"unknown device {device!r}: expected 'cpu', 'cuda', 'cuda:N' or 'strict'")
 
 
-def get_backend(device=None) -> Backend:
+def get_backend(device: DeviceLike = None) -> Backend:
     """The Backend for a device spec; raises DeviceError naming why it is unusable."""
     if device is None or device == "cpu":
         return _numpy
@@ -152,7 +156,7 @@ def get_backend(device=None) -> Backend:
         return _backends[canonical]
 
 
-def common_backend(op: str, backends) -> Backend:
+def common_backend(op: str, backends: Iterable[Backend]) -> Backend:
     """The one Backend shared by `backends` (of an op's inputs); DeviceError if two differ."""
     first, *rest = backends
     for b in rest:
@@ -162,7 +166,7 @@ def common_backend(op: str, backends) -> Backend:
     return first
 
 
-def backend_of_array(array) -> Backend | None:
+def backend_of_array(array: Array) -> Backend | None:
     """The Backend that owns a raw array, or None if it is no known array type."""
     if _numpy.owns(array):
         return _numpy
@@ -177,7 +181,7 @@ def backend_of_array(array) -> Backend | None:
 _DLPACK_CPU, _DLPACK_CUDA = 1, 2  # DLPack's device types (kDLCPU, kDLCUDA)
 
 
-def backend_of_dlpack(obj) -> Backend:
+def backend_of_dlpack(obj: Any) -> Backend:
     """The Backend for the device an object with the DLPack protocol lives on."""
     try:
         kind, index = obj.__dlpack_device__()
@@ -194,7 +198,7 @@ def backend_of_dlpack(obj) -> Backend:
                       "memory")
 
 
-def seed_all(seed: int):
+def seed_all(seed: int) -> None:
     """Reseed every backend created so far, and those created later."""
     global _seed
     _seed = seed
@@ -202,4 +206,4 @@ def seed_all(seed: int):
         b.seed(seed)
 
 
-_seed = None
+_seed: int | None = None

@@ -13,9 +13,17 @@ from __future__ import annotations
 import contextlib
 import math
 import secrets
-from typing import NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal, NamedTuple, TypeAlias
 
 import numpy as np
+
+# A raw array of some backend's library (numpy.ndarray, cupy.ndarray, an array-api-strict
+# Array): typed as Any, since gradkit never imports the optional libraries' types.
+Array: TypeAlias = Any
+Shape: TypeAlias = "int | Sequence[int]"
+# What names a device: "cpu", "cuda", "cuda:1", "strict", a Backend, or None (the CPU)
+DeviceLike: TypeAlias = "str | Backend | None"
 
 DTYPE_NAMES = ("bool", "int8", "int16", "int32", "int64", "uint8", "float32", "float64")
 
@@ -27,13 +35,13 @@ class DeviceError(ValueError):
 class _NoScope:
     """The scope of a backend whose device needs no selecting: enters and leaves at once."""
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         return None
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         return False
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "NO_SCOPE"
 
 
@@ -45,30 +53,30 @@ class HostSyncError(RuntimeError):
 
 
 @contextlib.contextmanager
-def refusing_to_numpy(backend):
+def refusing_to_numpy(backend: Backend) -> Iterator[None]:
     """While active, `backend.to_numpy` (the library's explicit way to the host) raises
     HostSyncError: the part of `no_host_sync` that every device backend shares."""
 
-    def refuse(*args, **kwargs):
+    def refuse(*args: object, **kwargs: object) -> np.ndarray:
         raise HostSyncError(f"a device value was pulled to the host ({backend.name} backend's "
                             f"to_numpy) on {backend.device} inside no_host_sync()")
 
     missing = object()
     saved = backend.__dict__.get("to_numpy", missing)
-    backend.to_numpy = refuse
+    backend.to_numpy = refuse  # type: ignore[method-assign]  # an instance attribute, removed below
     try:
         yield
     finally:
         if saved is missing:
             del backend.to_numpy
         else:
-            backend.to_numpy = saved
+            backend.to_numpy = saved  # type: ignore[method-assign]
 
 
 class Backend:
     name: str = "?"  # "numpy", "cupy" or "strict"
     device: str = "?"  # gradkit's device string: "cpu", "cuda:0", "strict:device1"
-    scalar_types: tuple = ()  # what a reduction may return instead of a 0-d array
+    scalar_types: tuple[type, ...] = ()  # what a reduction may return instead of a 0-d array
     # The context that makes this backend's device current: CuPy allocates and launches
     # on the current GPU, so with several GPUs every piece of code that makes or combines
     # arrays of a tensor runs inside `with backend.scope:` (ops, backward, optimizer
@@ -80,15 +88,15 @@ class Backend:
     checks_bounds_cheaply = False
     # Fragments of this library's messages for arrays of two devices in one operation,
     # which gradkit then reports as a DeviceError (not as a shape problem)
-    device_error_hints: tuple = ()
+    device_error_hints: tuple[str, ...] = ()
     # Optional fused optimizer kernels, None where the backend has none. The update rules
     # themselves belong to gradkit/optim (sgd_update, adam_update, in `xp`); a kernel here
     # takes the same arguments less `xp`, updates the arrays in place as they do, and is
     # tested against them. The CuPy backend fuses Adam into one CUDA kernel.
-    fused_sgd_update = None
-    fused_adam_update = None
+    fused_sgd_update: Callable[..., Array] | None = None
+    fused_adam_update: Callable[..., None] | None = None
 
-    def __init__(self, xp, native_device):
+    def __init__(self, xp: Any, native_device: Any) -> None:
         self.xp = xp
         self.native_device = native_device
         # gradkit dtype name -> this library's dtype object
@@ -96,16 +104,17 @@ class Backend:
         # The generator draws use without generator= (gk.manual_seed seeds it); unseeded,
         # it takes a fresh seed from the OS on first use.
         self.default_generator = Generator(self)._reset(None)
-        self._dtype_names = {}  # cache: dtype object -> name (numpy's .name is slow)
+        # cache: dtype object -> name (numpy's .name is slow)
+        self._dtype_names: dict[Any, str] = {}
         # The floating dtype objects seen so far: a tuple, whose `in` tests identity first
         # (a NumPy dtype's hash is computed anew on every call).
-        self.float_dtypes = ()
+        self.float_dtypes: tuple[Any, ...] = ()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Backend {self.name} on {self.device}>"
 
     # ---- dtypes -------------------------------------------------------------------
-    def dtype_name(self, array_dtype) -> str:
+    def dtype_name(self, array_dtype: Any) -> str:
         """The standard name ('float32', ...) of one of this library's dtypes."""
         try:
             return self._dtype_names[array_dtype]
@@ -115,14 +124,14 @@ class Backend:
                 self.float_dtypes += (array_dtype,)
             return name
 
-    def is_float(self, array_dtype) -> bool:
+    def is_float(self, array_dtype: Any) -> bool:
         """Whether one of this library's dtypes is floating point (cached, hot path)."""
         return array_dtype in self.float_dtypes or self.dtype_name(array_dtype)[0] == "f"
 
-    def _name_of(self, array_dtype) -> str:
+    def _name_of(self, array_dtype: Any) -> str:
         return array_dtype.name  # NumPy and CuPy use numpy.dtype
 
-    def to_float(self, array):
+    def to_float(self, array: Array) -> Array:
         """`array` in the default float32 if its dtype is bool or integer (for ops whose
         result is floating point, as PyTorch's sqrt of an int tensor), else unchanged."""
         if self.is_float(array.dtype):
@@ -130,32 +139,32 @@ class Backend:
         return self.xp.astype(array, self.dtypes["float32"])
 
     # ---- moving data ------------------------------------------------------------
-    def asarray(self, data, dtype_name: str | None = None):
+    def asarray(self, data: Any, dtype_name: str | None = None) -> Array:
         """An array on this device from a host NumPy array or a Python scalar/list."""
         dtype = self.dtypes[dtype_name] if dtype_name else None
         return self.xp.asarray(data, dtype=dtype, device=self.native_device)
 
-    def to_numpy(self, array) -> np.ndarray:
+    def to_numpy(self, array: Array) -> np.ndarray:
         """The values on the host: a copy from a device (a synchronisation on a GPU), the
         array itself when it already is a NumPy array. Tensor.numpy() copies that case, so
         a user never gets a view; the library's own read-only uses (repr, save) do not."""
         return np.asarray(array)
 
-    def owns(self, array) -> bool:
+    def owns(self, array: object) -> bool:
         """Whether `array` is an array of this backend's library on this device."""
         raise NotImplementedError
 
-    def transfer(self, array, src: Backend):
+    def transfer(self, array: Array, src: Backend) -> Array:
         """`array`, which lives on `src`, copied onto this backend's device."""
         return self.asarray(src.to_numpy(array))
 
-    def synchronize(self):
+    def synchronize(self) -> None:
         """Wait for queued device work (a no-op on the CPU)."""
 
     # What no_host_sync() enforces here, in words; None where it checks nothing.
     host_sync_check: str | None = None
 
-    def no_host_sync(self):
+    def no_host_sync(self) -> contextlib.AbstractContextManager[None]:
         """A context manager inside which pulling a device value to the host raises
         (`float(x)`, `bool(x)`, `.item()`, a NumPy conversion, `to_numpy`), as far as this
         backend can tell: HostSyncError, or the array library's own error. gradkit's
@@ -171,7 +180,7 @@ class Backend:
         version = getattr(self.xp, "__version__", "")
         return f"{module} {version}".strip() + f" on {self.device}"
 
-    def index_range(self, index) -> tuple[int, int]:
+    def index_range(self, index: Array) -> tuple[int, int]:
         """The smallest and largest value of a non-empty integer array, as host ints:
         an explicit host copy, so a synchronisation on a GPU."""
         xp = self.xp
@@ -182,22 +191,22 @@ class Backend:
     # Each draw takes `generator`, a Generator bound to this device, or None for the
     # default one. Its native generator (`new_rng`) is NumPy's on the host; GPU backends
     # override the three native-generator methods and the draws to stay on the device.
-    def seed(self, seed: int | None):
+    def seed(self, seed: int | None) -> None:
         """Reseed the default generator (None: a fresh seed from the OS on first use)."""
         self.default_generator._reset(seed)
 
-    def new_rng(self, seed: int):
+    def new_rng(self, seed: int) -> Any:
         """This library's random generator, seeded, on this device."""
         return np.random.default_rng(seed)
 
-    def rng_state(self, rng):
+    def rng_state(self, rng: Any) -> Any:
         """A snapshot of a native generator's state (a fresh dict on the host)."""
         return rng.bit_generator.state
 
-    def set_rng_state(self, rng, state):
+    def set_rng_state(self, rng: Any, state: Any) -> None:
         rng.bit_generator.state = state
 
-    def _rng(self, generator=None):
+    def _rng(self, generator: Generator | None = None) -> Any:
         """The native generator of `generator` (default: this device's default one)."""
         if generator is None:
             generator = self.default_generator
@@ -209,25 +218,28 @@ class Backend:
                               f"use one made with Generator(device={self.device!r})")
         return generator._native()
 
-    def randn(self, shape, dtype_name, generator=None):
+    def randn(self, shape: Shape, dtype_name: str, generator: Generator | None = None) -> Array:
         return self.asarray(self._rng(generator).standard_normal(shape).astype(dtype_name))
 
-    def rand(self, shape, dtype_name, generator=None):
+    def rand(self, shape: Shape, dtype_name: str, generator: Generator | None = None) -> Array:
         return self.asarray(self._rng(generator).random(shape).astype(dtype_name))
 
-    def randint(self, low: int, high: int, shape, dtype_name, generator=None):
+    def randint(self, low: int, high: int, shape: Shape, dtype_name: str,
+                generator: Generator | None = None) -> Array:
         """Integers uniform in [low, high), as `dtype_name`."""
         return self.asarray(self._rng(generator).integers(low, high, shape).astype(dtype_name))
 
-    def bernoulli_mask(self, shape, keep: float, dtype_name, generator=None):
+    def bernoulli_mask(self, shape: Shape, keep: float, dtype_name: str,
+                       generator: Generator | None = None) -> Array:
         """1/keep where a uniform draw is below `keep`, else 0 (inverted dropout's mask)."""
         u = self._rng(generator).random(shape)
         return self.asarray(((u < keep) / keep).astype(dtype_name))
 
-    def permutation(self, n: int, generator=None):
+    def permutation(self, n: int, generator: Generator | None = None) -> Array:
         return self.asarray(self._rng(generator).permutation(n).astype("int64"))
 
-    def multinomial(self, weights, n: int, replacement: bool, generator=None):
+    def multinomial(self, weights: Array, n: int, replacement: bool,
+                    generator: Generator | None = None) -> Array:
         """`n` category indices (int64) per row of `weights` (1-D or 2-D, floating).
 
         Standard-only, on the device. With replacement, inverse CDF: a uniform draw
@@ -267,11 +279,11 @@ class Backend:
         return idx
 
     # ---- operations the standard lacks (or that a library does faster natively) --------
-    def sum(self, x, axis, keepdims):
+    def sum(self, x: Array, axis: int | tuple[int, ...] | None, keepdims: bool) -> Array:
         """xp.sum over a tuple of axes; a hook so NumPy can skip its Python wrapper."""
         return self.xp.sum(x, axis=axis, keepdims=keepdims)
 
-    def getitem(self, array, index):
+    def getitem(self, array: Array, index: Any) -> Array:
         """array[index] with NumPy's semantics, kept within the standard where possible.
 
         The standard takes integer arrays only when every axis gets an integer or an
@@ -301,7 +313,7 @@ class Backend:
             out = xp.reshape(out, y.shape[:axis] + tuple(idx.shape) + y.shape[axis + 1:])
         return out
 
-    def setitem(self, array, index, value):
+    def setitem(self, array: Array, index: Any, value: Any) -> None:
         """array[index] = value in place, with NumPy's semantics for integer-array indices.
 
         The standard's setitem takes only ints, slices and masks. The generic version
@@ -331,7 +343,7 @@ class Backend:
         flat = xp.where(last >= 0, written, xp.reshape(array, (-1,)))
         array[...] = xp.reshape(flat, array.shape)
 
-    def scatter_add(self, shape, index, values):
+    def scatter_add(self, shape: tuple[int, ...], index: Any, values: Array) -> Array:
         """zeros(shape) with `values` added at `index`; duplicate indices accumulate.
 
         The generic version is standard-only: it numbers the target's elements, reads
@@ -348,7 +360,7 @@ class Backend:
         flat = xp.reshape(values, (1, -1)) @ xp.astype(onehot, values.dtype)
         return xp.reshape(flat, shape)
 
-    def erf(self, x):
+    def erf(self, x: Array) -> Array:
         """The error function, elementwise, in x's floating dtype (standard-only).
 
         W. J. Cody's rational Chebyshev approximations (Math. Comp. 1969; netlib
@@ -394,7 +406,11 @@ class Generator:
     device; the numbers are not torch's, nor equal across devices.
     """
 
-    def __init__(self, device="cpu"):
+    _backend: Backend
+    _seed: int | None
+    _rng: Any  # the native generator, made on first use
+
+    def __init__(self, device: DeviceLike = "cpu") -> None:
         if isinstance(device, Backend):
             self._backend = device
         else:
@@ -403,7 +419,7 @@ class Generator:
             self._backend = get_backend(device)
         self._reset(_TORCH_DEFAULT_SEED)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<gradkit.Generator on {self.device}, initial_seed={self.initial_seed()}>"
 
     @property
@@ -446,13 +462,13 @@ class Generator:
         self._seed, self._rng = seed, None  # the native generator is made on first use
         return self
 
-    def _native(self):
+    def _native(self) -> Any:
         if self._rng is None:
             self._rng = self._backend.new_rng(self.initial_seed())
         return self._rng
 
 
-def check_seed(seed) -> int:
+def check_seed(seed: Any) -> int:
     """A seed as torch.manual_seed takes it: an int in [-2**63, 2**64), made nonnegative."""
     if isinstance(seed, bool) or not hasattr(seed, "__index__"):
         raise TypeError(f"manual_seed expects an int, not {type(seed).__name__} ({seed!r})")

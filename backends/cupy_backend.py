@@ -12,13 +12,15 @@ import contextlib
 import functools
 import types
 import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import cupy
 import cupyx
 import numpy as np
 from array_api_compat import cupy as xp_cupy
 
-from .base import Backend, HostSyncError, refusing_to_numpy
+from .base import Array, Backend, Generator, HostSyncError, Shape, refusing_to_numpy
 from .kernels import ADAM, SGD, SGD_MOMENTUM, adam_scalars, sgd_scalars
 
 # CuPy's synchronisation detector (experimental, deprecated since CuPy 10 but present in
@@ -29,7 +31,7 @@ _allow_synchronize = getattr(cupyx, "allow_synchronize", None)
 _DeviceSynchronized = getattr(cupyx, "DeviceSynchronized", None)
 
 
-def _elementwise(k):
+def _elementwise(k: Any) -> Any:
     return cupy.ElementwiseKernel(k.in_params, k.out_params, k.operation, k.name,
                                   preamble=k.preamble)
 
@@ -43,10 +45,10 @@ _sgd_momentum_kernel = _elementwise(SGD_MOMENTUM)
 class _OnDevice:
     """An Array API namespace whose functions run with one GPU current (several GPUs)."""
 
-    def __init__(self, xp, device):
+    def __init__(self, xp: Any, device: Any) -> None:
         self._xp, self._device = xp, device
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         value = getattr(self._xp, name)
         if isinstance(value, types.ModuleType):  # xp.linalg, xp.fft
             value = _OnDevice(value, self._device)
@@ -56,9 +58,9 @@ class _OnDevice:
         return value
 
 
-def _on_device(fn, device):
+def _on_device(fn: Callable[..., Any], device: Any) -> Callable[..., Any]:
     @functools.wraps(fn)
-    def on_device(*args, **kwargs):
+    def on_device(*args: Any, **kwargs: Any) -> Any:
         with device:
             return fn(*args, **kwargs)
 
@@ -69,7 +71,7 @@ class CupyBackend(Backend):
     name = "cupy"
     device_error_hints = ("different from the current device", "Peer access")
 
-    def __init__(self, index: int = 0):
+    def __init__(self, index: int = 0) -> None:
         super().__init__(xp_cupy, cupy.cuda.Device(index))
         self.index = index
         self.device = f"cuda:{index}"
@@ -80,23 +82,23 @@ class CupyBackend(Backend):
             self.scope = self.native_device
             self.xp = _OnDevice(xp_cupy, self.native_device)
 
-    def owns(self, array):
+    def owns(self, array: object) -> bool:
         return isinstance(array, cupy.ndarray) and array.device.id == self.index
 
-    def asarray(self, data, dtype_name=None):
+    def asarray(self, data: Any, dtype_name: str | None = None) -> Array:
         with self.native_device:
             return cupy.asarray(data, dtype=dtype_name)
 
-    def to_numpy(self, array):
+    def to_numpy(self, array: Array) -> np.ndarray:
         return cupy.asnumpy(array)
 
-    def transfer(self, array, src):
+    def transfer(self, array: Array, src: Backend) -> Array:
         if isinstance(src, CupyBackend):
             with self.native_device:
                 return cupy.asarray(array)  # peer copy
         return self.asarray(src.to_numpy(array))
 
-    def synchronize(self):
+    def synchronize(self) -> None:
         with self.native_device:
             cupy.cuda.get_current_stream().synchronize()
 
@@ -105,7 +107,7 @@ class CupyBackend(Backend):
                        "to_numpy refused (this CuPy has no cupyx.allow_synchronize)")
 
     @contextlib.contextmanager
-    def no_host_sync(self):
+    def no_host_sync(self) -> Iterator[None]:
         """cupyx.allow_synchronize(False) (this thread, every GPU) where CuPy has it, and
         this backend's to_numpy refused; a detected synchronisation raises HostSyncError.
         CuPy's detector sees what CuPy itself declares (a device-to-host copy, a device
@@ -125,7 +127,7 @@ class CupyBackend(Backend):
                                         f"inside no_host_sync()") from e
                 raise
 
-    def describe(self):
+    def describe(self) -> str:
         try:
             props = cupy.cuda.runtime.getDeviceProperties(self.index)
             name = props["name"]
@@ -141,58 +143,61 @@ class CupyBackend(Backend):
         return f"cupy {cupy.__version__} on {self.device}: {gpu}" + (f"; {cuda}" if cuda else "")
 
     # The random draws stay on the GPU: CuPy's generator keeps its state in device memory.
-    def new_rng(self, seed):
+    def new_rng(self, seed: int) -> Any:
         with self.native_device:
             return cupy.random.default_rng(seed)
 
-    def rng_state(self, rng):
+    def rng_state(self, rng: Any) -> Any:
         # CuPy's BitGenerator keeps its cuRAND states in the int8 device array `_state`
         # (CuPy 13 and 14) and cannot be copied or pickled (it holds a lock): snapshot that.
         with self.native_device:
             return rng.bit_generator._state.copy()
 
-    def set_rng_state(self, rng, state):
+    def set_rng_state(self, rng: Any, state: Any) -> None:
         with self.native_device:
             rng.bit_generator._state[...] = state
 
-    def randn(self, shape, dtype_name, generator=None):
+    def randn(self, shape: Shape, dtype_name: str, generator: Generator | None = None) -> Array:
         with self.native_device:
             return self._rng(generator).standard_normal(shape, dtype=dtype_name)
 
-    def rand(self, shape, dtype_name, generator=None):
+    def rand(self, shape: Shape, dtype_name: str, generator: Generator | None = None) -> Array:
         with self.native_device:
             return self._rng(generator).random(shape, dtype=dtype_name)
 
-    def randint(self, low, high, shape, dtype_name, generator=None):
+    def randint(self, low: int, high: int, shape: Shape, dtype_name: str,
+                generator: Generator | None = None) -> Array:
         with self.native_device:
             return self._rng(generator).integers(low, high, shape).astype(dtype_name)
 
-    def bernoulli_mask(self, shape, keep, dtype_name, generator=None):
+    def bernoulli_mask(self, shape: Shape, keep: float, dtype_name: str,
+                       generator: Generator | None = None) -> Array:
         with self.native_device:
             u = self._rng(generator).random(shape, dtype=dtype_name)
             # A NumPy scalar, not a 0-d NumPy array: CuPy refuses to mix in host arrays.
             return (u < keep).astype(dtype_name) * np.dtype(dtype_name).type(1 / keep)
 
-    def permutation(self, n, generator=None):
+    def permutation(self, n: int, generator: Generator | None = None) -> Array:
         # cupy.random.Generator has no permutation(): sort uniform keys instead.
         with self.native_device:
             return cupy.argsort(self._rng(generator).random(n)).astype("int64")
 
-    def multinomial(self, weights, n, replacement, generator=None):
+    def multinomial(self, weights: Array, n: int, replacement: bool,
+                    generator: Generator | None = None) -> Array:
         with self.native_device:  # the generic version, on this GPU
             return super().multinomial(weights, n, replacement, generator)
 
-    def erf(self, x):
+    def erf(self, x: Array) -> Array:
         from cupyx.scipy.special import erf  # imported on first use: it compiles kernels
 
         with self.native_device:
             return erf(x)
 
-    def setitem(self, array, index, value):
+    def setitem(self, array: Array, index: Any, value: Any) -> None:
         with self.scope:
             array[index] = value  # CuPy's setitem takes integer arrays (last write wins)
 
-    def scatter_add(self, shape, index, values):
+    def scatter_add(self, shape: tuple[int, ...], index: Any, values: Array) -> Array:
         if isinstance(index, tuple) and index and index[-1] is Ellipsis:
             index = index[:-1] if len(index) > 2 else index[0]  # a trailing ... means nothing
         with self.native_device:
@@ -200,8 +205,9 @@ class CupyBackend(Backend):
             cupy.add.at(out, index, values)
             return out
 
-    def fused_sgd_update(self, param, grad, buf, lr, momentum, weight_decay, nesterov,
-                         dampening=0.0):
+    def fused_sgd_update(self, param: Array, grad: Array, buf: Array | None, lr: float,
+                         momentum: float, weight_decay: float, nesterov: bool,
+                         dampening: float = 0.0) -> Array | None:
         """gradkit.optim.sgd_update in one CUDA kernel, in place on `param` (and `buf`).
 
         Returns the momentum buffer, as sgd_update: made here on the first step (buf is
@@ -218,8 +224,9 @@ class CupyBackend(Backend):
                                                     dampening, first), param, buf)
             return buf
 
-    def fused_adam_update(self, param, grad, m, v, lr, beta1, beta2, eps, weight_decay,
-                          decoupled, step):
+    def fused_adam_update(self, param: Array, grad: Array, m: Array, v: Array,
+                          lr: float, beta1: float, beta2: float, eps: float,
+                          weight_decay: float, decoupled: bool, step: int) -> None:
         """gradkit.optim.adam_update (without amsgrad) in one CUDA kernel, in place."""
         with self.native_device:
             _adam_kernel(grad, *adam_scalars(lr, beta1, beta2, eps, weight_decay, decoupled,

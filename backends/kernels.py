@@ -99,7 +99,8 @@ SGD_MOMENTUM = Kernel(
 KERNELS = {k.name: k for k in (ADAM, SGD, SGD_MOMENTUM)}
 
 
-def adam_scalars(lr, beta1, beta2, eps, weight_decay, decoupled, step) -> tuple:
+def adam_scalars(lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+                 decoupled: bool, step: int) -> tuple[float, ...]:
     """ADAM's scalar arguments (lr_t ... decay), computed on the host as adam_update does."""
     bias1, bias2 = 1 - beta1**step, 1 - beta2**step
     wd = 0.0 if decoupled else weight_decay
@@ -108,7 +109,8 @@ def adam_scalars(lr, beta1, beta2, eps, weight_decay, decoupled, step) -> tuple:
                                     math.sqrt(bias2), wd, decay))
 
 
-def sgd_scalars(lr, momentum, weight_decay, nesterov, dampening, first) -> tuple:
+def sgd_scalars(lr: float, momentum: float, weight_decay: float, nesterov: bool,
+                dampening: float, first: bool) -> tuple[float | bool, ...]:
     """The scalar arguments of SGD_MOMENTUM (or, without momentum, of SGD)."""
     if not momentum:
         return float(lr), float(weight_decay)

@@ -16,15 +16,16 @@ import ctypes
 import os
 import sys
 import warnings
+from typing import Any
 
 import numpy as np
 
 if np.lib.NumpyVersion(np.__version__) >= "2.3.0":
     xp_numpy = np  # NumPy 2.3+ implements the standard itself: no wrapper on the hot path
 else:  # older NumPy deviates (2.1/2.2: count_nonzero gives a Python int; 1.x: no mT, ...)
-    import array_api_compat.numpy as xp_numpy
+    import array_api_compat.numpy as xp_numpy  # type: ignore[no-redef]  # one of the two
 
-from .base import Backend
+from .base import Array, Backend, Generator, Shape
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 MALLOC_TUNED = False  # whether tune_malloc() has taken effect in this process
@@ -67,26 +68,26 @@ class NumpyBackend(Backend):
     scalar_types = (np.generic,)
     checks_bounds_cheaply = True
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(xp_numpy, "cpu")
-        self._scipy_erf = None  # looked up on first use: SciPy is optional
+        self._scipy_erf: Any = None  # looked up on first use: SciPy is optional
 
-    def owns(self, array):
+    def owns(self, array: object) -> bool:
         return isinstance(array, (np.ndarray, np.generic))
 
-    def asarray(self, data, dtype_name=None):
+    def asarray(self, data: Any, dtype_name: str | None = None) -> Array:
         return np.asarray(data, dtype=dtype_name)
 
-    def index_range(self, index):
+    def index_range(self, index: Array) -> tuple[int, int]:
         return int(index.min()), int(index.max())  # no stack and copy: ~5x faster
 
-    def randn(self, shape, dtype_name, generator=None):
+    def randn(self, shape: Shape, dtype_name: str, generator: Generator | None = None) -> Array:
         return self._rng(generator).standard_normal(shape, dtype=dtype_name)
 
-    def rand(self, shape, dtype_name, generator=None):
+    def rand(self, shape: Shape, dtype_name: str, generator: Generator | None = None) -> Array:
         return self._rng(generator).random(shape, dtype=dtype_name)
 
-    def erf(self, x):
+    def erf(self, x: Array) -> Array:
         """scipy.special.erf when SciPy is installed (one fast ufunc), else the generic one."""
         if self._scipy_erf is None:
             try:
@@ -96,18 +97,19 @@ class NumpyBackend(Backend):
             self._scipy_erf = erf
         return np.asarray(self._scipy_erf(x)) if self._scipy_erf else super().erf(x)
 
-    def sum(self, x, axis, keepdims):
+    def sum(self, x: Array, axis: int | tuple[int, ...] | None, keepdims: bool) -> Array:
         # np.add.reduce is np.sum without its Python-level wrapper (a microsecond per call
         # on small arrays, which the training step's bias gradients are); floats only, so
         # integer sums keep np.sum's promotion.
         if x.dtype.kind == "f":
-            return np.add.reduce(x, axis=axis, keepdims=keepdims)
+            # (NumPy's stubs take keepdims only as Literal[True] or Literal[False])
+            return np.add.reduce(x, axis=axis, keepdims=keepdims)  # type: ignore[call-overload]
         return np.sum(x, axis=axis, keepdims=keepdims)
 
-    def setitem(self, array, index, value):
+    def setitem(self, array: Array, index: Any, value: Any) -> None:
         array[index] = value
 
-    def scatter_add(self, shape, index, values):
+    def scatter_add(self, shape: tuple[int, ...], index: Any, values: Array) -> Array:
         out = np.zeros(shape, dtype=values.dtype)
         np.add.at(out, index, values)
         return out

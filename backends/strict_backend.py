@@ -8,10 +8,12 @@ Used by tests, not by users.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
-from .base import Backend, HostSyncError, refusing_to_numpy
+from .base import Array, Backend, HostSyncError, refusing_to_numpy
 
 # The Array methods that convert a device value on the host: array-api-strict lets the
 # scalar conversions through (a silent synchronisation on a GPU), so no_host_sync refuses
@@ -24,7 +26,7 @@ class StrictBackend(Backend):
     name = "strict"
     device_error_hints = ("different devices",)
 
-    def __init__(self, device_name: str = "device1"):
+    def __init__(self, device_name: str = "device1") -> None:
         import array_api_strict as xps
 
         super().__init__(xps, xps.Device(device_name))
@@ -33,13 +35,13 @@ class StrictBackend(Backend):
         self._by_dtype = {dt: n for n, dt in self.dtypes.items()}
         self._array_type = type(xps.asarray(0))  # the package does not export its Array class
 
-    def _name_of(self, array_dtype):
+    def _name_of(self, array_dtype: Any) -> str:
         return self._by_dtype[array_dtype]
 
-    def owns(self, array):
+    def owns(self, array: object) -> bool:
         return isinstance(array, self._array_type) and array.device == self.native_device
 
-    def asarray(self, data, dtype_name=None):
+    def asarray(self, data: Any, dtype_name: str | None = None) -> Array:
         if isinstance(data, self._array_type):  # a strict array on another simulated device
             data = data.to_device(self.native_device)
             return data if dtype_name is None else self.xp.astype(data, self.dtypes[dtype_name])
@@ -48,21 +50,21 @@ class StrictBackend(Backend):
         dtype = self.dtypes[dtype_name] if dtype_name else None
         return self.xp.asarray(data, dtype=dtype, device=self.native_device, copy=True)
 
-    def to_numpy(self, array):
+    def to_numpy(self, array: Array) -> np.ndarray:
         # The one sanctioned way to the host: an explicit move to the CPU device first.
         return np.asarray(array.to_device(self._cpu)).copy()
 
     host_sync_check = "Array conversions and to_numpy refused"
 
     @contextlib.contextmanager
-    def no_host_sync(self):
+    def no_host_sync(self) -> Iterator[None]:
         """Refuse every host conversion of a strict Array (on any simulated device: the
         methods are the class's) and this backend's to_numpy, raising HostSyncError.
         Not thread-safe: it patches the Array class while active."""
         array_type = self._array_type
         device = self.device
 
-        def refuse(array, *args, **kwargs):
+        def refuse(array: Array, *args: object, **kwargs: object) -> Any:
             raise HostSyncError(f"a device value was pulled to the host (a conversion of an "
                                 f"Array) on {device} inside no_host_sync()")
 
@@ -77,10 +79,10 @@ class StrictBackend(Backend):
             for name, method in saved.items():
                 setattr(array_type, name, method)
 
-    def describe(self):
+    def describe(self) -> str:
         return f"array-api-strict {self.xp.__version__} on simulated device {self.device}"
 
-    def transfer(self, array, src):
+    def transfer(self, array: Array, src: Backend) -> Array:
         if isinstance(src, StrictBackend):
             return array.to_device(self.native_device)
         return super().transfer(array, src)

@@ -6,6 +6,11 @@
     x.grad            # tensor([2., 4.])
 """
 
+from __future__ import annotations
+
+import builtins
+from typing import TYPE_CHECKING
+
 from .autograd import (
     Function,
     GradkitError,
@@ -61,6 +66,112 @@ from .ops import FUNCTIONS as _OPS
 from .tensor import Tensor, tensor  # noqa: I001  (first: the rest builds on it)
 
 globals().update(_OPS)  # every op: gk.sum, gk.cat, gk.tril, ... (gradkit/ops/, one table)
+if TYPE_CHECKING:  # the same names for type checkers (tests/test_typing.py keeps them in step)
+    from .backends.base import DeviceLike
+    from .ops import (  # noqa: F401  (gk.<op>: what globals().update(_OPS) adds)
+        abs,
+        absolute,
+        add,
+        all,
+        allclose,
+        amax,
+        amin,
+        any,
+        argmax,
+        argmin,
+        argsort,
+        bmm,
+        broadcast_to,
+        cat,
+        chunk,
+        clamp,
+        clip,
+        clone,
+        concat,
+        concatenate,
+        contiguous,
+        cos,
+        div,
+        divide,
+        eq,
+        equal,
+        erf,
+        exp,
+        expand,
+        expand_dims,
+        flatten,
+        floor_divide,
+        gather,
+        ge,
+        gt,
+        histc,
+        histogram,
+        isfinite,
+        isinf,
+        isnan,
+        le,
+        linear,
+        log,
+        log1p,
+        log2,
+        log10,
+        log_softmax,
+        logical_and,
+        logical_not,
+        logical_or,
+        logsumexp,
+        lt,
+        masked_fill,
+        matmul,
+        matrix_transpose,
+        max,
+        maximum,
+        mean,
+        min,
+        minimum,
+        mm,
+        mul,
+        multiply,
+        ne,
+        neg,
+        negative,
+        permute,
+        permute_dims,
+        pow,
+        prod,
+        relu,
+        remainder,
+        repeat,
+        reshape,
+        rsqrt,
+        sigmoid,
+        sin,
+        sort,
+        split,
+        sqrt,
+        square,
+        squeeze,
+        stack,
+        std,
+        sub,
+        subtract,
+        sum,
+        swapaxes,
+        swapdims,
+        t,
+        tan,
+        tanh,
+        topk,
+        transpose,
+        tril,
+        triu,
+        true_divide,
+        unbind,
+        unsqueeze,
+        var,
+        where,
+    )
+    from .ops.softmax import softmax  # (the function, not the module gradkit.ops.softmax)
 
 # PyTorch's dtype names (gk.bool, gk.float, ... as in `import gradkit as torch`)
 bool = bool_  # noqa: A001
@@ -71,7 +182,7 @@ int = int32  # noqa: A001
 __version__ = "0.1.0"
 
 
-def is_available(device) -> bool:
+def is_available(device: DeviceLike) -> builtins.bool:  # (gk.bool is a dtype)
     """Whether a device spec ('cuda', 'cuda:1', 'strict', ...) can be used here."""
     try:
         get_backend(device)
@@ -80,7 +191,7 @@ def is_available(device) -> bool:
     return True
 
 
-def synchronize(device=None) -> None:
+def synchronize(device: DeviceLike = None) -> None:
     """Wait until queued work on `device` is done (a no-op on the CPU)."""
     get_backend(device).synchronize()
 

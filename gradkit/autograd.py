@@ -25,8 +25,17 @@ import inspect
 import itertools
 import threading
 import weakref
+from collections.abc import Callable, Collection, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .backends import NO_SCOPE, DeviceError, common_backend
+
+if TYPE_CHECKING:
+    from ._typing import Array, Grads
+    from .backends import Backend
+    from .tensor import _Version
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class GradkitError(RuntimeError):
@@ -57,27 +66,27 @@ class _GradModeDecorator:
     context, so decorated functions nest, recurse and run in several threads correctly.
     """
 
-    def _clone(self):
+    def _clone(self) -> Any:
         raise NotImplementedError
 
-    def __call__(self, func):
+    def __call__(self, func: _F) -> _F:
         if inspect.isgeneratorfunction(func):
             return _wrap_generator(self._clone, func)
 
         @functools.wraps(func)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             with self._clone():
                 return func(*args, **kwargs)
 
-        return wrapper
+        return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
 
 
-def _wrap_generator(context, func):
+def _wrap_generator(context: Callable[[], Any], func: Callable[..., Any]) -> Any:
     """`func`, a generator function, with its body in `context()` on every resume; the
     caller's code between two resumes runs in the caller's own mode."""
 
     @functools.wraps(func)
-    def generator(*args, **kwargs):
+    def generator(*args: Any, **kwargs: Any) -> Any:
         gen = func(*args, **kwargs)
         try:
             with context():
@@ -107,22 +116,22 @@ class _SwitchGrad(_GradModeDecorator):
 
     mode: bool
 
-    def __new__(cls, func=None):
+    def __new__(cls, func: Callable[..., Any] | None = None) -> Any:
         if func is None:
             return super().__new__(cls)
         return cls()(func)  # a bare decorator: the wrapped function, not a context
 
-    def __init__(self):
-        self._prev = []  # a stack, so one instance may be entered again while inside
+    def __init__(self) -> None:
+        self._prev: list[bool] = []  # a stack, so one instance may be entered again inside
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         self._prev.append(_mode.enabled)
         _mode.enabled = self.mode
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         _mode.enabled = self._prev.pop()
 
-    def _clone(self):
+    def _clone(self) -> _SwitchGrad:
         return type(self)()
 
 
@@ -145,22 +154,22 @@ class set_grad_enabled(_GradModeDecorator):
     manager it restores, on exit, the mode from before the call; as a decorator
     (`@gk.set_grad_enabled(False)`) it leaves the mode alone and applies to each call."""
 
-    def __init__(self, mode: bool):
+    def __init__(self, mode: bool) -> None:
         self.mode = bool(mode)
         self.prev = _mode.enabled
         _mode.enabled = self.mode
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         _mode.enabled = self.mode
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         _mode.enabled = self.prev
 
-    def __call__(self, func):
+    def __call__(self, func: _F) -> _F:
         _mode.enabled = self.prev  # decorating is not a switch
         return super().__call__(func)
 
-    def _clone(self):
+    def _clone(self) -> set_grad_enabled:
         return set_grad_enabled(self.mode)
 
 
@@ -187,7 +196,7 @@ class Function:
     stash on `self` what backward needs. `self.needs` says which inputs want a gradient.
     """
 
-    save_inputs = False
+    save_inputs: bool | tuple[tuple[int, ...], ...] = False
     save_output = False
     double_backward = True
     broadcasts = False
@@ -195,18 +204,29 @@ class Function:
     needs_float = False
 
     # set by apply: backend, xp, edges, shapes, needs, inputs, versions, out, out_version
+    # (release() sets what it frees to None: a released node is not read again)
+    backend: Backend
+    xp: Any  # the backend's Array API namespace
+    edges: Sequence[Function | None]
+    shapes: Sequence[Any]  # each input's shape (None for an input that is no tensor)
+    needs: Sequence[bool]
+    out: Array
     freed = False
-    retained = None  # weak references to the output tensors that retain_grad()
-    hooks = None  # the output tensor's register_hook hooks (an OrderedDict)
-    inputs = ()  # the saved inputs (save_inputs)
-    versions = None  # the version of each saved input when it was saved (or () if none)
-    out_version = None  # the saved output's version counter (it was at 0)
+    retained: list[weakref.ref[Tensor]] | None = None  # the outputs that retain_grad()
+    hooks: dict[int, Callable[[Tensor], Tensor | None]] | None = None  # register_hook's
+    inputs: Sequence[Any] = ()  # the saved inputs (save_inputs)
+    # the version of each saved input when it was saved (or () if none)
+    versions: Sequence[int | None] | None = None
+    out_version: _Version | None = None  # the saved output's version counter (it was at 0)
 
     @classmethod
-    def apply(cls, *inputs, **options):
-        backend = None
+    def apply(cls, *inputs: Any, **options: Any) -> Any:
+        """Run forward on `inputs` (Tensors and other values) and, when a gradient is
+        wanted, record this call as a node of the graph: a Tensor (or what forward makes
+        of several outputs)."""
+        backend: Backend | None = None
         requires_grad = False
-        arrays = []
+        arrays: list[Any] = []
         for x in inputs:
             if isinstance(x, Tensor):
                 if backend is None:
@@ -218,6 +238,8 @@ class Function:
                 arrays.append(x.array)
             else:
                 arrays.append(x)
+        if backend is None:  # (every op gets a tensor; a clear error if one does not)
+            raise TypeError(f"{cls.__name__.lower()}: no tensor among the inputs")
         if cls.needs_float:  # integer tensors to float32 (floats pass untouched)
             for i, x in enumerate(inputs):
                 if isinstance(x, Tensor) and x.array.dtype not in backend.float_dtypes:
@@ -240,7 +262,10 @@ class Function:
             return result._alias(inputs[0]) if fn.view else result
         # Record the node: where each input's gradient goes (its node, the leaf itself, or
         # None), whether it is needed, and the input shapes.
-        fn.edges, fn.needs, fn.shapes = edges, needs, shapes = [], [], []
+        edges: list[Function | None] = []
+        needs: list[bool] = []
+        shapes: list[Any] = []
+        fn.edges, fn.needs, fn.shapes = edges, needs, shapes
         for x in inputs:
             if isinstance(x, Tensor):
                 shapes.append(x.array.shape)
@@ -254,7 +279,9 @@ class Function:
             needs.append(False)
         if cls.save_inputs:  # what backward reads, and its version now
             kept = _ALL if cls.save_inputs is True else cls._kept(needs)
-            fn.inputs, fn.versions = saved, versions = [], []
+            saved: list[Any] = []
+            versions: list[int | None] = []
+            fn.inputs, fn.versions = saved, versions
             for x, keep in zip(inputs, kept):
                 if keep and isinstance(x, Tensor):
                     saved.append(x)
@@ -273,19 +300,21 @@ class Function:
         return result
 
     @classmethod
-    def _kept(cls, needs):
+    def _kept(cls, needs: Sequence[bool]) -> tuple[bool, ...]:
         """Which inputs to keep, given which gradients are needed: those that a needed
         gradient reads, by `save_inputs` (cached per class and pattern)."""
         key = (cls, tuple(needs))
         kept = _KEPT.get(key)
         if kept is None:
-            read = {j for i, need in enumerate(needs) if need for j in cls.save_inputs[i]}
+            save = cls.save_inputs
+            assert not isinstance(save, bool)  # (called when it is per input)
+            read = {j for i, need in enumerate(needs) if need for j in save[i]}
             kept = _KEPT[key] = tuple(j in read for j in range(len(needs)))
         return kept
 
-    def _check_saved(self):
+    def _check_saved(self) -> None:
         """Raise if a tensor saved for backward was changed in place since (principle 6)."""
-        for x, version in zip(self.inputs, self.versions):
+        for x, version in zip(self.inputs, self.versions or ()):
             if version is not None and x._vc.value != version:
                 i = next(i for i, y in enumerate(self.inputs) if y is x)
                 self._modified(f"input {i}", x.shape, x.dtype, x._vc.value, version)
@@ -294,17 +323,19 @@ class Function:
             self._modified("its output", tuple(self.out.shape),
                            b.dtype_name(self.out.dtype), self.out_version.value, 0)
 
-    def _modified(self, what, shape, dtype, version, expected):
+    def _modified(self, what: str, shape: tuple[int, ...], dtype: object, version: int,
+                  expected: int) -> None:
         raise GradkitError(
             f"one of the tensors needed for gradient computation has been modified by an "
             f"in-place operation: {what} of {type(self).__name__} (shape {shape}, {dtype}) "
             f"is at version {version}; expected version {expected}. Compute it out of "
             "place (x = x + ...) or change a .clone() of it instead")
 
-    def forward(self, *arrays, **options):
+    def forward(self, *arrays: Any, **options: Any) -> Any:
+        """The op on raw arrays of `self.xp`: an array (or what apply's caller expects)."""
         raise NotImplementedError
 
-    def backward(self, grad):
+    def backward(self, grad: Tensor) -> Grads:
         """Gradients for each input (a Tensor, or None where not needed), from `grad`."""
         raise NotImplementedError
 
@@ -313,24 +344,27 @@ class Function:
         """The forward result as a Tensor; part of the graph when building a graph."""
         return Tensor._make(self.out, self.backend, self if _mode.enabled else None)
 
-    def release(self):
+    def release(self) -> None:
         """Free what this node keeps for backward (the graph is not used again)."""
-        self.inputs = self.out = self.edges = self.versions = self.out_version = None
+        # (None where the declared types say otherwise: a released node is not read again)
+        self.inputs = self.out = self.edges = self.versions = None  # type: ignore[assignment]
+        self.out_version = None
         self.freed = True
 
     def name(self) -> str:
         """The node's name as PyTorch prints it: MulBackward0 for Mul."""
         return f"{type(self).__name__}Backward0"
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<{self.name()} object>"
 
 
 _ALL = itertools.repeat(True)  # save_inputs = True: keep every input
-_KEPT = {}  # (Function class, needs) -> which inputs to keep
+_KEPT: dict[tuple[type[Function], tuple[bool, ...]], tuple[bool, ...]] = {}  # which to keep
 
 
-def _explain(cls, e, inputs, backend):
+def _explain(cls: type[Function], e: Exception, inputs: Sequence[Any],
+             backend: Backend) -> Exception:
     """An array library's error from inside forward, re-raised naming the op and the input
     shapes, as what it is: an IndexError or TypeError stays one (a NumPy array passed to
     a CuPy kernel is a TypeError), arrays on two devices are a DeviceError, and any other
@@ -338,6 +372,7 @@ def _explain(cls, e, inputs, backend):
     if isinstance(e, (ShapeError, DeviceError, GradkitError)):
         return e
     shapes = ", ".join(str(tuple(x.shape)) for x in inputs if isinstance(x, Tensor))
+    kind: type[Exception]
     if isinstance(e, IndexError):
         kind = IndexError
     elif isinstance(e, TypeError):
@@ -349,7 +384,7 @@ def _explain(cls, e, inputs, backend):
     return kind(f"{cls.__name__.lower()}: {e} (input shapes: {shapes})")
 
 
-def on_device(fn):
+def on_device(fn: _F) -> _F:
     """Run `fn` with the device of its first tensor argument (or of the first tensor in
     a list or tuple argument) current. CuPy makes arrays and launches kernels on the
     current GPU, so library code that computes with raw arrays outside an op's forward
@@ -357,7 +392,7 @@ def on_device(fn):
     needs no device selecting (NumPy, one GPU)."""
 
     @functools.wraps(fn)
-    def run(*args, **kwargs):
+    def run(*args: Any, **kwargs: Any) -> Any:
         for a in args:
             if type(a) in (tuple, list) and a:
                 a = a[0]
@@ -369,7 +404,7 @@ def on_device(fn):
                 break
         return fn(*args, **kwargs)
 
-    return run
+    return run  # type: ignore[return-value]  # functools.wraps keeps the signature
 
 
 # ---- the engine ---------------------------------------------------------------------
@@ -382,23 +417,23 @@ class AccumulateGrad(Function):
 
     edges = shapes = ()
 
-    def __init__(self, leaf):
+    def __init__(self, leaf: Tensor) -> None:
         self.leaf = weakref.ref(leaf)
         self.backend = leaf.backend
 
-    def release(self):
+    def release(self) -> None:
         pass  # shared by every graph the leaf is in: nothing to free
 
     def name(self) -> str:
         return "AccumulateGrad"
 
 
-def _graph_order(roots):
+def _graph_order(roots: Sequence[Function]) -> dict[Function, int]:
     """Count, for every node reachable from `roots`, how many edges point at it.
 
     Iterative (no recursion limit) and linear in the size of the graph.
     """
-    deps = {}
+    deps: dict[Function, int] = {}
     stack = list(roots)
     for r in roots:
         deps[r] = 0
@@ -420,13 +455,16 @@ def _graph_order(roots):
     return deps
 
 
-def run_backward(outputs, grad_outputs, retain_graph, create_graph, keep=()):
+def run_backward(outputs: Sequence[Tensor], grad_outputs: Sequence[Tensor],
+                 retain_graph: bool, create_graph: bool,
+                 keep: Collection[Function] = ()) -> dict[Function, Tensor]:
     """The graph walk: propagate `grad_outputs` from `outputs` back through the graph and
     return {node: gradient} for every leaf's AccumulateGrad node reached and every node
     in `keep`. It changes no `.grad` (but fills those of tensors that retain_grad());
     nodes are released as soon as they are used unless `retain_graph`."""
-    grads = {}  # node -> gradient of its output, summed over its consumers
-    roots = []
+    grads: dict[Function, Tensor] = {}  # node -> gradient of its output, summed over uses
+    roots: list[Function] = []
+    g: Tensor | None
     for out, g in zip(outputs, grad_outputs):
         fn = out._node or out._accumulator()
         grads[fn] = g if fn not in grads else grads[fn] + g
@@ -434,7 +472,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, keep=()):
             roots.append(fn)
     deps = _graph_order(roots)
     ready = [fn for fn in roots if deps[fn] == 0]
-    result = {}
+    result: dict[Function, Tensor] = {}
     with set_grad_enabled(create_graph), _DeviceSwitch() as device:
         while ready:
             fn = ready.pop()
@@ -445,6 +483,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, keep=()):
                 continue
             if fn.backend.scope is not device.active:  # another GPU (several GPUs only)
                 device.switch(fn.backend.scope)
+            in_grads: tuple[Tensor | None, ...]
             if g is None:  # every consumer returned None for it: nothing flows through it,
                 in_grads = (None,) * len(fn.edges)  # but its inputs still count it as done
             else:
@@ -464,9 +503,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, keep=()):
                         "differentiate through it")
                 if fn.versions is not None:
                     fn._check_saved()
-                in_grads = fn.backward(g)
-                if not isinstance(in_grads, tuple):
-                    in_grads = (in_grads,)
+                returned = fn.backward(g)
+                in_grads = returned if isinstance(returned, tuple) else (returned,)
                 if len(in_grads) != len(fn.edges):
                     raise GradkitError(
                         f"{type(fn).__name__}.backward returned {len(in_grads)} gradients "
@@ -498,21 +536,23 @@ class _DeviceSwitch:
     """The device scope the graph walk is in: each node runs on its inputs' device, which
     matters with several GPUs only (elsewhere every scope is NO_SCOPE)."""
 
-    def __enter__(self):
+    active: Any  # NO_SCOPE or a backend's scope
+
+    def __enter__(self) -> _DeviceSwitch:
         self.active = NO_SCOPE
         return self
 
-    def switch(self, scope):
+    def switch(self, scope: Any) -> None:
         self.active.__exit__(None, None, None)
         self.active = NO_SCOPE
         scope.__enter__()
         self.active = scope
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.active.__exit__(None, None, None)
 
 
-def _run_hooks(hooks, g):
+def _run_hooks(hooks: dict[int, Callable[[Tensor], Tensor | None]], g: Tensor) -> Tensor:
     """Call each hook on the gradient; one that returns a tensor replaces it."""
     for hook in list(hooks.values()):
         new = hook(g)
@@ -521,7 +561,8 @@ def _run_hooks(hooks, g):
     return g
 
 
-def _fitted_gradient(fn, in_grads, g, edge, shape):
+def _fitted_gradient(fn: Function, in_grads: Sequence[Tensor | None], g: Tensor,
+                     edge: Function, shape: tuple[int, ...]) -> Tensor:
     """The gradient `g` of input i, checked: on the input's device, floating point, and
     of the input's shape. Only ops that broadcast may return a bigger one, which is summed
     down to `shape` if `shape` broadcasts to it. Anything else is a bug in a backward (a
@@ -545,7 +586,7 @@ def _fitted_gradient(fn, in_grads, g, edge, shape):
     return g
 
 
-def _accumulate(leaf, g, create_graph, shared):
+def _accumulate(leaf: Tensor, g: Tensor, create_graph: bool, shared: set[int]) -> None:
     """Add `g` into `leaf.grad`, in the leaf's dtype, never aliasing another leaf's grad."""
     if g.array.dtype != leaf.array.dtype:
         g = g.astype(leaf.dtype)
@@ -562,10 +603,11 @@ def _accumulate(leaf, g, create_graph, shared):
     leaf._grad = g
 
 # ---- user-facing entry points ---------------------------------------------------------
-def _grad_outputs(outputs, grad_outputs, who):
+def _grad_outputs(outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | None,
+                  who: str) -> list[Tensor]:
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
-    result = []
+    result: list[Tensor] = []
     for out, g in zip(outputs, grad_outputs):
         if not out.requires_grad:
             raise GradkitError(
@@ -593,7 +635,8 @@ def _grad_outputs(outputs, grad_outputs, who):
     return result
 
 
-def backward(tensor, grad=None, retain_graph=None, create_graph=False):
+def backward(tensor: Tensor, grad: Tensor | None = None, retain_graph: bool | None = None,
+             create_graph: bool = False) -> None:
     """`tensor.backward()`: walk the graph, then add each leaf's gradient to its `.grad`."""
     if retain_graph is None:
         retain_graph = create_graph
@@ -601,6 +644,7 @@ def backward(tensor, grad=None, retain_graph=None, create_graph=False):
     result = run_backward([tensor], grads, retain_graph, create_graph)
     shared = {id(g.array) for g in grads}  # gradient arrays the caller still holds
     for acc, g in result.items():
+        assert isinstance(acc, AccumulateGrad)  # (the walk returns leaves' nodes only)
         leaf = acc.leaf()
         if leaf is None:
             continue
@@ -611,11 +655,12 @@ def backward(tensor, grad=None, retain_graph=None, create_graph=False):
                 _accumulate(leaf, g, create_graph, shared)
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-         allow_unused=False):
+def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
+         grad_outputs: Tensor | Sequence[Tensor | None] | None = None,
+         retain_graph: bool | None = None, create_graph: bool = False,
+         allow_unused: bool = False) -> tuple[Tensor | None, ...]:
     """d outputs / d inputs as a tuple aligned with `inputs`; `.grad` is left untouched."""
-    single = isinstance(outputs, Tensor)
-    outputs = [outputs] if single else list(outputs)
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs_seq = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs]
@@ -627,7 +672,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     grads = _grad_outputs(outputs, grad_outputs, "grad")
     nodes = [t._node or t._accumulator() for t in inputs_seq]
     found = run_backward(outputs, grads, retain_graph, create_graph, keep=set(nodes))
-    result = []
+    result: list[Tensor | None] = []
     for i, (t, node) in enumerate(zip(inputs_seq, nodes)):
         g = found.get(node)
         if g is None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,23 +13,29 @@ from . import debug as _debug
 from . import dtypes as _dt
 from .tensor import Tensor
 
+if TYPE_CHECKING:
+    from ._typing import Array, DeviceLike, DTypeLike, Scalar, Shape
+    from .backends import Backend
 
-def _shape(shape):
+
+def _shape(shape: Sequence[Any]) -> tuple[int, ...]:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
     return tuple(int(s) for s in shape)
 
 
-def _finish(array, backend, requires_grad):
+def _finish(array: Array, backend: Backend, requires_grad: bool) -> Tensor:
     t = Tensor._make(array, backend)
     return t.requires_grad_(True) if requires_grad else t
 
 
-def _dtype_name(dtype, default="float32"):
+def _dtype_name(dtype: DTypeLike | None, default: str = "float32") -> str:
     return _dt.dtype(dtype).name if dtype is not None else default
 
 
-def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+def full(shape: Shape, fill_value: Scalar,
+         dtype: DTypeLike | None = None,
+         device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     b = _backends.get_backend(device)
     if dtype is None:
         dtype = "bool" if isinstance(fill_value, bool) else (
@@ -38,43 +46,59 @@ def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Ten
     return _finish(array, b, requires_grad)
 
 
-def zeros(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+def zeros(*shape: int | Sequence[int],
+          dtype: DTypeLike | None = None,
+          device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     b = _backends.get_backend(device)
     array = b.xp.zeros(_shape(shape), dtype=b.dtypes[_dtype_name(dtype)], device=b.native_device)
     return _finish(array, b, requires_grad)
 
 
-def ones(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+def ones(*shape: int | Sequence[int],
+         dtype: DTypeLike | None = None,
+         device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     b = _backends.get_backend(device)
     array = b.xp.ones(_shape(shape), dtype=b.dtypes[_dtype_name(dtype)], device=b.native_device)
     return _finish(array, b, requires_grad)
 
 
-def zeros_like(x: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+def zeros_like(x: Tensor,
+               dtype: DTypeLike | None = None,
+               device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     return zeros(x.shape, dtype=dtype or x.dtype, device=device or x.device,
                  requires_grad=requires_grad)
 
 
-def ones_like(x: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+def ones_like(x: Tensor,
+              dtype: DTypeLike | None = None,
+              device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     return ones(x.shape, dtype=dtype or x.dtype, device=device or x.device,
                 requires_grad=requires_grad)
 
 
-def empty(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+def empty(*shape: int | Sequence[int],
+          dtype: DTypeLike | None = None,
+          device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     """A tensor of `shape` whose values are unspecified (here: zeros), as torch.empty."""
     return zeros(*shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def empty_like(x: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+def empty_like(x: Tensor,
+               dtype: DTypeLike | None = None,
+               device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     return zeros_like(x, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def full_like(x: Tensor, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+def full_like(x: Tensor, fill_value: Scalar,
+              dtype: DTypeLike | None = None,
+              device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     return full(x.shape, fill_value, dtype=dtype or x.dtype, device=device or x.device,
                 requires_grad=requires_grad)
 
 
-def arange(start, stop=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
+def arange(start: float, stop: float | None = None, step: float = 1,
+           dtype: DTypeLike | None = None,
+           device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     b = _backends.get_backend(device)
     if dtype is None:
         ints = all(isinstance(v, int) for v in (start, stop, step) if v is not None)
@@ -84,21 +108,27 @@ def arange(start, stop=None, step=1, dtype=None, device=None, requires_grad=Fals
     return _finish(array, b, requires_grad)
 
 
-def linspace(start, stop, num, dtype=None, device=None, requires_grad=False) -> Tensor:
+def linspace(start: float, stop: float, num: int,
+             dtype: DTypeLike | None = None,
+             device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     b = _backends.get_backend(device)
     array = b.xp.linspace(start, stop, num, dtype=b.dtypes[_dtype_name(dtype)],
                           device=b.native_device)
     return _finish(array, b, requires_grad)
 
 
-def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+def eye(n: int, m: int | None = None,
+        dtype: DTypeLike | None = None,
+        device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     b = _backends.get_backend(device)
     array = b.xp.eye(n, m, dtype=b.dtypes[_dtype_name(dtype)], device=b.native_device)
     return _finish(array, b, requires_grad)
 
 
 # ---- random draws: from the device's default generator or from generator= ------------
-def randn(*shape, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+def randn(*shape: int | Sequence[int], generator: Generator | None = None,
+          dtype: DTypeLike | None = None,
+          device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     """Standard normal draws from the device's seeded generator (see manual_seed)."""
     b = _backends.get_backend(device)
     dtype = _dtype_name(dtype)
@@ -107,7 +137,9 @@ def randn(*shape, generator=None, dtype=None, device=None, requires_grad=False) 
     return _finish(b.randn(_shape(shape), dtype, generator), b, requires_grad)
 
 
-def rand(*shape, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+def rand(*shape: int | Sequence[int], generator: Generator | None = None,
+         dtype: DTypeLike | None = None,
+         device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     """Uniform draws in [0, 1) from the device's seeded generator."""
     b = _backends.get_backend(device)
     dtype = _dtype_name(dtype)
@@ -116,17 +148,19 @@ def rand(*shape, generator=None, dtype=None, device=None, requires_grad=False) -
     return _finish(b.rand(_shape(shape), dtype, generator), b, requires_grad)
 
 
-def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=None,
-            requires_grad=False) -> Tensor:
+def randint(low: int = 0, high: int | Sequence[int] | None = None,
+            size: Sequence[int] | None = None, *, generator: Generator | None = None,
+            dtype: DTypeLike | None = None, device: DeviceLike = None,
+            requires_grad: bool = False) -> Tensor:
     """Integers uniform in [low, high), int64 by default: torch's randint(high, size) and
     randint(low, high, size), size a tuple."""
     if size is None:  # randint(high, size)
-        low, high, size = 0, low, high
+        low, high, size = 0, low, high  # type: ignore[assignment]  # (torch's two signatures)
     elif high is None:  # randint(high, size=size)
         low, high = 0, low
     if not isinstance(size, (tuple, list)):
         raise TypeError(f"randint: size must be a tuple of ints, not {size!r}")
-    low, high = operator.index(low), operator.index(high)
+    low, high = operator.index(low), operator.index(high)  # type: ignore[arg-type]
     if low >= high:
         raise ValueError(f"randint: low={low} must be less than high={high}")
     dtype = _dt.dtype(dtype) if dtype is not None else _dt.int64
@@ -137,14 +171,15 @@ def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=N
     return _finish(b.randint(low, high, _shape(size), dtype.name, generator), b, requires_grad)
 
 
-def randperm(n, *, generator=None, device=None) -> Tensor:
+def randperm(n: int, *, generator: Generator | None = None,
+             device: DeviceLike = None) -> Tensor:
     """A random permutation of 0..n-1 (int64)."""
     b = _backends.get_backend(device)
     return Tensor._make(b.permutation(n, generator), b)
 
 
 def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,
-                generator=None) -> Tensor:
+                generator: Generator | None = None) -> Tensor:
     """torch.multinomial: `num_samples` category indices per row of `input` (1-D, or 2-D
     with one distribution per row), drawn with probability proportional to the weights,
     which need not sum to 1. int64, on input's device, drawn there.

@@ -4,6 +4,7 @@ else "cpu"` runs unchanged. Everything here asks the CuPy backend; nothing needs
 from __future__ import annotations
 
 from gradkit import backends as _backends
+from gradkit.backends.base import DeviceLike
 
 
 def is_available() -> bool:
@@ -16,7 +17,7 @@ def device_count() -> int:
     return _backends.cuda_device_count()
 
 
-def synchronize(device=None) -> None:
+def synchronize(device: DeviceLike = None) -> None:
     """Wait for the GPU's queued work (a no-op without a GPU)."""
     if is_available():
         _backends.get_backend(device or "cuda").synchronize()

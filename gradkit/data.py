@@ -13,10 +13,12 @@ transfer and no per-example Python loop.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from . import backends as _backends
+from .backends.base import DeviceLike
 from .tensor import Tensor, tensor
 
 __all__ = ["DataLoader"]
@@ -42,8 +44,9 @@ class DataLoader:
     are copied once here.
     """
 
-    def __init__(self, *arrays, batch_size: int = 1, shuffle: bool = False,
-                 drop_last: bool = False, seed: int | None = None, device=None):
+    def __init__(self, *arrays: Any, batch_size: int = 1, shuffle: bool = False,
+                 drop_last: bool = False, seed: int | None = None,
+                 device: DeviceLike = None) -> None:
         if not arrays:
             raise ValueError("DataLoader needs at least one array")
         if not isinstance(batch_size, int) or batch_size < 1:

@@ -53,7 +53,7 @@ class DataPathError(DownloadError, ValueError):
     file should be. The message names the path. (A DownloadError and a ValueError.)"""
 
 
-def load_digits(flatten: bool = True):
+def load_digits(flatten: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(images, labels): 1797 8x8 digits as float32 in [0, 1] and int64 labels 0-9.
 
     flatten: images of shape (n, 64) (default) or (n, 8, 8).
@@ -70,7 +70,8 @@ def load_digits(flatten: bool = True):
     return (images.reshape(len(images), -1) if flatten else images), labels
 
 
-def train_test_split(x, y, test_fraction: float = 0.2, seed: int = 0):
+def train_test_split(x: np.ndarray, y: np.ndarray, test_fraction: float = 0.2,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x_train, y_train, x_test, y_test): a shuffled split, the same for the same seed."""
     if len(x) != len(y):
         raise ValueError(f"train_test_split: x has {len(x)} rows but y has {len(y)}")

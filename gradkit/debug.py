@@ -12,6 +12,10 @@ devices".
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .backends import Backend
 
 __all__ = ["set_debug", "is_debug"]
 
@@ -29,13 +33,13 @@ def is_debug() -> bool:
     return _debug
 
 
-def checks_bounds(backend) -> bool:
+def checks_bounds(backend: Backend) -> bool:
     """Whether index bounds are checked on `backend`: on the CPU always, in debug mode
     everywhere."""
     return _debug or backend.checks_bounds_cheaply
 
 
-def check_index_bounds(backend, index, low: int, high: int, what: str, limit: str,
+def check_index_bounds(backend: Backend, index: Any, low: int, high: int, what: str, limit: str,
                        ignore: int | None = None) -> None:
     """Raise IndexError naming the indices' range unless low <= index < high for every
     value of the integer array `index` (values equal to `ignore` excepted).

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+if TYPE_CHECKING:
+    from ._typing import DTypeLike
+
 
 class DType:
     """A dtype by its standard name; compares equal to its name and to NumPy's dtype."""
 
     __slots__ = ("name", "kind", "itemsize")
 
-    def __init__(self, name: str, kind: str, itemsize: int):
+    def __init__(self, name: str, kind: str, itemsize: int) -> None:
         self.name = name
         self.kind = kind  # "b" bool, "i" signed int, "u" unsigned int, "f" float
         self.itemsize = itemsize
@@ -17,21 +22,21 @@ class DType:
     def is_floating_point(self) -> bool:
         return self.kind == "f"
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"gradkit.{self.name}"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, DType):
             return self is other
         return self.name == getattr(other, "name", other) or _name_of(other) == self.name
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(self.name)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
         return (dtype, (self.name,))
 
 
@@ -47,7 +52,7 @@ float64 = DType("float64", "f", 8)
 DTYPES = {d.name: d for d in (bool_, int8, int16, int32, int64, uint8, float32, float64)}
 
 
-def _name_of(obj):
+def _name_of(obj: Any) -> str | None:
     """The standard name of a dtype-like object (str, NumPy dtype or type, DType)."""
     if isinstance(obj, str):
         return obj
@@ -57,7 +62,7 @@ def _name_of(obj):
     return getattr(obj, "__name__", None)  # numpy.float32 the type
 
 
-def is_dtype_like(obj) -> bool:
+def is_dtype_like(obj: object) -> TypeGuard[DTypeLike]:
     """Whether `obj` names a dtype (a DType, a NumPy dtype or scalar type, float/int/bool,
     or a dtype name): how to() tells x.to(gk.float64) from x.to("cuda")."""
     if isinstance(obj, DType) or obj in (float, int, bool):
@@ -68,7 +73,7 @@ def is_dtype_like(obj) -> bool:
         isinstance(obj, type) and getattr(obj, "__module__", "") == "numpy")
 
 
-def dtype(obj) -> DType:
+def dtype(obj: DTypeLike) -> DType:
     """gradkit's DType for a name, a NumPy dtype/type or a DType; errors list the choices."""
     if isinstance(obj, DType):
         return obj
@@ -82,7 +87,7 @@ def dtype(obj) -> DType:
     if name == "bool_":
         name = "bool"
     try:
-        return DTYPES[name]
+        return DTYPES[name]  # type: ignore[index]  # (a name of None: the KeyError below)
     except KeyError:
         raise TypeError(f"unsupported dtype {obj!r}; gradkit supports {sorted(DTYPES)}") from None
 
@@ -92,7 +97,7 @@ _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}  # bool < integer < floating point
 _DEFAULT = {0: bool_, 1: int64, 2: float32}  # the dtype a Python scalar of a category gets
 
 
-def promote_types(a: DType, b: DType) -> DType:
+def promote_types(a: DTypeLike, b: DTypeLike) -> DType:
     """The smallest dtype both `a` and `b` cast to safely (torch.promote_types)."""
     a, b = dtype(a), dtype(b)
     if a is b:
@@ -106,7 +111,7 @@ def promote_types(a: DType, b: DType) -> DType:
     return DTYPES[f"int{8 * max(signed.itemsize, 2 * unsigned.itemsize)}"]
 
 
-def _operand(x):
+def _operand(x: Any) -> tuple[int, DType]:
     """(priority class, dtype) of one operand: 0 dimensioned tensor, 1 zero-dim tensor,
     2 a Python or NumPy scalar (which takes its category's default dtype)."""
     if isinstance(x, bool):
@@ -121,19 +126,23 @@ def _operand(x):
     return (0 if x.ndim else 1), dtype(x.dtype)
 
 
-def result_type(*operands) -> DType:
+def result_type(*operands: Any) -> DType:
     """The dtype of an elementwise op on `operands` (torch.result_type): tensors with
     dimensions decide; zero-dim tensors, then scalars, count only when their category
     (bool < int < float) is higher. So float32 * float64 scalar stays float32, and
     int64 * 2.5 is float32."""
-    best = [None, None, None]
+    best: list[DType | None] = [None, None, None]
     for x in operands:
         rank, d = _operand(x)
-        best[rank] = d if best[rank] is None else promote_types(best[rank], d)
-    return _combine(best[0], _combine(best[1], best[2]))
+        prev = best[rank]
+        best[rank] = d if prev is None else promote_types(prev, d)
+    result = _combine(best[0], _combine(best[1], best[2]))
+    if result is None:  # (no operands: it returned None)
+        raise TypeError("result_type() needs at least one operand")
+    return result
 
 
-def _combine(higher, lower):
+def _combine(higher: DType | None, lower: DType | None) -> DType | None:
     """Merge the dtype of a higher priority class with a lower one (c10's
     combine_categories): the lower one counts only if its category is higher."""
     if higher is None or lower is None:
@@ -145,7 +154,7 @@ def _combine(higher, lower):
     return higher
 
 
-def can_cast(src: DType, dst: DType) -> bool:
+def can_cast(src: DTypeLike, dst: DTypeLike) -> bool:
     """Whether an in-place result of dtype `src` may be stored in `dst` (torch.can_cast):
     not to a lower category (float into an integer tensor, integer into bool)."""
     return _CATEGORY[dtype(src).kind] <= _CATEGORY[dtype(dst).kind]

@@ -7,6 +7,8 @@ the host, to decide and to write the message.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -65,8 +67,9 @@ def _compare(analytic, numeric, atol, rtol, where):
 
 
 @on_device
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="auto", n_directions=4,
-              seed=0) -> bool:
+def gradcheck(fn: Callable[..., Any], inputs: Tensor | Sequence[Any], eps: float = 1e-6,
+              atol: float = 1e-5, rtol: float = 1e-3, mode: str = "auto",
+              n_directions: int = 4, seed: int = 0) -> bool:
     """Check the gradients of `fn(*inputs)` w.r.t. every input that requires grad.
 
     mode "full" compares whole Jacobians column by column (input elements), "fast"
@@ -74,7 +77,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="auto", n_directi
     each checked input has at most FULL_JACOBIAN_MAX elements. Returns True or raises
     GradcheckError.
     """
-    inputs = list(inputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)  # (one tensor, as torch)
     _check_dtypes(inputs, "gradcheck")
     checked = _diff_inputs(inputs)
     if not checked:
@@ -160,14 +163,16 @@ def _directional(fn, inputs, outputs, o, i, eps, atol, rtol, where, rng, n):
 
 
 @on_device
-def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
-                  mode="auto", seed=0) -> bool:
+def gradgradcheck(fn: Callable[..., Any], inputs: Tensor | Sequence[Any],
+                  grad_outputs: Tensor | Sequence[Tensor] | None = None, eps: float = 1e-6,
+                  atol: float = 1e-5, rtol: float = 1e-3, mode: str = "auto",
+                  seed: int = 0) -> bool:
     """Check second derivatives: gradcheck of (inputs, cotangents) -> d(u^T fn)/d inputs.
 
     The cotangents u are random (or `grad_outputs`) and are themselves checked inputs,
     so both the dependence of the gradient on the inputs and on u are verified.
     """
-    inputs = list(inputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)  # (one tensor, as torch)
     _check_dtypes(inputs, "gradgradcheck")
     checked = _diff_inputs(inputs)
     if not checked:

@@ -52,14 +52,17 @@ import tempfile
 import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 import gradkit as gk
 import gradkit.nn.functional as F
 from gradkit import nn, optim
+from gradkit.backends import Backend
+from gradkit.backends.base import DeviceLike
 from gradkit.optim.adam import adam_update
 from gradkit.optim.sgd import sgd_update
 from gradkit.testing import op_registry
@@ -98,7 +101,7 @@ class Run:
     """What every check gets: the device, its backend and the options."""
 
     device: str  # canonical ("cuda:0", "cpu", "strict:device1")
-    backend: object
+    backend: Backend
     quick: bool = False
     verbose: bool = False
 
@@ -166,7 +169,8 @@ def check_ops_gradgradcheck(run: Run) -> str:
 
 
 # ==== (b) fused kernels against the generic rules ================================================
-_FUSED_TOL = {"float32": dict(rtol=1e-5, atol=1e-6), "float64": dict(rtol=1e-12, atol=1e-14)}
+_FUSED_TOL: dict[str, dict[str, Any]] = {"float32": dict(rtol=1e-5, atol=1e-6),
+                                         "float64": dict(rtol=1e-12, atol=1e-14)}
 
 
 def _arrays(backend, rng, dtype, n, count):
@@ -262,15 +266,17 @@ def _data(device, seed):
     return x, y, target
 
 
-def train(device, optimizer="adamw", steps=4, seed=0, build_on_device=False):
+def train(device: DeviceLike, optimizer: str = "adamw", steps: int = 4, seed: int = 0,
+          build_on_device: bool = False) -> tuple[nn.Module, optim.Optimizer, list[gk.Tensor]]:
     """`steps` seeded training steps of the small network on `device`, inside the
     backend's no_host_sync(). Returns (model, optimizer, losses as device tensors)."""
     gk.manual_seed(seed)
     model = _model(device) if build_on_device else _model().to(device)
     x, y, target = _data(device, seed)
     if optimizer == "adamw":
-        opt = optim.AdamW(model.parameters(), lr=1e-2, weight_decay=1e-2)
-        sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+        opt: optim.Optimizer = optim.AdamW(model.parameters(), lr=1e-2, weight_decay=1e-2)
+        sched: optim.lr_scheduler.LRScheduler = optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=steps)
     else:
         opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True,
                         weight_decay=1e-4)
@@ -290,17 +296,19 @@ def train(device, optimizer="adamw", steps=4, seed=0, build_on_device=False):
     return model, opt, losses
 
 
-def placement_problems(device, model, opt) -> list[str]:
+def placement_problems(device: DeviceLike, model: nn.Module,
+                       opt: optim.Optimizer) -> list[str]:
     """Every parameter, gradient, buffer and optimizer state tensor that is not on
     `device` (by its device string and by the array itself), or a missing gradient."""
     backend = gk.get_backend(device)
-    problems = []
+    problems: list[str] = []
 
-    def look(what, t):
+    def look(what: str, t: gk.Tensor) -> None:
         if t.device != backend.device or not backend.owns(t.array):
             problems.append(f"{what} is on {t.device} (array {type(t.array).__module__}), "
                             f"not {backend.device}")
 
+    p: gk.Tensor
     for name, p in model.named_parameters():
         look(f"parameter {name}", p)
         if p.grad is None:
@@ -383,7 +391,7 @@ def check_save_load(run: Run) -> str:
         gk.save(state, path)
         size = os.path.getsize(path)
         loaded = gk.load(path, device=device)
-    problems = []
+    problems: list[str] = []
     _compare_tree(state, loaded, device, "state", problems)
     if problems:
         raise CheckFailed(f"{len(problems)} differences after the round trip", problems)
@@ -414,10 +422,10 @@ def check_determinism(run: Run) -> str:
     for optimizer in ("adamw", "sgd"):
         first = train(run.device, optimizer, steps=3, seed=7)
         second = train(run.device, optimizer, steps=3, seed=7)
-        problems = []
-        for (name, a), (_, b) in zip(first[0].state_dict().items(),
-                                     second[0].state_dict().items()):
-            a, b = a.numpy(), b.numpy()
+        problems: list[str] = []
+        for (name, ta), (_, tb) in zip(first[0].state_dict().items(),
+                                       second[0].state_dict().items()):
+            a, b = ta.numpy(), tb.numpy()
             compared += 1
             if not np.array_equal(a, b):
                 diff = np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))
@@ -432,7 +440,7 @@ def check_determinism(run: Run) -> str:
 
 
 # ==== (f) a second GPU ===========================================================================
-def check_other_device(device) -> str:
+def check_other_device(device: DeviceLike) -> str:
     """Train on `device` (built there and moved there) and check nothing leaves it."""
     results = []
     for optimizer, build_on_device in (("adamw", True), ("sgd", False)):
@@ -468,6 +476,7 @@ def run_check(run: Run, name: str, check: Callable[[Run], str]) -> Result:
     """One check: PASS with its detail, SKIP, or FAIL with what went wrong. Never raises
     (except KeyboardInterrupt); queued device work is waited for inside the timing."""
     start = time.perf_counter()
+    lines: list[str]
     try:
         detail = check(run)
         run.backend.synchronize()  # an asynchronous device error belongs to this check
@@ -501,7 +510,7 @@ def _arm_watchdog(seconds: float) -> bool:
     return True
 
 
-def parse_args(argv=None):
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m gradkit.selfcheck",
         description="Check that gradkit computes right on this machine's device: the op "
@@ -521,12 +530,12 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None, out=None) -> int:
+def main(argv: Sequence[str] | None = None, out: Callable[[str], None] | None = None) -> int:
     """Run the self-check; returns the exit status (0 ok, 1 a check failed, 2 no device).
     `out` receives each output line (default: print to stdout, flushed)."""
     args = parse_args(argv)
     if out is None:
-        def out(line):
+        def out(line: str) -> None:
             print(line, flush=True)
     requested, why = _choose_device(args.device)
     try:

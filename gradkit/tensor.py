@@ -7,12 +7,23 @@ import math
 import operator
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
 from . import backends as _backends
 from . import dtypes as _dt
 from .autograd import on_device  # defined before autograd imports this module
+
+if TYPE_CHECKING:
+    from ._tensor_methods import TensorMethods as _Methods
+    from ._typing import Array, DeviceLike, DTypeLike, Scalar, TensorOrScalar
+    from .autograd import AccumulateGrad, Function
+    from .backends import Backend
+    from .hooks import RemovableHandle
+else:
+    _Methods = object  # (the op table's methods are attached by gradkit/ops/__init__.py)
 
 _SCALARS = (int, float, bool)
 _INPLACE = {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul,
@@ -27,11 +38,11 @@ class _Version:
 
     __slots__ = ("value",)
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.value = 0
 
 
-class Tensor:
+class Tensor(_Methods):
     """An n-dimensional array that can record the operations applied to it.
 
     `array` is the raw backend array (numpy.ndarray, cupy.ndarray, ...), never copied.
@@ -43,8 +54,17 @@ class Tensor:
     __slots__ = ("array", "backend", "_requires_grad", "_grad", "_node", "_vc", "_base",
                  "_acc", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor -> Tensor.__rmul__
+    array: Array
+    backend: Backend
+    _requires_grad: bool
+    _grad: Tensor | None
+    _node: Function | None
+    _vc: _Version | None
+    _base: Tensor | None
+    _acc: AccumulateGrad | None
 
-    def __init__(self, *data, dtype=None, device=None, requires_grad=False):
+    def __init__(self, *data: Any, dtype: DTypeLike | None = None, device: DeviceLike = None,
+                 requires_grad: bool = False) -> None:
         """gk.Tensor(data) or gk.Tensor(2, 3), as torch.Tensor: float32 unless `dtype`
         says otherwise (gk.tensor keeps integer data integer)."""
         if data and all(type(d) is int for d in data):  # sizes: zeros of that shape
@@ -58,7 +78,7 @@ class Tensor:
         self._requires_grad = t._requires_grad
 
     @classmethod
-    def _make(cls, array, backend, node=None):
+    def _make(cls, array: Array, backend: Backend, node: Function | None = None) -> Tensor:
         t = object.__new__(cls)
         t.array = array
         t.backend = backend
@@ -69,14 +89,14 @@ class Tensor:
         return t
 
     @classmethod
-    def wrap(cls, array, backend) -> Tensor:
+    def wrap(cls, array: Array, backend: Backend) -> Tensor:
         """A constant tensor around `array`, a raw array of `backend`: no copy, no checks,
         outside the graph. How library code (nn, optim, data) turns the result of
         `backend.xp` work into a Tensor; users want gk.tensor (a copy) or gk.as_tensor."""
         return cls._make(array, backend)
 
     @on_device
-    def _write(self, array) -> Tensor:
+    def _write(self, array: Any) -> Tensor:
         """Write `array` (a raw array of this backend, or a scalar) into this tensor's
         storage and count the write: the one way library code changes `.array`'s values
         outside the ops (aliases see the new values; saved copies raise at backward)."""
@@ -84,7 +104,7 @@ class Tensor:
         self._bump_version()
         return self
 
-    def _rebind(self, array, backend=None) -> Tensor:
+    def _rebind(self, array: Array, backend: Backend | None = None) -> Tensor:
         """Replace the storage itself (another device or dtype: Module.to), counting it as
         a write so that a graph which saved the old storage raises instead of using it."""
         self.array = array
@@ -121,14 +141,14 @@ class Tensor:
 
     # ---- metadata --------------------------------------------------------------
     @property
-    def shape(self) -> tuple:
+    def shape(self) -> tuple[int, ...]:
         return tuple(self.array.shape)
 
     @property
     def ndim(self) -> int:
         return self.array.ndim
 
-    def __len__(self):
+    def __len__(self) -> int:
         if self.array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return self.array.shape[0]
@@ -146,7 +166,7 @@ class Tensor:
         return self._node is None
 
     @property
-    def grad_fn(self):
+    def grad_fn(self) -> Function | None:
         return self._node
 
     @property
@@ -154,7 +174,7 @@ class Tensor:
         return self._requires_grad
 
     @requires_grad.setter
-    def requires_grad(self, requires_grad: bool):
+    def requires_grad(self, requires_grad: bool) -> None:
         self.requires_grad_(requires_grad)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -172,13 +192,13 @@ class Tensor:
         return self
 
     @property
-    def grad(self):
+    def grad(self) -> Tensor | None:
         """The accumulated gradient (a Tensor of this tensor's shape, dtype and device)
         or None. Assignments are checked here, not later inside an optimizer step."""
         return self._grad
 
     @grad.setter
-    def grad(self, g):
+    def grad(self, g: Tensor | None) -> None:
         if g is not None:
             if not isinstance(g, Tensor):
                 raise TypeError(f"assigned grad must be a Tensor or None, not "
@@ -195,7 +215,7 @@ class Tensor:
         self._grad = g
 
     @grad.deleter
-    def grad(self):
+    def grad(self) -> None:
         self._grad = None
 
     @property
@@ -205,7 +225,7 @@ class Tensor:
         return Tensor._make(self.array, self.backend)._alias(self, view=False)
 
     @data.setter
-    def data(self, value: Tensor):
+    def data(self, value: Tensor) -> None:
         if not isinstance(value, Tensor):
             raise TypeError(f"data must be set to a Tensor, not {type(value).__name__}")
         if value.backend is not self.backend:
@@ -214,7 +234,7 @@ class Tensor:
         self.array = value.array
         self._bump_version()
 
-    def _accumulator(self):
+    def _accumulator(self) -> AccumulateGrad:
         """The AccumulateGrad node this leaf's gradient flows into (made once)."""
         if self._acc is None:
             from .autograd import AccumulateGrad
@@ -222,7 +242,7 @@ class Tensor:
             self._acc = AccumulateGrad(self)
         return self._acc
 
-    def register_hook(self, hook):
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
         """Call hook(grad) when this tensor's gradient has been computed (for a leaf: the
         sum over all its uses, before it is added to .grad); a returned tensor replaces
         the gradient. Returns a handle whose remove() unregisters the hook (PyTorch's)."""
@@ -256,16 +276,16 @@ class Tensor:
         host = self.backend.to_numpy(self.array)
         return host.copy() if host is self.array else host  # the NumPy backend's own array
 
-    def item(self):
+    def item(self) -> Scalar:
         if self.numel() != 1:
             raise ValueError(f"item() needs a tensor with one element, not shape {self.shape}")
         return self.backend.to_numpy(self.array).reshape(()).item()
 
-    def tolist(self):
+    def tolist(self) -> Any:
         return self.backend.to_numpy(self.array).tolist()
 
     # ---- NumPy interop: a Tensor in the graph or a TypeError, never an object array ----
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         """`np.asarray(x)`, `plt.imshow(x)`, scikit-learn: a read-only NumPy view of a CPU
         tensor that does not require grad (read-only so that NumPy code cannot change the
         tensor behind autograd's back); a new writable array when `copy` is True or
@@ -287,7 +307,8 @@ class Tensor:
         view.flags.writeable = False
         return view
 
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any,
+                        **kwargs: Any) -> Any:
         """NumPy ufuncs on a Tensor (`np.exp(x)`, `ndarray * x`, `np.float32(2) * x`) run
         the matching gradkit op, through the Tensor's operators so they promote as those do;
         other ufuncs, ufunc methods (reduce, at, ...) and `out=` raise TypeError."""
@@ -313,7 +334,8 @@ class Tensor:
                 return op(other)
         raise _numpy_unsupported(f"numpy.{name}", name)
 
-    def __array_function__(self, func, types, args, kwargs):
+    def __array_function__(self, func: Callable[..., Any], types: Any, args: Any,
+                           kwargs: Any) -> Any:
         """NumPy functions on a Tensor: those in _NUMPY_FUNCTIONS (concatenate, stack, sum,
         mean, max, min, where, reshape, transpose, clip) run the gradkit op and give a
         Tensor in the graph; np.shape, np.ndim, np.size and the memory checks answer about
@@ -327,21 +349,21 @@ class Tensor:
             raise TypeError(f"numpy.{func.__name__} on gradkit Tensors: {e}") from None
         return handler(*args, **kwargs)
 
-    def __float__(self):
+    def __float__(self) -> float:
         return float(self.item())
 
-    def __int__(self):
+    def __int__(self) -> int:
         return int(self.item())
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return bool(self.item())
 
-    def __index__(self):
+    def __index__(self) -> int:
         if self.dtype.kind not in "iu":
             raise TypeError(f"only integer tensors can be used as an index, not {self.dtype}")
         return int(self.item())
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         body = np.array2string(self.backend.to_numpy(self.array), separator=", ",
                                prefix="tensor(")
         default = self.dtype in (_dt.float32, _dt.int64, _dt.bool_)
@@ -354,15 +376,15 @@ class Tensor:
             extra += ", requires_grad=True"
         return f"tensor({body}{extra})"
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return id(self)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tensor]:
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self.shape[0]))
 
-    def __dlpack__(self, *args, **kwargs):
+    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
         """Export for `torch.from_dlpack`, `np.from_dlpack`, ...: shares memory. Refused
         for tensors that require grad, with PyTorch's error (BufferError, as the Array API
         standard says for a failed export)."""
@@ -370,14 +392,14 @@ class Tensor:
             raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
         return self.array.__dlpack__(*args, **kwargs)
 
-    def __dlpack_device__(self):
+    def __dlpack_device__(self) -> tuple[int, int]:
         return self.array.__dlpack_device__()
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph (shares memory and the version counter)."""
         return Tensor._make(self.array, self.backend)._alias(self)
 
-    def __deepcopy__(self, memo):
+    def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
         """copy.deepcopy: a leaf (of the same class, e.g. nn.Parameter) with its own copy
         of the data and grad on the same device; the Backend itself is shared."""
         if self._node is not None:
@@ -390,17 +412,19 @@ class Tensor:
         t._grad = None if self._grad is None else self._grad.__deepcopy__(memo)
         return t
 
-    def to(self, device=None, dtype=None, non_blocking=False, copy=False) -> Tensor:
+    def to(self, device: DeviceLike | DTypeLike | Tensor = None, dtype: DTypeLike | None = None,
+           non_blocking: bool = False, copy: bool = False) -> Tensor:
         """This tensor on `device` and/or in `dtype`, as PyTorch's to(): x.to("cuda"),
         x.to(gk.float64), x.to(other) (other's device and dtype); differentiable; self if
         nothing changes (unless copy=True)."""
         if isinstance(device, Tensor):
-            device, dtype = device.backend, device.dtype
+            other = device
+            device, dtype = other.backend, other.dtype
         elif _dt.is_dtype_like(device):
             device, dtype = None, device
         t = self
         if device is not None:
-            backend = _backends.get_backend(device)
+            backend = _backends.get_backend(device)  # type: ignore[arg-type]  # (no dtype now)
             if backend is not t.backend:
                 t = _ops.ToDevice.apply(t, backend=backend)
         if dtype is not None:
@@ -413,7 +437,7 @@ class Tensor:
     def cuda(self, index: int = 0) -> Tensor:
         return self.to(f"cuda:{index}")
 
-    def astype(self, dtype) -> Tensor:
+    def astype(self, dtype: DTypeLike) -> Tensor:
         dtype = _dt.dtype(dtype)
         if dtype == self.dtype:
             return self
@@ -429,7 +453,8 @@ class Tensor:
         return self.astype(_dt.int64)
 
     # ---- autograd ------------------------------------------------------------------
-    def backward(self, grad=None, retain_graph=None, create_graph=False):
+    def backward(self, grad: Tensor | None = None, retain_graph: bool | None = None,
+                 create_graph: bool = False) -> None:
         """Accumulate d self / d leaf into every leaf's `.grad` (PyTorch's semantics)."""
         from .autograd import backward
 
@@ -440,81 +465,82 @@ class Tensor:
         return _ops.setitem_(self, Ellipsis, 0)
 
     # ---- operators ---------------------------------------------------------------------
-    def _other(self, other):
+    def _other(self, other: Any) -> Any:  # a Tensor, or a Python scalar as it is
         if isinstance(other, (Tensor, *_SCALARS)):
             return other
         return tensor(other, device=self.backend)
 
-    def __add__(self, other):
+    def __add__(self, other: TensorOrScalar) -> Tensor:
         return _ops.binary(_ops.Add, self, other)
 
-    def __radd__(self, other):
+    def __radd__(self, other: TensorOrScalar) -> Tensor:
         return _ops.binary(_ops.Add, other, self)
 
-    def __sub__(self, other):
+    def __sub__(self, other: TensorOrScalar) -> Tensor:
         return _ops.binary(_ops.Sub, self, other)
 
-    def __rsub__(self, other):
+    def __rsub__(self, other: TensorOrScalar) -> Tensor:
         return _ops.binary(_ops.Sub, other, self)
 
-    def __mul__(self, other):
+    def __mul__(self, other: TensorOrScalar) -> Tensor:
         return _ops.binary(_ops.Mul, self, other)
 
-    def __rmul__(self, other):
+    def __rmul__(self, other: TensorOrScalar) -> Tensor:
         return _ops.binary(_ops.Mul, other, self)
 
-    def __truediv__(self, other):
+    def __truediv__(self, other: TensorOrScalar) -> Tensor:
         return _ops.binary(_ops.Div, self, other)
 
-    def __rtruediv__(self, other):
+    def __rtruediv__(self, other: TensorOrScalar) -> Tensor:
         return _ops.binary(_ops.Div, other, self)
 
-    def __pow__(self, other):
+    def __pow__(self, other: TensorOrScalar) -> Tensor:
         return _ops.pow(self, other)
 
-    def __rpow__(self, other):
+    def __rpow__(self, other: TensorOrScalar) -> Tensor:
         return _ops.pow(other, self)
 
-    def __matmul__(self, other):
+    def __matmul__(self, other: Tensor | Any) -> Tensor:
         return _ops.matmul(self, self._other(other))
 
-    def __rmatmul__(self, other):
+    def __rmatmul__(self, other: Tensor | Any) -> Tensor:
         return _ops.matmul(self._other(other), self)
 
-    def __neg__(self):
+    def __neg__(self) -> Tensor:
         return _ops.Neg.apply(self)
 
-    def __pos__(self):
+    def __pos__(self) -> Tensor:
         return self
 
-    def __abs__(self):
+    def __abs__(self) -> Tensor:
         return _ops.Abs.apply(self)
 
-    def __lt__(self, other):
+    def __lt__(self, other: TensorOrScalar) -> Tensor:
         return _ops.compare("less", self, other)
 
-    def __le__(self, other):
+    def __le__(self, other: TensorOrScalar) -> Tensor:
         return _ops.compare("less_equal", self, other)
 
-    def __gt__(self, other):
+    def __gt__(self, other: TensorOrScalar) -> Tensor:
         return _ops.compare("greater", self, other)
 
-    def __ge__(self, other):
+    def __ge__(self, other: TensorOrScalar) -> Tensor:
         return _ops.compare("greater_equal", self, other)
 
-    def __eq__(self, other):
+    # (elementwise, as PyTorch's: a bool tensor, where object's __eq__ gives a bool)
+    def __eq__(self, other: object) -> Tensor:  # type: ignore[override]
         return _ops.compare("equal", self, other)
 
-    def __ne__(self, other):
+    def __ne__(self, other: object) -> Tensor:  # type: ignore[override]
         return _ops.compare("not_equal", self, other)
 
-    def __invert__(self):
+    def __invert__(self) -> Tensor:
         return _ops.logical_not(self)
 
-    def __and__(self, other):
+    def __and__(self, other: TensorOrScalar) -> Tensor:
         return _ops.compare("logical_and", self, other)
 
-    def __or__(self, other):
+    def __or__(self, other: TensorOrScalar) -> Tensor:
         return _ops.compare("logical_or", self, other)
 
     # ---- in place, as PyTorch ---------------------------------------------------------
@@ -524,7 +550,8 @@ class Tensor:
     # x becomes the output of the op applied to its old self (PyTorch's rebase), so
     # `out = x @ w; out += b` differentiates like `out = x @ w + b`.
     @on_device
-    def _in_place(self, other, what, write, op):
+    def _in_place(self, other: Any, what: str, write: Callable[[], None],
+                  op: Callable[[Tensor], Tensor]) -> Tensor:
         """Run `write()` on the storage, or, while recording, rebase self onto
         `op(old_self)` (computed out of place, then copied into the storage)."""
         from .autograd import is_grad_enabled
@@ -545,7 +572,7 @@ class Tensor:
         self._bump_version()
         return self
 
-    def _old_self(self, what) -> Tensor:
+    def _old_self(self, what: str) -> Tensor:
         """Self before an in-place op: the same storage and node, for the op to consume."""
         if self._node is None and self._requires_grad:
             raise RuntimeError(
@@ -564,12 +591,12 @@ class Tensor:
         old._requires_grad = self._requires_grad
         return old._alias(self, view=False)
 
-    def _arith_in_place(self, other, op):
+    def _arith_in_place(self, other: Any, op: str) -> Tensor:
         other = _ops._operand(other, self)
         if isinstance(other, Tensor):
             _backends.common_backend(f"in-place {op}", (self.backend, other.backend))
 
-        def write():
+        def write() -> None:
             value = other
             if isinstance(other, Tensor):
                 value = other.array
@@ -590,50 +617,55 @@ class Tensor:
         return self._in_place(other, f"in-place {op}", write,
                               lambda old: _ops.binary(getattr(_ops, _BINARY[op]), old, other))
 
-    def __floordiv__(self, other):
+    def __floordiv__(self, other: TensorOrScalar) -> Tensor:
         return _ops.floor_divide(self, other)
 
-    def __rfloordiv__(self, other):
+    def __rfloordiv__(self, other: TensorOrScalar) -> Tensor:
         return _ops.floor_divide(other, self)
 
-    def __mod__(self, other):
+    def __mod__(self, other: TensorOrScalar) -> Tensor:
         return _ops.remainder(self, other)
 
-    def __rmod__(self, other):
+    def __rmod__(self, other: TensorOrScalar) -> Tensor:
         return _ops.remainder(other, self)
 
-    def __iadd__(self, other):
+    def __iadd__(self, other: TensorOrScalar) -> Tensor:
         return self._arith_in_place(other, "+=")
 
-    def __isub__(self, other):
+    def __isub__(self, other: TensorOrScalar) -> Tensor:
         return self._arith_in_place(other, "-=")
 
-    def __imul__(self, other):
+    def __imul__(self, other: TensorOrScalar) -> Tensor:
         return self._arith_in_place(other, "*=")
 
-    def __itruediv__(self, other):
+    def __itruediv__(self, other: TensorOrScalar) -> Tensor:
         return self._arith_in_place(other, "/=")
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> Tensor:
         return _ops.getitem(self, index)
 
-    def __setitem__(self, index, value):
+    def __setitem__(self, index: Any, value: TensorOrScalar | Any) -> None:
         _ops.setitem_(self, index, value)
 
     # ---- methods -------------------------------------------------------------------------
     # Every op's method (x.sum(), x.view(), x.exp(), ...) is attached from gradkit.ops's
     # table (ops/_common.py: `public`); what follows is not an op.
     @property
-    def T(self):
+    def T(self) -> Tensor:
         """All dims reversed (PyTorch's and NumPy's .T)."""
         return _ops.permute_dims(self, tuple(reversed(range(self.ndim))))
 
     @property
-    def mT(self):
+    def mT(self) -> Tensor:
         """The last two dims swapped (a batch of matrices transposed)."""
         return _ops.matrix_transpose(self)
 
-    def size(self, dim=None):
+    @overload
+    def size(self, dim: None = None) -> tuple[int, ...]: ...
+    @overload
+    def size(self, dim: int) -> int: ...
+
+    def size(self, dim: int | None = None) -> tuple[int, ...] | int:
         """The shape (a tuple), or the size of one dim (PyTorch's)."""
         return self.shape if dim is None else self.array.shape[dim]
 
@@ -652,14 +684,14 @@ class Tensor:
     def bool(self) -> Tensor:
         return self.astype(_dt.bool_)
 
-    def masked_fill_(self, mask, value) -> Tensor:
+    def masked_fill_(self, mask: Tensor | Any, value: TensorOrScalar) -> Tensor:
         """Write `value` where `mask` is true, in place (see _in_place)."""
         return _ops.setitem_(self, mask if isinstance(mask, Tensor) else tensor(mask), value)
 
-    def fill_(self, value) -> Tensor:
+    def fill_(self, value: TensorOrScalar) -> Tensor:
         return _ops.setitem_(self, Ellipsis, value)
 
-    def __format__(self, spec):
+    def __format__(self, spec: str) -> str:
         """f"{t:.4f}" formats a one-element tensor's value, as PyTorch's."""
         if not spec:
             return str(self)
@@ -669,13 +701,14 @@ class Tensor:
         return format(self.item(), spec)
 
 
-def _check_cast(result: _dt.DType, target: _dt.DType, what: str):
+
+def _check_cast(result: _dt.DType, target: _dt.DType, what: str) -> None:
     if not _dt.can_cast(result, target):
         raise TypeError(f"{what}: the result type {result} can't be stored in place in a "
                         f"{target} tensor; convert it first (x = x.float())")
 
 
-def _infer_dtype(data) -> str:
+def _infer_dtype(data: Any) -> str:
     """Python floats -> float32, ints -> int64, bools -> bool (PyTorch's defaults); arrays
     of other libraries (torch, JAX, ...) keep their dtype."""
     if isinstance(data, bool):
@@ -696,7 +729,8 @@ def _infer_dtype(data) -> str:
     return _dt.dtype(arr.dtype).name
 
 
-def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
+def tensor(data: Any, dtype: DTypeLike | None = None, device: DeviceLike = None,
+           requires_grad: bool = False) -> Tensor:
     """A new leaf tensor from a Python scalar/list, a NumPy array, a backend array, an
     array of another library (torch, JAX: anything NumPy can read) or a Tensor.
 
@@ -736,7 +770,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
     return t
 
 
-def _flat(seq):
+def _flat(seq: Any) -> Iterator[Any]:
     for x in seq:
         if isinstance(x, (list, tuple)):
             yield from _flat(x)
@@ -744,7 +778,7 @@ def _flat(seq):
             yield x
 
 
-def _to_host(data):
+def _to_host(data: Any) -> Any:
     """Nested lists holding Tensors at any depth, with each Tensor's values on the host."""
     if isinstance(data, Tensor):
         return data.backend.to_numpy(data.array)
@@ -754,7 +788,7 @@ def _to_host(data):
 
 
 # ---- views: tensors that share memory with the data they are made from ----------------
-def as_tensor(data, dtype=None, device=None) -> Tensor:
+def as_tensor(data: Any, dtype: DTypeLike | None = None, device: DeviceLike = None) -> Tensor:
     """`data` as a tensor, sharing its memory when device and dtype allow (a view).
 
     A NumPy, CuPy or other backend array, or any object with `__dlpack__` (torch, JAX),
@@ -791,7 +825,7 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
     return Tensor._make(ndarray, _backends.get_backend("cpu"))
 
 
-def from_dlpack(obj) -> Tensor:
+def from_dlpack(obj: Any) -> Tensor:
     """A tensor that shares memory with `obj` (a view), any object with the DLPack protocol:
     a torch tensor, a NumPy or CuPy array, a JAX array, a gradkit Tensor. It lands on the
     backend of obj's device (CPU memory: NumPy; CUDA memory: CuPy)."""
@@ -832,13 +866,13 @@ def _numpy_unsupported(what: str, name: str) -> TypeError:
                      f"autograd graph): {hint}, or x.detach().numpy() for a NumPy result")
 
 
-def _as_tensors(items) -> list:
+def _as_tensors(items: Any) -> list[Tensor]:
     """`items` as Tensors, the non-Tensors moved to the device of the first Tensor."""
     ref = next(x for x in items if isinstance(x, Tensor))
     return [x if isinstance(x, Tensor) else tensor(x, device=ref.backend) for x in items]
 
 
-def _refuse(func: str, **options):
+def _refuse(func: str, **options: Any) -> None:
     """TypeError for NumPy-only options a caller gave (out=, dtype=, ...)."""
     given = [k for k, v in options.items() if v is not None]
     if given:

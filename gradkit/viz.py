@@ -18,9 +18,11 @@ of other intermediate results are shown when the tensor is passed in `labels` (o
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,7 +107,7 @@ def to_dot(root: Tensor, labels: dict | None = None, rankdir: str = "LR") -> str
     return out.text()
 
 
-def render(dot: str, path, format: str | None = None) -> Path:
+def render(dot: str, path: str | os.PathLike[str], format: str | None = None) -> Path:
     """Render DOT text to an image file with Graphviz's `dot` program; returns the path.
 
     format: "svg", "png", "pdf", ... (default: the file's suffix, else svg). Raises
@@ -130,7 +132,7 @@ def render(dot: str, path, format: str | None = None) -> Path:
 # ---- helpers ---------------------------------------------------------------------------
 def _tensors_by_node(tensors):
     """{node: tensor} for tensors whose node we can draw with its value and gradient."""
-    known = {}
+    known: dict[Any, Tensor] = {}
     for t in tensors:
         if isinstance(t, Tensor) and t._node is not None:
             known.setdefault(t._node, t)

@@ -16,12 +16,19 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import TYPE_CHECKING, Any
 
 from gradkit import debug, ops
 from gradkit.autograd import Function, ShapeError, on_device
 from gradkit.backends import DeviceError
 from gradkit.tensor import Tensor, tensor
 from gradkit.tensor import tensor as _as_tensor  # (one_hot's argument is named `tensor`)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gradkit._typing import Array, Grads
+    from gradkit.backends import Generator
 
 __all__ = ["one_hot", "scaled_dot_product_attention",
            "relu", "tanh", "sigmoid", "gelu", "softplus", "softmax", "log_softmax",
@@ -58,11 +65,11 @@ class Softplus(Function):
 
     save_inputs = True
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         xp = self.xp
         return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return g * ops.sigmoid(self.inputs[0])
 
 
@@ -94,7 +101,7 @@ linear = ops.linear  # input @ weight.T + bias, one node of the graph
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True,
-            inplace: bool = False, *, generator=None) -> Tensor:
+            inplace: bool = False, *, generator: Generator | None = None) -> Tensor:
     """Inverted dropout: zero each element with probability p and scale the rest by
     1/(1-p), so evaluation needs no rescaling. The identity when not training."""
     if not 0.0 <= p <= 1.0:
@@ -115,7 +122,7 @@ def _normalized(input: Tensor, axes, eps: float) -> Tensor:
     return centred / ops.sqrt(var + eps)
 
 
-def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
+def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalise over the trailing `normalized_shape` axes, then scale and shift."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
@@ -135,7 +142,8 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
 @on_device
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                weight: Tensor | None = None, bias: Tensor | None = None,
-               training: bool = False, momentum=0.1, eps: float = 1e-5) -> Tensor:
+               training: bool = False, momentum: float | Array = 0.1,
+               eps: float = 1e-5) -> Tensor:
     """Batch normalisation over every axis but the channel axis 1.
 
     Training uses the batch's statistics and, when running stats are given, updates them
@@ -249,7 +257,7 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
 
 
 @on_device
-def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Rows of `weight` at the integer `input` indices: shape input.shape + (dim,).
 
     The gradient scatter-adds into the rows; the `padding_idx` row gets none. Indices
@@ -297,7 +305,7 @@ def _reduce(loss: Tensor, reduction: str, who: str) -> Tensor:
     raise ValueError(f"{who}: reduction must be one of {_REDUCTIONS}, not {reduction!r}")
 
 
-def nll_loss(input: Tensor, target, weight: Tensor | None = None, *,
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, *,
              ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of integer class targets given log-probabilities.
 
@@ -308,7 +316,7 @@ def nll_loss(input: Tensor, target, weight: Tensor | None = None, *,
     return _nll(input, target, weight, ignore_index, reduction, 0.0, "nll_loss")
 
 
-def cross_entropy(input: Tensor, target, weight: Tensor | None = None, *,
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, *,
                   ignore_index: int = -100, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:
     """Cross-entropy of logits `input` (N, C) or (N, C, d...) against `target`: integer
@@ -422,7 +430,7 @@ def _soft_cross_entropy(logp, target, weight, axis, reduction, smoothing):
     return _reduce(loss, reduction, "cross_entropy")
 
 
-def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
+def mse_loss(input: Tensor, target: Tensor | Any, reduction: str = "mean") -> Tensor:
     """Mean (or summed, or elementwise) squared error; differing shapes broadcast with a
     warning, as PyTorch's."""
     target = _on_device(target, input, "mse_loss")
@@ -438,7 +446,7 @@ def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
     return _reduce(d * d, reduction, "mse_loss")
 
 
-def binary_cross_entropy_with_logits(input: Tensor, target, weight: Tensor | None = None, *,
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None, *,
                                      reduction: str = "mean",
                                      pos_weight: Tensor | None = None) -> Tensor:
     """Binary cross-entropy of logits, in the stable form
@@ -464,20 +472,20 @@ class BinaryCrossEntropy(Function):
     save_inputs = True
     EPS = 9.999999960041972e-13  # PyTorch's EPSILON, the float32 nearest 1e-12
 
-    def forward(self, x, t):
+    def forward(self, x: Array, t: Array) -> Array:
         xp = self.xp
         log_p = xp.maximum(xp.log(x), -100.0)
         log_q = xp.maximum(xp.log1p(-x), -100.0)
         return (t - 1) * log_q - t * log_p
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         x, t = self.inputs
         gx = g * (x - t) / ops.maximum(x * (1.0 - x), self.EPS) if self.needs[0] else None
         gt = g * (ops.log1p(-x) - ops.log(x)) if self.needs[1] else None
         return gx, gt
 
 
-def binary_cross_entropy(input: Tensor, target, weight: Tensor | None = None, *,
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, *,
                          reduction: str = "mean") -> Tensor:
     """Binary cross-entropy of probabilities; logs are clamped at -100 as PyTorch's.
     Prefer binary_cross_entropy_with_logits, which is stable for any logit."""

@@ -14,7 +14,7 @@ __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones
            "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_", "xavier_normal_"]
 
 
-def calculate_gain(nonlinearity: str, param=None) -> float:
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """The recommended gain for a nonlinearity (PyTorch's table)."""
     if nonlinearity in ("linear", "conv1d", "conv2d", "conv3d", "sigmoid", "identity"):
         return 1.0

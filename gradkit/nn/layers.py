@@ -12,7 +12,16 @@ import math
 import operator
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import (
+    ItemsView,
+    Iterable,
+    Iterator,
+    KeysView,
+    Mapping,
+    Sequence,
+    ValuesView,
+)
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gradkit import creation as _creation
 from gradkit import dtypes as _dt
@@ -23,13 +32,20 @@ from . import functional as F
 from . import init
 from .module import Module, Parameter
 
+if TYPE_CHECKING:
+    from gradkit._typing import DeviceLike, DTypeLike, Shape
+
+_S = TypeVar("_S", bound="Sequential")
+_L = TypeVar("_L", bound="ModuleList")
+
 __all__ = ["Sequential", "ModuleList", "ModuleDict", "Identity", "Linear", "ReLU", "Tanh",
            "Sigmoid", "GELU", "Softmax", "LogSoftmax", "Dropout", "Flatten", "BatchNorm1d",
            "LayerNorm", "Embedding", "CrossEntropyLoss", "NLLLoss", "MSELoss",
            "BCEWithLogitsLoss"]
 
 
-def _param(shape, device, dtype, fill=0.0) -> Parameter:
+def _param(shape: Shape, device: DeviceLike, dtype: DTypeLike | None,
+           fill: float = 0.0) -> Parameter:
     dtype = _dt.float32 if dtype is None else _dt.dtype(dtype)
     if not dtype.is_floating_point:
         raise TypeError(f"parameters must be floating point, not {dtype}")
@@ -37,16 +53,16 @@ def _param(shape, device, dtype, fill=0.0) -> Parameter:
 
 
 # ---- containers ---------------------------------------------------------------------
-def _index(container, idx) -> int:
+def _index(container: Module, idx: int) -> int:
     """`idx` as a non-negative position in `container`, or PyTorch's IndexError."""
-    n, idx = len(container), operator.index(idx)
+    n, idx = len(container), operator.index(idx)  # type: ignore[arg-type]  # (containers)
     if not -n <= idx < n:
         raise IndexError(f"index {idx} is out of range for a {type(container).__name__} of "
                          f"length {n}")
     return idx % n
 
 
-def _reregister(container, named):
+def _reregister(container: Module, named: Iterable[tuple[str, Module | None]]) -> None:
     """Replace every child of `container` by the (name, module) pairs `named`, in order."""
     for name in list(container._modules):
         delattr(container, name)
@@ -61,7 +77,7 @@ class Sequential(Module):
     and `pop` (the rest renumbered "0", "1", ...), append, insert, extend, + and *.
     """
 
-    def __init__(self, *args):
+    def __init__(self, *args: Any) -> None:  # modules, or one OrderedDict name -> module
         super().__init__()
         if len(args) == 1 and isinstance(args[0], OrderedDict):
             for name, m in args[0].items():
@@ -70,45 +86,45 @@ class Sequential(Module):
             for i, m in enumerate(args):
                 self.add_module(str(i), m)
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         for m in self._modules.values():
             input = m(input)
         return input
 
-    def __getitem__(self, idx):
+    def __getitem__(self, idx: int | slice) -> Any:  # a Module, or a Sequential of a slice
         items = list(self._modules.items())
         if isinstance(idx, slice):
             return type(self)(OrderedDict(items[idx]))
         return items[_index(self, idx)][1]
 
-    def __setitem__(self, idx, module: Module):
+    def __setitem__(self, idx: int, module: Module) -> None:
         setattr(self, list(self._modules)[_index(self, idx)], module)
 
-    def __delitem__(self, idx):
+    def __delitem__(self, idx: int | slice) -> None:
         keys = list(self._modules)
         for key in (keys[idx] if isinstance(idx, slice) else [keys[_index(self, idx)]]):
             delattr(self, key)
         _reregister(self, [(str(i), m) for i, m in enumerate(self._modules.values())])
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def __add__(self, other):
+    def __add__(self, other: Sequential) -> Sequential:
         if not isinstance(other, Sequential):
             raise ValueError("add operator supports only objects of Sequential class, but "
                              f"{type(other)} is given.")
         return Sequential(*self, *other)
 
-    def __iadd__(self, other):
+    def __iadd__(self: _S, other: Sequential) -> _S:
         if not isinstance(other, Sequential):
             raise ValueError("add operator supports only objects of Sequential class, but "
                              f"{type(other)} is given.")
         return self.extend(other)
 
-    def __mul__(self, other: int):
+    def __mul__(self, other: int) -> Sequential:
         if not isinstance(other, int):
             raise TypeError(f"unsupported operand type(s) for *: {type(self)} and "
                             f"{type(other)}")
@@ -118,21 +134,21 @@ class Sequential(Module):
 
     __rmul__ = __mul__
 
-    def __imul__(self, other: int):
+    def __imul__(self: _S, other: int) -> _S:
         product = self * other
         _reregister(self, product._modules.items())
         return self
 
-    def pop(self, idx):
+    def pop(self, idx: int) -> Module:
         module = self[idx]
         del self[idx]
         return module
 
-    def append(self, module: Module):
+    def append(self: _S, module: Module) -> _S:
         self.add_module(str(len(self)), module)
         return self
 
-    def insert(self, index: int, module: Module):
+    def insert(self: _S, index: int, module: Module) -> _S:
         if not isinstance(module, Module):
             raise AssertionError(f"module should be of type: {Module}")
         n = len(self)
@@ -143,7 +159,7 @@ class Sequential(Module):
         _reregister(self, [(str(i), m) for i, m in enumerate(modules)])
         return self
 
-    def extend(self, sequential):
+    def extend(self: _S, sequential: Iterable[Module]) -> _S:
         for m in sequential:
             self.append(m)
         return self
@@ -154,47 +170,47 @@ class ModuleList(Module):
     (a ModuleList), assignment, `del` and `pop` (the rest renumbered), append, insert,
     extend, + and +=, as PyTorch's; its repr folds repeated blocks ("(0-11): 12 x Block")."""
 
-    def __init__(self, modules=None):
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()
         if modules is not None:
             self.extend(modules)
 
-    def __getitem__(self, idx):
+    def __getitem__(self, idx: int | slice) -> Any:  # a Module, or a ModuleList of a slice
         if isinstance(idx, slice):
             return type(self)(list(self._modules.values())[idx])
         return self._modules[str(_index(self, idx))]
 
-    def __setitem__(self, idx, module):
+    def __setitem__(self, idx: int, module: Module) -> None:
         setattr(self, str(_index(self, idx)), module)
 
-    def __delitem__(self, idx):
+    def __delitem__(self, idx: int | slice) -> None:
         keys = list(self._modules)
         for key in (keys[idx] if isinstance(idx, slice) else [keys[_index(self, idx)]]):
             delattr(self, key)
         _reregister(self, [(str(i), m) for i, m in enumerate(self._modules.values())])
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def __iadd__(self, modules):
+    def __iadd__(self: _L, modules: Iterable[Module]) -> _L:
         return self.extend(modules)
 
-    def __add__(self, other):
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
         return ModuleList([*self, *other])
 
-    def pop(self, idx):
+    def pop(self, idx: int) -> Module:
         module = self[idx]
         del self[idx]
         return module
 
-    def append(self, module: Module):
+    def append(self: _L, module: Module) -> _L:
         self.add_module(str(len(self)), module)
         return self
 
-    def extend(self, modules):
+    def extend(self: _L, modules: Iterable[Module]) -> _L:
         if not isinstance(modules, Iterable):
             raise TypeError("ModuleList.extend should be called with an iterable, but got "
                             + type(modules).__name__)
@@ -202,13 +218,13 @@ class ModuleList(Module):
             self.append(m)
         return self
 
-    def insert(self, index: int, module: Module):
+    def insert(self, index: int, module: Module) -> None:
         modules = list(self)
         modules.insert(index, module)
         _reregister(self, [(str(i), m) for i, m in enumerate(modules)])
 
-    def __repr__(self):
-        blocks = []  # [first index, last index, repr] of runs of equal reprs
+    def __repr__(self) -> str:
+        blocks: list[list[Any]] = []  # [first index, last index, repr] of runs of equal reprs
         for i, m in enumerate(self):
             r = repr(m)
             if blocks and blocks[-1][2] == r:
@@ -227,7 +243,8 @@ class ModuleDict(Module):
     `in`, len, iteration over keys, keys(), values(), items(), update, pop, clear. Each is
     also an attribute (d.wte), so a key may not shadow a method ("attribute ... exists")."""
 
-    def __init__(self, modules=None):
+    def __init__(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None
+                 ) -> None:
         super().__init__()
         if modules is not None:
             self.update(modules)
@@ -235,33 +252,33 @@ class ModuleDict(Module):
     def __getitem__(self, key: str) -> Module:
         return self._modules[key]
 
-    def __setitem__(self, key: str, module: Module):
+    def __setitem__(self, key: str, module: Module) -> None:
         self.add_module(key, module)
 
-    def __delitem__(self, key: str):
+    def __delitem__(self, key: str) -> None:
         if key not in self._modules:
             raise KeyError(key)
         delattr(self, key)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._modules)
 
-    def __contains__(self, key):
+    def __contains__(self, key: object) -> bool:
         return key in self._modules
 
-    def keys(self):
+    def keys(self) -> KeysView[str]:
         return self._modules.keys()
 
-    def values(self):
+    def values(self) -> ValuesView[Module]:
         return self._modules.values()
 
-    def items(self):
+    def items(self) -> ItemsView[str, Module]:
         return self._modules.items()
 
-    def clear(self):
+    def clear(self) -> None:
         _reregister(self, [])
 
     def pop(self, key: str) -> Module:
@@ -269,7 +286,7 @@ class ModuleDict(Module):
         del self[key]
         return module
 
-    def update(self, modules):
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
         """Add or replace entries from a mapping (its order) or from (key, module) pairs."""
         if not isinstance(modules, Iterable):
             raise TypeError("ModuleDict.update should be called with an iterable of key/value "
@@ -291,10 +308,10 @@ class ModuleDict(Module):
 class Identity(Module):
     """Returns its input; takes (and ignores) any constructor arguments, as PyTorch's."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return input
 
 
@@ -306,8 +323,8 @@ class Linear(Module):
     (kaiming_uniform_ with a=sqrt(5)).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
-                 dtype=None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 device: DeviceLike = None, dtype: DTypeLike | None = None) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.weight = _param((out_features, in_features), device, dtype)
@@ -317,16 +334,16 @@ class Linear(Module):
             self.register_parameter("bias", None)
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
             bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.linear(input, self.weight, self.bias)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
 
@@ -337,20 +354,20 @@ class ReLU(Module):
         super().__init__()
         self.inplace = inplace
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.relu(input)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
 
 
 class Tanh(Module):
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.tanh(input)
 
 
 class Sigmoid(Module):
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.sigmoid(input)
 
 
@@ -361,10 +378,10 @@ class GELU(Module):
             raise ValueError(f"GELU: approximate must be 'none' or 'tanh', not {approximate!r}")
         self.approximate = approximate
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.gelu(input, approximate=self.approximate)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
 
 
@@ -382,11 +399,11 @@ class Softmax(Module):
         super().__init__()
         self.dim = dim
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         dim = _softmax_dim("softmax", input.ndim) if self.dim is None else self.dim
         return F.softmax(input, dim=dim)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"dim={self.dim}"
 
 
@@ -397,11 +414,11 @@ class LogSoftmax(Module):
         super().__init__()
         self.dim = dim
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         dim = _softmax_dim("log_softmax", input.ndim) if self.dim is None else self.dim
         return F.log_softmax(input, dim=dim)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"dim={self.dim}"
 
 
@@ -414,10 +431,10 @@ class Dropout(Module):
             raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
         self.p, self.inplace = p, inplace
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.dropout(input, self.p, self.training)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
 
 
@@ -428,7 +445,7 @@ class Flatten(Module):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         shape = input.shape
         start, end = _dim(self.start_dim, len(shape)), _dim(self.end_dim, len(shape))
         if start > end:
@@ -437,7 +454,7 @@ class Flatten(Module):
             return input.reshape(1)  # a 0-d tensor flattens to one element, as PyTorch's
         return input.reshape(shape[:start] + (-1,) + shape[end + 1:])
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
@@ -459,9 +476,14 @@ class BatchNorm1d(Module):
     and outside the graph; evaluation uses the running statistics.
     """
 
+    # buffers (None without track_running_stats, and then not read as tensors)
+    running_mean: Tensor
+    running_var: Tensor
+    num_batches_tracked: Tensor
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, track_running_stats: bool = True, device=None,
-                 dtype=None, *, bias: bool = True):
+                 affine: bool = True, track_running_stats: bool = True, device: DeviceLike = None,
+                 dtype: DTypeLike | None = None, *, bias: bool = True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
@@ -487,7 +509,7 @@ class BatchNorm1d(Module):
             for name in ("running_mean", "running_var", "num_batches_tracked"):
                 self.register_buffer(name, None)
 
-    def reset_running_stats(self):
+    def reset_running_stats(self) -> None:
         if self.track_running_stats:
             for t in (self.running_mean, self.running_var, self.num_batches_tracked):
                 init.constant_(t, 1 if t is self.running_var else 0)
@@ -511,7 +533,7 @@ class BatchNorm1d(Module):
                             self.running_var if track else None, self.weight, self.bias,
                             use_batch, factor, self.eps)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
                 f"affine={self.affine}, bias={self.has_bias}, "
                 f"track_running_stats={self.track_running_stats}")
@@ -520,8 +542,9 @@ class BatchNorm1d(Module):
 class LayerNorm(Module):
     """Normalise over the trailing `normalized_shape` axes; weight ones, bias zeros."""
 
-    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
-                 bias: bool = True, device=None, dtype=None):
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,
+                 elementwise_affine: bool = True, bias: bool = True, device: DeviceLike = None,
+                 dtype: DTypeLike | None = None) -> None:
         super().__init__()
         if isinstance(normalized_shape, int):
             normalized_shape = (normalized_shape,)
@@ -537,10 +560,10 @@ class LayerNorm(Module):
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
 
@@ -559,7 +582,8 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  max_norm: float | None = None, norm_type: float = 2.0,
                  scale_grad_by_freq: bool = False, sparse: bool = False,
-                 _weight: Tensor | None = None, _freeze: bool = False, device=None, dtype=None):
+                 _weight: Tensor | None = None, _freeze: bool = False, device: DeviceLike = None,
+                 dtype: DTypeLike | None = None) -> None:
         super().__init__()
         for name, value, default in (("max_norm", max_norm, None),
                                      ("scale_grad_by_freq", scale_grad_by_freq, False),
@@ -590,7 +614,7 @@ class Embedding(Module):
     def from_pretrained(cls, embeddings: Tensor, freeze: bool = True,
                         padding_idx: int | None = None, max_norm: float | None = None,
                         norm_type: float = 2.0, scale_grad_by_freq: bool = False,
-                        sparse: bool = False):
+                        sparse: bool = False) -> Embedding:
         """An Embedding whose weight is `embeddings` (2-D, shared), frozen by default."""
         if embeddings.ndim != 2:
             raise ShapeError(f"Embeddings parameter is expected to be 2-dimensional, got shape "
@@ -599,16 +623,16 @@ class Embedding(Module):
         return cls(rows, cols, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
                    _weight=embeddings, _freeze=freeze)
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         init.normal_(self.weight)
         if self.padding_idx is not None:
             with no_grad():
                 self.weight[self.padding_idx] = 0
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.embedding(input, self.weight, self.padding_idx)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         s = f"{self.num_embeddings}, {self.embedding_dim}"
         if self.padding_idx is not None:
             s += f", padding_idx={self.padding_idx}"
@@ -631,50 +655,61 @@ def _reduction(size_average, reduce, reduction: str) -> str:
 
 
 class CrossEntropyLoss(Module):
-    def __init__(self, weight: Tensor | None = None, size_average=None, ignore_index: int = -100,
-                 reduce=None, reduction: str = "mean", label_smoothing: float = 0.0):
+    weight: Tensor | None  # a buffer
+
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
+                 ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean",
+                 label_smoothing: float = 0.0) -> None:
         super().__init__()
         self.register_buffer("weight", weight)
         self.ignore_index = ignore_index
         self.reduction = _reduction(size_average, reduce, reduction)
         self.label_smoothing = label_smoothing
 
-    def forward(self, input, target):
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.cross_entropy(input, target, self.weight, ignore_index=self.ignore_index,
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 
 class NLLLoss(Module):
-    def __init__(self, weight: Tensor | None = None, size_average=None, ignore_index: int = -100,
-                 reduce=None, reduction: str = "mean"):
+    weight: Tensor | None  # a buffer
+
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
+                 ignore_index: int = -100, reduce: bool | None = None,
+                 reduction: str = "mean") -> None:
         super().__init__()
         self.register_buffer("weight", weight)
         self.ignore_index = ignore_index
         self.reduction = _reduction(size_average, reduce, reduction)
 
-    def forward(self, input, target):
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.nll_loss(input, target, self.weight, ignore_index=self.ignore_index,
                           reduction=self.reduction)
 
 
 class MSELoss(Module):
-    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean") -> None:
         super().__init__()
         self.reduction = _reduction(size_average, reduce, reduction)
 
-    def forward(self, input, target):
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
 class BCEWithLogitsLoss(Module):
-    def __init__(self, weight: Tensor | None = None, size_average=None, reduce=None,
-                 reduction: str = "mean", pos_weight: Tensor | None = None):
+    weight: Tensor | None  # buffers
+    pos_weight: Tensor | None
+
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean",
+                 pos_weight: Tensor | None = None) -> None:
         super().__init__()
         self.register_buffer("weight", weight)
         self.register_buffer("pos_weight", pos_weight)
         self.reduction = _reduction(size_average, reduce, reduction)
 
-    def forward(self, input, target):
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(input, target, self.weight,
                                                   reduction=self.reduction,
                                                   pos_weight=self.pos_weight)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import warnings
 from collections import OrderedDict, namedtuple
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -24,6 +26,12 @@ from gradkit import backends as _backends
 from gradkit import dtypes as _dt
 from gradkit.hooks import RemovableHandle
 from gradkit.tensor import Tensor, tensor
+
+if TYPE_CHECKING:
+    from gradkit._typing import DeviceLike, DTypeLike
+    from gradkit.backends import Backend
+
+_M = TypeVar("_M", bound="Module")
 
 __all__ = ["Module", "Parameter", "RemovableHandle", "StateDictError"]
 
@@ -36,7 +44,7 @@ class Parameter(Tensor):
 
     __slots__ = ()
 
-    def __init__(self, data=None, requires_grad=True):
+    def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
         if data is None:
             data = tensor([])
         elif not isinstance(data, Tensor):
@@ -47,7 +55,7 @@ class Parameter(Tensor):
         if requires_grad:
             self.requires_grad_(True)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
 
@@ -56,19 +64,31 @@ class StateDictError(RuntimeError, KeyError, ValueError):
     and shape mismatch at once. A RuntimeError like PyTorch's (and a KeyError and a
     ValueError, so either `except` catches it)."""
 
-    def __str__(self):
+    def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
 
 
-_IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+# (named IncompatibleKeys, as PyTorch's)
+_IncompatibleKeys = namedtuple("IncompatibleKeys",  # type: ignore[name-match]
+                               ["missing_keys", "unexpected_keys"])
 
 
 class Module:
     """Base class of every layer and model; subclass it and call super().__init__() first."""
 
     training: bool
+    # set in __init__ (with object.__setattr__, past the registering __setattr__)
+    _parameters: OrderedDict[str, Parameter | None]
+    _buffers: OrderedDict[str, Tensor | None]
+    _non_persistent: set[str]
+    _modules: OrderedDict[str, Any]  # a Module, or None: a declared but absent child
+    _forward_hooks: OrderedDict[int, Callable[..., Any]]
+    _forward_hooks_with_kwargs: OrderedDict[int, bool]
+    _forward_hooks_always_called: OrderedDict[int, bool]
+    _forward_pre_hooks: OrderedDict[int, Callable[..., Any]]
+    _forward_pre_hooks_with_kwargs: OrderedDict[int, bool]
 
-    def __init__(self):
+    def __init__(self) -> None:
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
@@ -80,11 +100,11 @@ class Module:
                      "_forward_pre_hooks_with_kwargs"):
             object.__setattr__(self, name, OrderedDict())
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
                                   '"forward" function')
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._forward_pre_hooks or self._forward_hooks:
             return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
@@ -93,7 +113,7 @@ class Module:
         return type(self).__name__
 
     # ---- hooks -------------------------------------------------------------------------------
-    def register_forward_pre_hook(self, hook, *, prepend: bool = False,
+    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
                                   with_kwargs: bool = False) -> RemovableHandle:
         """Call `hook(module, args)` before every forward; a non-None result replaces the
         positional arguments (a non-tuple becomes a 1-tuple). With `with_kwargs`,
@@ -107,7 +127,8 @@ class Module:
             self._forward_pre_hooks.move_to_end(handle.id, last=False)
         return handle
 
-    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                              with_kwargs: bool = False,
                               always_call: bool = False) -> RemovableHandle:
         """Call `hook(module, args, output)` (with `with_kwargs`: `hook(module, args,
         kwargs, output)`) after every forward; a non-None result replaces the output.
@@ -124,9 +145,10 @@ class Module:
             self._forward_hooks.move_to_end(handle.id, last=False)
         return handle
 
-    def _call_with_hooks(self, args, kwargs):
+    def _call_with_hooks(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """__call__ when hooks are registered: PyTorch's order and return-value rules."""
-        result, called = None, set()
+        result: Any = None
+        called: set[int] = set()
         try:
             for hook_id, hook in tuple(self._forward_pre_hooks.items()):
                 if hook_id in self._forward_pre_hooks_with_kwargs:
@@ -158,19 +180,22 @@ class Module:
                                       f"raised in forward: {e}", stacklevel=2)
             raise
 
-    def _run_forward_hook(self, hook_id, hook, args, kwargs, result):
+    def _run_forward_hook(self, hook_id: int, hook: Callable[..., Any], args: tuple[Any, ...],
+                          kwargs: dict[str, Any], result: Any) -> Any:
         if hook_id in self._forward_hooks_with_kwargs:
             return hook(self, args, kwargs, result)
         return hook(self, args, result)
 
     # ---- registration ----------------------------------------------------------------
-    def _registries(self, name):
+    def _registries(self, name: str) -> tuple[OrderedDict[str, Parameter | None],
+                                              OrderedDict[str, Tensor | None],
+                                              OrderedDict[str, Module | None]]:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"cannot assign {name!r} before Module.__init__() call "
                                  f"(call super().__init__() first in {type(self).__name__})")
         return self._parameters, self._buffers, self._modules
 
-    def _check_name(self, kind: str, name, registry: str):
+    def _check_name(self, kind: str, name: object, registry: str) -> None:
         """PyTorch's checks on a name given to register_parameter/register_buffer/add_module."""
         if not isinstance(name, str):
             raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
@@ -181,8 +206,8 @@ class Module:
         if hasattr(self, name) and name not in self.__dict__[registry]:
             raise KeyError(f"attribute '{name}' already exists")
 
-    def __setattr__(self, name, value):
-        d = self.__dict__
+    def __setattr__(self, name: str, value: Any) -> None:
+        d: Any = self.__dict__  # (the registries are there once __init__ has run)
         params, buffers, modules = (d.get(k) for k in ("_parameters", "_buffers", "_modules"))
         if isinstance(value, Parameter):
             self._registries(name)
@@ -213,13 +238,13 @@ class Module:
             buffers[name] = value
         object.__setattr__(self, name, value)
 
-    def __delattr__(self, name):
+    def __delattr__(self, name: str) -> None:
         for registry in (self._parameters, self._buffers, self._modules):
             registry.pop(name, None)
         self._non_persistent.discard(name)
         object.__delattr__(self, name)
 
-    def register_parameter(self, name: str, param: Parameter | None):
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register `param` (or None: a declared but absent parameter, such as bias=False)."""
         self._registries(name)
         self._check_name("parameter", name, "_parameters")
@@ -229,7 +254,7 @@ class Module:
         self._parameters[name] = param
         object.__setattr__(self, name, param)
 
-    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True):
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """Register a tensor that is state but not trained (BatchNorm's running statistics,
         a causal mask). It moves with `to()`; only persistent buffers are in `state_dict()`."""
         self._registries(name)
@@ -244,7 +269,7 @@ class Module:
             self._non_persistent.add(name)
         object.__setattr__(self, name, tensor)
 
-    def add_module(self, name: str, module: Module | None):
+    def add_module(self, name: str, module: Module | None) -> None:
         """Register `module` (or None) as the child `name`; PyTorch's name rules."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
@@ -272,7 +297,7 @@ class Module:
     def get_buffer(self, target: str) -> Tensor:
         return self._get_registered(target, "_buffers", "a buffer")
 
-    def _get_registered(self, target: str, registry: str, kind: str):
+    def _get_registered(self, target: str, registry: str, kind: str) -> Any:
         """The parameter or buffer at dotted path `target`, as PyTorch's get_*."""
         module_path, _, name = target.rpartition(".")
         mod = self.get_submodule(module_path)
@@ -283,7 +308,8 @@ class Module:
         return getattr(mod, name)
 
     # ---- traversal -------------------------------------------------------------------
-    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
+    def named_modules(self, memo: set[Module] | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
         """(name, module) for this module and every submodule, depth first; a module
         reachable twice comes once unless remove_duplicate=False."""
         memo = set() if memo is None else memo
@@ -297,25 +323,26 @@ class Module:
                 yield from m.named_modules(memo, f"{prefix}.{name}" if prefix else name,
                                            remove_duplicate)
 
-    def modules(self):
+    def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
             yield m
 
-    def named_children(self):
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         seen = set()
         for name, m in self._modules.items():
             if m is not None and id(m) not in seen:
                 seen.add(id(m))
                 yield name, m
 
-    def children(self):
+    def children(self) -> Iterator[Module]:
         for _, m in self.named_children():
             yield m
 
-    def _named_members(self, registry, prefix, recurse, remove_duplicate=True):
+    def _named_members(self, registry: str, prefix: str, recurse: bool,
+                       remove_duplicate: bool = True) -> Iterator[tuple[str, Any]]:
         seen = set()
-        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) \
-            if recurse else [(prefix, self)]
+        modules: Iterable[tuple[str, Module]] = self.named_modules(
+            prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for mod_prefix, m in modules:
             for name, value in getattr(m, registry).items():
                 if value is None or id(value) in seen:
@@ -325,24 +352,24 @@ class Module:
                 yield (f"{mod_prefix}.{name}" if mod_prefix else name), value
 
     def named_parameters(self, prefix: str = "", recurse: bool = True,
-                         remove_duplicate: bool = True):
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
         """(name, Parameter) pairs, in registration order; a shared parameter once."""
         return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
-    def parameters(self, recurse: bool = True):
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
     def named_buffers(self, prefix: str = "", recurse: bool = True,
-                      remove_duplicate: bool = True):
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
         """(name, buffer) pairs, persistent or not, in registration order."""
         return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
-    def buffers(self, recurse: bool = True):
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
-    def apply(self, fn):
+    def apply(self: _M, fn: Callable[[Module], None]) -> _M:
         """Call fn(m) on every submodule and then on self (as PyTorch's); returns self."""
         for m in self.children():
             m.apply(fn)
@@ -350,7 +377,7 @@ class Module:
         return self
 
     # ---- modes and gradients -----------------------------------------------------------
-    def train(self, mode: bool = True):
+    def train(self: _M, mode: bool = True) -> _M:
         """Set training mode (Dropout drops, BatchNorm uses batch statistics) here and, through
         each child's own train(), below; returns self."""
         if not isinstance(mode, bool):
@@ -360,16 +387,16 @@ class Module:
             m.train(mode)
         return self
 
-    def eval(self):
+    def eval(self: _M) -> _M:
         return self.train(False)
 
-    def requires_grad_(self, requires_grad: bool = True):
+    def requires_grad_(self: _M, requires_grad: bool = True) -> _M:
         """Set requires_grad on every parameter (freeze with False); returns self."""
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
-    def zero_grad(self, set_to_none: bool = True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients: set them to None (PyTorch's default) or zero them."""
         for p in self.parameters():
             if set_to_none or p.grad is None:
@@ -378,7 +405,8 @@ class Module:
                 p.grad.detach().zero_()  # in place, as PyTorch's
 
     # ---- devices and dtypes -------------------------------------------------------------
-    def to(self, *args, device=None, dtype=None):
+    def to(self: _M, *args: DeviceLike | DTypeLike, device: DeviceLike = None,
+           dtype: DTypeLike | None = None) -> _M:
         """Move every parameter and buffer (and gradient) to `device` and/or cast the
         floating-point ones to `dtype`, in place; returns self.
 
@@ -389,7 +417,7 @@ class Module:
             if _dt.is_dtype_like(a):
                 dtype = a
             else:
-                device = a
+                device = a  # type: ignore[assignment]  # (not a dtype: a device)
         backend = _backends.get_backend(device) if device is not None else None
         if dtype is not None:
             dtype = _dt.dtype(dtype)
@@ -401,26 +429,26 @@ class Module:
                 _move_(t.grad, backend, dtype)
         return self
 
-    def cpu(self):
+    def cpu(self: _M) -> _M:
         return self.to("cpu")
 
-    def cuda(self, index: int = 0):
+    def cuda(self: _M, index: int = 0) -> _M:
         return self.to(f"cuda:{index}")
 
-    def float(self):
+    def float(self: _M) -> _M:
         return self.to(dtype=_dt.float32)
 
-    def double(self):
+    def double(self: _M) -> _M:
         return self.to(dtype=_dt.float64)
 
     # ---- state dicts ---------------------------------------------------------------------
-    def state_dict(self, prefix: str = "", keep_vars: bool = False):
+    def state_dict(self, prefix: str = "", keep_vars: bool = False) -> OrderedDict[str, Tensor]:
         """Parameters and persistent buffers by PyTorch's key names, in PyTorch's order.
 
         The values share memory with the model (as PyTorch's do): save or copy them if
         training goes on. `keep_vars=True` returns the Parameters themselves.
         """
-        out = OrderedDict()
+        out: OrderedDict[str, Tensor] = OrderedDict()
         # A module reachable under two names is saved under both, as PyTorch's.
         for mod_prefix, m in self.named_modules(prefix=prefix.rstrip("."),
                                                 remove_duplicate=False):
@@ -433,7 +461,8 @@ class Module:
                     out[base + name] = b if keep_vars else b.detach()
         return out
 
-    def load_state_dict(self, state_dict, strict: bool = True):
+    def load_state_dict(self, state_dict: Mapping[str, Any],
+                        strict: bool = True) -> tuple[list[str], list[str]]:
         """Copy `state_dict` (name -> Tensor or NumPy array) into this model's parameters
         and buffers, each cast to the existing tensor's dtype and device.
 
@@ -445,7 +474,8 @@ class Module:
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        mismatched, updates = [], []
+        mismatched: list[str] = []
+        updates: list[tuple[Tensor, Any]] = []
         for key, target in own.items():
             if key not in state_dict:
                 continue
@@ -457,7 +487,7 @@ class Module:
                                   f"{target.shape}")
                 continue
             updates.append((target, value))
-        problems = []
+        problems: list[str] = []
         if strict and missing:
             problems.append("Missing key(s): " + ", ".join(map(repr, missing)))
         if strict and unexpected:
@@ -477,7 +507,7 @@ class Module:
         """The text inside this module's parentheses in its repr (layers override it)."""
         return ""
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         extra = self.extra_repr()
         extra_lines = extra.split("\n") if extra else []
         child_lines = [f"({name}): " + repr(m).replace("\n", "\n  ")
@@ -490,7 +520,7 @@ class Module:
 
 
 # ---- helpers ------------------------------------------------------------------------------
-def _move_(t: Tensor, backend, dtype):
+def _move_(t: Tensor, backend: Backend | None, dtype: _dt.DType | None) -> None:
     """Move/cast tensor `t` in place (its storage is replaced; the object stays)."""
     if backend is not None and t.backend is not backend:
         t._rebind(backend.transfer(t.array, t.backend), backend)
@@ -498,14 +528,15 @@ def _move_(t: Tensor, backend, dtype):
         t._rebind(t.backend.xp.astype(t.array, t.backend.dtypes[dtype.name]))
 
 
-def _shape_of(value) -> tuple:
+def _shape_of(value: Any) -> tuple[int, ...]:
     shape = getattr(value, "shape", None)
     return tuple(shape) if shape is not None else np.shape(value)
 
 
-def _converted(value, target: Tensor):
+def _converted(value: Any, target: Tensor) -> Any:
     """`value` as an array on target's device with target's dtype (never aliasing it)."""
     b, name = target.backend, target.dtype.name
+    src: _backends.Backend | None
     if isinstance(value, Tensor):
         src, array = value.backend, value.array
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 from gradkit.autograd import no_grad
 from gradkit.backends import DeviceError
@@ -38,7 +39,7 @@ def _vector_norm(xp, a, p: float):
 
 
 @no_grad()
-def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
+def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False) -> Tensor:
     """Scale all gradients together so that their global norm is at most `max_norm`.
 
@@ -99,7 +100,7 @@ def _distinct(params):
 
 
 @no_grad()
-def clip_grad_value_(parameters, clip_value: float) -> None:
+def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
     """Clamp every gradient element into [-clip_value, clip_value], in place.
 
     A negative or NaN `clip_value`, which PyTorch accepts and turns every gradient

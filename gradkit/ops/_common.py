@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import builtins
 import numbers
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gradkit import dtypes as _dt
 from gradkit.autograd import Function, ShapeError
 from gradkit.tensor import Tensor, tensor
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
 _SCALARS = (int, float, bool)
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _const(like: Tensor | Function, array) -> Tensor:
@@ -51,7 +58,7 @@ def _operand(x, like: Tensor):
     return tensor(x, device=like.backend)
 
 
-def promoted(a, b):
+def promoted(a: Any, b: Any) -> tuple[Any, Any]:
     """(a, b) ready for an elementwise op, on PyTorch's result dtype (torch.result_type):
     scalars are weak, so float32 * 2.0 and float32 * np.float64(2) stay float32, and
     int64 + float32 is float32. Tensors are cast (differentiably); scalars stay."""
@@ -81,7 +88,7 @@ def _cast(x, dtype):
     return {"b": bool, "i": int, "u": int, "f": float}[dtype.kind](x)
 
 
-def binary(cls, a, b):
+def binary(cls: type[Function], a: Any, b: Any) -> Tensor:
     """Apply the elementwise Function `cls` to two operands after type promotion."""
     t, other = (a, b) if isinstance(a, Tensor) else (b, a)
     kind = type(other)  # the common cases first: a float tensor with a Python number,
@@ -102,7 +109,7 @@ FUNCTIONS: dict = {}  # name -> gk.<name>
 METHODS: dict = {}  # name -> Tensor.<name> (the same function: the tensor is its input)
 
 
-def public(*names, method=True, function=True):
+def public(*names: str, method: bool = True, function: bool = True) -> Callable[[_F], _F]:
     """Register the decorated function as gk.<name> and (method=True) Tensor.<name>,
     under each of `names` (its own name by default: aliases list several)."""
     def register(fn):

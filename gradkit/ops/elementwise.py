@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import operator
+from typing import TYPE_CHECKING, Any
 
 from gradkit import dtypes as _dt
 from gradkit.autograd import Function, ShapeError, on_device
@@ -13,24 +14,28 @@ from gradkit.tensor import Tensor, tensor
 
 from ._common import _SCALARS, _const, binary, promoted, public
 
+if TYPE_CHECKING:
+
+    from gradkit._typing import Array, Grads, TensorOrScalar
+
 
 class Add(Function):
     broadcasts = True
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         return a + b
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return g, g
 
 
 class Sub(Function):
     broadcasts = True
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         return a - b
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return g, (-g if self.needs[1] else None)
 
 
@@ -38,10 +43,10 @@ class Mul(Function):
     broadcasts = True
     save_inputs = ((1,), (0,))  # d/da reads b, d/db reads a
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         return a * b
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         a, b = self.inputs
         return (g * b if self.needs[0] else None), (g * a if self.needs[1] else None)
 
@@ -51,10 +56,10 @@ class Div(Function):
     needs_float = True  # true division: ints give the default float
     save_inputs = ((1,), (0, 1))
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         return a / b
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         a, b = self.inputs
         ga = g / b if self.needs[0] else None
         gb = -(g * a) / (b * b) if self.needs[1] else None
@@ -62,10 +67,10 @@ class Div(Function):
 
 
 class Neg(Function):
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         return -a
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return -g
 
 
@@ -74,10 +79,10 @@ class PowScalar(Function):
 
     save_inputs = True
 
-    def forward(self, x, c):
+    def forward(self, x: Array, c: Any) -> Array:
         return x * x if c == 2 else x**c
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         x, c = self.inputs
         if c == 0:  # x**0 is constant: 0 also at x == 0, where c * x**(c-1) is 0 * inf
             return g * 0.0, None
@@ -91,10 +96,10 @@ class Pow(Function):
     save_inputs = True
     save_output = True
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         return a**b
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         # At a == 0 the formulas give 0 * inf = NaN: d/da where b == 0 and d/db where
         # b >= 0. PyTorch (and the limits) give 0 there. Only there: masking all of b == 0
         # would make d/db of d/da wrong at a != 0.
@@ -112,7 +117,7 @@ class Pow(Function):
 
 
 @public()
-def pow(input, exponent):
+def pow(input: TensorOrScalar, exponent: TensorOrScalar) -> Tensor:
     a, b = promoted(input, exponent)
     if isinstance(b, _SCALARS):
         return PowScalar.apply(a, b)
@@ -120,27 +125,27 @@ def pow(input, exponent):
 
 
 @public()
-def square(input):
+def square(input: Tensor) -> Tensor:
     return PowScalar.apply(input, 2)
 
 
 @public()
-def add(input, other, *, alpha=1):
+def add(input: TensorOrScalar, other: TensorOrScalar, *, alpha: float = 1) -> Tensor:
     return binary(Add, input, other if alpha == 1 else other * alpha)
 
 
 @public("sub", "subtract")
-def sub(input, other, *, alpha=1):
+def sub(input: TensorOrScalar, other: TensorOrScalar, *, alpha: float = 1) -> Tensor:
     return binary(Sub, input, other if alpha == 1 else other * alpha)
 
 
 @public("mul", "multiply")
-def mul(input, other):
+def mul(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
     return binary(Mul, input, other)
 
 
 @public("div", "divide", "true_divide")
-def div(input, other):
+def div(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
     return binary(Div, input, other)
 
 
@@ -149,10 +154,10 @@ class Exp(Function):
     needs_float = True
     save_output = True
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         return self.xp.exp(x)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return g * self.output
 
 
@@ -160,10 +165,10 @@ class Log(Function):
     needs_float = True
     save_inputs = True
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         return self.xp.log(x)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return g / self.inputs[0]
 
 
@@ -171,10 +176,10 @@ class Log1p(Function):
     needs_float = True
     save_inputs = True
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         return self.xp.log1p(x)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return g / (1 + self.inputs[0])
 
 
@@ -182,10 +187,10 @@ class Sqrt(Function):
     needs_float = True
     save_output = True
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         return self.xp.sqrt(x)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return g / (2 * self.output)
 
 
@@ -193,10 +198,10 @@ class Tanh(Function):
     needs_float = True
     save_output = True
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         return self.xp.tanh(x)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return TanhGrad.apply(g, self.output)
 
 
@@ -205,14 +210,14 @@ class TanhGrad(Function):
 
     save_inputs = ((1,), (0, 1))
 
-    def forward(self, g, y):
+    def forward(self, g: Array, y: Array) -> Array:
         out = y * y  # one allocation, then in place: g * (1 - y*y)
         out *= -1
         out += 1
         out *= g
         return out
 
-    def backward(self, gg):
+    def backward(self, gg: Tensor) -> Grads:
         g, y = self.inputs
         return (TanhGrad.apply(gg, y) if self.needs[0] else None,
                 -2 * gg * g * y if self.needs[1] else None)
@@ -222,14 +227,14 @@ class Sigmoid(Function):
     needs_float = True
     save_output = True
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         # 0.5 * (1 + tanh(x / 2)) is the logistic function without overflow for any x.
         y = self.xp.tanh(x * 0.5)
         y += 1
         y *= 0.5
         return y
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         y = self.output
         return g * (y * (1 - y))
 
@@ -237,10 +242,10 @@ class Sigmoid(Function):
 class Relu(Function):
     save_output = True
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         return self.xp.maximum(x, 0)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return ReluGrad.apply(g, self.output)
 
 
@@ -253,12 +258,12 @@ class ReluGrad(Function):
 
     save_inputs = ((1,), ())
 
-    def forward(self, g, y):
+    def forward(self, g: Array, y: Array) -> Array:
         mask = self.xp.astype(y > 0, g.dtype)
         mask *= g
         return mask
 
-    def backward(self, gg):
+    def backward(self, gg: Tensor) -> Grads:
         y = self.inputs[1]  # piecewise linear: no curvature, so nothing flows to y
         return (ReluGrad.apply(gg, y) if self.needs[0] else None), None
 
@@ -266,10 +271,10 @@ class ReluGrad(Function):
 class Abs(Function):
     save_inputs = True
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         return self.xp.abs(x)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         # sign(x) from two comparisons: 0 at 0 and at NaN (PyTorch's), and no xp.sign,
         # which array-api-compat implements for CuPy with a boolean mask (a host sync)
         x, xp, dtype = self.inputs[0].array, self.xp, g.array.dtype
@@ -280,10 +285,10 @@ class Erf(Function):
     needs_float = True
     save_inputs = True
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         return self.backend.erf(x)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         x = self.inputs[0]
         return g * (2 / math.sqrt(math.pi)) * exp(-(x * x))
 
@@ -294,10 +299,10 @@ class Maximum(Function):
     broadcasts = True
     save_inputs = True
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         return self.xp.maximum(a, b)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return _choose(self, g, operator.gt)
 
 
@@ -305,10 +310,10 @@ class Minimum(Function):
     broadcasts = True
     save_inputs = True
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         return self.xp.minimum(a, b)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return _choose(self, g, operator.lt)
 
 
@@ -327,7 +332,7 @@ def _choose(fn, g, wins):
 class Clip(Function):
     save_inputs = True
 
-    def forward(self, x, lo, hi):
+    def forward(self, x: Array, lo: Any, hi: Any) -> Array:
         # maximum, then minimum (NaN stays NaN; hi wins where lo > hi, as PyTorch's), not
         # xp.clip: array-api-compat implements that for CuPy with boolean masks (host syncs)
         xp = self.xp
@@ -336,7 +341,7 @@ class Clip(Function):
         y = x if lo is None else xp.maximum(x, lo)
         return y if hi is None else xp.minimum(y, hi)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         x, lo, hi = self.inputs
         inside = self.xp.ones_like(x.array, dtype=self.xp.bool)
         if lo is not None:
@@ -352,10 +357,10 @@ class Where(Function):
     broadcasts = True
     save_inputs = ((), (0,), (0,))  # both gradients read only the condition
 
-    def forward(self, cond, a, b):
+    def forward(self, cond: Array, a: Array, b: Array) -> Array:
         return self.xp.where(cond, a, b)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         cond = self.inputs[0]
         zero = _const(self, self.xp.zeros_like(g.array))
         ga = Where.apply(cond, g, zero) if self.needs[1] else None
@@ -367,10 +372,10 @@ class Sin(Function):
     needs_float = True
     save_inputs = True
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         return self.xp.sin(x)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return g * cos(self.inputs[0])
 
 
@@ -378,10 +383,10 @@ class Cos(Function):
     needs_float = True
     save_inputs = True
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         return self.xp.cos(x)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return -g * sin(self.inputs[0])
 
 
@@ -389,119 +394,120 @@ class Clone(Function):
     """A copy with its own storage, laid out in row-major order (so .view() can reshape
     it: what contiguous() relies on); the gradient passes through."""
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         flat = self.xp.reshape(x, (-1,), copy=True)  # a fresh row-major run of memory
         return self.xp.reshape(flat, x.shape)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return g
 
 
 # ---- public functions -----------------------------------------------------------------------
 @public()
-def exp(input):
+def exp(input: Tensor) -> Tensor:
     return Exp.apply(input)
 
 
 @public()
-def log(input):
+def log(input: Tensor) -> Tensor:
     return Log.apply(input)
 
 
 @public()
-def log2(input):
+def log2(input: Tensor) -> Tensor:
     return Log.apply(input) * (1 / math.log(2))
 
 
 @public()
-def log10(input):
+def log10(input: Tensor) -> Tensor:
     return Log.apply(input) * (1 / math.log(10))
 
 
 @public()
-def log1p(input):
+def log1p(input: Tensor) -> Tensor:
     return Log1p.apply(input)
 
 
 @public()
-def sqrt(input):
+def sqrt(input: Tensor) -> Tensor:
     return Sqrt.apply(input)
 
 
 @public()
-def rsqrt(input):
+def rsqrt(input: Tensor) -> Tensor:
     return 1 / Sqrt.apply(input)
 
 
 @public()
-def tanh(input):
+def tanh(input: Tensor) -> Tensor:
     return Tanh.apply(input)
 
 
 @public()
-def sigmoid(input):
+def sigmoid(input: Tensor) -> Tensor:
     return Sigmoid.apply(input)
 
 
 @public()
-def relu(input):
+def relu(input: Tensor) -> Tensor:
     return Relu.apply(input)
 
 
 @public("abs", "absolute")
-def abs(input):
+def abs(input: Tensor) -> Tensor:
     return Abs.apply(input)
 
 
 @public()
-def sin(input):
+def sin(input: Tensor) -> Tensor:
     return Sin.apply(input)
 
 
 @public()
-def cos(input):
+def cos(input: Tensor) -> Tensor:
     return Cos.apply(input)
 
 
 @public()
-def tan(input):
+def tan(input: Tensor) -> Tensor:
     return sin(input) / cos(input)
 
 
 @public()
-def erf(input):
+def erf(input: Tensor) -> Tensor:
     return Erf.apply(input)
 
 
 @public("neg", "negative")
-def neg(input):
+def neg(input: Tensor) -> Tensor:
     return Neg.apply(input)
 
 
 @public()
-def clone(input, *, memory_format=None):
+def clone(input: Tensor, *, memory_format: object = None) -> Tensor:
     """A copy in new storage, in the graph (its gradient passes through)."""
     return Clone.apply(input)
 
 
 @public()
-def maximum(input, other):
+def maximum(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
     return binary(Maximum, input, other)
 
 
 @public()
-def minimum(input, other):
+def minimum(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
     return binary(Minimum, input, other)
 
 
 @public("clamp", "clip")
-def clamp(input, min=None, max=None):
+def clamp(input: Tensor, min: TensorOrScalar | None = None,
+          max: TensorOrScalar | None = None) -> Tensor:
     """Limit values to [min, max] (either may be None)."""
     return Clip.apply(input, min, max)
 
 
 @public(method=False)
-def where(condition, input, other):
+def where(condition: Tensor, input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
     """input where condition is true, else other; both broadcast and promote."""
     a, b = promoted(input, other)
     ref = a if isinstance(a, Tensor) else b
@@ -513,7 +519,7 @@ def where(condition, input, other):
 
 
 @public()
-def masked_fill(input, mask, value):
+def masked_fill(input: Tensor, mask: Tensor, value: TensorOrScalar) -> Tensor:
     """`value` where `mask` is true, else input (out of place; masked_fill_ is in place)."""
     return where(mask, _dt_scalar(value, input), input)
 
@@ -524,13 +530,13 @@ def _dt_scalar(value, like):
 
 
 @public()
-def tril(input, diagonal=0):
+def tril(input: Tensor, diagonal: int = 0) -> Tensor:
     """The lower triangle of the last two dims (the rest zero), in input's dtype."""
     return where(_triangle(input, diagonal, lower=True), input, _zero(input))
 
 
 @public()
-def triu(input, diagonal=0):
+def triu(input: Tensor, diagonal: int = 0) -> Tensor:
     """The upper triangle of the last two dims (the rest zero), in input's dtype."""
     return where(_triangle(input, diagonal, lower=False), input, _zero(input))
 
@@ -554,7 +560,7 @@ def _triangle(x, diagonal, lower):
 
 @public("floor_divide")
 @on_device
-def floor_divide(input, other):
+def floor_divide(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
     """input // other, rounded toward -inf (outside the graph: its gradient is zero
     almost everywhere)."""
     a, b = promoted(input, other)
@@ -565,30 +571,31 @@ def floor_divide(input, other):
 
 
 @public()
-def remainder(input, other):
+def remainder(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
     """input % other, with the sign of `other` (Python's and PyTorch's); differentiable in
     input (gradient 1), constant in other."""
     return input - floor_divide(input, other) * other
 
 
 @public()
-def isnan(input):
+def isnan(input: Tensor) -> Tensor:
     return _const(input, input.backend.xp.isnan(input.array))
 
 
 @public()
-def isfinite(input):
+def isfinite(input: Tensor) -> Tensor:
     return _const(input, input.backend.xp.isfinite(input.array))
 
 
 @public()
-def isinf(input):
+def isinf(input: Tensor) -> Tensor:
     return _const(input, input.backend.xp.isinf(input.array))
 
 
 @public()
 @on_device
-def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+def allclose(input: Tensor, other: TensorOrScalar, rtol: float = 1e-05, atol: float = 1e-08,
+             equal_nan: bool = False) -> bool:
     """Whether |input - other| <= atol + rtol * |other| everywhere: a Python bool (an
     explicit read from the device, as PyTorch's)."""
     a, b = promoted(input, other)
@@ -602,7 +609,7 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 @public()
 @on_device
-def equal(input, other):
+def equal(input: Tensor, other: Tensor) -> bool:
     """Whether both have the same shape and elements: a Python bool."""
     if input.shape != other.shape:
         return False
@@ -617,7 +624,7 @@ _COMPARE = {"less": operator.lt, "less_equal": operator.le, "greater": operator.
 
 
 @on_device
-def compare(name, a, b):
+def compare(name: str, a: Any, b: Any) -> Tensor:
     """A comparison or logical op: a bool tensor, outside the graph."""
     a, b = promoted(a, b)
     ref = a if isinstance(a, Tensor) else b
@@ -633,7 +640,7 @@ def compare(name, a, b):
 
 
 @public()
-def logical_not(input):
+def logical_not(input: Tensor) -> Tensor:
     return _const(input, input.backend.xp.logical_not(input.array))
 
 
@@ -649,3 +656,28 @@ for _torch_name, _name in (("eq", "equal"), ("ne", "not_equal"), ("lt", "less"),
                            ("le", "less_equal"), ("gt", "greater"), ("ge", "greater_equal"),
                            ("logical_and", "logical_and"), ("logical_or", "logical_or")):
     public(_torch_name)(_comparison(_name))
+
+if TYPE_CHECKING:  # what the loop above registers, declared for type checkers
+    def eq(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
+        """input == other, elementwise: a bool tensor."""
+
+    def ne(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
+        """input != other, elementwise: a bool tensor."""
+
+    def lt(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
+        """input < other, elementwise: a bool tensor."""
+
+    def le(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
+        """input <= other, elementwise: a bool tensor."""
+
+    def gt(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
+        """input > other, elementwise: a bool tensor."""
+
+    def ge(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
+        """input >= other, elementwise: a bool tensor."""
+
+    def logical_and(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
+        """input and other, elementwise: a bool tensor."""
+
+    def logical_or(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
+        """input or other, elementwise: a bool tensor."""

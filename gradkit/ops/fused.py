@@ -4,11 +4,16 @@ mean squared error with its backward, each one node instead of several."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from gradkit.autograd import Function, ShapeError
 from gradkit.tensor import Tensor
 
 from ._common import public
+
+if TYPE_CHECKING:
+
+    from gradkit._typing import Array, Grads
 
 
 class Linear(Function):
@@ -16,7 +21,7 @@ class Linear(Function):
 
     save_inputs = ((1,), (0,), ())  # d/dx reads weight, d/dweight reads x
 
-    def forward(self, x, w, b):
+    def forward(self, x: Array, w: Array, b: Array) -> Array:
         if x.shape[-1] != w.shape[1]:
             raise ShapeError(f"linear: input of shape {tuple(x.shape)} does not fit a weight of "
                              f"shape {tuple(w.shape)} (in_features {w.shape[1]})")
@@ -25,7 +30,7 @@ class Linear(Function):
             y += b
         return y
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         x, w, _ = self.inputs  # the bias's gradient reads neither
         gx = matmul(g, w) if self.needs[0] else None
         gw = gb = None
@@ -43,7 +48,7 @@ class MSELoss(Function):
 
     save_inputs = True
 
-    def forward(self, a, b, reduction):
+    def forward(self, a: Array, b: Array, reduction: str) -> Array:
         d = a - b
         d *= d
         out = self.backend.sum(d, None, False)
@@ -52,7 +57,7 @@ class MSELoss(Function):
         self.scale = 2.0 / n
         return out / n if n != 1 else out
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         a, b = self.inputs
         ga = MSEGrad.apply(g, a, b, scale=self.scale)
         return (ga if self.needs[0] else None), (-ga if self.needs[1] else None)
@@ -63,13 +68,13 @@ class MSEGrad(Function):
 
     save_inputs = ((1, 2), (0,), (0,))
 
-    def forward(self, g, a, b, scale):
+    def forward(self, g: Array, a: Array, b: Array, scale: float) -> Array:
         self.scale = scale
         d = a - b
         d *= g * scale
         return d
 
-    def backward(self, gg):
+    def backward(self, gg: Tensor) -> Grads:
         g, a, b = self.inputs
         s = self.scale
         gd = gg * (g * s)  # d/da; d/db is its negative
@@ -94,7 +99,8 @@ class ScaledDotProductAttention(Function):
     broadcasts = True  # batch dims of q and k, v may broadcast
     double_backward = False  # backward treats P, computed in forward, as a constant
 
-    def forward(self, q, k, v, mask, keep, scale):
+    def forward(self, q: Array, k: Array, v: Array, mask: Array, keep: Array,
+                scale: float) -> Array:
         xp = self.xp
         s = q @ xp.matrix_transpose(k)
         s *= scale
@@ -106,7 +112,7 @@ class ScaledDotProductAttention(Function):
         self.p, self.keep, self.scale = p, keep, scale
         return (p if keep is None else p * keep) @ v
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         q, k, v = self.inputs
         p = Tensor._make(self.p, self.backend)
         keep = None if self.keep is None else Tensor._make(self.keep, self.backend)
@@ -124,7 +130,7 @@ class ScaledDotProductAttention(Function):
 
 
 @public(method=False)
-def linear(input, weight, bias=None):
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """input @ weight.T + bias, one node of the graph (nn.Linear's forward). As PyTorch's,
     it refuses an input of another dtype than the weight instead of promoting."""
     dt = weight.array.dtype  # (identity first: NumPy's dtype == is slow)

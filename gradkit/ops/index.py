@@ -4,7 +4,7 @@ in the graph as SetItem when x or v is part of it)."""
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gradkit.autograd import Function, ShapeError, on_device
 from gradkit.backends import common_backend
@@ -12,6 +12,10 @@ from gradkit.debug import checks_bounds
 from gradkit.tensor import Tensor, tensor
 
 from ._common import _SCALARS, _const, public
+
+if TYPE_CHECKING:
+
+    from gradkit._typing import Array, Grads
 
 
 def _index(x: Tensor, index):
@@ -102,13 +106,13 @@ def _clamp_slices(items, shape, masks):
 
 
 class GetItem(Function):
-    def forward(self, x, index, advanced):
+    def forward(self, x: Array, index: Any, advanced: bool) -> Array:
         self.in_shape, self.index, self.advanced = x.shape, index, advanced
         # Ints, slices, None and Ellipsis select a view; integer arrays and masks copy.
         self.view = isinstance(index, tuple) and not any(hasattr(i, "dtype") for i in index)
         return self.backend.getitem(x, index) if advanced else x[index]
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return ScatterAdd.apply(g, shape=self.in_shape, index=self.index,
                                 advanced=self.advanced)
 
@@ -120,7 +124,7 @@ class ScatterAdd(Function):
     boolean masks address each element once, so a plain assignment does.
     """
 
-    def forward(self, values, shape, index, advanced):
+    def forward(self, values: Array, shape: tuple[int, ...], index: Any, advanced: bool) -> Array:
         self.index, self.advanced = index, advanced
         if advanced:
             return self.backend.scatter_add(shape, index, values)
@@ -132,7 +136,7 @@ class ScatterAdd(Function):
         out[index] = values
         return out
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return GetItem.apply(g, index=self.index, advanced=self.advanced)
 
 
@@ -143,13 +147,13 @@ class SetItem(Function):
 
     broadcasts = True
 
-    def forward(self, x, v, index, advanced):
+    def forward(self, x: Array, v: Array, index: Any, advanced: bool) -> Array:
         self.index, self.advanced = index, advanced
         out = self.xp.asarray(x, copy=True)
         self.backend.setitem(out, index, v)
         return out
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         gx = SetItem.apply(g, 0.0, index=self.index, advanced=self.advanced) \
             if self.needs[0] else None
         gv = GetItem.apply(g, index=self.index, advanced=self.advanced) \
@@ -157,7 +161,7 @@ class SetItem(Function):
         return gx, gv
 
 
-def getitem(x, index):
+def getitem(x: Tensor, index: Any) -> Tensor:
     idx, advanced = _index(x, index)
     if advanced and not checks_bounds(x.backend):
         return _gather_in_range(x, idx)
@@ -187,6 +191,7 @@ def _gather_in_range(x, items):
         items[k] = xp.where(ok, items[k], 0)
         valid = ok if valid is None else valid & ok
     out = GetItem.apply(x, index=tuple(items), advanced=True)
+    assert valid is not None  # (an integer array is among the items)
     # Where NumPy puts the broadcast index dims in the result: in place of the advanced
     # indices (integer arrays and ints) if they are adjacent, else first.
     advanced = [k for k, i in enumerate(items) if k in arrays or isinstance(i, int)]
@@ -209,7 +214,7 @@ class SortResult(NamedTuple):
 
 
 @public()
-def gather(input, dim, index):
+def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
     """Values of `input` along `dim` at `index` (torch.gather): for dim=1,
     out[i][j] = input[i][index[i][j]]. Its gradient scatter-adds back (duplicates add)."""
     xp, dev = input.backend.xp, input.backend.native_device
@@ -229,7 +234,8 @@ def gather(input, dim, index):
 
 @public()
 @on_device
-def argsort(input, dim=-1, descending=False, stable=False):
+def argsort(input: Tensor, dim: int = -1, descending: bool = False,
+            stable: bool = False) -> Tensor:
     """The indices that sort `input` along `dim` (int64, outside the graph)."""
     xp = input.backend.xp
     key = -input.array if descending else input.array
@@ -237,14 +243,16 @@ def argsort(input, dim=-1, descending=False, stable=False):
 
 
 @public()
-def sort(input, dim=-1, descending=False, stable=False):
+def sort(input: Tensor, dim: int = -1, descending: bool = False,
+         stable: bool = False) -> SortResult:
     """(values, indices) sorted along `dim`; values are a gather, so in the graph."""
     indices = argsort(input, dim, descending)
     return SortResult(gather(input, dim, indices), indices)
 
 
 @public()
-def topk(input, k, dim=-1, largest=True, sorted=True):
+def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True,
+         sorted: bool = True) -> SortResult:
     """(values, indices) of the k largest (or smallest) along `dim`, largest first."""
     n = input.shape[dim]
     if not 0 <= k <= n:
@@ -256,7 +264,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     return SortResult(gather(input, dim, indices), indices)
 
 
-def setitem_(x, index, value):
+def setitem_(x: Tensor, index: Any, value: Any) -> Tensor:
     """`x[index] = value`, in place (see Tensor._in_place): recorded as a SetItem node
     while x or value is part of the graph, a plain write otherwise. The value takes x's
     dtype, as PyTorch's."""

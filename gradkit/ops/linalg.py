@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gradkit.autograd import Function, ShapeError
 from gradkit.tensor import Tensor
 
 from ._common import public
+
+if TYPE_CHECKING:
+
+    from gradkit._typing import Array, Grads
 
 
 def _matrix_transpose(xp, a):
@@ -24,7 +30,8 @@ class MatMul(Function):
     broadcasts = True  # batch dimensions broadcast
     save_inputs = ((1,), (0,))
 
-    def forward(self, a, b, transpose_a=False, transpose_b=False):
+    def forward(self, a: Array, b: Array, transpose_a: bool = False,
+                transpose_b: bool = False) -> Array:
         self.ta, self.tb = transpose_a, transpose_b
         if a.ndim == 0 or b.ndim == 0:
             raise ShapeError(f"matmul needs at least 1-d operands, got shapes "
@@ -38,7 +45,7 @@ class MatMul(Function):
                              "fit (inner dimensions differ)")
         return a @ b
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         a, b = self.inputs  # only what a needed gradient reads: a for gb, b for ga
         ta, tb = self.ta, self.tb
         if len(self.shapes[0]) == 1 or len(self.shapes[1]) == 1:
@@ -73,7 +80,7 @@ class MatMul(Function):
 
 
 @public("matmul", "mm", "bmm")
-def matmul(a, b, transpose_a=False, transpose_b=False):
+def matmul(a: Tensor, b: Tensor, transpose_a: bool = False, transpose_b: bool = False) -> Tensor:
     """a @ b, as NumPy's and PyTorch's matmul (batched, broadcasting); the transpose
     flags multiply by a transposed operand without a transpose node."""
     if isinstance(a, Tensor) and isinstance(b, Tensor) and a.backend is b.backend and \

@@ -6,34 +6,38 @@ from __future__ import annotations
 import builtins
 import math
 import warnings
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, overload
 
 from gradkit.autograd import Function, ShapeError, on_device
 from gradkit.tensor import Tensor
 
 from ._common import _axes, _const, _dim, _keepdim, _kept_shape, public
 
+if TYPE_CHECKING:
+
+    from gradkit._typing import Array, Dims, Grads
+
 
 class Sum(Function):
-    def forward(self, x, axis, keepdims):
+    def forward(self, x: Array, axis: Dims, keepdims: bool) -> Array:
         self.in_shape, self.axes, self.keepdims = x.shape, _axes(axis, x.ndim), keepdims
         return self.backend.sum(x, self.axes, keepdims)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         if not self.keepdims and self.axes != tuple(range(len(self.axes))):
             g = reshape(g, _kept_shape(self.in_shape, self.axes))  # re-align with the input
         return broadcast_to(g, self.in_shape)
 
 
 class Mean(Sum):
-    def forward(self, x, axis, keepdims):
+    def forward(self, x: Array, axis: Dims, keepdims: bool) -> Array:
         out = super().forward(x, axis, keepdims)
         n = math.prod(x.shape[a] for a in self.axes)
         self.scale = 1.0 / n if n else math.nan  # the mean of nothing is NaN (as PyTorch)
         out *= self.scale
         return out
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return super().backward(g * self.scale)
 
 
@@ -43,11 +47,11 @@ class Prod(Function):
 
     save_inputs = True
 
-    def forward(self, x, axis, keepdims):
+    def forward(self, x: Array, axis: Dims, keepdims: bool) -> Array:
         self.axes, self.keepdims = _axes(axis, x.ndim), keepdims
         return self.xp.prod(x, axis=self.axes, keepdims=keepdims)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         x = self.inputs[0]
         zero = x == 0
         others = prod(where(zero, 1.0, x), self.axes, True)  # the product of the nonzeros
@@ -66,14 +70,14 @@ class Max(Function):
     save_inputs = True
     save_output = True
 
-    def forward(self, x, axis, keepdims):
+    def forward(self, x: Array, axis: Dims, keepdims: bool) -> Array:
         self.axes, self.keepdims = _axes(axis, x.ndim), keepdims
         if builtins.any(x.shape[a] == 0 for a in self.axes):
             raise ShapeError(f"max over an axis of size 0: shape {tuple(x.shape)}, "
                              f"axes {self.axes}")
         return self.xp.max(x, axis=self.axes, keepdims=keepdims)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         xp, x = self.xp, self.inputs[0].array
         kept = _kept_shape(x.shape, self.axes)
         out = xp.reshape(self.out, kept)
@@ -86,26 +90,30 @@ class Max(Function):
 
 # ---- public functions: PyTorch's signatures, with axis=/keepdims= accepted as aliases ------
 @public()
-def sum(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def sum(input: Tensor, dim: Dims = None, keepdim: bool = False, *, axis: Dims = None,
+        keepdims: bool | None = None) -> Tensor:
     return Sum.apply(input, axis=_dim(dim, axis), keepdims=_keepdim(keepdim, keepdims))
 
 
 @public()
-def mean(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def mean(input: Tensor, dim: Dims = None, keepdim: bool = False, *, axis: Dims = None,
+         keepdims: bool | None = None) -> Tensor:
     return Mean.apply(input, axis=_dim(dim, axis), keepdims=_keepdim(keepdim, keepdims))
 
 
 @public()
-def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
-        keepdims=None):
+def var(input: Tensor, dim: Dims | bool = None, unbiased: bool | None = None,
+        keepdim: bool = False, *, correction: float | None = None, axis: Dims = None,
+        keepdims: bool | None = None) -> Tensor:
     """Variance with Bessel's correction by default (correction=1), as PyTorch's."""
     dim, correction = _var_args(dim, unbiased, correction)
     return _var(input, _dim(dim, axis), _keepdim(keepdim, keepdims), correction, "var")
 
 
 @public()
-def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
-        keepdims=None):
+def std(input: Tensor, dim: Dims | bool = None, unbiased: bool | None = None,
+        keepdim: bool = False, *, correction: float | None = None, axis: Dims = None,
+        keepdims: bool | None = None) -> Tensor:
     """Standard deviation, correction=1 by default, as PyTorch's."""
     dim, correction = _var_args(dim, unbiased, correction)
     v = _var(input, _dim(dim, axis), _keepdim(keepdim, keepdims), correction, "std")
@@ -148,8 +156,20 @@ class MaxResult(NamedTuple):
     indices: Tensor
 
 
+@overload
+def max(input: Tensor, dim: None = None, keepdim: bool = False, *, axis: Dims = None,
+        keepdims: bool | None = None) -> Tensor: ...
+@overload
+def max(input: Tensor, dim: Tensor, keepdim: bool = False, *, axis: Dims = None,
+        keepdims: bool | None = None) -> Tensor: ...
+@overload
+def max(input: Tensor, dim: int, keepdim: bool = False, *, axis: Dims = None,
+        keepdims: bool | None = None) -> MaxResult: ...
+
+
 @public()
-def max(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def max(input: Tensor, dim: int | Tensor | None = None, keepdim: bool = False, *,
+        axis: Dims = None, keepdims: bool | None = None) -> Tensor | MaxResult:
     """As torch.max: the largest value; with `dim`, the named tuple (values, indices);
     with a tensor as second argument, the elementwise maximum. `axis=` (the Array API's
     spelling) gives the values only, like amax."""
@@ -161,8 +181,20 @@ def max(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
     return MaxResult(Max.apply(input, axis=dim, keepdims=keep), argmax(input, dim, keep))
 
 
+@overload
+def min(input: Tensor, dim: None = None, keepdim: bool = False, *, axis: Dims = None,
+        keepdims: bool | None = None) -> Tensor: ...
+@overload
+def min(input: Tensor, dim: Tensor, keepdim: bool = False, *, axis: Dims = None,
+        keepdims: bool | None = None) -> Tensor: ...
+@overload
+def min(input: Tensor, dim: int, keepdim: bool = False, *, axis: Dims = None,
+        keepdims: bool | None = None) -> MaxResult: ...
+
+
 @public()
-def min(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def min(input: Tensor, dim: int | Tensor | None = None, keepdim: bool = False, *,
+        axis: Dims = None, keepdims: bool | None = None) -> Tensor | MaxResult:
     """As torch.min (see max)."""
     if isinstance(dim, Tensor):
         return minimum(input, dim)
@@ -173,26 +205,30 @@ def min(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
 
 
 @public()
-def amax(input, dim=(), keepdim=False, *, axis=None, keepdims=None):
+def amax(input: Tensor, dim: Dims = (), keepdim: bool = False, *, axis: Dims = None,
+         keepdims: bool | None = None) -> Tensor:
     """The largest values over `dim` (all dims by default); no indices."""
     dim = _dim(None if dim == () else dim, axis)
     return Max.apply(input, axis=dim, keepdims=_keepdim(keepdim, keepdims))
 
 
 @public()
-def amin(input, dim=(), keepdim=False, *, axis=None, keepdims=None):
+def amin(input: Tensor, dim: Dims = (), keepdim: bool = False, *, axis: Dims = None,
+         keepdims: bool | None = None) -> Tensor:
     dim = _dim(None if dim == () else dim, axis)
     return -Max.apply(-input, axis=dim, keepdims=_keepdim(keepdim, keepdims))
 
 
 @public()
-def argmax(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
+           axis: int | None = None, keepdims: bool | None = None) -> Tensor:
     """Index of the largest value (of the flattened tensor when dim is None)."""
     return _arg("argmax", input, _dim(dim, axis), _keepdim(keepdim, keepdims))
 
 
 @public()
-def argmin(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
+           axis: int | None = None, keepdims: bool | None = None) -> Tensor:
     return _arg("argmin", input, _dim(dim, axis), _keepdim(keepdim, keepdims))
 
 
@@ -203,7 +239,8 @@ def _arg(name, x, dim, keep):
 
 
 @public()
-def logsumexp(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def logsumexp(input: Tensor, dim: Dims = None, keepdim: bool = False, *, axis: Dims = None,
+              keepdims: bool | None = None) -> Tensor:
     x, axis, keepdims = input, _dim(dim, axis), _keepdim(keepdim, keepdims)
     xp, axes = x.backend.xp, _axes(axis, x.ndim)
     if x.numel():  # shift by the max, but by 0 where it is +-inf (inf - inf would be NaN)
@@ -218,20 +255,20 @@ def logsumexp(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
 
 
 @public()
-def all(input, dim=None, keepdim=False):
+def all(input: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
     """Whether every element (along dim) is true: a bool tensor, outside the graph."""
     xp = input.backend.xp
     return _const(input, xp.all(xp.astype(input.array, xp.bool), axis=dim, keepdims=keepdim))
 
 
 @public()
-def any(input, dim=None, keepdim=False):
+def any(input: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
     xp = input.backend.xp
     return _const(input, xp.any(xp.astype(input.array, xp.bool), axis=dim, keepdims=keepdim))
 
 
 @public()
-def prod(input, dim=None, keepdim=False):
+def prod(input: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
     """The product of the elements (along dim). Its gradient is the product of the other
     elements, computed without dividing by zero."""
     return Prod.apply(input, axis=dim, keepdims=keepdim)
@@ -239,7 +276,7 @@ def prod(input, dim=None, keepdim=False):
 
 @public()
 @on_device
-def histc(input, bins=100, min=0, max=0):
+def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
     """Counts of the elements in `bins` equal-width bins over [min, max] (the data's range
     when both are 0), on the device; elements outside are ignored (torch.histc)."""
     xp, x = input.backend.xp, input.array
@@ -270,7 +307,8 @@ class HistogramResult(NamedTuple):
 
 
 @public()
-def histogram(input, bins=100, *, range=None, weight=None, density=False):
+def histogram(input: Tensor, bins: int = 100, *, range: tuple[float, float] | None = None,
+              weight: Tensor | None = None, density: bool = False) -> HistogramResult:
     """(hist, bin_edges) over `bins` equal bins of `range` (the data's range by default),
     as torch.histogram; density=True divides by the total count times the bin width."""
     if weight is not None:

@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import builtins
 import math
+from typing import TYPE_CHECKING, Any
 
 from gradkit import dtypes as _dt
 from gradkit.autograd import Function, ShapeError
 
 from ._common import _axes, _dim, public
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gradkit._typing import Array, Dims, Grads, Shape
+    from gradkit.tensor import Tensor
 
 
 class Reshape(Function):
@@ -20,7 +27,7 @@ class Reshape(Function):
 
     view = True
 
-    def forward(self, x, shape, must_view=False):
+    def forward(self, x: Array, shape: tuple[int, ...], must_view: bool = False) -> Array:
         self.in_shape = x.shape
         try:
             return self.xp.reshape(x, shape, copy=False)
@@ -33,18 +40,18 @@ class Reshape(Function):
             self.view = False  # a copy shares nothing with x
             return self.xp.reshape(x, shape, copy=True)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return reshape(g, self.in_shape)
 
 
 class PermuteDims(Function):
     view = True
 
-    def forward(self, x, axes):
+    def forward(self, x: Array, axes: tuple[int, ...]) -> Array:
         self.axes = axes
         return self.xp.permute_dims(x, axes)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         inverse = [0] * len(self.axes)
         for i, a in enumerate(self.axes):
             inverse[a] = i
@@ -54,18 +61,18 @@ class PermuteDims(Function):
 class BroadcastTo(Function):
     view = True
 
-    def forward(self, x, shape):
+    def forward(self, x: Array, shape: tuple[int, ...]) -> Array:
         self.in_shape = x.shape
         return self.xp.broadcast_to(x, shape)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return sum_to(g, self.in_shape)
 
 
 class SumTo(Function):
     """Sum a broadcast array back down to `shape`: the gradient of broadcasting."""
 
-    def forward(self, x, shape):
+    def forward(self, x: Array, shape: tuple[int, ...]) -> Array:
         self.in_shape = x.shape
         lead = x.ndim - len(shape)
         axes = tuple(range(lead)) + tuple(
@@ -73,17 +80,17 @@ class SumTo(Function):
         y = self.xp.sum(x, axis=axes, keepdims=True) if axes else x
         return self.xp.reshape(y, shape)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return broadcast_to(g, self.in_shape)
 
 
 class Concat(Function):
-    def forward(self, *arrays, axis):
+    def forward(self, *arrays: Array, axis: int) -> Array:
         self.axis = axis
         self.sizes = [a.shape[axis] for a in arrays]
         return self.xp.concat(arrays, axis=axis)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         grads, start = [], 0
         axis = self.axis % g.ndim
         for size, need in zip(self.sizes, self.needs):
@@ -94,7 +101,7 @@ class Concat(Function):
 
 
 # ---- public functions: PyTorch's signatures, Array API spellings as aliases ---------------
-def _shape_args(shape):
+def _shape_args(shape: Sequence[Any]) -> tuple[int, ...]:
     """A shape given as separate ints, one tuple/list, or one int."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
@@ -102,7 +109,7 @@ def _shape_args(shape):
 
 
 @public(method=False)
-def reshape(input, shape, *, _must_view=False):
+def reshape(input: Tensor, shape: Shape, *, _must_view: bool = False) -> Tensor:
     """The same elements in `shape` (one -1 is inferred); a view when possible."""
     x = input
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
@@ -119,20 +126,20 @@ def reshape(input, shape, *, _must_view=False):
 
 
 @public("reshape", function=False)
-def _reshape_method(self, *shape):
+def _reshape_method(self: Tensor, *shape: int | Sequence[int]) -> Tensor:
     """x.reshape(B, T, C) or x.reshape((B, T, C)): a view when possible, else a copy."""
     return reshape(self, _shape_args(shape))
 
 
 @public("view", function=False)
-def _view_method(self, *shape):
+def _view_method(self: Tensor, *shape: int | Sequence[int]) -> Tensor:
     """x.view(B, T, C): always a view of x's storage; raises where that needs a copy (after
     a transpose), as PyTorch's view does, so that writes never silently miss x."""
     return reshape(self, _shape_args(shape), _must_view=True)
 
 
 @public("permute_dims", method=False)
-def permute_dims(input, axes):
+def permute_dims(input: Tensor, axes: Sequence[int]) -> Tensor:
     """The dims of `input` in the order `axes` (the Array API's name; see permute)."""
     x = input
     axes = tuple(a % builtins.max(x.ndim, 1) for a in axes)
@@ -143,13 +150,13 @@ def permute_dims(input, axes):
 
 
 @public()
-def permute(input, *dims):
+def permute(input: Tensor, *dims: int | Sequence[int]) -> Tensor:
     """x.permute(2, 0, 1) or gk.permute(x, (2, 0, 1)): reorder every dim."""
     return permute_dims(input, _shape_args(dims))
 
 
 @public("transpose", "swapaxes", "swapdims")
-def transpose(input, *dims):
+def transpose(input: Tensor, *dims: int) -> Tensor:
     """Swap two dims, as PyTorch's transpose(dim0, dim1). Reordering every dim is
     permute(*dims) (NumPy's transpose(axes))."""
     if len(dims) != 2 or not all(isinstance(d, int) for d in dims):
@@ -166,7 +173,7 @@ def transpose(input, *dims):
 
 
 @public()
-def t(input):
+def t(input: Tensor) -> Tensor:
     """The transpose of a matrix (a vector unchanged), as PyTorch's t()."""
     if input.ndim > 2:
         raise ShapeError(f"t() expects a tensor with <= 2 dims, not shape {input.shape}; "
@@ -175,7 +182,7 @@ def t(input):
 
 
 @public(method=False)
-def matrix_transpose(input):
+def matrix_transpose(input: Tensor) -> Tensor:
     """Swap the last two dims (x.mT)."""
     if input.ndim < 2:
         raise ShapeError(f"matrix_transpose needs at least 2 dimensions, not shape "
@@ -184,7 +191,7 @@ def matrix_transpose(input):
 
 
 @public()
-def broadcast_to(input, shape):
+def broadcast_to(input: Tensor, shape: Sequence[int]) -> Tensor:
     shape = tuple(shape)
     if shape == input.shape:
         return input
@@ -192,7 +199,7 @@ def broadcast_to(input, shape):
 
 
 @public()
-def expand(input, *sizes):
+def expand(input: Tensor, *sizes: int | Sequence[int]) -> Tensor:
     """A broadcast view to `sizes`; -1 keeps a dim's size (PyTorch's expand)."""
     sizes = _shape_args(sizes)
     lead = len(sizes) - input.ndim
@@ -202,14 +209,14 @@ def expand(input, *sizes):
     return broadcast_to(input, shape)
 
 
-def sum_to(x, shape):
+def sum_to(x: Tensor, shape: Sequence[int]) -> Tensor:
     """`x` summed down to `shape` (the gradient of broadcasting; used by the engine)."""
     shape = tuple(shape)
     return x if x.shape == shape else SumTo.apply(x, shape=shape)
 
 
 @public("unsqueeze", "expand_dims")
-def unsqueeze(input, dim=None, *, axis=None):
+def unsqueeze(input: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
     """A new dim of size 1 at `dim` (expand_dims: the Array API's name, axis=)."""
     dim = _dim(dim, axis)
     dim = dim % (input.ndim + 1)
@@ -220,7 +227,7 @@ expand_dims = unsqueeze  # (the Array API's name)
 
 
 @public()
-def squeeze(input, dim=None, *, axis=None):
+def squeeze(input: Tensor, dim: Dims = None, *, axis: Dims = None) -> Tensor:
     """Drop dims of size 1: all of them, or those of `dim` (an int or a tuple) that have
     size 1; others are left alone, as PyTorch's."""
     dim = _dim(dim, axis)
@@ -231,7 +238,7 @@ def squeeze(input, dim=None, *, axis=None):
 
 
 @public()
-def flatten(input, start_dim=0, end_dim=-1):
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dims start_dim..end_dim into one."""
     x = input
     if x.ndim == 0:
@@ -244,7 +251,7 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 
 @public()
-def repeat(input, *sizes):
+def repeat(input: Tensor, *sizes: int | Sequence[int]) -> Tensor:
     """Tile `input` sizes[i] times along each dim (PyTorch's repeat, NumPy's tile)."""
     sizes = _shape_args(sizes)
     if len(sizes) < input.ndim:
@@ -259,7 +266,7 @@ def repeat(input, *sizes):
 
 
 @public()
-def contiguous(input, memory_format=None):
+def contiguous(input: Tensor, memory_format: object = None) -> Tensor:
     """The tensor itself if its elements lie in one strided run of memory, else a copy
     that does (after a transpose): then .view() can reshape it, as PyTorch's."""
     xp = input.backend.xp
@@ -271,7 +278,7 @@ def contiguous(input, memory_format=None):
 
 
 @public("cat", "concat", "concatenate", method=False)
-def cat(tensors, dim=0, *, axis=None):
+def cat(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = None) -> Tensor:
     """Join tensors along an existing dim; dtypes promote (torch.cat)."""
     axis = dim if axis is None else axis  # concat(xs, axis=1), the Array API's spelling
     tensors = list(tensors)
@@ -292,7 +299,7 @@ concat = cat
 
 
 @public(method=False)
-def stack(tensors, dim=0, *, axis=None):
+def stack(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = None) -> Tensor:
     """Join tensors of one shape along a new dim."""
     dim = dim if axis is None else axis
     tensors = list(tensors)
@@ -303,7 +310,8 @@ def stack(tensors, dim=0, *, axis=None):
 
 
 @public()
-def split(tensor, split_size_or_sections, dim=0):
+def split(tensor: Tensor, split_size_or_sections: int | Sequence[int],
+          dim: int = 0) -> tuple[Tensor, ...]:
     """Pieces along `dim`: of split_size each (the last may be smaller), or of the
     listed sizes. Views, as PyTorch's."""
     n = tensor.shape[dim]
@@ -324,13 +332,13 @@ def split(tensor, split_size_or_sections, dim=0):
 
 
 @public()
-def chunk(input, chunks, dim=0):
+def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """`chunks` pieces of equal size along `dim` (the last may be smaller)."""
     return split(input, -(-input.shape[dim] // chunks), dim)
 
 
 @public()
-def unbind(input, dim=0):
+def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     """The slices along `dim`, without that dim."""
     lead = (slice(None),) * (dim % input.ndim)
     return tuple(input[lead + (i,)] for i in range(input.shape[dim]))
@@ -340,3 +348,8 @@ def unbind(input, dim=0):
 # each other).
 from .elementwise import clone  # noqa: E402
 from .index import getitem  # noqa: E402
+
+if TYPE_CHECKING:  # the table's other names for these (gradkit.ops.<name>, gk.<name>)
+    concat = concatenate = cat
+    swapaxes = swapdims = transpose
+    expand_dims = unsqueeze

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gradkit.autograd import Function
 
 from ._common import _dim, public
+
+if TYPE_CHECKING:
+    from gradkit._typing import Array, DTypeLike, Grads
+    from gradkit.tensor import Tensor
 
 
 def _shifted(xp, x, axis):
@@ -16,7 +22,7 @@ class LogSoftmax(Function):
     needs_float = True
     save_output = True
 
-    def forward(self, x, axis):
+    def forward(self, x: Array, axis: int) -> Array:
         xp = self.xp
         self.axis = axis
         if x.size == 0:  # nothing to normalise (max would refuse an axis of size 0)
@@ -25,7 +31,7 @@ class LogSoftmax(Function):
         shifted -= xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
         return shifted
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return g - exp(self.output) * sum(g, axis=self.axis, keepdims=True)
 
 
@@ -33,7 +39,7 @@ class Softmax(Function):
     needs_float = True
     save_output = True
 
-    def forward(self, x, axis):
+    def forward(self, x: Array, axis: int) -> Array:
         xp = self.xp
         self.axis = axis
         if x.size == 0:  # nothing to normalise (max would refuse an axis of size 0)
@@ -42,20 +48,22 @@ class Softmax(Function):
         e /= xp.sum(e, axis=axis, keepdims=True)
         return e
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         y = self.output
         return y * (g - sum(g * y, axis=self.axis, keepdims=True))
 
 
 @public()
-def log_softmax(input, dim=None, dtype=None, *, axis=None):
+def log_softmax(input: Tensor, dim: int | None = None, dtype: DTypeLike | None = None, *,
+                axis: int | None = None) -> Tensor:
     """log(softmax(x)) along `dim` (the last by default), computed stably."""
     x = input if dtype is None else input.to(dtype=dtype)
     return LogSoftmax.apply(x, axis=_dim(dim, axis, -1))
 
 
 @public()
-def softmax(input, dim=None, dtype=None, *, axis=None):
+def softmax(input: Tensor, dim: int | None = None, dtype: DTypeLike | None = None, *,
+            axis: int | None = None) -> Tensor:
     """exp(x) / sum(exp(x)) along `dim` (the last by default)."""
     x = input if dtype is None else input.to(dtype=dtype)
     return Softmax.apply(x, axis=_dim(dim, axis, -1))

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
-from .optimizer import Optimizer, _check_flags
+from .optimizer import Optimizer, Params, _check_flags
+
+if TYPE_CHECKING:
+    from gradkit._typing import Array
 
 __all__ = ["Adam", "AdamW", "adam_update"]
 
 
-def adam_update(xp, param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, step,
-                max_v=None):
+def adam_update(xp: Any, param: Array, grad: Array, m: Array, v: Array, lr: float,
+                beta1: float, beta2: float, eps: float, weight_decay: float, decoupled: bool,
+                step: int, max_v: Array | None = None) -> None:
     """PyTorch's Adam (decoupled=False) or AdamW (decoupled=True) step on raw arrays of
     namespace `xp`, in place on `param`, `m`, `v` (and `max_v`, the running maximum of v
     with amsgrad); the generic rule that a backend's fused kernel must agree with.
@@ -54,11 +59,12 @@ class Adam(Optimizer):
     in place, outside the graph).
     """
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+    def __init__(self, params: Params, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, amsgrad: bool = False, *,
                  foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
                  differentiable: bool = False, fused: bool | None = None,
-                 decoupled_weight_decay: bool = False):
+                 decoupled_weight_decay: bool = False) -> None:
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize, foreach=foreach, capturable=capturable,
@@ -107,16 +113,17 @@ class AdamW(Adam):
     weight_decay defaults to 1e-2, as PyTorch's (which is Adam with
     decoupled_weight_decay=True, kept True when a state dict is loaded)."""
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+    def __init__(self, params: Params, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False, *,
                  maximize: bool = False, foreach: bool | None = None, capturable: bool = False,
-                 differentiable: bool = False, fused: bool | None = None):
+                 differentiable: bool = False, fused: bool | None = None) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
                          maximize=maximize, capturable=capturable,
                          differentiable=differentiable, fused=fused,
                          decoupled_weight_decay=True)
 
-    def load_state_dict(self, state_dict: dict):
+    def load_state_dict(self, state_dict: dict) -> None:
         super().load_state_dict(state_dict)
         for group in self.param_groups:
             group["decoupled_weight_decay"] = True

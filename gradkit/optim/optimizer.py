@@ -12,16 +12,25 @@ unless the group says fused=False, and the tests check that both give the same n
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from gradkit import backends as _backends
 from gradkit.autograd import enable_grad, no_grad
 from gradkit.tensor import Tensor
 
+if TYPE_CHECKING:
+    from gradkit.backends import Backend
+
+# What an optimizer takes: tensors, or dicts of a group's 'params' and hyper-parameters
+Params = Iterable[Tensor] | Iterable[dict[str, Any]]
+
 __all__ = ["Optimizer", "required"]
 
 
-def _check_flags(values: dict):
+def _check_flags(values: dict) -> None:
     """The implementation flags, checked as PyTorch's constructors do. differentiable=True
     (a step that autograd can differentiate through) is refused: the updates here write
     the arrays in place outside the graph, so its gradients would be silently missing."""
@@ -37,7 +46,7 @@ def _check_flags(values: dict):
 
 
 class _Required:
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<required parameter>"
 
 
@@ -48,7 +57,7 @@ class Optimizer:
     """Base class: `param_groups` is a list of dicts ('params' plus hyper-parameters);
     `state` maps each parameter to a dict of tensors and numbers."""
 
-    def __init__(self, params, defaults: dict):
+    def __init__(self, params: Params, defaults: dict) -> None:
         self._check_hyperparameters(defaults)
         self.defaults = dict(defaults)
         self.state: dict[Tensor, dict] = {}
@@ -56,21 +65,21 @@ class Optimizer:
         if isinstance(params, Tensor):
             raise TypeError("params must be an iterable of tensors or of dicts, not a Tensor; "
                             "pass model.parameters() or [tensor]")
-        params = list(params)
-        if not params:
+        items: list[Any] = list(params)
+        if not items:
             raise ValueError("optimizer got an empty parameter list")
-        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        groups = items if isinstance(items[0], dict) else [{"params": items}]
         for group in groups:
             self.add_param_group(group)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
         for i, group in enumerate(self.param_groups):
             lines.append(f"Parameter Group {i}")
             lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
         return "\n".join(lines) + "\n)"
 
-    def add_param_group(self, group: dict):
+    def add_param_group(self, group: dict) -> None:
         """Add a group of parameters, with hyper-parameters defaulting to `defaults`.
 
         "params" holds tensors or (name, tensor) pairs (as from `named_parameters()`);
@@ -115,13 +124,13 @@ class Optimizer:
         self._check_hyperparameters(group)
         self.param_groups.append(group)
 
-    def _check_hyperparameters(self, values: dict):
+    def _check_hyperparameters(self, values: dict) -> None:
         """Raise ValueError for a hyper-parameter out of range (NaN included), as PyTorch's
         constructors do. Called on the defaults and on every group added (PyTorch checks
         only the defaults), so a per-group override is checked too."""
 
     # ---- the step ---------------------------------------------------------------------------
-    def zero_grad(self, set_to_none: bool = True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients: None (PyTorch's default) or zeros."""
         for group in self.param_groups:
             for p in group["params"]:
@@ -130,7 +139,7 @@ class Optimizer:
                 else:
                     p._grad.detach().zero_()  # in place, as PyTorch's
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns closure()'s loss if given."""
         loss = None
         if closure is not None:
@@ -149,7 +158,7 @@ class Optimizer:
                     p._bump_version()  # written in place: a saved p is now stale
         return loss
 
-    def _update(self, group: dict, p: Tensor, state: dict | None):
+    def _update(self, group: dict, p: Tensor, state: dict | None) -> None:
         raise NotImplementedError
 
     def _zeros_state(self, p: Tensor) -> Tensor:
@@ -157,7 +166,7 @@ class Optimizer:
         return Tensor.wrap(p.backend.xp.zeros_like(p.array), p.backend)
 
     @staticmethod
-    def _array(t: Tensor, p: Tensor):
+    def _array(t: Tensor, p: Tensor) -> Any:
         """The array of state tensor `t`, moved/cast in place to p's device and dtype first
         if the model was moved after the optimizer was made (a cheap check per step)."""
         if t.backend is not p.backend:
@@ -187,7 +196,7 @@ class Optimizer:
                     state[index[id(p)]] = dict(self.state[p])
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict: dict):
+    def load_state_dict(self, state_dict: dict) -> None:
         """Restore hyper-parameters and state saved by `state_dict()` (possibly via
         gk.save/gk.load), copying the tensors onto each parameter's device and dtype.
 
@@ -208,7 +217,8 @@ class Optimizer:
         for group, saved in zip(self.param_groups, saved_groups):
             for p, i in zip(group["params"], saved["params"]):
                 by_index[i] = p
-        new_state, problems = {}, []
+        new_state: dict[Tensor, dict] = {}
+        problems: list[str] = []
         for i, entry in state_dict["state"].items():
             p = by_index.get(int(i))
             if p is None:
@@ -231,19 +241,21 @@ class Optimizer:
         self.state = new_state
 
 
-def _is_array(value) -> bool:
+def _is_array(value: Any) -> bool:
     return isinstance(value, (Tensor, np.ndarray)) or \
         _backends.backend_of_array(value) is not None
 
 
-def _state_tensor(value, p: Tensor) -> Tensor:
+def _state_tensor(value: Any, p: Tensor) -> Tensor:
     """A copy of `value` on p's device; floating values take p's dtype (as PyTorch)."""
     b = p.backend
+    src: Backend | None
     if isinstance(value, Tensor):
         src, array = value.backend, value.array
     else:
         src = _backends.backend_of_array(value)
         array = value
+    assert src is not None  # (_is_array(value) was checked)
     array = b.transfer(array, src) if src is not b else b.xp.asarray(array, copy=True)
     kind = np.dtype(b.dtype_name(array.dtype)).kind
     if kind == "f" and array.dtype != p.array.dtype:

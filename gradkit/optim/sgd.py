@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 from gradkit.tensor import Tensor
 
-from .optimizer import Optimizer, _check_flags
+from .optimizer import Optimizer, Params, _check_flags
+
+if TYPE_CHECKING:
+    from gradkit._typing import Array
 
 __all__ = ["SGD", "sgd_update"]
 
 
-def sgd_update(xp, param, grad, buf, lr, momentum, weight_decay, nesterov, dampening=0.0):
+def sgd_update(xp: Any, param: Array, grad: Array, buf: Array | None, lr: float, momentum: float,
+               weight_decay: float, nesterov: bool, dampening: float = 0.0) -> Array | None:
     """PyTorch's SGD step on raw arrays of namespace `xp`, in place on `param` (and `buf`,
     the momentum buffer); the generic rule that a backend's fused kernel must agree with.
 
@@ -47,10 +52,10 @@ class SGD(Optimizer):
     refused (the step runs in place, outside the graph).
     """
 
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+    def __init__(self, params: Params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
                  foreach: bool | None = None, differentiable: bool = False,
-                 fused: bool | None = None):
+                 fused: bool | None = None) -> None:
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize, foreach=foreach,

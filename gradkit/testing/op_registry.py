@@ -33,16 +33,20 @@ from __future__ import annotations
 import math
 import warnings
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 import gradkit as gk
 import gradkit.nn.functional as F
 from gradkit import ops
+from gradkit.backends.base import DeviceLike
 
 FLOATS = ("float32", "float64")
+# Sample inputs: a seeded generator -> a tuple of float64 host arrays
+Draw = Callable[[np.random.Generator], tuple[np.ndarray, ...]]
 
 
 @dataclass(frozen=True)
@@ -66,51 +70,52 @@ CASES: list[OpCase] = []
 FAMILIES: list[str] = []  # in the order of the table
 
 
-def family(name):
+def family(name: str) -> None:
     """Start a section of the table: the cases after it belong to family `name`."""
     FAMILIES.append(name)
 
 
-def case(name, fn, ref, inputs, covers=(), **kw):
+def case(name: str, fn: Callable[..., Any], ref: Callable[..., Any], inputs: Draw,
+         covers: Iterable[str] = (), **kw: Any) -> None:
     CASES.append(OpCase(name, fn, ref, inputs, covers=tuple(covers), family=FAMILIES[-1], **kw))
 
 
 # ---- sample inputs ----------------------------------------------------------------------
-def normal(*shape):
+def normal(*shape: int) -> Draw:
     return lambda rng: (rng.standard_normal(shape),)
 
 
-def positive(*shape, lo=0.3, hi=2.0):
+def positive(*shape: int, lo: float = 0.3, hi: float = 2.0) -> Draw:
     return lambda rng: (rng.uniform(lo, hi, shape),)
 
 
-def away_from_zero(*shape, lo=0.2, hi=1.5):
+def away_from_zero(*shape: int, lo: float = 0.2, hi: float = 1.5) -> Draw:
     """Values with |x| in [lo, hi] and random signs: no kink of relu/abs nearby."""
     return lambda rng: (rng.uniform(lo, hi, shape) * rng.choice([-1.0, 1.0], shape),)
 
 
-def distinct(*shape):
+def distinct(*shape: int) -> Draw:
     """Values at least 0.2 apart: max/min have no ties within finite-difference reach."""
-    def draw(rng):
+    def draw(rng: np.random.Generator) -> tuple[np.ndarray, ...]:
         n = math.prod(shape)
         return ((rng.permutation(n) * 0.37 - n * 0.18 + rng.uniform(0, 0.1, n)).reshape(shape),)
     return draw
 
 
-def several(*draws):
+def several(*draws: Draw) -> Draw:
     """Concatenate the inputs of several draws: several(normal(3), positive(3))."""
     return lambda rng: tuple(a for d in draws for a in d(rng))
 
 
-def apart(*shape):
+def apart(*shape: int) -> Draw:
     """(a, b) with |a - b| >= 0.1 everywhere: maximum/minimum without ties."""
-    def draw(rng):
+    def draw(rng: np.random.Generator) -> tuple[np.ndarray, ...]:
         a = rng.standard_normal(shape)
         return a, a + rng.uniform(0.1, 1.0, shape) * rng.choice([-1.0, 1.0], shape)
     return draw
 
 
-def const(x: gk.Tensor, array):
+def const(x: gk.Tensor, array: Any) -> gk.Tensor:
     """A host constant on x's device (an index, a mask, a condition)."""
     return gk.tensor(np.asarray(array), device=x.device)
 
@@ -258,7 +263,7 @@ case("clip_min_only", lambda x: x.clip(min=0.1), lambda x: np.maximum(x, 0.1),
      away_from_zero(3, 4, lo=0.3))
 case("clip_max_only", lambda x: gk.clip(x, max=0.1), lambda x: np.minimum(x, 0.1),
      away_from_zero(3, 4, lo=0.3))
-_MASKF = np.array([[True, False, True], [False, False, True]])
+_MASKF: np.ndarray = np.array([[True, False, True], [False, False, True]])
 _COND = np.array([[True, False, True, True], [False, False, True, False],
                   [True, True, False, False]])
 case("where", lambda a, b: gk.where(const(a, _COND), a, b), lambda a, b: np.where(_COND, a, b),
@@ -270,6 +275,8 @@ case("where_scalar", lambda a: gk.where(a > 0, a, 0.0), lambda a: np.where(a > 0
 
 # ---- reductions -----------------------------------------------------------------------------
 family("reduce")
+_gk: Callable[..., Any]  # (the loops below bind ops of several signatures)
+_np: Callable[..., Any]
 for _name, _gk, _np in (("sum", gk.sum, np.sum), ("mean", gk.mean, np.mean)):
     case(_name, lambda x, f=_gk: f(x), _np, normal(2, 3, 4), [_name])
     case(f"{_name}_axis0", lambda x, f=_gk: f(x, axis=0), lambda x, f=_np: f(x, axis=0),
@@ -468,6 +475,7 @@ family("index")
 _DUP = np.array([0, 2, 0, 1, 2, 2])
 _MASK = np.array([[True, False, True, False], [False, False, False, True],
                   [True, True, True, False]])
+_index: Any  # (indices of several kinds, in the loops below)
 for _name, _index in (
     ("int", 1), ("int_neg", -1), ("slice", slice(1, 3)), ("slice_past_end", slice(2, 99)),
     ("slice_before_start", (slice(None), slice(-99, 2))), ("slice_step", slice(None, None, 2)),
@@ -516,7 +524,7 @@ case("topk_smallest_indices", lambda x: x.topk(2, dim=0, largest=False).indices,
 
 # ---- in place, recorded in the graph (PyTorch's rebase of a non-leaf tensor) ---------------
 family("inplace")
-def _set(index):
+def _set(index: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:
     def fn(x, v):
         y = x * 1.0  # a non-leaf: writing into it is recorded as a SetItem node
         y[index] = v
@@ -622,17 +630,19 @@ QUICK = (
 # ---- running a case ---------------------------------------------------------------------------
 # Forward tolerances per dtype: the reference is NumPy on the host, the result may come
 # from another library on another device (a GPU's own math functions and reduction order).
-TOLERANCES = {"float32": dict(rtol=2e-5, atol=2e-6), "float64": dict(rtol=1e-9, atol=1e-12)}
+TOLERANCES: dict[str, dict[str, Any]] = {"float32": dict(rtol=2e-5, atol=2e-6),
+                                         "float64": dict(rtol=1e-9, atol=1e-12)}
 
 
-def host_inputs(case: OpCase, dtype="float64") -> list:
+def host_inputs(case: OpCase, dtype: str = "float64") -> list[np.ndarray]:
     """The case's inputs as host NumPy arrays of `dtype`, from a generator seeded by the
     case's name: the same numbers on every run and machine."""
     rng = np.random.default_rng(zlib.crc32(case.name.encode()))
     return [np.asarray(a, dtype=dtype) for a in case.inputs(rng)]
 
 
-def device_inputs(case: OpCase, device, dtype="float64", requires_grad=None) -> list:
+def device_inputs(case: OpCase, device: DeviceLike, dtype: str = "float64",
+                  requires_grad: bool | None = None) -> list[gk.Tensor]:
     """`host_inputs` as tensors on `device` (requiring grad if the case is differentiable,
     unless `requires_grad` says otherwise)."""
     if requires_grad is None:
@@ -645,7 +655,7 @@ def _fail(case, what):
     raise AssertionError(f"{case.name}: {what}")
 
 
-def check_forward(case: OpCase, device) -> None:
+def check_forward(case: OpCase, device: DeviceLike) -> None:
     """The forward in every dtype of `case.dtypes` against the NumPy reference (shape,
     dtype, values within TOLERANCES, result on `device`); for a differentiable case,
     also one backward in that dtype, whose gradients must keep each input's shape,
@@ -672,13 +682,14 @@ def check_forward(case: OpCase, device) -> None:
             continue
         grads = gk.grad(out, xs, grad_outputs=gk.ones_like(out))
         for i, (x, g) in enumerate(zip(xs, grads)):
+            assert g is not None  # (gk.grad raises for an unused input)
             if (g.shape, g.dtype, g.device) != (x.shape, x.dtype, x.device):
                 _fail(case, f"{where} the gradient of input {i} has shape {g.shape}, dtype "
                             f"{g.dtype}, device {g.device}; the input {x.shape}, {x.dtype}, "
                             f"{x.device}")
 
 
-def check_gradcheck(case: OpCase, device, mode="auto") -> None:
+def check_gradcheck(case: OpCase, device: DeviceLike, mode: str = "auto") -> None:
     """First derivatives in float64 against central finite differences (gk.gradcheck;
     mode "full", "fast" or "auto"). Raises AssertionError (GradcheckError)."""
     xs = device_inputs(case, device, requires_grad=True)
@@ -686,7 +697,7 @@ def check_gradcheck(case: OpCase, device, mode="auto") -> None:
         _fail(case, "gradcheck returned False")
 
 
-def check_gradgradcheck(case: OpCase, device) -> None:
+def check_gradgradcheck(case: OpCase, device: DeviceLike) -> None:
     """Second derivatives in float64 against finite differences of the first
     (gk.gradgradcheck); for a case with double_backward=False, that asking for them
     (create_graph=True) raises GradkitError saying so. Raises AssertionError."""
