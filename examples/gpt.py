@@ -39,7 +39,6 @@ after 5000 steps on a GPU.
 """
 
 import math
-import os
 import statistics
 import time
 from pathlib import Path
@@ -231,8 +230,7 @@ def load_text(path=None) -> str:
     """The text of `path`; by default tiny Shakespeare, downloaded once into a cache.
     A setup problem (no such file, a failed download) ends in one error line, exit 2."""
     if path is None:
-        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gradkit"
-        path = cache / "tinyshakespeare.txt"
+        path = datasets.default_data_dir() / "tinyshakespeare.txt"  # $GRADKIT_DATA, ~/.cache
         if not path.exists():
             print(f"downloading tiny Shakespeare into {path}")
             try:

@@ -45,7 +45,6 @@ gk.multinomial, nn.Embedding, nn.Linear, nn.BatchNorm1d, F.cross_entropy, ...): 
 main() (its setup checks, in examples/_cli.py, use gradkit) runs unchanged on PyTorch.
 """
 
-import os
 import random
 import time
 from pathlib import Path
@@ -84,7 +83,7 @@ def parse_args(argv=None):
     p.add_argument("--data", type=Path,
                    help="a local names file, one name a line (default: download names.txt)")
     p.add_argument("--cache", type=Path,
-                   help="where the downloaded names.txt is kept (default: ~/.cache/gradkit)")
+                   help="where the downloaded names.txt is kept (default: $GRADKIT_DATA, else ~/.cache/gradkit)")
     p.add_argument("--steps", type=cli.count, help="training steps (minibatches)")
     p.add_argument("--batch-size", type=cli.count)
     p.add_argument("--lr", type=cli.positive, help="learning rate before the decay")
@@ -100,8 +99,7 @@ def parse_args(argv=None):
     model = vars(p.parse_args(argv)).get("model", COMMON["model"])
     args = cli.parse(p, argv, {**COMMON, **CONFIGS[model]}, FAST)
     if args.cache is None:
-        cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        args.cache = Path(cache_home) / "gradkit"
+        args.cache = datasets.default_data_dir()  # $GRADKIT_DATA, else ~/.cache/gradkit
     return args
 
 
