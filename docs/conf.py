@@ -49,8 +49,9 @@ nitpicky = True
 # Types that appear in signatures or docstrings and belong to other projects (the build
 # works offline: no intersphinx inventories are fetched).
 nitpick_ignore_regex = [
-    ("py:class", r"(numpy|np|cupy|cp|array_api_strict|torch|pytest|_pytest)\..*"),
-    ("py:class", r"(collections\.abc|typing|types|pathlib|os)\..*"),
+    (r"py:.*", r"(numpy|np|cupy|cp|cupyx|array_api_strict|array_api_compat|torch|pytest|_pytest"
+               r"|matplotlib|sklearn|safetensors)(\..*)?"),
+    (r"py:.*", r"(collections\.abc|typing|types|pathlib|os|contextlib|threading)\..*"),
 ]
 
 # ---- autodoc / autosummary / numpydoc -----------------------------------------------------
