@@ -254,10 +254,10 @@ class Recorder:
                 stats[("layer", name, "std")] = y.std()
                 if saturated is not None:
                     mask = saturated(y)
-                    stats[("layer", name, "saturated")] = mask.float().mean()
+                    stats[("layer", name, "saturated")] = mask.astype(y.dtype).mean()
                     if y.ndim >= 2:
                         per_unit = mask.reshape(-1, y.shape[-1]).all(dim=0)
-                        stats[("layer", name, "dead")] = per_unit.float().mean()
+                        stats[("layer", name, "dead")] = per_unit.astype(y.dtype).mean()
                 if self.keep_last:
                     self._last[(name, "activation")] = y.clone()
             if output.requires_grad:
@@ -304,7 +304,9 @@ class Recorder:
         >>> bool(abs(rec.history["params"]["0.weight"]["update_data"][0] - expected) < 1e-6)
         True
         """
-        with no_grad():
+        # (a parameter that is constant, such as a bias still at 0, has no ratio: inf or
+        # NaN, without NumPy's warnings)
+        with no_grad(), np.errstate(divide="ignore", invalid="ignore"):
             stats = self._open
             for (name, p), before in zip(self._params, self._before):
                 data_std = before.std()
