@@ -566,6 +566,8 @@ class Recorder:
                             f"std {_f(stats['grad_std'][i], '.1e')}"))
                 ax.plot(centres, density, label=label)
             ax.set_title(title)
+            if kind == "grad":  # small values: a common power of ten, not long labels
+                ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize="small")
         ax = axes[2]

@@ -329,3 +329,21 @@ def test_makemore_diagnose(tmp_path, model):
     assert re.search(r"^layer \d+ \(Tanh\): mean .* saturated \d+\.\d\d%", out, re.M), out
     name = f"diagnostics-{model}." + ("png" if HAS_MATPLOTLIB else "txt")
     assert (tmp_path / "runs" / name).is_file()
+
+
+def test_makemore_diagnose_refuses_the_bigram(tmp_path, capsys):
+    """A setup error, as the examples' others: one `error:` line, exit status 2."""
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        spec = importlib.util.spec_from_file_location("example_makemore_diag",
+                                                      EXAMPLES / "makemore.py")
+        makemore = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(makemore)
+        with pytest.raises(SystemExit) as info:
+            makemore.main(["--model", "bigram", "--diagnose", "--data",
+                           str(tmp_path / "missing.txt"), "--out", str(tmp_path)])
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and len(err) == 1
+    assert err[0].startswith("error: --diagnose") and "--model mlp, bn or wavenet" in err[0]
