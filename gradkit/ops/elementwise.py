@@ -1724,18 +1724,71 @@ def logical_not(input: Tensor) -> Tensor:
     return _const(input, input.backend.xp.logical_not(input.array))
 
 
-def _comparison(name):
+# name -> (the operator, what the doctest prints for [1., 2., 3.] vs 2, or for
+# [True, True, False] vs [True, False, False] with the logical ones)
+_COMPARE_DOCS = {
+    "equal": ("==", "[False,  True, False]"), "not_equal": ("!=", "[ True, False,  True]"),
+    "less": ("<", "[ True, False, False]"), "less_equal": ("<=", "[ True,  True, False]"),
+    "greater": (">", "[False, False,  True]"),
+    "greater_equal": (">=", "[False,  True,  True]"),
+    "logical_and": ("and", "[ True, False, False]"),
+    "logical_or": ("or", "[ True,  True, False]")}
+
+
+def _comparison_doc(torch_name, name):
+    """The numpydoc docstring of a comparison or logical op."""
+    symbol, out = _COMPARE_DOCS[name]
+    if name.startswith("logical"):
+        summary = f"Elementwise logical {symbol.upper()} (nonzero is true)."
+        example = (f"gk.tensor([True, True, False]).{torch_name}("
+                   "gk.tensor([True, False, False]))")
+    else:
+        summary = f"``input {symbol} other``, elementwise."
+        example = f"gk.tensor([1.0, 2.0, 3.0]).{torch_name}(2)"
+    return f"""{summary}
+
+    Parameters
+    ----------
+    input : Tensor or number
+        The first operand.
+    other : Tensor or number
+        The second operand; the two broadcast and promote to a common dtype.
+
+    Returns
+    -------
+    Tensor
+        A bool tensor of the broadcast shape, outside the graph (no gradient).
+
+    Raises
+    ------
+    ShapeError
+        If the shapes do not broadcast.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.{torch_name}` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> {example}
+    tensor({out})
+    """
+
+
+def _comparison(name, torch_name):
     def op(input, other):
         return compare(name, input, other)
     op.__name__ = op.__qualname__ = name
-    op.__doc__ = f"input {name.replace('_', ' ')} other, elementwise: a bool tensor."
+    op.__doc__ = _comparison_doc(torch_name, name)
     return op
 
 
+__test__ = {}  # the generated docstrings' examples, for doctest (gk.eq, ...)
 for _torch_name, _name in (("eq", "equal"), ("ne", "not_equal"), ("lt", "less"),
                            ("le", "less_equal"), ("gt", "greater"), ("ge", "greater_equal"),
                            ("logical_and", "logical_and"), ("logical_or", "logical_or")):
-    public(_torch_name)(_comparison(_name))
+    __test__[_torch_name] = public(_torch_name)(_comparison(_name, _torch_name))
 
 if TYPE_CHECKING:  # what the loop above registers, declared for type checkers
     def eq(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
