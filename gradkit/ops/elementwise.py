@@ -1109,13 +1109,14 @@ def neg(input: Tensor) -> Tensor:
 def clone(input: Tensor, *, memory_format: object = None) -> Tensor:
     """A copy of `input` in new storage, in the graph (its gradient passes through).
 
-    The copy is laid out in row-major order, so ``.view()`` can reshape it. The
-    `memory_format` argument is accepted for compatibility and ignored.
+    The copy is laid out in row-major order, so ``.view()`` can reshape it.
 
     Parameters
     ----------
     input : Tensor
         The input tensor.
+    memory_format : optional
+        Accepted for compatibility and ignored.
 
     Returns
     -------
