@@ -309,9 +309,18 @@ def argsort(input: Tensor, dim: int = -1, descending: bool = False,
     >>> x.argsort(descending=True)
     tensor([0, 2, 1])
     """
-    xp = input.backend.xp
-    key = -input.array if descending else input.array
-    return _const(input, xp.argsort(key, axis=dim, stable=True))
+    xp, x = input.backend.xp, input.array
+    if input.dtype.kind == "b":  # the standard sorts numbers only
+        x = xp.astype(x, xp.int8)
+    if not descending:
+        return _const(input, xp.argsort(x, axis=dim, stable=True))
+    if input.dtype.kind != "f":  # ~x reverses the order of ints, unsigned ints and bools
+        return _const(input, xp.argsort(xp.bitwise_invert(x), axis=dim, stable=True))
+    # Floats: -x, then NaNs (which sort last) moved first, as PyTorch's largest-first
+    order = xp.argsort(-x, axis=dim, stable=True)
+    is_number = xp.astype(~xp.isnan(xp.take_along_axis(x, order, axis=dim)), xp.int8)
+    return _const(input, xp.take_along_axis(order, xp.argsort(is_number, axis=dim, stable=True),
+                                            axis=dim))
 
 
 @public()
