@@ -102,8 +102,9 @@ class NumpyBackend(Backend):
         # on small arrays, which the training step's bias gradients are); floats only, so
         # integer sums keep np.sum's promotion.
         if x.dtype.kind == "f":
-            # (NumPy's stubs take keepdims only as Literal[True] or Literal[False])
-            return np.add.reduce(x, axis=axis, keepdims=keepdims)  # type: ignore[call-overload]
+            # (NumPy >= 2.1 stubs take keepdims only as Literal[True] or Literal[False];
+            # older ones do not mind, hence unused-ignore)
+            return np.add.reduce(x, axis=axis, keepdims=keepdims)  # type: ignore[call-overload,unused-ignore]
         return np.sum(x, axis=axis, keepdims=keepdims)
 
     def setitem(self, array: Array, index: Any, value: Any) -> None:
