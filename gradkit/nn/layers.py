@@ -1223,8 +1223,7 @@ class BatchNorm1d(Module):
 
     Notes
     -----
-    PyTorch equivalent: :class:`torch.nn.BatchNorm1d`. Differences: the keyword-only
-    ``bias`` argument (shown in the repr) is gradkit's.
+    PyTorch equivalent: :class:`torch.nn.BatchNorm1d`.
 
     Examples
     --------
