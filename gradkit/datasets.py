@@ -81,9 +81,9 @@ def load_digits(flatten: bool = True) -> tuple[np.ndarray, np.ndarray]:
     Returns
     -------
     images : numpy.ndarray
-        1797 images, float32 in [0, 1].
+        The 1797 images, float32 in [0, 1].
     labels : numpy.ndarray
-        int64 labels 0-9.
+        The labels 0-9, int64.
 
     Raises
     ------

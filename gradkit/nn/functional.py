@@ -475,7 +475,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     Returns
     -------
     Tensor
-        int64, shape ``tensor.shape + (num_classes,)``.
+        Of dtype int64 and shape ``tensor.shape + (num_classes,)``.
 
     Raises
     ------

@@ -1432,8 +1432,14 @@ class Embedding(Module):
         The size of each vector.
     padding_idx : int, optional
         A row that stays zero and receives no gradient (negative counts from the end).
-    max_norm, norm_type, scale_grad_by_freq, sparse
-        PyTorch's; only the defaults are implemented.
+    max_norm : float, optional
+        PyTorch's; only None is implemented.
+    norm_type : float, default 2.0
+        PyTorch's; unused without ``max_norm``.
+    scale_grad_by_freq : bool, default False
+        PyTorch's; only False is implemented.
+    sparse : bool, default False
+        PyTorch's; only False is implemented.
     _weight : Tensor, optional
         Use this (num_embeddings, embedding_dim) tensor as the weight, shared (used by
         ``from_pretrained``).
@@ -1514,8 +1520,16 @@ class Embedding(Module):
             The (num_embeddings, embedding_dim) table.
         freeze : bool, default True
             Make the weight not require grad.
-        padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse
+        padding_idx : int, optional
             As for :class:`Embedding`.
+        max_norm : float, optional
+            As for :class:`Embedding` (only None).
+        norm_type : float, default 2.0
+            As for :class:`Embedding`.
+        scale_grad_by_freq : bool, default False
+            As for :class:`Embedding` (only False).
+        sparse : bool, default False
+            As for :class:`Embedding` (only False).
 
         Returns
         -------

@@ -202,8 +202,12 @@ class AdamW(Adam):
         The decoupled weight decay (PyTorch's default).
     amsgrad : bool, default False
         Use the running maximum of v.
-    maximize, foreach, capturable, differentiable, fused
+    maximize : bool, default False
         Keyword only; as for :class:`Adam`.
+    foreach, capturable, fused : bool, optional
+        Keyword only; as for :class:`Adam`.
+    differentiable : bool, default False
+        Keyword only; True is refused, as for :class:`Adam`.
 
     Raises
     ------
