@@ -130,7 +130,10 @@ def train_test_split(x: np.ndarray, y: np.ndarray, test_fraction: float = 0.2,
 
     Returns
     -------
-    x_train, y_train, x_test, y_test : numpy.ndarray
+    x_train : numpy.ndarray
+    y_train : numpy.ndarray
+    x_test : numpy.ndarray
+    y_test : numpy.ndarray
 
     Raises
     ------
@@ -361,8 +364,14 @@ def load_mnist(
 
     Returns
     -------
-    x_train, y_train, x_test, y_test : numpy.ndarray
-        Images float32 in [0, 1] (60000 and 10000 of them); labels int64.
+    x_train : numpy.ndarray
+        60000 images, float32 in [0, 1].
+    y_train : numpy.ndarray
+        Their labels, int64.
+    x_test : numpy.ndarray
+        10000 images, float32 in [0, 1].
+    y_test : numpy.ndarray
+        Their labels, int64.
 
     Raises
     ------
