@@ -64,8 +64,6 @@ def _compare(analytic, numeric, atol, rtol, where):
                              f"(atol={atol}, rtol={rtol}; {int(bad.sum())} of {a.size} differ)")
 
 
-
-
 @on_device
 def gradcheck(fn: Callable[..., Any], inputs: Tensor | Sequence[Any], eps: float = 1e-6,
               atol: float = 1e-5, rtol: float = 1e-3, mode: str = "auto",
@@ -158,8 +156,6 @@ def _directional(fn, inputs, outputs, o, i, eps, atol, rtol, where, rng, n):
         ana = b.xp.sum(vjp * v)
         _compare(b.to_numpy(ana), b.to_numpy(num), atol * max(1, x.numel()) ** 0.5, rtol,
                  where + f" [random direction {trial}: u^T J v]")
-
-
 
 
 @on_device

@@ -367,8 +367,6 @@ def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Ten
     return out
 
 
-
-
 @on_device
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                weight: Tensor | None = None, bias: Tensor | None = None,
@@ -458,8 +456,6 @@ def _update_running(running: Tensor, batch_stat: Tensor, momentum, correction: f
     running._bump_version()
 
 
-
-
 @on_device
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """Encode integer class indices as int64 one-hot rows.
@@ -509,8 +505,6 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
                                  f"num_classes={num_classes}")
     classes = xp.arange(num_classes, dtype=t.array.dtype, device=b.native_device)
     return Tensor.wrap(xp.astype(t.array[..., None] == classes, xp.int64), b)
-
-
 
 
 @on_device
@@ -590,8 +584,6 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         keep = b.bernoulli_mask(shape, 1.0 - dropout_p, query.dtype.name)
     return ops.ScaledDotProductAttention.apply(query, key, value, mask=mask, keep=keep,
                                                scale=scale)
-
-
 
 
 @on_device
@@ -797,8 +789,6 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, *
 def _class_view(ndim: int, axis: int, classes: int) -> tuple:
     """Shape that lines a (C,) vector up with the class axis of an ndim-d input."""
     return tuple(classes if i == axis else 1 for i in range(ndim))
-
-
 
 
 @on_device

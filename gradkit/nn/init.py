@@ -178,8 +178,6 @@ def constant_(tensor: Tensor, val: float) -> Tensor:
     return _fill(tensor, xp.full_like(tensor.array, val))
 
 
-
-
 @on_device
 def zeros_(tensor: Tensor) -> Tensor:
     """Fill ``tensor`` with zeros.
@@ -208,8 +206,6 @@ def zeros_(tensor: Tensor) -> Tensor:
     tensor([0.], requires_grad=True)
     """
     return constant_(tensor, 0)
-
-
 
 
 @on_device
@@ -246,8 +242,6 @@ def _kaiming_std(tensor, a, mode, nonlinearity):
         raise ValueError(f"mode must be 'fan_in' or 'fan_out', not {mode!r}")
     fan = fan_in if mode == "fan_in" else fan_out
     return calculate_gain(nonlinearity, a) / math.sqrt(fan) if fan else 0.0
-
-
 
 
 @on_device
@@ -296,8 +290,6 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
     return uniform_(tensor, -bound, bound)
 
 
-
-
 @on_device
 def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu") -> Tensor:
@@ -341,8 +333,6 @@ def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
     return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity))
 
 
-
-
 @on_device
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """Glorot initialisation: U(-b, b) with ``b = gain * sqrt(6 / (fan_in + fan_out))``.
@@ -380,8 +370,6 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     fan_in, fan_out = _fans(tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(tensor, -bound, bound)
-
-
 
 
 @on_device

@@ -1429,8 +1429,6 @@ def _zero(x):
     return {"b": False, "f": 0.0}.get(x.dtype.kind, 0)
 
 
-
-
 @on_device
 def _triangle(x, diagonal, lower):
     if x.ndim < 2:
@@ -1678,8 +1676,6 @@ def equal(input: Tensor, other: Tensor) -> bool:
 _COMPARE = {"less": operator.lt, "less_equal": operator.le, "greater": operator.gt,
             "greater_equal": operator.ge, "equal": operator.eq, "not_equal": operator.ne,
             "logical_and": operator.and_, "logical_or": operator.or_}
-
-
 
 
 @on_device
