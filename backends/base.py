@@ -90,6 +90,10 @@ def refusing_to_numpy(backend: Backend) -> Iterator[None]:
     backend : Backend
         The backend whose `to_numpy` to refuse.
 
+    Yields
+    ------
+    None
+
     Examples
     --------
     >>> import numpy as np
@@ -777,7 +781,7 @@ class Backend:
 
     # ---- operations the standard lacks (or that a library does faster natively) --------
     def sum(self, x: Array, axis: int | tuple[int, ...] | None, keepdims: bool) -> Array:
-        """xp.sum over a tuple of axes; a hook so NumPy can skip its Python wrapper.
+        """Sum with xp.sum over a tuple of axes; a hook so NumPy can skip its Python wrapper.
 
         Parameters
         ----------
@@ -803,7 +807,7 @@ class Backend:
         return self.xp.sum(x, axis=axis, keepdims=keepdims)
 
     def getitem(self, array: Array, index: Any) -> Array:
-        """array[index] with NumPy's semantics, kept within the standard where possible.
+        """Index as NumPy's ``array[index]``, kept within the standard where possible.
 
         The standard takes integer arrays only when every axis gets an integer or an
         integer array. NumPy's common case of one integer array among slices (an
@@ -853,7 +857,7 @@ class Backend:
         return out
 
     def setitem(self, array: Array, index: Any, value: Any) -> None:
-        """array[index] = value in place, with NumPy's semantics for integer-array indices.
+        """Write ``array[index] = value`` in place, with NumPy's semantics for integer arrays.
 
         The standard's setitem takes only ints, slices and masks. The generic version
         reads the flat positions `index` selects (as getitem does) and writes through a
@@ -902,7 +906,7 @@ class Backend:
         array[...] = xp.reshape(flat, array.shape)
 
     def scatter_add(self, shape: tuple[int, ...], index: Any, values: Array) -> Array:
-        """zeros(shape) with `values` added at `index`; duplicate indices accumulate.
+        """Zeros of `shape` with `values` added at `index`; duplicate indices accumulate.
 
         The generic version is standard-only: it numbers the target's elements, reads
         the numbers at `index` (any index `x[index]` accepts) and turns them into a
@@ -985,7 +989,7 @@ _TORCH_DEFAULT_SEED = 67280421310721  # torch.Generator().initial_seed()
 class GeneratorState(NamedTuple):
     """What Generator.get_state returns: opaque, for set_state on the same device.
 
-    Attributes
+    Parameters
     ----------
     device : str
         The Generator's device.
@@ -1083,7 +1087,7 @@ class Generator:
         Returns
         -------
         Generator
-            self.
+            The generator itself.
 
         Raises
         ------
@@ -1172,7 +1176,7 @@ class Generator:
         Returns
         -------
         Generator
-            self.
+            The generator itself.
 
         Raises
         ------

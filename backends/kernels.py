@@ -26,6 +26,17 @@ __all__ = ["ADAM", "KERNELS", "SGD", "SGD_MOMENTUM", "Kernel", "adam_scalars", "
 class Kernel(NamedTuple):
     """The arguments of cupy.ElementwiseKernel(in_params, out_params, operation, name, preamble).
 
+    Parameters
+    ----------
+    in_params, out_params : str
+        The kernel's input and output parameter lists.
+    operation : str
+        The CUDA body, run per element.
+    name : str
+        The kernel's name.
+    preamble : str, default ""
+        CUDA code put before the kernel.
+
     Examples
     --------
     >>> from gradkit.backends.kernels import KERNELS

@@ -113,7 +113,16 @@ class NumpyBackend(Backend):
         return self._rng(generator).random(shape, dtype=dtype_name)
 
     def erf(self, x: Array) -> Array:
-        """scipy.special.erf when SciPy is installed (one fast ufunc), else the generic one.
+        """The error function: scipy.special.erf when SciPy is installed, else the generic one.
+
+        Parameters
+        ----------
+        x : array
+            A raw floating array.
+
+        Returns
+        -------
+        array
 
         Examples
         --------

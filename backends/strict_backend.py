@@ -23,7 +23,7 @@ _HOST_CONVERSIONS = ("__bool__", "__float__", "__int__", "__index__", "__complex
 
 
 class StrictBackend(Backend):
-    """array-api-strict on a simulated device (device "strict" or "strict:NAME").
+    """The array-api-strict backend on a simulated device ("strict" or "strict:NAME").
 
     The test double for a GPU: it refuses calls outside the Array API standard,
     implicit host conversion and mixing of devices.
@@ -79,6 +79,10 @@ class StrictBackend(Backend):
 
         On any simulated device (the methods are the class's), and this backend's
         to_numpy. Not thread-safe: it patches the Array class while active.
+
+        Yields
+        ------
+        None
 
         Examples
         --------

@@ -731,11 +731,34 @@ class AccumulateGrad(Function):
         self.backend = leaf.backend
 
     def release(self) -> None:
-        """Nothing to free: the node is shared by every graph the leaf is in."""
+        """Free nothing: the node is shared by every graph the leaf is in.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0], requires_grad=True)
+        >>> acc = (x * 2).grad_fn.edges[0]
+        >>> acc.release()
+        >>> acc.freed
+        False
+        """
         pass  # shared by every graph the leaf is in: nothing to free
 
     def name(self) -> str:
-        """'AccumulateGrad', as PyTorch prints it."""
+        """The node's name as PyTorch prints it.
+
+        Returns
+        -------
+        str
+            'AccumulateGrad'.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0], requires_grad=True)
+        >>> (x * 2).grad_fn.edges[0].name()
+        'AccumulateGrad'
+        """
         return "AccumulateGrad"
 
 
@@ -986,7 +1009,18 @@ def backward(tensor: Tensor, grad: Tensor | None = None, retain_graph: bool | No
              create_graph: bool = False) -> None:
     """``tensor.backward()``: walk the graph, then add each leaf's gradient to its `.grad`.
 
-    See :meth:`Tensor.backward` for the parameters and errors.
+    See :meth:`Tensor.backward` for the errors.
+
+    Parameters
+    ----------
+    tensor : Tensor
+        What to differentiate.
+    grad : Tensor, optional
+        The gradient of some scalar with respect to `tensor`, of its shape.
+    retain_graph : bool, optional
+        Keep the graph for another backward; defaults to `create_graph`.
+    create_graph : bool, default False
+        Record the backward pass too, for higher derivatives.
 
     Examples
     --------

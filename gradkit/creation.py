@@ -651,8 +651,8 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,
     Returns
     -------
     Tensor
-        int64, on input's device (drawn there), of shape ``input.shape[:-1] +
-        (num_samples,)``.
+        Of dtype int64, on input's device (drawn there), of shape
+        ``input.shape[:-1] + (num_samples,)``.
 
     Raises
     ------

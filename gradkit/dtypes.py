@@ -141,7 +141,7 @@ def is_dtype_like(obj: object) -> TypeGuard[DTypeLike]:
 
 
 def dtype(obj: DTypeLike) -> DType:
-    """gradkit's DType for a name, a NumPy dtype or type, a Python type or a DType.
+    """The gradkit DType for a name, a NumPy dtype or type, a Python type or a DType.
 
     Parameters
     ----------

@@ -82,7 +82,7 @@ class Tensor(_Methods):
 
     See Also
     --------
-    tensor : the usual way to make a tensor from data.
+    tensor : The usual way to make a tensor from data.
 
     Notes
     -----
@@ -334,7 +334,7 @@ class Tensor(_Methods):
         Returns
         -------
         Tensor
-            self.
+            The tensor itself.
 
         Raises
         ------
@@ -557,6 +557,11 @@ class Tensor(_Methods):
     def tolist(self) -> Any:
         """The values as (nested) Python lists of numbers (torch.Tensor.tolist).
 
+        Returns
+        -------
+        list or scalar
+            Nested lists, one level per dim; a number for a 0-d tensor.
+
         Examples
         --------
         >>> import gradkit as gk
@@ -681,6 +686,11 @@ class Tensor(_Methods):
 
         Shares memory and the version counter with self; does not require grad.
 
+        Returns
+        -------
+        Tensor
+            A leaf outside the graph.
+
         Examples
         --------
         >>> import gradkit as gk
@@ -729,7 +739,7 @@ class Tensor(_Methods):
         Returns
         -------
         Tensor
-            self when nothing changes (and not `copy`), else a new tensor.
+            This tensor itself when nothing changes (and not `copy`), else a new one.
 
         Raises
         ------
@@ -763,6 +773,11 @@ class Tensor(_Methods):
 
     def cpu(self) -> Tensor:
         """This tensor on the CPU: ``x.to("cpu")`` (torch.Tensor.cpu).
+
+        Returns
+        -------
+        Tensor
+            Self if it already is on the CPU.
 
         Examples
         --------
@@ -834,6 +849,11 @@ class Tensor(_Methods):
     def float(self) -> Tensor:
         """This tensor as float32 (torch.Tensor.float).
 
+        Returns
+        -------
+        Tensor
+            Self if it already is float32.
+
         Examples
         --------
         >>> import gradkit as gk
@@ -845,6 +865,11 @@ class Tensor(_Methods):
     def double(self) -> Tensor:
         """This tensor as float64 (torch.Tensor.double).
 
+        Returns
+        -------
+        Tensor
+            Self if it already is float64.
+
         Examples
         --------
         >>> import gradkit as gk
@@ -855,6 +880,11 @@ class Tensor(_Methods):
 
     def long(self) -> Tensor:
         """This tensor as int64 (torch.Tensor.long); floats are truncated toward zero.
+
+        Returns
+        -------
+        Tensor
+            Self if it already is int64.
 
         Examples
         --------
@@ -895,7 +925,7 @@ class Tensor(_Methods):
 
         See Also
         --------
-        grad : the gradients as a tuple, leaving `.grad` untouched.
+        grad : The gradients as a tuple, leaving `.grad` untouched.
 
         Examples
         --------
@@ -916,6 +946,11 @@ class Tensor(_Methods):
         """Fill with zeros in place and return self (torch.Tensor.zero_).
 
         The storage is written, as ``x[...] = 0``; views and aliases see the zeros.
+
+        Returns
+        -------
+        Tensor
+            The tensor itself.
 
         Examples
         --------
@@ -1169,6 +1204,10 @@ class Tensor(_Methods):
     def numel(self) -> int:
         """The number of elements (torch.Tensor.numel; `nelement` is the same).
 
+        Returns
+        -------
+        int
+
         Examples
         --------
         >>> import gradkit as gk
@@ -1182,6 +1221,10 @@ class Tensor(_Methods):
     def dim(self) -> int:
         """The number of dims, as `ndim` (torch.Tensor.dim).
 
+        Returns
+        -------
+        int
+
         Examples
         --------
         >>> import gradkit as gk
@@ -1193,6 +1236,11 @@ class Tensor(_Methods):
     def int(self) -> Tensor:
         """This tensor as int32 (torch.Tensor.int); floats are truncated toward zero.
 
+        Returns
+        -------
+        Tensor
+            Self if it already is int32.
+
         Examples
         --------
         >>> import gradkit as gk
@@ -1203,6 +1251,11 @@ class Tensor(_Methods):
 
     def bool(self) -> Tensor:
         """This tensor as bool: nonzero is True (torch.Tensor.bool).
+
+        Returns
+        -------
+        Tensor
+            Self if it already is bool.
 
         Examples
         --------
@@ -1227,7 +1280,7 @@ class Tensor(_Methods):
         Returns
         -------
         Tensor
-            self.
+            The tensor itself.
 
         Notes
         -----
@@ -1244,6 +1297,16 @@ class Tensor(_Methods):
 
     def fill_(self, value: TensorOrScalar) -> Tensor:
         """Fill with `value` in place and return self (torch.Tensor.fill_).
+
+        Parameters
+        ----------
+        value : Tensor or scalar
+            The value to write (a one-element tensor or a number).
+
+        Returns
+        -------
+        Tensor
+            The tensor itself.
 
         Examples
         --------
@@ -1326,7 +1389,7 @@ def tensor(data: Any, dtype: DTypeLike | None = None, device: DeviceLike = None,
 
     See Also
     --------
-    as_tensor, from_numpy, from_dlpack : tensors that share memory with their data.
+    as_tensor, from_numpy, from_dlpack : Tensors that share memory with their data.
 
     Notes
     -----
