@@ -360,17 +360,17 @@ def arange(start: float, stop: float | None = None, step: float = 1,
     return _finish(array, b, requires_grad)
 
 
-def linspace(start: float, stop: float, num: int,
+def linspace(start: float, end: float, steps: int,
              dtype: DTypeLike | None = None,
              device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
-    """`num` evenly spaced values from `start` to `stop`, both included (torch.linspace).
+    """`steps` evenly spaced values from `start` to `end`, both included (torch.linspace).
 
     Parameters
     ----------
-    start, stop : float
+    start, end : float
         The first and last values.
-    num : int
-        How many values (PyTorch calls it `steps`).
+    steps : int
+        How many values.
     dtype : DType or str, optional
         The dtype; float32 by default.
     device : str or Backend, optional
@@ -381,7 +381,7 @@ def linspace(start: float, stop: float, num: int,
     Returns
     -------
     Tensor
-        1-D, of `num` elements.
+        1-D, of `steps` elements.
 
     Raises
     ------
@@ -395,7 +395,7 @@ def linspace(start: float, stop: float, num: int,
     tensor([0.  , 0.25, 0.5 , 0.75, 1.  ])
     """
     b = _backends.get_backend(device)
-    array = b.xp.linspace(start, stop, num, dtype=b.dtypes[_dtype_name(dtype)],
+    array = b.xp.linspace(start, end, steps, dtype=b.dtypes[_dtype_name(dtype)],
                           device=b.native_device)
     return _finish(array, b, requires_grad)
 

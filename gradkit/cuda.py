@@ -81,7 +81,7 @@ def manual_seed(seed: int) -> None:
     >>> gk.initial_seed()
     0
     """
-    _backends.seed_all(int(seed))
+    _backends.seed_all(_backends.check_seed(seed))  # gk.manual_seed's checks
 
 
 manual_seed_all = manual_seed

@@ -117,3 +117,16 @@ def test_descending_sort_is_torchs_for_every_dtype(device, values, dtype):
     values_sorted = gk.sort(x, descending=True).values.tolist()
     expected = torch.sort(t, descending=True, stable=True).values.tolist()
     assert str(values_sorted) == str(expected)  # (str: nan == nan)
+
+
+def test_linspace_takes_torchs_argument_names(device):
+    x = gk.linspace(start=0.0, end=1.0, steps=5, device=device)
+    assert x.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0] and x.device == device
+
+
+@pytest.mark.parametrize("bad", [-2**63 - 1, 2**64, 1.7, "1"])
+def test_cuda_manual_seed_checks_the_seed_as_manual_seed_does(bad):
+    with pytest.raises((TypeError, ValueError)):
+        gk.cuda.manual_seed(bad)
+    gk.cuda.manual_seed(-1)  # negatives are taken mod 2**64, as torch's
+    assert gk.initial_seed() == 2**64 - 1
