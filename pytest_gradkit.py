@@ -69,11 +69,33 @@ def _backends() -> ModuleType:
 
 
 def backend_params(names: Iterable[str] | None = None) -> list[Any]:
-    """`pytest.param(device, id=name)` for each backend `names` (default: all of them).
+    """Return ``pytest.param(device, id=name)`` for each backend in ``names``.
 
     Use as ``@pytest.mark.parametrize("device", backend_params())`` or as a fixture's
     ``params``; the plugin then skips, deselects and counts those cases like the
     ``device`` fixture's.
+
+    Parameters
+    ----------
+    names : iterable of str, optional
+        Backends among "numpy", "cupy" and "strict" (default: all of them).
+
+    Returns
+    -------
+    list of pytest.param
+        Each with the backend's default device as value, its name as id, and the
+        ``gradkit_backend`` marker.
+
+    Raises
+    ------
+    ValueError
+        For an unknown backend name.
+
+    Examples
+    --------
+    >>> from gradkit.testing import backend_params
+    >>> [(p.id, p.values) for p in backend_params(["numpy", "strict"])]
+    [('numpy', ('cpu',)), ('strict', ('strict:device1',))]
     """
     names = BACKEND_NAMES if names is None else tuple(names)
     for n in names:
@@ -95,7 +117,33 @@ def _parse_selection(text: str, source: str) -> tuple[str, ...]:
 
 
 def selected_backends(config: pytest.Config) -> tuple[str, ...]:
-    """The backends this run covers: --gradkit-backends, else GRADKIT_BACKENDS, else all."""
+    """Return the backends this run covers.
+
+    ``--gradkit-backends``, else ``$GRADKIT_BACKENDS``, else all; "all" means every backend.
+
+    Parameters
+    ----------
+    config : pytest.Config
+        The run's configuration.
+
+    Returns
+    -------
+    tuple of str
+
+    Raises
+    ------
+    pytest.UsageError
+        For an unknown backend name.
+
+    Examples
+    --------
+    >>> from gradkit.testing import selected_backends
+    >>> class Config:  # a stand-in for pytest's
+    ...     def getoption(self, name, default=None):
+    ...         return "strict,numpy"
+    >>> selected_backends(Config())
+    ('strict', 'numpy')
+    """
     option = config.getoption("gradkit_backends", None)
     if option is not None:
         return _parse_selection(option, "--gradkit-backends")
@@ -111,6 +159,12 @@ def _item_backends(item: pytest.Item) -> list[str]:
 
 # ---- hooks ------------------------------------------------------------------------------
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add the ``--gradkit-backends`` command-line option (a pytest hook).
+
+    Parameters
+    ----------
+    parser : pytest.Parser
+    """
     group = parser.getgroup("gradkit")
     group.addoption("--gradkit-backends", dest="gradkit_backends", default=None,
                     metavar="NAMES",
@@ -119,6 +173,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``gradkit_backend`` marker and the per-backend summary (a pytest hook).
+
+    Parameters
+    ----------
+    config : pytest.Config
+
+    Raises
+    ------
+    pytest.UsageError
+        If the backend selection names an unknown backend.
+    """
     config.addinivalue_line(
         "markers", f"{MARKER}(name): the case runs on gradkit backend `name` "
                    "(set by the device fixture and gradkit.testing.backend_params)")
@@ -127,6 +192,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a test whose backend cannot run here, with its probe's reason (a pytest hook).
+
+    Parameters
+    ----------
+    item : pytest.Item
+    """
     for name in _item_backends(item):
         ok, reason = _backends().availability(name)
         if not ok:
@@ -194,12 +265,51 @@ class _BackendRun:
 @pytest.fixture(params=[pytest.param(n, id=n, marks=pytest.mark.gradkit_backend(n))
                         for n in BACKEND_NAMES])
 def device(request: pytest.FixtureRequest) -> str:
-    """A device string, once per backend ('cpu', 'cuda:0', 'strict:device1'); reseeds."""
+    """Give a device string, once per backend ("cpu", "cuda:0", "strict:device1"); reseeds.
+
+    Every generator is seeded with 0 first, so a test's random draws repeat whatever the
+    order tests run in.
+
+    Parameters
+    ----------
+    request : pytest.FixtureRequest
+
+    Returns
+    -------
+    str
+        The backend's default device.
+
+    Examples
+    --------
+    In a test module (gradkit's plugin is active once gradkit is installed)::
+
+        def test_tanh(device):
+            x = gk.tensor([0.5, 1.0], device=device, requires_grad=True)
+            x.tanh().sum().backward()
+            assert x.grad.device == device
+    """
     _backends().seed_all(0)  # cheap: generators are created lazily
     return _backends().default_device(request.param)  # at run time: a conftest may move it
 
 
 @pytest.fixture
 def backend(device: str) -> Any:
-    """The gradkit Backend of `device`."""
+    """Give the gradkit Backend of the ``device`` fixture's device.
+
+    Parameters
+    ----------
+    device : str
+        The ``device`` fixture.
+
+    Returns
+    -------
+    Backend
+
+    Examples
+    --------
+    In a test module::
+
+        def test_namespace(backend):
+            assert backend.xp is not None
+    """
     return _backends().get_backend(device)

@@ -68,7 +68,39 @@ def _probe_strict() -> tuple[bool, str]:
 
 
 def availability(name: str) -> tuple[bool, str]:
-    """(usable, reason) for a backend name; probes once, never raises or hangs."""
+    """Whether a backend can run here, and why not (``gk.availability``).
+
+    Probes once per process (CuPy: imports it and runs one tiny kernel) and never
+    raises or hangs for a known name.
+
+    Parameters
+    ----------
+    name : {"numpy", "cupy", "strict"}
+        A backend name (see BACKEND_NAMES).
+
+    Returns
+    -------
+    tuple of (bool, str)
+        (usable, reason): the reason says what was found, or why it is unusable.
+
+    Raises
+    ------
+    DeviceError
+        If `name` is no backend name.
+
+    Notes
+    -----
+    gradkit-only; ``gk.cuda.is_available()`` is ``availability("cupy")[0]``.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.availability("numpy")
+    (True, 'available')
+    >>> ok, why = gk.availability("cupy")
+    >>> isinstance(ok, bool) and isinstance(why, str)
+    True
+    """
     if name == "numpy":
         return True, "available"
     if name not in _probes:
@@ -82,7 +114,18 @@ def availability(name: str) -> tuple[bool, str]:
 
 
 def cuda_device_count() -> int:
-    """How many CUDA GPUs CuPy sees (0 when the cupy backend is unavailable)."""
+    """How many CUDA GPUs CuPy sees (0 when the cupy backend is unavailable).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> from gradkit.backends import cuda_device_count
+    >>> cuda_device_count() >= 0
+    True
+    """
     if not availability("cupy")[0]:
         return 0
     import cupy
@@ -91,12 +134,48 @@ def cuda_device_count() -> int:
 
 
 def default_device(name: str) -> str:
-    """The device string a backend name stands for in tests ('strict' -> 'strict:device1')."""
+    """The device string a backend name stands for in tests ("strict" -> "strict:device1").
+
+    Parameters
+    ----------
+    name : {"numpy", "cupy", "strict"}
+        A backend name.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from gradkit.backends import default_device
+    >>> default_device("numpy"), default_device("strict")
+    ('cpu', 'strict:device1')
+    """
     return _DEFAULT_DEVICES[name]
 
 
 def set_default_device(name: str, device: str) -> None:
-    """Make tests of backend `name` run on `device` (e.g. 'cupy' on 'cuda:1')."""
+    """Make tests of backend `name` run on `device` (e.g. "cupy" on "cuda:1").
+
+    Parameters
+    ----------
+    name : {"numpy", "cupy", "strict"}
+        A backend name.
+    device : str
+        A device spec of that backend.
+
+    Raises
+    ------
+    DeviceError
+        If `device` is not a device of backend `name`, or no device spec at all.
+
+    Examples
+    --------
+    >>> from gradkit.backends import default_device, set_default_device
+    >>> set_default_device("strict", "strict:device1")
+    >>> default_device("strict")
+    'strict:device1'
+    """
     canonical_name, _, canonical = _canonical(device)
     if canonical_name != name:
         raise DeviceError(f"device {device!r} is not a {name} device")
@@ -121,7 +200,44 @@ def _canonical(device: DeviceLike) -> tuple[str, str, str]:
 
 
 def get_backend(device: DeviceLike = None) -> Backend:
-    """The Backend for a device spec; raises DeviceError naming why it is unusable."""
+    """The Backend for a device spec (``gk.get_backend``).
+
+    One Backend per device, made on first use (and seeded as :func:`gradkit.manual_seed`
+    said).
+
+    Parameters
+    ----------
+    device : str or Backend, optional
+        "cpu" (also None, the default), "cuda" or "gpu" (GPU 0), "cuda:N", "strict"
+        (array-api-strict's "device1"), "strict:NAME", or a Backend (returned as is).
+
+    Returns
+    -------
+    Backend
+
+    Raises
+    ------
+    DeviceError
+        If the spec is malformed, names no device, or the device is unavailable here;
+        the message says why.
+
+    Notes
+    -----
+    gradkit-only: the counterpart of :class:`torch.device`, resolved to the library
+    that serves it.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.get_backend("cpu")
+    <Backend numpy on cpu>
+    >>> gk.get_backend("strict")
+    <Backend strict on strict:device1>
+    >>> gk.get_backend("cuda:x")
+    Traceback (most recent call last):
+    ...
+    gradkit.backends.base.DeviceError: bad CUDA device 'cuda:x': expected 'cuda' or 'cuda:N'
+    """
     if device is None or device == "cpu":
         return _numpy
     if isinstance(device, Backend):
@@ -157,7 +273,32 @@ def get_backend(device: DeviceLike = None) -> Backend:
 
 
 def common_backend(op: str, backends: Iterable[Backend]) -> Backend:
-    """The one Backend shared by `backends` (of an op's inputs); DeviceError if two differ."""
+    """The one Backend shared by `backends` (of an op's inputs).
+
+    Parameters
+    ----------
+    op : str
+        The op's name, for the message.
+    backends : iterable of Backend
+        At least one.
+
+    Returns
+    -------
+    Backend
+
+    Raises
+    ------
+    DeviceError
+        If two differ.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit.backends import common_backend
+    >>> cpu = gk.get_backend("cpu")
+    >>> common_backend("add", [cpu, cpu])
+    <Backend numpy on cpu>
+    """
     first, *rest = backends
     for b in rest:
         if b is not first:
@@ -167,7 +308,26 @@ def common_backend(op: str, backends: Iterable[Backend]) -> Backend:
 
 
 def backend_of_array(array: Array) -> Backend | None:
-    """The Backend that owns a raw array, or None if it is no known array type."""
+    """The Backend that owns a raw array, or None if it is no known array type.
+
+    Parameters
+    ----------
+    array : object
+        A NumPy, CuPy or array-api-strict array, or anything else.
+
+    Returns
+    -------
+    Backend or None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradkit.backends import backend_of_array
+    >>> backend_of_array(np.zeros(2))
+    <Backend numpy on cpu>
+    >>> backend_of_array([1, 2]) is None
+    True
+    """
     if _numpy.owns(array):
         return _numpy
     module = type(array).__module__
@@ -182,7 +342,32 @@ _DLPACK_CPU, _DLPACK_CUDA = 1, 2  # DLPack's device types (kDLCPU, kDLCUDA)
 
 
 def backend_of_dlpack(obj: Any) -> Backend:
-    """The Backend for the device an object with the DLPack protocol lives on."""
+    """The Backend for the device an object with the DLPack protocol lives on.
+
+    Parameters
+    ----------
+    obj : object
+        Anything with ``__dlpack_device__``.
+
+    Returns
+    -------
+    Backend
+        NumPy's for CPU memory, CuPy's for CUDA memory.
+
+    Raises
+    ------
+    TypeError
+        If `obj` lacks the protocol.
+    DeviceError
+        If its memory is of another kind.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradkit.backends import backend_of_dlpack
+    >>> backend_of_dlpack(np.zeros(2))
+    <Backend numpy on cpu>
+    """
     try:
         kind, index = obj.__dlpack_device__()
     except AttributeError:
@@ -199,7 +384,23 @@ def backend_of_dlpack(obj: Any) -> Backend:
 
 
 def seed_all(seed: int) -> None:
-    """Reseed every backend created so far, and those created later."""
+    """Reseed every backend created so far, and those created later.
+
+    What :func:`gradkit.manual_seed` does after checking the seed.
+
+    Parameters
+    ----------
+    seed : int
+        A nonnegative seed (see check_seed).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit.backends import seed_all
+    >>> seed_all(5)
+    >>> gk.initial_seed()
+    5
+    """
     global _seed
     _seed = seed
     for b in _backends.values():

@@ -29,7 +29,22 @@ DTYPE_NAMES = ("bool", "int8", "int16", "int32", "int64", "uint8", "float32", "f
 
 
 class DeviceError(ValueError):
-    """A device spec that names no usable device, or tensors on two devices in one op."""
+    """A device spec that names no usable device, or tensors on two devices in one op.
+
+    A ValueError; ``gk.DeviceError``. PyTorch raises RuntimeError for these.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.zeros(2, device="tpu")
+    Traceback (most recent call last):
+    ...
+    gradkit.backends.base.DeviceError: unknown device 'tpu': expected 'cpu', 'cuda', ...
+    >>> gk.zeros(2) + gk.zeros(2, device="strict")
+    Traceback (most recent call last):
+    ...
+    gradkit.backends.base.DeviceError: add: tensors are on different devices, cpu and ...
+    """
 
 
 class _NoScope:
@@ -49,13 +64,48 @@ NO_SCOPE = _NoScope()
 
 
 class HostSyncError(RuntimeError):
-    """A device value was pulled to the host inside `Backend.no_host_sync()`."""
+    """A device value was pulled to the host inside `Backend.no_host_sync()`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([1.0], device="strict")
+    >>> with x.backend.no_host_sync():
+    ...     x.item()
+    Traceback (most recent call last):
+    ...
+    gradkit.backends.base.HostSyncError: a device value was pulled to the host ...
+    """
 
 
 @contextlib.contextmanager
 def refusing_to_numpy(backend: Backend) -> Iterator[None]:
-    """While active, `backend.to_numpy` (the library's explicit way to the host) raises
-    HostSyncError: the part of `no_host_sync` that every device backend shares."""
+    """A context inside which `backend.to_numpy` raises HostSyncError.
+
+    `to_numpy` is the library's explicit way to the host: this is the part of
+    `no_host_sync` that every device backend shares.
+
+    Parameters
+    ----------
+    backend : Backend
+        The backend whose `to_numpy` to refuse.
+
+    Yields
+    ------
+    None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gradkit as gk
+    >>> from gradkit.backends.base import refusing_to_numpy
+    >>> b = gk.get_backend("cpu")
+    >>> with refusing_to_numpy(b):
+    ...     b.to_numpy(np.zeros(1))
+    Traceback (most recent call last):
+    ...
+    gradkit.backends.base.HostSyncError: a device value was pulled to the host ...
+    """
 
     def refuse(*args: object, **kwargs: object) -> np.ndarray:
         raise HostSyncError(f"a device value was pulled to the host ({backend.name} backend's "
@@ -74,6 +124,51 @@ def refusing_to_numpy(backend: Backend) -> Iterator[None]:
 
 
 class Backend:
+    """One array library bound to one device: everything gradkit needs from it.
+
+    Code under gradkit/ calls only `xp` (an Array API namespace) and the methods here.
+    Get one with :func:`gradkit.get_backend`; a tensor's is ``x.backend``.
+
+    Parameters
+    ----------
+    xp : module
+        The library's Array API namespace.
+    native_device : object
+        The library's device object (the `device=` of its functions).
+
+    Attributes
+    ----------
+    name : str
+        "numpy", "cupy" or "strict".
+    device : str
+        gradkit's device string: "cpu", "cuda:0", "strict:device1".
+    xp : module
+        The Array API namespace.
+    native_device : object
+        The library's device object.
+    dtypes : dict of str to object
+        gradkit dtype name -> the library's dtype object.
+    default_generator : Generator
+        The generator draws use without `generator=`.
+    scope : context manager
+        Makes this backend's device current (NO_SCOPE where nothing needs selecting).
+
+    Notes
+    -----
+    gradkit-only: PyTorch's dispatcher has no user-visible counterpart.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> b = gk.get_backend("cpu")
+    >>> b
+    <Backend numpy on cpu>
+    >>> b.name, b.device
+    ('numpy', 'cpu')
+    >>> gk.tensor([1.0]).backend is b
+    True
+    """
+
     name: str = "?"  # "numpy", "cupy" or "strict"
     device: str = "?"  # gradkit's device string: "cpu", "cuda:0", "strict:device1"
     scalar_types: tuple[type, ...] = ()  # what a reduction may return instead of a 0-d array
@@ -115,7 +210,25 @@ class Backend:
 
     # ---- dtypes -------------------------------------------------------------------
     def dtype_name(self, array_dtype: Any) -> str:
-        """The standard name ('float32', ...) of one of this library's dtypes."""
+        """The standard name ("float32", ...) of one of this library's dtypes.
+
+        Parameters
+        ----------
+        array_dtype : object
+            A dtype object of this library.
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import gradkit as gk
+        >>> b = gk.get_backend("cpu")
+        >>> b.dtype_name(np.dtype("int64"))
+        'int64'
+        """
         try:
             return self._dtype_names[array_dtype]
         except KeyError:
@@ -125,41 +238,162 @@ class Backend:
             return name
 
     def is_float(self, array_dtype: Any) -> bool:
-        """Whether one of this library's dtypes is floating point (cached, hot path)."""
+        """Whether one of this library's dtypes is floating point (cached, hot path).
+
+        Parameters
+        ----------
+        array_dtype : object
+            A dtype object of this library.
+
+        Returns
+        -------
+        bool
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import gradkit as gk
+        >>> b = gk.get_backend("cpu")
+        >>> b.is_float(np.dtype("float32")), b.is_float(np.dtype("int8"))
+        (True, False)
+        """
         return array_dtype in self.float_dtypes or self.dtype_name(array_dtype)[0] == "f"
 
     def _name_of(self, array_dtype: Any) -> str:
         return array_dtype.name  # NumPy and CuPy use numpy.dtype
 
     def to_float(self, array: Array) -> Array:
-        """`array` in the default float32 if its dtype is bool or integer (for ops whose
-        result is floating point, as PyTorch's sqrt of an int tensor), else unchanged."""
+        """`array` in the default float32 if its dtype is bool or integer, else unchanged.
+
+        For ops whose result is floating point, as PyTorch's sqrt of an int tensor.
+
+        Parameters
+        ----------
+        array : array
+            A raw array of this backend.
+
+        Returns
+        -------
+        array
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import gradkit as gk
+        >>> b = gk.get_backend("cpu")
+        >>> b.to_float(np.array([1, 2]))
+        array([1., 2.], dtype=float32)
+        """
         if self.is_float(array.dtype):
             return array
         return self.xp.astype(array, self.dtypes["float32"])
 
     # ---- moving data ------------------------------------------------------------
     def asarray(self, data: Any, dtype_name: str | None = None) -> Array:
-        """An array on this device from a host NumPy array or a Python scalar/list."""
+        """An array on this device from a host NumPy array or a Python scalar or list.
+
+        Parameters
+        ----------
+        data : array_like
+            Host data.
+        dtype_name : str, optional
+            A gradkit dtype name; by default the library infers it.
+
+        Returns
+        -------
+        array
+            A raw array of this backend.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> b = gk.get_backend("cpu")
+        >>> b.asarray([1, 2], "float32")
+        array([1., 2.], dtype=float32)
+        """
         dtype = self.dtypes[dtype_name] if dtype_name else None
         return self.xp.asarray(data, dtype=dtype, device=self.native_device)
 
     def to_numpy(self, array: Array) -> np.ndarray:
-        """The values on the host: a copy from a device (a synchronisation on a GPU), the
-        array itself when it already is a NumPy array. Tensor.numpy() copies that case, so
-        a user never gets a view; the library's own read-only uses (repr, save) do not."""
+        """The values of a raw array on the host, as a NumPy array.
+
+        A copy from a device (a synchronisation on a GPU), the array itself when it
+        already is a NumPy array. Tensor.numpy() copies that case, so a user never gets
+        a view; the library's own read-only uses (repr, save) do not.
+
+        Parameters
+        ----------
+        array : array
+            A raw array of this backend.
+
+        Returns
+        -------
+        numpy.ndarray
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> b = gk.get_backend("strict")
+        >>> b.to_numpy(b.asarray([1.0, 2.0]))
+        array([1., 2.])
+        """
         return np.asarray(array)
 
     def owns(self, array: object) -> bool:
-        """Whether `array` is an array of this backend's library on this device."""
+        """Whether `array` is an array of this backend's library on this device.
+
+        Parameters
+        ----------
+        array : object
+            Anything.
+
+        Returns
+        -------
+        bool
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import gradkit as gk
+        >>> gk.get_backend("cpu").owns(np.zeros(2)), gk.get_backend("strict").owns(np.zeros(2))
+        (True, False)
+        """
         raise NotImplementedError
 
     def transfer(self, array: Array, src: Backend) -> Array:
-        """`array`, which lives on `src`, copied onto this backend's device."""
+        """`array`, which lives on `src`, copied onto this backend's device.
+
+        Parameters
+        ----------
+        array : array
+            A raw array of `src`.
+        src : Backend
+            The backend `array` lives on.
+
+        Returns
+        -------
+        array
+            A raw array of this backend.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import gradkit as gk
+        >>> s = gk.get_backend("strict")
+        >>> s.owns(s.transfer(np.array([1.0]), gk.get_backend("cpu")))
+        True
+        """
         return self.asarray(src.to_numpy(array))
 
     def synchronize(self) -> None:
-        """Wait for queued device work (a no-op on the CPU)."""
+        """Wait for queued device work; a no-op on the CPU.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> b = gk.get_backend("cpu")
+        >>> b.synchronize()
+        """
 
     # What no_host_sync() enforces here, in words; None where it checks nothing.
     host_sync_check: str | None = None
@@ -171,18 +405,62 @@ class Backend:
         training path must run inside it (principle 5); the tests and the self-check
         (`python -m gradkit.selfcheck`) wrap a training step in it. This version checks
         nothing: on the CPU there is no host transfer to find. `host_sync_check` says
-        what a backend's version enforces."""
+        what a backend's version enforces.
+
+        Returns
+        -------
+        context manager
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0, 2.0], device="strict")
+        >>> with x.backend.no_host_sync():
+        ...     y = (x * 2).sum()
+        >>> y.item()
+        6.0
+        """
         return contextlib.nullcontext()
 
     def describe(self) -> str:
-        """One line about the array library and device, for reports (the self-check)."""
+        """One line about the array library and device, for reports (the self-check).
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.get_backend("cpu").describe()
+        'numpy ... on cpu'
+        """
         module = getattr(self.xp, "__name__", type(self.xp).__name__)
         version = getattr(self.xp, "__version__", "")
         return f"{module} {version}".strip() + f" on {self.device}"
 
     def index_range(self, index: Array) -> tuple[int, int]:
-        """The smallest and largest value of a non-empty integer array, as host ints:
-        an explicit host copy, so a synchronisation on a GPU."""
+        """The smallest and largest value of a non-empty integer array, as host ints.
+
+        An explicit host copy, so a synchronisation on a GPU.
+
+        Parameters
+        ----------
+        index : array
+            A raw integer array of this backend, not empty.
+
+        Returns
+        -------
+        tuple of int
+            (min, max).
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> b = gk.get_backend("strict")
+        >>> b.index_range(b.asarray([3, 1, 2]))
+        (1, 3)
+        """
         xp = self.xp
         lo, hi = self.to_numpy(xp.stack([xp.min(index), xp.max(index)])).tolist()
         return lo, hi
@@ -192,18 +470,88 @@ class Backend:
     # default one. Its native generator (`new_rng`) is NumPy's on the host; GPU backends
     # override the three native-generator methods and the draws to stay on the device.
     def seed(self, seed: int | None) -> None:
-        """Reseed the default generator (None: a fresh seed from the OS on first use)."""
+        """Reseed the default generator (None: a fresh seed from the OS on first use).
+
+        Parameters
+        ----------
+        seed : int or None
+            A nonnegative seed, or None.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> b = gk.get_backend("cpu")
+        >>> b.seed(3)
+        >>> b.default_generator.initial_seed()
+        3
+        """
         self.default_generator._reset(seed)
 
     def new_rng(self, seed: int) -> Any:
-        """This library's random generator, seeded, on this device."""
+        """This library's random generator, seeded, on this device.
+
+        Parameters
+        ----------
+        seed : int
+            A nonnegative seed.
+
+        Returns
+        -------
+        object
+            NumPy's ``numpy.random.Generator`` here; CuPy's on the GPU.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> rng = gk.get_backend("cpu").new_rng(0)
+        >>> type(rng).__name__
+        'Generator'
+        """
         return np.random.default_rng(seed)
 
     def rng_state(self, rng: Any) -> Any:
-        """A snapshot of a native generator's state (a fresh dict on the host)."""
+        """A snapshot of a native generator's state (a fresh dict on the host).
+
+        Parameters
+        ----------
+        rng : object
+            A generator made by `new_rng`.
+
+        Returns
+        -------
+        object
+            What `set_rng_state` takes.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> b = gk.get_backend("cpu")
+        >>> b.rng_state(b.new_rng(0))["bit_generator"]
+        'PCG64'
+        """
         return rng.bit_generator.state
 
     def set_rng_state(self, rng: Any, state: Any) -> None:
+        """Restore a native generator's state from `rng_state`.
+
+        Parameters
+        ----------
+        rng : object
+            A generator made by `new_rng`.
+        state : object
+            What `rng_state` returned.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> b = gk.get_backend("cpu")
+        >>> rng = b.new_rng(0)
+        >>> state = b.rng_state(rng)
+        >>> first = rng.random()
+        >>> b.set_rng_state(rng, state)
+        >>> rng.random() == first
+        True
+        """
         rng.bit_generator.state = state
 
     def _rng(self, generator: Generator | None = None) -> Any:
@@ -219,23 +567,152 @@ class Backend:
         return generator._native()
 
     def randn(self, shape: Shape, dtype_name: str, generator: Generator | None = None) -> Array:
+        """Standard normal draws, as `dtype_name` (what :func:`gradkit.randn` uses).
+
+        Parameters
+        ----------
+        shape : int or sequence of int
+            The shape.
+        dtype_name : str
+            A gradkit dtype name.
+        generator : Generator, optional
+            A Generator on this device; the default generator by default.
+
+        Returns
+        -------
+        array
+            A raw array of this backend.
+
+        Raises
+        ------
+        TypeError
+            If `generator` is no Generator.
+        DeviceError
+            If `generator` is on another device.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> b = gk.get_backend("cpu")
+        >>> b.randn((2, 3), "float32").shape
+        (2, 3)
+        """
         return self.asarray(self._rng(generator).standard_normal(shape).astype(dtype_name))
 
     def rand(self, shape: Shape, dtype_name: str, generator: Generator | None = None) -> Array:
+        """Uniform draws in [0, 1), as `dtype_name` (what :func:`gradkit.rand` uses).
+
+        Parameters
+        ----------
+        shape : int or sequence of int
+            The shape.
+        dtype_name : str
+            A gradkit dtype name.
+        generator : Generator, optional
+            A Generator on this device; the default generator by default.
+
+        Returns
+        -------
+        array
+            A raw array of this backend.
+
+        Raises
+        ------
+        TypeError
+            If `generator` is no Generator.
+        DeviceError
+            If `generator` is on another device.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> b = gk.get_backend("cpu")
+        >>> b.rand((4,), "float64").dtype
+        dtype('float64')
+        """
         return self.asarray(self._rng(generator).random(shape).astype(dtype_name))
 
     def randint(self, low: int, high: int, shape: Shape, dtype_name: str,
                 generator: Generator | None = None) -> Array:
-        """Integers uniform in [low, high), as `dtype_name`."""
+        """Integers uniform in [low, high), as `dtype_name`.
+
+        Parameters
+        ----------
+        low, high : int
+            The range, `high` excluded.
+        shape : int or sequence of int
+            The shape.
+        dtype_name : str
+            A gradkit dtype name.
+        generator : Generator, optional
+            A Generator on this device; the default generator by default.
+
+        Returns
+        -------
+        array
+            A raw array of this backend.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> b = gk.get_backend("cpu")
+        >>> b.randint(0, 10, (3,), "int64").shape
+        (3,)
+        """
         return self.asarray(self._rng(generator).integers(low, high, shape).astype(dtype_name))
 
     def bernoulli_mask(self, shape: Shape, keep: float, dtype_name: str,
                        generator: Generator | None = None) -> Array:
-        """1/keep where a uniform draw is below `keep`, else 0 (inverted dropout's mask)."""
+        """1/keep where a uniform draw is below `keep`, else 0 (inverted dropout's mask).
+
+        Parameters
+        ----------
+        shape : int or sequence of int
+            The shape.
+        keep : float
+            The probability of keeping an element, in (0, 1].
+        dtype_name : str
+            A gradkit dtype name.
+        generator : Generator, optional
+            A Generator on this device; the default generator by default.
+
+        Returns
+        -------
+        array
+            A raw array of this backend, of values 0 and 1/keep.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> b = gk.get_backend("cpu")
+        >>> sorted(set(b.bernoulli_mask((100,), 0.5, "float32").tolist()))
+        [0.0, 2.0]
+        """
         u = self._rng(generator).random(shape)
         return self.asarray(((u < keep) / keep).astype(dtype_name))
 
     def permutation(self, n: int, generator: Generator | None = None) -> Array:
+        """A random permutation of 0, ..., n-1, int64 (what :func:`gradkit.randperm` uses).
+
+        Parameters
+        ----------
+        n : int
+            The number of elements.
+        generator : Generator, optional
+            A Generator on this device; the default generator by default.
+
+        Returns
+        -------
+        array
+            A raw int64 array of this backend.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> b = gk.get_backend("cpu")
+        >>> sorted(b.permutation(4).tolist())
+        [0, 1, 2, 3]
+        """
         return self.asarray(self._rng(generator).permutation(n).astype("int64"))
 
     def multinomial(self, weights: Array, n: int, replacement: bool,
@@ -250,6 +727,30 @@ class Backend:
         overflowing total; fewer nonzero weights than `n` without replacement) gets the
         out-of-range index K (the number of categories), never a plausible one; the
         caller checks the weights on the host where that is cheap.
+
+        Parameters
+        ----------
+        weights : array
+            A raw floating array of this backend, 1-D or 2-D.
+        n : int
+            How many indices per row.
+        replacement : bool
+            Whether an index may be drawn more than once.
+        generator : Generator, optional
+            A Generator on this device; the default generator by default.
+
+        Returns
+        -------
+        array
+            A raw int64 array of shape ``weights.shape[:-1] + (n,)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import gradkit as gk
+        >>> b = gk.get_backend("cpu")
+        >>> b.multinomial(np.array([0.0, 1.0, 0.0]), 2, True)
+        array([1, 1])
         """
         xp = self.xp
         k = weights.shape[-1]
@@ -280,16 +781,58 @@ class Backend:
 
     # ---- operations the standard lacks (or that a library does faster natively) --------
     def sum(self, x: Array, axis: int | tuple[int, ...] | None, keepdims: bool) -> Array:
-        """xp.sum over a tuple of axes; a hook so NumPy can skip its Python wrapper."""
+        """Sum with xp.sum over a tuple of axes; a hook so NumPy can skip its Python wrapper.
+
+        Parameters
+        ----------
+        x : array
+            A raw array of this backend.
+        axis : int or tuple of int or None
+            The axes to sum over; None for all.
+        keepdims : bool
+            Keep the summed axes with size 1.
+
+        Returns
+        -------
+        array
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import gradkit as gk
+        >>> b = gk.get_backend("cpu")
+        >>> b.sum(np.ones((2, 3)), (1,), False)
+        array([3., 3.])
+        """
         return self.xp.sum(x, axis=axis, keepdims=keepdims)
 
     def getitem(self, array: Array, index: Any) -> Array:
-        """array[index] with NumPy's semantics, kept within the standard where possible.
+        """Index as NumPy's ``array[index]``, kept within the standard where possible.
 
         The standard takes integer arrays only when every axis gets an integer or an
         integer array. NumPy's common case of one integer array among slices (an
         embedding lookup `w[idx]`, `x[:, idx]`, `x[i, idx]`) becomes basic indexing and
         `take`; other forms are passed on as they are.
+
+        Parameters
+        ----------
+        array : array
+            A raw array of this backend.
+        index : object
+            Any index NumPy accepts (ints, slices, None, Ellipsis, integer or bool arrays).
+
+        Returns
+        -------
+        array
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import gradkit as gk
+        >>> b = gk.get_backend("cpu")
+        >>> b.getitem(np.arange(6).reshape(2, 3), (slice(None), np.array([2, 0])))
+        array([[2, 0],
+               [5, 3]])
         """
         xp = self.xp
         items = index if isinstance(index, tuple) else (index,)
@@ -314,12 +857,31 @@ class Backend:
         return out
 
     def setitem(self, array: Array, index: Any, value: Any) -> None:
-        """array[index] = value in place, with NumPy's semantics for integer-array indices.
+        """Write ``array[index] = value`` in place, with NumPy's semantics for integer arrays.
 
         The standard's setitem takes only ints, slices and masks. The generic version
         reads the flat positions `index` selects (as getitem does) and writes through a
         one-hot `where`, the last write winning at a repeated position, as in NumPy.
         Memory is O(len(positions) * size): fine for tests, which is what it is for.
+
+        Parameters
+        ----------
+        array : array
+            A raw array of this backend, written in place.
+        index : object
+            Any index NumPy accepts.
+        value : array or scalar
+            Broadcastable to ``array[index]``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import gradkit as gk
+        >>> b = gk.get_backend("cpu")
+        >>> a = np.zeros(3)
+        >>> b.setitem(a, np.array([0, 2]), 5.0)
+        >>> a
+        array([5., 0., 5.])
         """
         items = index if isinstance(index, tuple) else (index,)
         xp = self.xp
@@ -344,12 +906,33 @@ class Backend:
         array[...] = xp.reshape(flat, array.shape)
 
     def scatter_add(self, shape: tuple[int, ...], index: Any, values: Array) -> Array:
-        """zeros(shape) with `values` added at `index`; duplicate indices accumulate.
+        """Zeros of `shape` with `values` added at `index`; duplicate indices accumulate.
 
         The generic version is standard-only: it numbers the target's elements, reads
         the numbers at `index` (any index `x[index]` accepts) and turns them into a
         one-hot matrix, so the sum is a matrix product. Memory is O(len(values) * size):
         fine for tests, which is what it is for.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            The shape of the result.
+        index : object
+            Any index ``x[index]`` accepts, selecting where `values` go.
+        values : array
+            A raw array of this backend, of the selection's shape.
+
+        Returns
+        -------
+        array
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import gradkit as gk
+        >>> b = gk.get_backend("cpu")
+        >>> b.scatter_add((3,), np.array([0, 0, 2]), np.array([1.0, 2.0, 3.0]))
+        array([3., 0., 3.])
         """
         xp = self.xp
         size = math.prod(shape)
@@ -368,6 +951,23 @@ class Backend:
         erf directly for |x| <= 0.46875, erfc on (0.46875, 4] and beyond 4. Each
         interval sees its argument clipped into range, so no branch overflows; the
         result agrees with math.erf to ~1e-16 in float64.
+
+        Parameters
+        ----------
+        x : array
+            A raw floating array of this backend.
+
+        Returns
+        -------
+        array
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import gradkit as gk
+        >>> b = gk.get_backend("cpu")
+        >>> b.erf(np.array([0.0, 1.0]))
+        array([0.        , 0.84270079])
         """
         xp = self.xp
         y = xp.abs(x)
@@ -387,7 +987,24 @@ _TORCH_DEFAULT_SEED = 67280421310721  # torch.Generator().initial_seed()
 
 
 class GeneratorState(NamedTuple):
-    """What Generator.get_state returns: opaque, for set_state on the same device."""
+    """What Generator.get_state returns: opaque, for set_state on the same device.
+
+    Parameters
+    ----------
+    device : str
+        The Generator's device.
+    seed : int
+        Its initial seed.
+    state : object
+        The native generator's state (on the device for CuPy).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> state = gk.Generator().manual_seed(1).get_state()
+    >>> state.device, state.seed
+    ('cpu', 1)
+    """
 
     device: str
     seed: int
@@ -404,6 +1021,31 @@ class Generator:
     simulated device), CuPy's cuRAND XORWOW on the GPU, in GPU memory. A new Generator
     starts from torch's default seed. The same seed repeats the same draws on the same
     device; the numbers are not torch's, nor equal across devices.
+
+    Parameters
+    ----------
+    device : str or Backend, default "cpu"
+        The device it draws on.
+
+    Raises
+    ------
+    DeviceError
+        If `device` is unknown or unavailable here.
+
+    Notes
+    -----
+    PyTorch equivalent: :class:`torch.Generator`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> g = gk.Generator().manual_seed(42)
+    >>> a = gk.randn(3, generator=g)
+    >>> b = gk.randn(3, generator=g.manual_seed(42))
+    >>> bool((a == b).all())
+    True
+    >>> gk.Generator("strict")
+    <gradkit.Generator on strict:device1, initial_seed=67280421310721>
     """
 
     _backend: Backend
@@ -424,30 +1066,132 @@ class Generator:
 
     @property
     def device(self) -> str:
+        """The device it draws on, as a string.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.Generator().device
+        'cpu'
+        """
         return self._backend.device
 
     def manual_seed(self, seed: int) -> Generator:
-        """Seed it (any int in [-2**63, 2**64), negatives taken mod 2**64, as torch's)."""
+        """Seed it and return it (torch.Generator.manual_seed).
+
+        Parameters
+        ----------
+        seed : int
+            Any int in [-2**63, 2**64); negatives are taken mod 2**64, as torch's.
+
+        Returns
+        -------
+        Generator
+            The generator itself.
+
+        Raises
+        ------
+        TypeError
+            If `seed` is not an int.
+        ValueError
+            If `seed` is outside [-2**63, 2**64).
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.Generator().manual_seed(-1).initial_seed()
+        18446744073709551615
+        """
         return self._reset(check_seed(seed))
 
     def seed(self) -> int:
-        """Seed it with a fresh, nondeterministic number from the OS and return that."""
+        """Seed it with a fresh, nondeterministic number from the OS (torch.Generator.seed).
+
+        Returns
+        -------
+        int
+            The new seed.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> g = gk.Generator()
+        >>> s = g.seed()
+        >>> g.initial_seed() == s
+        True
+        """
         seed = secrets.randbits(64)
         self._reset(seed)
         return seed
 
     def initial_seed(self) -> int:
-        """The seed the current stream started from."""
+        """The seed the current stream started from (torch.Generator.initial_seed).
+
+        Returns
+        -------
+        int
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.Generator().initial_seed()
+        67280421310721
+        """
         if self._seed is None:
             self._seed = secrets.randbits(64)
         return self._seed
 
     def get_state(self) -> GeneratorState:
-        """A snapshot of its state: set_state(it) repeats the draws made since."""
+        """A snapshot of its state: set_state(it) repeats the draws made since.
+
+        Returns
+        -------
+        GeneratorState
+
+        Notes
+        -----
+        Differences: torch returns a ByteTensor; this is an opaque named tuple.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> g = gk.Generator().manual_seed(0)
+        >>> state = g.get_state()
+        >>> a = gk.rand(3, generator=g)
+        >>> b = gk.rand(3, generator=g.set_state(state))
+        >>> bool((a == b).all())
+        True
+        """
         return GeneratorState(self.device, self.initial_seed(),
                               self._backend.rng_state(self._native()))
 
     def set_state(self, new_state: GeneratorState) -> Generator:
+        """Restore a state from `get_state` and return self (torch.Generator.set_state).
+
+        Parameters
+        ----------
+        new_state : GeneratorState
+            What `get_state` returned, on a Generator of the same device.
+
+        Returns
+        -------
+        Generator
+            The generator itself.
+
+        Raises
+        ------
+        TypeError
+            If `new_state` is not a GeneratorState.
+        DeviceError
+            If it comes from a Generator on another device.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> g = gk.Generator()
+        >>> g.set_state(gk.Generator().manual_seed(5).get_state()).initial_seed()
+        5
+        """
         if not isinstance(new_state, GeneratorState):
             raise TypeError(f"set_state takes what get_state returned, not "
                             f"{type(new_state).__name__}")
@@ -469,7 +1213,31 @@ class Generator:
 
 
 def check_seed(seed: Any) -> int:
-    """A seed as torch.manual_seed takes it: an int in [-2**63, 2**64), made nonnegative."""
+    """A seed as torch.manual_seed takes it: an int in [-2**63, 2**64), made nonnegative.
+
+    Parameters
+    ----------
+    seed : int
+        Anything with ``__index__`` except a bool.
+
+    Returns
+    -------
+    int
+        `seed` mod 2**64.
+
+    Raises
+    ------
+    TypeError
+        If `seed` is not an int (or is a bool).
+    ValueError
+        If `seed` is outside [-2**63, 2**64).
+
+    Examples
+    --------
+    >>> from gradkit.backends import check_seed
+    >>> check_seed(7), check_seed(-1)
+    (7, 18446744073709551615)
+    """
     if isinstance(seed, bool) or not hasattr(seed, "__index__"):
         raise TypeError(f"manual_seed expects an int, not {type(seed).__name__} ({seed!r})")
     seed = seed.__index__()

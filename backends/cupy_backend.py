@@ -68,6 +68,25 @@ def _on_device(fn: Callable[..., Any], device: Any) -> Callable[..., Any]:
 
 
 class CupyBackend(Backend):
+    """CuPy on one NVIDIA GPU (device "cuda:N"); made by ``get_backend("cuda:N")``.
+
+    Parameters
+    ----------
+    index : int, default 0
+        The GPU's index.
+
+    Attributes
+    ----------
+    index : int
+        The GPU's index.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.get_backend("cuda")  # doctest: +SKIP
+    <Backend cupy on cuda:0>
+    """
+
     name = "cupy"
     device_error_hints = ("different from the current device", "Peer access")
 

@@ -24,7 +24,25 @@ __all__ = ["ADAM", "KERNELS", "SGD", "SGD_MOMENTUM", "Kernel", "adam_scalars", "
 
 
 class Kernel(NamedTuple):
-    """cupy.ElementwiseKernel(in_params, out_params, operation, name, preamble=preamble)."""
+    """The arguments of cupy.ElementwiseKernel(in_params, out_params, operation, name, preamble).
+
+    Parameters
+    ----------
+    in_params, out_params : str
+        The kernel's input and output parameter lists.
+    operation : str
+        The CUDA body, run per element.
+    name : str
+        The kernel's name.
+    preamble : str, default ""
+        CUDA code put before the kernel.
+
+    Examples
+    --------
+    >>> from gradkit.backends.kernels import KERNELS
+    >>> sorted(KERNELS)
+    ['gradkit_adam', 'gradkit_sgd', 'gradkit_sgd_momentum']
+    """
 
     in_params: str
     out_params: str
@@ -101,7 +119,27 @@ KERNELS = {k.name: k for k in (ADAM, SGD, SGD_MOMENTUM)}
 
 def adam_scalars(lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
                  decoupled: bool, step: int) -> tuple[float, ...]:
-    """ADAM's scalar arguments (lr_t ... decay), computed on the host as adam_update does."""
+    """ADAM's scalar arguments (lr_t ... decay), computed on the host as adam_update does.
+
+    Parameters
+    ----------
+    lr, beta1, beta2, eps, weight_decay : float
+        The optimizer's hyperparameters.
+    decoupled : bool
+        AdamW's decoupled weight decay.
+    step : int
+        The step number, from 1.
+
+    Returns
+    -------
+    tuple of float
+
+    Examples
+    --------
+    >>> from gradkit.backends.kernels import adam_scalars
+    >>> len(adam_scalars(0.1, 0.9, 0.999, 1e-8, 0.0, False, 1))
+    9
+    """
     bias1, bias2 = 1 - beta1**step, 1 - beta2**step
     wd = 0.0 if decoupled else weight_decay
     decay = 1 - lr * weight_decay if decoupled and weight_decay else 1.0
@@ -111,7 +149,29 @@ def adam_scalars(lr: float, beta1: float, beta2: float, eps: float, weight_decay
 
 def sgd_scalars(lr: float, momentum: float, weight_decay: float, nesterov: bool,
                 dampening: float, first: bool) -> tuple[float | bool, ...]:
-    """The scalar arguments of SGD_MOMENTUM (or, without momentum, of SGD)."""
+    """The scalar arguments of SGD_MOMENTUM (or, without momentum, of SGD).
+
+    Parameters
+    ----------
+    lr, momentum, weight_decay : float
+        The optimizer's hyperparameters.
+    nesterov : bool
+        Nesterov momentum.
+    dampening : float
+        Momentum dampening.
+    first : bool
+        Whether this is the first step (the buffer starts as the gradient).
+
+    Returns
+    -------
+    tuple of float and bool
+
+    Examples
+    --------
+    >>> from gradkit.backends.kernels import sgd_scalars
+    >>> sgd_scalars(0.1, 0.0, 0.0, False, 0.0, True)
+    (0.1, 0.0)
+    """
     if not momentum:
         return float(lr), float(weight_decay)
     return (float(lr), float(momentum), float(1 - dampening), float(weight_decay),

@@ -32,8 +32,22 @@ MALLOC_TUNED = False  # whether tune_malloc() has taken effect in this process
 
 
 def tune_malloc() -> bool:
-    """Keep freed memory in the heap for reuse (glibc's mallopt, process-wide; see the
-    module docstring). Returns whether it took effect: False off Linux or off glibc."""
+    """Keep freed memory in the heap for reuse (glibc's mallopt, process-wide).
+
+    See the module docstring for what it costs. Also turned on by
+    GRADKIT_MALLOC_TUNING=1 in the environment when gradkit is imported.
+
+    Returns
+    -------
+    bool
+        Whether it took effect: False off Linux or off glibc.
+
+    Examples
+    --------
+    >>> from gradkit.backends import tune_malloc
+    >>> tune_malloc()  # doctest: +SKIP
+    True
+    """
     global MALLOC_TUNED
     if not sys.platform.startswith("linux"):
         return False
@@ -63,6 +77,17 @@ if _malloc_tuning_requested():
 
 
 class NumpyBackend(Backend):
+    """NumPy on the CPU: the reference backend, always present (device "cpu").
+
+    Index bounds are always checked here (reading them is free on the host).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.get_backend("cpu")
+    <Backend numpy on cpu>
+    """
+
     name = "numpy"
     device = "cpu"
     scalar_types = (np.generic,)
@@ -88,7 +113,24 @@ class NumpyBackend(Backend):
         return self._rng(generator).random(shape, dtype=dtype_name)
 
     def erf(self, x: Array) -> Array:
-        """scipy.special.erf when SciPy is installed (one fast ufunc), else the generic one."""
+        """The error function: scipy.special.erf when SciPy is installed, else the generic one.
+
+        Parameters
+        ----------
+        x : array
+            A raw floating array.
+
+        Returns
+        -------
+        array
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import gradkit as gk
+        >>> gk.get_backend("cpu").erf(np.array([0.0, 1.0]))
+        array([0.        , 0.84270079])
+        """
         if self._scipy_erf is None:
             try:
                 from scipy.special import erf
@@ -102,8 +144,9 @@ class NumpyBackend(Backend):
         # on small arrays, which the training step's bias gradients are); floats only, so
         # integer sums keep np.sum's promotion.
         if x.dtype.kind == "f":
-            # (NumPy's stubs take keepdims only as Literal[True] or Literal[False])
-            return np.add.reduce(x, axis=axis, keepdims=keepdims)  # type: ignore[call-overload]
+            # (NumPy >= 2.1 stubs take keepdims only as Literal[True] or Literal[False];
+            # older ones do not mind, hence unused-ignore)
+            return np.add.reduce(x, axis=axis, keepdims=keepdims)  # type: ignore[call-overload,unused-ignore]
         return np.sum(x, axis=axis, keepdims=keepdims)
 
     def setitem(self, array: Array, index: Any, value: Any) -> None:

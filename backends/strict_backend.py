@@ -23,6 +23,23 @@ _HOST_CONVERSIONS = ("__bool__", "__float__", "__int__", "__index__", "__complex
 
 
 class StrictBackend(Backend):
+    """The array-api-strict backend on a simulated device ("strict" or "strict:NAME").
+
+    The test double for a GPU: it refuses calls outside the Array API standard,
+    implicit host conversion and mixing of devices.
+
+    Parameters
+    ----------
+    device_name : str, default "device1"
+        An array-api-strict device name.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.tensor([1.0, 2.0], device="strict").backend
+    <Backend strict on strict:device1>
+    """
+
     name = "strict"
     device_error_hints = ("different devices",)
 
@@ -58,9 +75,25 @@ class StrictBackend(Backend):
 
     @contextlib.contextmanager
     def no_host_sync(self) -> Iterator[None]:
-        """Refuse every host conversion of a strict Array (on any simulated device: the
-        methods are the class's) and this backend's to_numpy, raising HostSyncError.
-        Not thread-safe: it patches the Array class while active."""
+        """Refuse every host conversion of a strict Array, raising HostSyncError.
+
+        On any simulated device (the methods are the class's), and this backend's
+        to_numpy. Not thread-safe: it patches the Array class while active.
+
+        Yields
+        ------
+        None
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0], device="strict")
+        >>> with x.backend.no_host_sync():
+        ...     float(x)
+        Traceback (most recent call last):
+        ...
+        gradkit.backends.base.HostSyncError: a device value was pulled to the host ...
+        """
         array_type = self._array_type
         device = self.device
 

@@ -83,7 +83,8 @@ def parse_args(argv=None):
     p.add_argument("--data", type=Path,
                    help="a local names file, one name a line (default: download names.txt)")
     p.add_argument("--cache", type=Path,
-                   help="where the downloaded names.txt is kept (default: $GRADKIT_DATA, else ~/.cache/gradkit)")
+                   help="where the downloaded names.txt is kept "
+                        "(default: $GRADKIT_DATA, else ~/.cache/gradkit)")
     p.add_argument("--steps", type=cli.count, help="training steps (minibatches)")
     p.add_argument("--batch-size", type=cli.count)
     p.add_argument("--lr", type=cli.positive, help="learning rate before the decay")

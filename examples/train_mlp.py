@@ -5,6 +5,7 @@
     python examples/train_mlp.py --device cpu     # or cuda, cuda:1, strict
     python examples/train_mlp.py --fast --epochs 5  # --fast's small model; explicit options win
     python examples/train_mlp.py --resume runs/checkpoint.safetensors  # after Ctrl-C
+    python examples/train_mlp.py --diagnose       # lecture 4's activation/gradient statistics
 
 Prints the loss and test accuracy of every epoch, then writes into --out (default runs/):
     checkpoint.safetensors model, optimizer, schedule, random state and history, after
@@ -14,6 +15,10 @@ Prints the loss and test accuracy of every epoch, then writes into --out (defaul
     optimizer.safetensors  the optimizer's state_dict, to resume training
     config.json            the sizes needed to rebuild the model
     curves.png             loss and accuracy per epoch (needs matplotlib)
+    diagnostics.png        with --diagnose: the ReLU layers' activation and gradient
+                           histograms and the update:data ratios (gradkit.diagnostics;
+                           without matplotlib diagnostics.txt, the text summary, which is
+                           printed too)
 and checks that the saved model, loaded into a fresh one, predicts exactly the same.
 Needs the examples extra: pip install "gradkit[examples]". Setup problems (an unusable
 device, an unwritable --out, a bad --data, a failed download) end in one `error:` line
@@ -30,12 +35,12 @@ import numpy as np
 
 import gradkit as gk
 import gradkit.nn.functional as F
-from gradkit import datasets, nn, optim
+from gradkit import datasets, diagnostics, nn, optim
 
 # The defaults, and --fast's (a quick smoke run); an option given explicitly wins over both.
 DEFAULTS = dict(data=None, device=None, epochs=40, batch_size=64, hidden=256, dropout=0.1,
                 lr=2e-3, weight_decay=1e-2, seed=0, limit=None, out=Path("runs"), fast=False,
-                resume=None)
+                resume=None, diagnose=False)
 FAST = dict(epochs=3, hidden=128, limit=2000)
 # The options that define a run: kept in its checkpoints, taken from them by --resume.
 RUN = ("data", "epochs", "batch_size", "hidden", "dropout", "lr", "weight_decay", "seed",
@@ -64,6 +69,9 @@ def parse_args(argv=None):
                    help="continue the run saved in this checkpoint (its options are used)")
     p.add_argument("--fast", action="store_true",
                    help="a quick smoke run: 3 epochs, a smaller model, at most 2000 examples")
+    p.add_argument("--diagnose", action="store_true",
+                   help="record activation, gradient and update statistics while training "
+                        "(gradkit.diagnostics): print a summary, save diagnostics.png in --out")
     return cli.parse(p, argv, DEFAULTS, FAST)
 
 
@@ -217,6 +225,10 @@ def train(args):
                 "schedule": schedule.state_dict(), "history": history,
                 "rng": cli.rng_state(device), "config": cli.config(args, RUN, ("data",))}
 
+    # --diagnose: hooks on the model and the optimizer record statistics on the device
+    # every step (no host transfer); they come to the host once, after training.
+    recorder = diagnostics.Recorder(model, optimizer) if args.diagnose else None
+
     first = (checkpoint.done or 0) + 1
     bar = progress(range(first, args.epochs + 1), desc="training", unit="epoch",
                    initial=first - 1, total=args.epochs)
@@ -247,6 +259,11 @@ def train(args):
     if hasattr(bar, "close"):
         bar.close()
     train_seconds = time.perf_counter() - start
+    if recorder is not None:
+        recorder.remove()
+        if recorder.steps:
+            print("diagnostics: " + recorder.summary())
+            print(f"saved {recorder.save(args.out / 'diagnostics.png')}")
 
     # Save the weights and the optimizer state (safetensors files, never pickle).
     checkpoint = args.out / "mlp.safetensors"

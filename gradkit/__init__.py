@@ -1,9 +1,15 @@
 """gradkit: reverse-mode autograd over n-dimensional arrays, on NumPy (CPU) or CuPy (CUDA).
 
-    import gradkit as gk
-    x = gk.tensor([1.0, 2.0], requires_grad=True)
-    (x * x).sum().backward()
-    x.grad            # tensor([2., 4.])
+PyTorch's names and semantics: ``import gradkit as gk`` and use ``gk.tensor``,
+``gk.zeros``, ``gk.randn``, ``gk.no_grad``, ``gk.grad``, ``gk.nn``, ``gk.optim``, ...
+
+Examples
+--------
+>>> import gradkit as gk
+>>> x = gk.tensor([1.0, 2.0], requires_grad=True)
+>>> (x * x).sum().backward()
+>>> x.grad
+tensor([2., 4.])
 """
 
 from __future__ import annotations
@@ -183,7 +189,29 @@ __version__ = "0.1.0"
 
 
 def is_available(device: DeviceLike) -> builtins.bool:  # (gk.bool is a dtype)
-    """Whether a device spec ('cuda', 'cuda:1', 'strict', ...) can be used here."""
+    """Whether a device spec ("cuda", "cuda:1", "strict", ...) can be used here.
+
+    Parameters
+    ----------
+    device : str or Backend
+        The device spec.
+
+    Returns
+    -------
+    bool
+        False (never an error) for an unknown or unavailable device.
+
+    Notes
+    -----
+    gradkit-only; for CUDA, :func:`gradkit.cuda.is_available` is PyTorch's spelling.
+    :func:`gradkit.availability` says why a backend is unavailable.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.is_available("cpu"), gk.is_available("strict"), gk.is_available("tpu")
+    (True, True, False)
+    """
     try:
         get_backend(device)
     except DeviceError:
@@ -192,12 +220,32 @@ def is_available(device: DeviceLike) -> builtins.bool:  # (gk.bool is a dtype)
 
 
 def synchronize(device: DeviceLike = None) -> None:
-    """Wait until queued work on `device` is done (a no-op on the CPU)."""
+    """Wait until queued work on `device` is done; a no-op on the CPU.
+
+    Parameters
+    ----------
+    device : str or Backend, optional
+        The device, the CPU by default.
+
+    Raises
+    ------
+    DeviceError
+        If `device` is unknown or unavailable here.
+
+    Notes
+    -----
+    Like :func:`torch.cuda.synchronize`, for any device.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.synchronize("cpu")
+    """
     get_backend(device).synchronize()
 
 
 # The layers above the core (each builds on everything imported before it).
-from . import cuda, datasets, nn, optim, viz  # noqa: E402
+from . import cuda, datasets, diagnostics, nn, optim, viz  # noqa: E402
 from .data import DataLoader  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from .tensor import as_tensor, from_dlpack, from_numpy  # noqa: E402  (views of memory)

@@ -39,11 +39,36 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class GradkitError(RuntimeError):
-    """A misuse of autograd: freed graph, missing grad for a non-scalar, and so on."""
+    """A misuse of autograd: a freed graph, a missing gradient for a non-scalar, and so on.
+
+    A RuntimeError, as PyTorch's autograd errors are.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([1.0, 2.0], requires_grad=True)
+    >>> y = (x * x).sum()
+    >>> y.backward()
+    >>> y.backward()
+    Traceback (most recent call last):
+    ...
+    gradkit.autograd.GradkitError: trying to backward through the graph a second time ...
+    """
 
 
 class ShapeError(ValueError):
-    """Shapes that do not fit an op; the message names the op and every shape."""
+    """Shapes that do not fit an op; the message names the op and every shape.
+
+    A ValueError (PyTorch raises RuntimeError for these).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.ones(2) + gk.ones(3)
+    Traceback (most recent call last):
+    ...
+    gradkit.autograd.ShapeError: add: operands could not be broadcast ... (input shapes: (2,), (3,))
+    """
 
 
 # ---- grad mode (thread-local) ---------------------------------------------------------
@@ -55,6 +80,22 @@ _mode = _GradMode()
 
 
 def is_grad_enabled() -> bool:
+    """Whether operations are recorded for backward in this thread (torch.is_grad_enabled).
+
+    Returns
+    -------
+    bool
+        False inside :class:`no_grad` (or after ``set_grad_enabled(False)``).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.is_grad_enabled()
+    True
+    >>> with gk.no_grad():
+    ...     gk.is_grad_enabled()
+    False
+    """
     return _mode.enabled
 
 
@@ -136,23 +177,86 @@ class _SwitchGrad(_GradModeDecorator):
 
 
 class no_grad(_SwitchGrad):
-    """`with gk.no_grad():`, `@gk.no_grad()` or `@gk.no_grad`: run without recording the
-    graph in this thread."""
+    """Run without recording the graph, in this thread (torch.no_grad).
+
+    A context manager (``with gk.no_grad():``) or a decorator (``@gk.no_grad()`` or
+    ``@gk.no_grad``). Results computed inside do not require grad: use it for
+    evaluation and for parameter updates.
+
+    Parameters
+    ----------
+    func : callable, optional
+        With the bare decorator form, the function being decorated.
+
+    See Also
+    --------
+    enable_grad, set_grad_enabled, is_grad_enabled
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> w = gk.tensor([1.0, 2.0], requires_grad=True)
+    >>> (w * w).sum().backward()
+    >>> with gk.no_grad():
+    ...     w -= 0.25 * w.grad
+    >>> w
+    tensor([0.5, 1. ], requires_grad=True)
+    >>> @gk.no_grad
+    ... def evaluate(x):
+    ...     return (x * 2).requires_grad
+    >>> evaluate(w)
+    False
+    """
 
     mode = False
 
 
 class enable_grad(_SwitchGrad):
-    """`with gk.enable_grad():` (or as a decorator): record again, e.g. inside no_grad."""
+    """Record the graph again, e.g. inside :class:`no_grad` (torch.enable_grad).
+
+    A context manager or a decorator, with or without parentheses, as :class:`no_grad`.
+
+    Parameters
+    ----------
+    func : callable, optional
+        With the bare decorator form, the function being decorated.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([1.0], requires_grad=True)
+    >>> with gk.no_grad():
+    ...     with gk.enable_grad():
+    ...         y = x * 2
+    >>> y.requires_grad
+    True
+    """
 
     mode = True
 
 
 class set_grad_enabled(_GradModeDecorator):
-    """Turn recording on or off in this thread, as PyTorch's: the call itself sets the
-    mode (`gk.set_grad_enabled(False)` on its own line takes effect); used as a context
-    manager it restores, on exit, the mode from before the call; as a decorator
-    (`@gk.set_grad_enabled(False)`) it leaves the mode alone and applies to each call."""
+    """Turn recording on or off in this thread (torch.set_grad_enabled).
+
+    The call itself sets the mode (``gk.set_grad_enabled(False)`` on its own line takes
+    effect); used as a context manager it restores, on exit, the mode from before the
+    call; as a decorator (``@gk.set_grad_enabled(False)``) it leaves the mode alone and
+    applies to each call.
+
+    Parameters
+    ----------
+    mode : bool
+        True to record, False not to.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> with gk.set_grad_enabled(False):
+    ...     gk.is_grad_enabled()
+    False
+    >>> gk.is_grad_enabled()
+    True
+    """
 
     def __init__(self, mode: bool) -> None:
         self.mode = bool(mode)
@@ -177,23 +281,64 @@ class set_grad_enabled(_GradModeDecorator):
 class Function:
     """One differentiable primitive; an instance is one node of the graph.
 
-    Class flags say what backward needs, so nothing else is kept alive:
-      save_inputs: True to keep every input as `self.inputs`; or, per input, the inputs
-        its gradient reads (Mul: `((1,), (0,))`, each reads the other), so that only
-        what a needed gradient reads is kept; the others are None in `self.inputs`
-      save_output: the output array, as `self.output` (a Tensor made on demand)
-      double_backward: False when backward is not built from differentiable ops; then
-        `create_graph=True` through this node raises instead of giving a wrong number
-      broadcasts: True when inputs broadcast against each other; the engine then sums
-        each gradient down to its input's shape. Every other op must return gradients
-        of exactly its inputs' shapes, or the engine raises
-      view: True when the output shares the input's storage (reshape, transpose, basic
-        indexing); it then shares the input's version counter
-      needs_float: integer inputs are cast to the default float32 first (sqrt of ints)
+    Subclass it to add an op: `forward` computes on raw arrays of ``self.xp`` (the
+    backend's Array API namespace), `backward` maps the output's gradient to one
+    gradient per input with gradkit ops, and ``MyOp.apply(...)`` runs it. Because
+    backward is written with gradkit ops, ``create_graph=True`` can differentiate it
+    again. Class flags say what backward needs, so nothing else is kept alive.
+
     What is saved is checked at backward: if it was changed in place since (its version
-    counter moved), backward raises instead of using the new values.
-    Non-tensor options (axis, shape, ...) are keyword arguments of forward, which may
-    stash on `self` what backward needs. `self.needs` says which inputs want a gradient.
+    counter moved), backward raises instead of using the new values. Non-tensor options
+    (axis, shape, ...) are keyword arguments of forward, which may stash on `self` what
+    backward needs. `self.needs` says which inputs want a gradient.
+
+    Attributes
+    ----------
+    save_inputs : bool or tuple of tuple of int
+        True to keep every input as `self.inputs`; or, per input, the inputs its
+        gradient reads (Mul: ``((1,), (0,))``, each reads the other), so that only what
+        a needed gradient reads is kept; the others are None in `self.inputs`.
+    save_output : bool
+        Keep the output array, as `self.output` (a Tensor made on demand).
+    double_backward : bool
+        False when backward is not built from differentiable ops; then
+        ``create_graph=True`` through this node raises instead of giving a wrong number.
+    broadcasts : bool
+        True when inputs broadcast against each other; the engine then sums each
+        gradient down to its input's shape. Every other op must return gradients of
+        exactly its inputs' shapes, or the engine raises.
+    view : bool
+        True when the output shares the input's storage (reshape, transpose, basic
+        indexing); it then shares the input's version counter.
+    needs_float : bool
+        Integer inputs are cast to the default float32 first (sqrt of ints).
+
+    Notes
+    -----
+    PyTorch equivalent: :class:`torch.autograd.Function`. Differences: forward and
+    backward are instance methods (the instance is PyTorch's ``ctx``), forward takes
+    raw arrays, and what to save is declared by class flags instead of
+    ``ctx.save_for_backward``.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> class Cube(gk.Function):
+    ...     save_inputs = True
+    ...     def forward(self, x):
+    ...         return x ** 3
+    ...     def backward(self, g):
+    ...         (x,) = self.inputs
+    ...         return g * 3 * x * x
+    >>> x = gk.tensor([1.0, 2.0], requires_grad=True)
+    >>> y = Cube.apply(x)
+    >>> y
+    tensor([1., 8.], grad_fn=<CubeBackward0>)
+    >>> y.sum().backward()
+    >>> x.grad
+    tensor([ 3., 12.])
+    >>> gk.gradcheck(Cube.apply, gk.tensor([1.0, 2.0], dtype=gk.float64, requires_grad=True))
+    True
     """
 
     save_inputs: bool | tuple[tuple[int, ...], ...] = False
@@ -221,9 +366,42 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Any, **options: Any) -> Any:
-        """Run forward on `inputs` (Tensors and other values) and, when a gradient is
-        wanted, record this call as a node of the graph: a Tensor (or what forward makes
-        of several outputs)."""
+        """Run the op, recording it as a node of the graph when a gradient is wanted.
+
+        Parameters
+        ----------
+        *inputs : Tensor or object
+            The op's inputs; Tensors are passed to forward as their raw arrays, all
+            on one device.
+        **options
+            Keyword arguments of forward (axis, shape, ...).
+
+        Returns
+        -------
+        Tensor
+            The output; it has this node as `grad_fn` when some input requires grad
+            and grad mode is on.
+
+        Raises
+        ------
+        TypeError
+            If no input is a Tensor.
+        DeviceError
+            If the tensors are on different devices.
+        ShapeError
+            If forward rejects the shapes.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> class Double(gk.Function):
+        ...     def forward(self, x):
+        ...         return x * 2
+        ...     def backward(self, g):
+        ...         return g * 2
+        >>> Double.apply(gk.tensor([1.0, 2.0], requires_grad=True))
+        tensor([2., 4.], grad_fn=<DoubleBackward0>)
+        """
         backend: Backend | None = None
         requires_grad = False
         arrays: list[Any] = []
@@ -332,27 +510,118 @@ class Function:
             "place (x = x + ...) or change a .clone() of it instead")
 
     def forward(self, *arrays: Any, **options: Any) -> Any:
-        """The op on raw arrays of `self.xp`: an array (or what apply's caller expects)."""
+        """Compute the op on raw arrays of `self.xp`; subclasses implement it.
+
+        Parameters
+        ----------
+        *arrays : array or object
+            The inputs given to `apply`, Tensors replaced by their raw arrays.
+        **options
+            The keyword arguments given to `apply`.
+
+        Returns
+        -------
+        array
+            The output, a raw array of the same backend.
+
+        Raises
+        ------
+        NotImplementedError
+            In the base class.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0, 2.0], requires_grad=True)
+        >>> node = (x * x).grad_fn
+        >>> node.forward(x.array, x.array)
+        array([1., 4.], dtype=float32)
+        """
         raise NotImplementedError
 
     def backward(self, grad: Tensor) -> Grads:
-        """Gradients for each input (a Tensor, or None where not needed), from `grad`."""
+        """The gradient of each input from the output's gradient; subclasses implement it.
+
+        Written with gradkit ops on Tensors, so that ``create_graph=True`` can
+        differentiate it again.
+
+        Parameters
+        ----------
+        grad : Tensor
+            The gradient of the output.
+
+        Returns
+        -------
+        Tensor or None, or a tuple of them
+            One per input of `apply` (a single value for one input); None where
+            ``self.needs`` says no gradient is needed or the input is no tensor.
+
+        Raises
+        ------
+        NotImplementedError
+            In the base class.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0, 2.0], requires_grad=True)
+        >>> node = (x * x).grad_fn
+        >>> with gk.no_grad():
+        ...     node.backward(gk.tensor([1.0, 1.0]))
+        (tensor([1., 2.]), tensor([1., 2.]))
+        """
         raise NotImplementedError
 
     @property
     def output(self) -> Tensor:
-        """The forward result as a Tensor; part of the graph when building a graph."""
+        """The forward result as a Tensor (for ops with ``save_output = True``).
+
+        Part of the graph while recording (during a ``create_graph=True`` backward).
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([0.0, 1.0], requires_grad=True)
+        >>> node = x.tanh().grad_fn
+        >>> with gk.no_grad():
+        ...     node.output
+        tensor([0.      , 0.7615942])
+        """
         return Tensor._make(self.out, self.backend, self if _mode.enabled else None)
 
     def release(self) -> None:
-        """Free what this node keeps for backward (the graph is not used again)."""
+        """Free what this node keeps for backward; the graph cannot be used again.
+
+        Backward calls it on each node it has used, unless ``retain_graph=True``.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0], requires_grad=True)
+        >>> y = x * x
+        >>> y.grad_fn.release()
+        >>> y.grad_fn.freed
+        True
+        """
         # (None where the declared types say otherwise: a released node is not read again)
         self.inputs = self.out = self.edges = self.versions = None  # type: ignore[assignment]
         self.out_version = None
         self.freed = True
 
     def name(self) -> str:
-        """The node's name as PyTorch prints it: MulBackward0 for Mul."""
+        """The node's name as PyTorch prints it: MulBackward0 for Mul.
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0], requires_grad=True)
+        >>> (x * x).grad_fn.name()
+        'MulBackward0'
+        """
         return f"{type(self).__name__}Backward0"
 
     def __repr__(self) -> str:
@@ -385,11 +654,37 @@ def _explain(cls: type[Function], e: Exception, inputs: Sequence[Any],
 
 
 def on_device(fn: _F) -> _F:
-    """Run `fn` with the device of its first tensor argument (or of the first tensor in
-    a list or tuple argument) current. CuPy makes arrays and launches kernels on the
-    current GPU, so library code that computes with raw arrays outside an op's forward
-    (constant results, masks, in-place writes) must run there. Free where the backend
-    needs no device selecting (NumPy, one GPU)."""
+    """Decorate `fn` to run with the device of its first tensor argument current.
+
+    The first tensor argument, or the first tensor in a list or tuple argument. CuPy
+    makes arrays and launches kernels on the current GPU, so library code that computes
+    with raw arrays outside an op's forward (constant results, masks, in-place writes)
+    must run there. Free where the backend needs no device selecting (NumPy, one GPU).
+
+    Parameters
+    ----------
+    fn : callable
+        The function to wrap.
+
+    Returns
+    -------
+    callable
+        `fn`, wrapped.
+
+    Notes
+    -----
+    gradkit-only: library plumbing for several GPUs (PyTorch's ``torch.cuda.device``).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit.autograd import on_device
+    >>> @on_device
+    ... def total(x):
+    ...     return float(x.backend.xp.sum(x.array))
+    >>> total(gk.tensor([1.0, 2.0]))
+    3.0
+    """
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
@@ -409,11 +704,25 @@ def on_device(fn: _F) -> _F:
 
 # ---- the engine ---------------------------------------------------------------------
 class AccumulateGrad(Function):
-    """The node a leaf's gradient flows into (PyTorch's AccumulateGrad), so that every edge
-    of the graph is a node. It has no inputs: the graph walk returns the gradient that
-    reaches it, summed over every use of the leaf, and backward() adds that to the leaf's
-    `.grad` (after the leaf's hooks). One per leaf, made when the leaf first enters a
-    graph; it holds the leaf weakly."""
+    """The node a leaf's gradient flows into (PyTorch's AccumulateGrad).
+
+    So that every edge of the graph is a node. It has no inputs: the graph walk returns
+    the gradient that reaches it, summed over every use of the leaf, and backward() adds
+    that to the leaf's `.grad` (after the leaf's hooks). One per leaf, made when the
+    leaf first enters a graph; it holds the leaf weakly.
+
+    Parameters
+    ----------
+    leaf : Tensor
+        The leaf tensor.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([1.0], requires_grad=True)
+    >>> (x * 2).grad_fn.edges[0].name()
+    'AccumulateGrad'
+    """
 
     edges = shapes = ()
 
@@ -422,9 +731,34 @@ class AccumulateGrad(Function):
         self.backend = leaf.backend
 
     def release(self) -> None:
+        """Free nothing: the node is shared by every graph the leaf is in.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0], requires_grad=True)
+        >>> acc = (x * 2).grad_fn.edges[0]
+        >>> acc.release()
+        >>> acc.freed
+        False
+        """
         pass  # shared by every graph the leaf is in: nothing to free
 
     def name(self) -> str:
+        """The node's name as PyTorch prints it.
+
+        Returns
+        -------
+        str
+            'AccumulateGrad'.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0], requires_grad=True)
+        >>> (x * 2).grad_fn.edges[0].name()
+        'AccumulateGrad'
+        """
         return "AccumulateGrad"
 
 
@@ -458,10 +792,46 @@ def _graph_order(roots: Sequence[Function]) -> dict[Function, int]:
 def run_backward(outputs: Sequence[Tensor], grad_outputs: Sequence[Tensor],
                  retain_graph: bool, create_graph: bool,
                  keep: Collection[Function] = ()) -> dict[Function, Tensor]:
-    """The graph walk: propagate `grad_outputs` from `outputs` back through the graph and
-    return {node: gradient} for every leaf's AccumulateGrad node reached and every node
-    in `keep`. It changes no `.grad` (but fills those of tensors that retain_grad());
-    nodes are released as soon as they are used unless `retain_graph`."""
+    """The graph walk under :meth:`Tensor.backward` and :func:`grad`.
+
+    Propagates `grad_outputs` from `outputs` back through the graph. It changes no
+    `.grad` (but fills those of tensors that retain_grad()); nodes are released as soon
+    as they are used unless `retain_graph`.
+
+    Parameters
+    ----------
+    outputs : sequence of Tensor
+        Where the walk starts.
+    grad_outputs : sequence of Tensor
+        The gradient of each output, of its shape.
+    retain_graph : bool
+        Keep the nodes' saved values for another walk.
+    create_graph : bool
+        Record the walk itself (for higher derivatives).
+    keep : collection of Function, optional
+        Non-leaf nodes whose gradients to return too.
+
+    Returns
+    -------
+    dict of Function to Tensor
+        The gradient for every leaf's AccumulateGrad node reached and every node in
+        `keep`.
+
+    Raises
+    ------
+    GradkitError
+        If the graph was freed, or a backward returns the wrong number of gradients.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit.autograd import run_backward
+    >>> x = gk.tensor([1.0, 2.0], requires_grad=True)
+    >>> y = (x * x).sum()
+    >>> result = run_backward([y], [gk.tensor(1.0)], False, False)
+    >>> list(result.values())
+    [tensor([2., 4.])]
+    """
     grads: dict[Function, Tensor] = {}  # node -> gradient of its output, summed over uses
     roots: list[Function] = []
     g: Tensor | None
@@ -637,7 +1007,30 @@ def _grad_outputs(outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | None,
 
 def backward(tensor: Tensor, grad: Tensor | None = None, retain_graph: bool | None = None,
              create_graph: bool = False) -> None:
-    """`tensor.backward()`: walk the graph, then add each leaf's gradient to its `.grad`."""
+    """``tensor.backward()``: walk the graph, then add each leaf's gradient to its `.grad`.
+
+    See :meth:`Tensor.backward` for the errors.
+
+    Parameters
+    ----------
+    tensor : Tensor
+        What to differentiate.
+    grad : Tensor, optional
+        The gradient of some scalar with respect to `tensor`, of its shape.
+    retain_graph : bool, optional
+        Keep the graph for another backward; defaults to `create_graph`.
+    create_graph : bool, default False
+        Record the backward pass too, for higher derivatives.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit.autograd import backward
+    >>> x = gk.tensor([1.0, 2.0], requires_grad=True)
+    >>> backward((x * x).sum())
+    >>> x.grad
+    tensor([2., 4.])
+    """
     if retain_graph is None:
         retain_graph = create_graph
     grads = _grad_outputs([tensor], None if grad is None else [grad], "backward")
@@ -659,7 +1052,55 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
          grad_outputs: Tensor | Sequence[Tensor | None] | None = None,
          retain_graph: bool | None = None, create_graph: bool = False,
          allow_unused: bool = False) -> tuple[Tensor | None, ...]:
-    """d outputs / d inputs as a tuple aligned with `inputs`; `.grad` is left untouched."""
+    """The gradients of `outputs` with respect to `inputs` (torch.autograd.grad).
+
+    Unlike :meth:`Tensor.backward`, returns them and leaves every `.grad` untouched.
+
+    Parameters
+    ----------
+    outputs : Tensor or sequence of Tensor
+        What to differentiate.
+    inputs : Tensor or sequence of Tensor
+        What to differentiate with respect to; each must require grad.
+    grad_outputs : Tensor or sequence of Tensor or None, optional
+        The gradient of each output; may be None for one-element outputs.
+    retain_graph : bool, optional
+        Keep the graph for another backward; defaults to `create_graph`.
+    create_graph : bool, default False
+        Record the computation, so that the result can be differentiated again.
+    allow_unused : bool, default False
+        Give None for an input the outputs do not depend on, instead of raising.
+
+    Returns
+    -------
+    tuple of Tensor or None
+        One gradient per input, in the input's dtype.
+
+    Raises
+    ------
+    GradkitError
+        If an input or output does not require grad, an input is unused (without
+        `allow_unused`), a non-scalar output lacks its grad_output, or the graph was
+        freed.
+    ShapeError
+        If a grad_output does not have its output's shape.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.autograd.grad` (also ``gk.grad``).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([1.0, 2.0], requires_grad=True)
+    >>> (g,) = gk.grad((x ** 3).sum(), x, create_graph=True)
+    >>> g
+    tensor([ 3., 12.], grad_fn=<MulBackward0>)
+    >>> gk.grad(g.sum(), x)
+    (tensor([ 6., 12.]),)
+    >>> x.grad is None
+    True
+    """
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs_seq = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if isinstance(grad_outputs, Tensor):

@@ -36,6 +36,39 @@ def _dtype_name(dtype: DTypeLike | None, default: str = "float32") -> str:
 def full(shape: Shape, fill_value: Scalar,
          dtype: DTypeLike | None = None,
          device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of `shape` filled with `fill_value` (torch.full).
+
+    Parameters
+    ----------
+    shape : int or sequence of int
+        The shape.
+    fill_value : scalar
+        The value of every element.
+    dtype : DType or str, optional
+        By default bool for a bool, int64 for an int, float32 for a float (PyTorch's).
+    device : str or Backend, optional
+        "cpu" (the default), "cuda", "cuda:N" or "strict".
+    requires_grad : bool, default False
+        Whether backward should compute a gradient for the new tensor.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    DeviceError
+        If `device` is unknown or unavailable here.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.full((2, 2), 7.0)
+    tensor([[7., 7.],
+            [7., 7.]])
+    >>> gk.full(3, 1)
+    tensor([1, 1, 1])
+    """
     b = _backends.get_backend(device)
     if dtype is None:
         dtype = "bool" if isinstance(fill_value, bool) else (
@@ -49,6 +82,37 @@ def full(shape: Shape, fill_value: Scalar,
 def zeros(*shape: int | Sequence[int],
           dtype: DTypeLike | None = None,
           device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros (torch.zeros): ``gk.zeros(2, 3)`` or ``gk.zeros((2, 3))``.
+
+    Parameters
+    ----------
+    *shape : int or sequence of int
+        The sizes, as separate ints or one tuple or list.
+    dtype : DType or str, optional
+        The dtype; float32 by default.
+    device : str or Backend, optional
+        "cpu" (the default), "cuda", "cuda:N" or "strict".
+    requires_grad : bool, default False
+        Whether backward should compute a gradient for the new tensor.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    DeviceError
+        If `device` is unknown or unavailable here.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.zeros(2, 3)
+    tensor([[0., 0., 0.],
+            [0., 0., 0.]])
+    >>> gk.zeros((2,), dtype=gk.int64)
+    tensor([0, 0])
+    """
     b = _backends.get_backend(device)
     array = b.xp.zeros(_shape(shape), dtype=b.dtypes[_dtype_name(dtype)], device=b.native_device)
     return _finish(array, b, requires_grad)
@@ -57,6 +121,37 @@ def zeros(*shape: int | Sequence[int],
 def ones(*shape: int | Sequence[int],
          dtype: DTypeLike | None = None,
          device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones (torch.ones): ``gk.ones(2, 3)`` or ``gk.ones((2, 3))``.
+
+    Parameters
+    ----------
+    *shape : int or sequence of int
+        The sizes, as separate ints or one tuple or list.
+    dtype : DType or str, optional
+        The dtype; float32 by default.
+    device : str or Backend, optional
+        "cpu" (the default), "cuda", "cuda:N" or "strict".
+    requires_grad : bool, default False
+        Whether backward should compute a gradient for the new tensor.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    DeviceError
+        If `device` is unknown or unavailable here.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.ones(2)
+    tensor([1., 1.])
+    >>> gk.ones((2, 1), requires_grad=True)
+    tensor([[1.],
+            [1.]], requires_grad=True)
+    """
     b = _backends.get_backend(device)
     array = b.xp.ones(_shape(shape), dtype=b.dtypes[_dtype_name(dtype)], device=b.native_device)
     return _finish(array, b, requires_grad)
@@ -65,6 +160,30 @@ def ones(*shape: int | Sequence[int],
 def zeros_like(x: Tensor,
                dtype: DTypeLike | None = None,
                device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+    """Zeros of `x`'s shape, dtype and device (torch.zeros_like).
+
+    Parameters
+    ----------
+    x : Tensor
+        The tensor whose shape to take.
+    dtype : DType or str, optional
+        The dtype; by default `x`'s.
+    device : str or Backend, optional
+        The device; by default `x`'s.
+    requires_grad : bool, default False
+        Whether backward should compute a gradient for the new tensor.
+
+    Returns
+    -------
+    Tensor
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.zeros_like(gk.tensor([[1, 2], [3, 4]]))
+    tensor([[0, 0],
+            [0, 0]])
+    """
     return zeros(x.shape, dtype=dtype or x.dtype, device=device or x.device,
                  requires_grad=requires_grad)
 
@@ -72,6 +191,29 @@ def zeros_like(x: Tensor,
 def ones_like(x: Tensor,
               dtype: DTypeLike | None = None,
               device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+    """Ones of `x`'s shape, dtype and device (torch.ones_like).
+
+    Parameters
+    ----------
+    x : Tensor
+        The tensor whose shape to take.
+    dtype : DType or str, optional
+        The dtype; by default `x`'s.
+    device : str or Backend, optional
+        The device; by default `x`'s.
+    requires_grad : bool, default False
+        Whether backward should compute a gradient for the new tensor.
+
+    Returns
+    -------
+    Tensor
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.ones_like(gk.zeros(2, dtype=gk.float64))
+    tensor([1., 1.], dtype=float64)
+    """
     return ones(x.shape, dtype=dtype or x.dtype, device=device or x.device,
                 requires_grad=requires_grad)
 
@@ -79,19 +221,94 @@ def ones_like(x: Tensor,
 def empty(*shape: int | Sequence[int],
           dtype: DTypeLike | None = None,
           device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of `shape` whose values are unspecified (here: zeros), as torch.empty."""
+    """A tensor whose values are unspecified; here zeros (torch.empty).
+
+    Parameters
+    ----------
+    *shape : int or sequence of int
+        The sizes, as separate ints or one tuple or list.
+    dtype : DType or str, optional
+        The dtype; float32 by default.
+    device : str or Backend, optional
+        "cpu" (the default), "cuda", "cuda:N" or "strict".
+    requires_grad : bool, default False
+        Whether backward should compute a gradient for the new tensor.
+
+    Returns
+    -------
+    Tensor
+
+    Notes
+    -----
+    Differences: PyTorch leaves the memory uninitialised; gradkit fills it with zeros,
+    so no code can come to depend on garbage values.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.empty(2, 3).shape
+    (2, 3)
+    """
     return zeros(*shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def empty_like(x: Tensor,
                dtype: DTypeLike | None = None,
                device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+    """An unspecified tensor (here zeros) of `x`'s shape, dtype and device (torch.empty_like).
+
+    Parameters
+    ----------
+    x : Tensor
+        The tensor whose shape to take.
+    dtype : DType or str, optional
+        The dtype; by default `x`'s.
+    device : str or Backend, optional
+        The device; by default `x`'s.
+    requires_grad : bool, default False
+        Whether backward should compute a gradient for the new tensor.
+
+    Returns
+    -------
+    Tensor
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.empty_like(gk.tensor([1, 2, 3])).shape
+    (3,)
+    """
     return zeros_like(x, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def full_like(x: Tensor, fill_value: Scalar,
               dtype: DTypeLike | None = None,
               device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+    """`fill_value` in `x`'s shape, dtype and device (torch.full_like).
+
+    Parameters
+    ----------
+    x : Tensor
+        The tensor whose shape to take.
+    fill_value : scalar
+        The value of every element.
+    dtype : DType or str, optional
+        The dtype; by default `x`'s.
+    device : str or Backend, optional
+        The device; by default `x`'s.
+    requires_grad : bool, default False
+        Whether backward should compute a gradient for the new tensor.
+
+    Returns
+    -------
+    Tensor
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.full_like(gk.zeros(3), 0.5)
+    tensor([0.5, 0.5, 0.5])
+    """
     return full(x.shape, fill_value, dtype=dtype or x.dtype, device=device or x.device,
                 requires_grad=requires_grad)
 
@@ -99,6 +316,41 @@ def full_like(x: Tensor, fill_value: Scalar,
 def arange(start: float, stop: float | None = None, step: float = 1,
            dtype: DTypeLike | None = None,
            device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+    """Evenly spaced values in [start, stop) (torch.arange): ``arange(5)``, ``arange(1, 4)``.
+
+    Parameters
+    ----------
+    start : int or float
+        The first value; with `stop` omitted, the end (and the start is 0).
+    stop : int or float, optional
+        The end, excluded.
+    step : int or float, default 1
+        The spacing.
+    dtype : DType or str, optional
+        int64 when every given bound is an int, else float32 (PyTorch's).
+    device : str or Backend, optional
+        "cpu" (the default), "cuda", "cuda:N" or "strict".
+    requires_grad : bool, default False
+        Whether backward should compute a gradient for the new tensor.
+
+    Returns
+    -------
+    Tensor
+        1-D.
+
+    Raises
+    ------
+    DeviceError
+        If `device` is unknown or unavailable here.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.arange(5)
+    tensor([0, 1, 2, 3, 4])
+    >>> gk.arange(0, 1, 0.25)
+    tensor([0.  , 0.25, 0.5 , 0.75])
+    """
     b = _backends.get_backend(device)
     if dtype is None:
         ints = all(isinstance(v, int) for v in (start, stop, step) if v is not None)
@@ -108,11 +360,42 @@ def arange(start: float, stop: float | None = None, step: float = 1,
     return _finish(array, b, requires_grad)
 
 
-def linspace(start: float, stop: float, num: int,
+def linspace(start: float, end: float, steps: int,
              dtype: DTypeLike | None = None,
              device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+    """`steps` evenly spaced values from `start` to `end`, both included (torch.linspace).
+
+    Parameters
+    ----------
+    start, end : float
+        The first and last values.
+    steps : int
+        How many values.
+    dtype : DType or str, optional
+        The dtype; float32 by default.
+    device : str or Backend, optional
+        "cpu" (the default), "cuda", "cuda:N" or "strict".
+    requires_grad : bool, default False
+        Whether backward should compute a gradient for the new tensor.
+
+    Returns
+    -------
+    Tensor
+        1-D, of `steps` elements.
+
+    Raises
+    ------
+    DeviceError
+        If `device` is unknown or unavailable here.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.linspace(0, 1, 5)
+    tensor([0.  , 0.25, 0.5 , 0.75, 1.  ])
+    """
     b = _backends.get_backend(device)
-    array = b.xp.linspace(start, stop, num, dtype=b.dtypes[_dtype_name(dtype)],
+    array = b.xp.linspace(start, end, steps, dtype=b.dtypes[_dtype_name(dtype)],
                           device=b.native_device)
     return _finish(array, b, requires_grad)
 
@@ -120,6 +403,38 @@ def linspace(start: float, stop: float, num: int,
 def eye(n: int, m: int | None = None,
         dtype: DTypeLike | None = None,
         device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+    """A matrix with ones on the diagonal and zeros elsewhere (torch.eye).
+
+    Parameters
+    ----------
+    n : int
+        The number of rows.
+    m : int, optional
+        The number of columns; `n` by default.
+    dtype : DType or str, optional
+        The dtype; float32 by default.
+    device : str or Backend, optional
+        "cpu" (the default), "cuda", "cuda:N" or "strict".
+    requires_grad : bool, default False
+        Whether backward should compute a gradient for the new tensor.
+
+    Returns
+    -------
+    Tensor
+        Of shape (n, m).
+
+    Raises
+    ------
+    DeviceError
+        If `device` is unknown or unavailable here.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.eye(2)
+    tensor([[1., 0.],
+            [0., 1.]])
+    """
     b = _backends.get_backend(device)
     array = b.xp.eye(n, m, dtype=b.dtypes[_dtype_name(dtype)], device=b.native_device)
     return _finish(array, b, requires_grad)
@@ -129,7 +444,47 @@ def eye(n: int, m: int | None = None,
 def randn(*shape: int | Sequence[int], generator: Generator | None = None,
           dtype: DTypeLike | None = None,
           device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
-    """Standard normal draws from the device's seeded generator (see manual_seed)."""
+    """Draws from the standard normal distribution (torch.randn).
+
+    From the device's default generator (seeded by :func:`manual_seed`) or `generator`.
+
+    Parameters
+    ----------
+    *shape : int or sequence of int
+        The sizes, as separate ints or one tuple or list.
+    generator : Generator, optional
+        Draw from this Generator (on the same device) instead of the device's default.
+    dtype : DType or str, optional
+        float32 (the default) or float64.
+    device : str or Backend, optional
+        "cpu" (the default), "cuda", "cuda:N" or "strict".
+    requires_grad : bool, default False
+        Whether backward should compute a gradient for the new tensor.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    TypeError
+        If `dtype` is not floating point, or `generator` is no Generator.
+    DeviceError
+        If `device` is unavailable, or `generator` is on another device.
+
+    Notes
+    -----
+    Differences: the numbers are not torch's for the same seed, nor equal across
+    devices; the same seed repeats them on the same device.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> _ = gk.manual_seed(0)
+    >>> w = gk.randn(2, 3, requires_grad=True)
+    >>> w.shape, w.dtype
+    ((2, 3), gradkit.float32)
+    """
     b = _backends.get_backend(device)
     dtype = _dtype_name(dtype)
     if dtype not in ("float32", "float64"):
@@ -140,7 +495,42 @@ def randn(*shape: int | Sequence[int], generator: Generator | None = None,
 def rand(*shape: int | Sequence[int], generator: Generator | None = None,
          dtype: DTypeLike | None = None,
          device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
-    """Uniform draws in [0, 1) from the device's seeded generator."""
+    """Draws from the uniform distribution on [0, 1) (torch.rand).
+
+    From the device's default generator (seeded by :func:`manual_seed`) or `generator`.
+
+    Parameters
+    ----------
+    *shape : int or sequence of int
+        The sizes, as separate ints or one tuple or list.
+    generator : Generator, optional
+        Draw from this Generator (on the same device) instead of the device's default.
+    dtype : DType or str, optional
+        float32 (the default) or float64.
+    device : str or Backend, optional
+        "cpu" (the default), "cuda", "cuda:N" or "strict".
+    requires_grad : bool, default False
+        Whether backward should compute a gradient for the new tensor.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    TypeError
+        If `dtype` is not floating point, or `generator` is no Generator.
+    DeviceError
+        If `device` is unavailable, or `generator` is on another device.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> _ = gk.manual_seed(0)
+    >>> u = gk.rand(1000)
+    >>> bool(((u >= 0) & (u < 1)).all())
+    True
+    """
     b = _backends.get_backend(device)
     dtype = _dtype_name(dtype)
     if dtype not in ("float32", "float64"):
@@ -152,8 +542,47 @@ def randint(low: int = 0, high: int | Sequence[int] | None = None,
             size: Sequence[int] | None = None, *, generator: Generator | None = None,
             dtype: DTypeLike | None = None, device: DeviceLike = None,
             requires_grad: bool = False) -> Tensor:
-    """Integers uniform in [low, high), int64 by default: torch's randint(high, size) and
-    randint(low, high, size), size a tuple."""
+    """Random integers uniform in [low, high) (torch.randint).
+
+    Both of torch's signatures: ``randint(high, size)`` and ``randint(low, high, size)``.
+
+    Parameters
+    ----------
+    low : int, default 0
+        The smallest value (or `high`, with two positional arguments).
+    high : int
+        One above the largest value.
+    size : tuple of int
+        The shape.
+    generator : Generator, optional
+        Draw from this Generator (on the same device) instead of the device's default.
+    dtype : DType or str, optional
+        int64 by default.
+    device : str or Backend, optional
+        "cpu" (the default), "cuda", "cuda:N" or "strict".
+    requires_grad : bool, default False
+        Only floating dtypes can require grad.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    TypeError
+        If `size` is not a tuple or list.
+    ValueError
+        If `low` >= `high`, or the range does not fit `dtype`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> _ = gk.manual_seed(0)
+    >>> gk.randint(10, (2, 3)).shape
+    (2, 3)
+    >>> bool((gk.randint(5, 8, (100,)) >= 5).all())
+    True
+    """
     if size is None:  # randint(high, size)
         low, high, size = 0, low, high  # type: ignore[assignment]  # (torch's two signatures)
     elif high is None:  # randint(high, size=size)
@@ -173,23 +602,83 @@ def randint(low: int = 0, high: int | Sequence[int] | None = None,
 
 def randperm(n: int, *, generator: Generator | None = None,
              device: DeviceLike = None) -> Tensor:
-    """A random permutation of 0..n-1 (int64)."""
+    """A random permutation of 0, ..., n-1, int64 (torch.randperm).
+
+    Parameters
+    ----------
+    n : int
+        The number of elements.
+    generator : Generator, optional
+        Draw from this Generator (on the same device) instead of the device's default.
+    device : str or Backend, optional
+        "cpu" (the default), "cuda", "cuda:N" or "strict".
+
+    Returns
+    -------
+    Tensor
+        1-D, int64.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> _ = gk.manual_seed(0)
+    >>> sorted(gk.randperm(4).tolist())
+    [0, 1, 2, 3]
+    """
     b = _backends.get_backend(device)
     return Tensor._make(b.permutation(n, generator), b)
 
 
 def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,
                 generator: Generator | None = None) -> Tensor:
-    """torch.multinomial: `num_samples` category indices per row of `input` (1-D, or 2-D
-    with one distribution per row), drawn with probability proportional to the weights,
-    which need not sum to 1. int64, on input's device, drawn there.
+    """Category indices drawn with probability proportional to weights (torch.multinomial).
 
-    Without replacement a row's indices are distinct and come in the order drawn. Weights
-    that make no distribution raise ValueError: always on the CPU, on other devices in
-    debug mode (checking reads them on the host). Without debug mode such a row gets the
-    out-of-range index input.size(-1) there, never a plausible sample. Unlike torch's,
-    drawing more samples without replacement than a row has nonzero weights is such an
-    error, not a draw of zero-weight categories.
+    `num_samples` indices per row of `input` (1-D, or 2-D with one distribution per
+    row); the weights need not sum to 1. Without replacement a row's indices are
+    distinct and come in the order drawn.
+
+    Parameters
+    ----------
+    input : Tensor
+        Non-negative floating-point weights, 1-D or 2-D.
+    num_samples : int
+        How many indices to draw per row.
+    replacement : bool, default False
+        Whether an index may be drawn more than once.
+    generator : Generator, optional
+        Draw from this Generator (on input's device) instead of the device's default.
+
+    Returns
+    -------
+    Tensor
+        Of dtype int64, on input's device (drawn there), of shape
+        ``input.shape[:-1] + (num_samples,)``.
+
+    Raises
+    ------
+    ValueError
+        If `input` is not 1-D or 2-D, `num_samples` is not positive or exceeds the
+        categories without replacement, or the weights make no distribution (checked
+        always on the CPU, elsewhere in debug mode).
+    TypeError
+        If `input` is not floating point.
+
+    Notes
+    -----
+    Differences: weights that make no distribution raise ValueError on the CPU and, on
+    other devices, in debug mode (checking reads them on the host). Without debug mode
+    such a row gets the out-of-range index ``input.size(-1)`` there, never a plausible
+    sample. Unlike torch's, drawing more samples without replacement than a row has
+    nonzero weights is such an error, not a draw of zero-weight categories.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> _ = gk.manual_seed(0)
+    >>> gk.multinomial(gk.tensor([0.0, 1.0, 0.0]), 2, replacement=True)
+    tensor([1, 1])
+    >>> gk.multinomial(gk.tensor([[1.0, 1.0], [0.0, 3.0]]), 1).shape
+    (2, 1)
     """
     n = operator.index(num_samples)
     if input.ndim not in (1, 2):
@@ -229,23 +718,80 @@ def _check_weights(w: np.ndarray, n: int, replacement: bool) -> None:
 
 
 def manual_seed(seed: int) -> Generator:
-    """Seed the default generator of every device, so runs repeat exactly; returns the CPU's
-    (gk.default_generator), as torch's does."""
+    """Seed the default generator of every device, so runs repeat exactly (torch.manual_seed).
+
+    Devices first used later are seeded with it too.
+
+    Parameters
+    ----------
+    seed : int
+        Any int in [-2**63, 2**64); negatives are taken mod 2**64, as in torch.
+
+    Returns
+    -------
+    Generator
+        The CPU's default generator (``gk.default_generator``), as torch's does.
+
+    Raises
+    ------
+    TypeError
+        If `seed` is not an int.
+    ValueError
+        If `seed` is outside [-2**63, 2**64).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> _ = gk.manual_seed(0)
+    >>> a = gk.randn(3)
+    >>> _ = gk.manual_seed(0)
+    >>> bool((gk.randn(3) == a).all())
+    True
+    """
     _backends.seed_all(_backends.check_seed(seed))
     return default_generator
 
 
 def seed() -> int:
-    """Seed every device's default generator with one fresh number from the OS; return it."""
+    """Seed every device's default generator with a fresh number from the OS (torch.seed).
+
+    Returns
+    -------
+    int
+        The seed used, which :func:`manual_seed` repeats.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> s = gk.seed()
+    >>> gk.initial_seed() == s
+    True
+    """
     s = default_generator.seed()
     _backends.seed_all(s)
     return s
 
 
 def initial_seed() -> int:
-    """The seed of the default CPU generator."""
+    """The seed of the default CPU generator (torch.initial_seed).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> _ = gk.manual_seed(42)
+    >>> gk.initial_seed()
+    42
+    """
     return default_generator.initial_seed()
 
 
 Generator = _backends.Generator
 default_generator = _backends.get_backend("cpu").default_generator
+"""The CPU's default Generator, which draws use without `generator=` (torch.default_generator).
+
+:func:`manual_seed` seeds it (and the other devices' default generators).
+"""

@@ -25,23 +25,63 @@ __all__ = ["DataLoader"]
 
 
 class DataLoader:
-    """Iterate over aligned arrays in minibatches: each step yields one tuple of tensors
-    holding the same rows of every array.
+    """Iterate over aligned in-memory arrays in minibatches, on one device.
 
-    - shuffle: a new order every epoch. Without `seed` it is drawn on the device from
-      its generator (repeatable under gk.manual_seed); with `seed` it comes from the
-      loader's own NumPy generator and is copied to the device (one small host-to-device
-      copy per epoch), so the same seed gives the same batches on every device.
-    - drop_last: leave out the last batch if it is smaller than batch_size.
-    - device: where the data lives (default: where it already is; NumPy data on the
-      CPU).
+    Each step yields one tuple of tensors holding the same rows of every array. The whole
+    dataset is moved to the device once (it is meant for data that fits); every batch is
+    then a slice copy or an index gather on the device, so an epoch makes no host transfer
+    and no per-example Python loop.
 
-    Copies, as PyTorch's: every batch is a new array, shuffled or not (as PyTorch's
-    default collate makes), so changing a batch in place never changes the dataset. The
-    loader keeps the arrays and tensors it is given without copying them when they are
-    already on `device` (as PyTorch's TensorDataset does): changes the caller makes to
-    them later show in later batches. Data moved to another device, and Python lists,
-    are copied once here.
+    Parameters
+    ----------
+    *arrays : array_like or Tensor
+        The data, all with the same length along axis 0 (tensors are detached).
+    batch_size : int, default 1
+        Keyword only: the number of examples per batch.
+    shuffle : bool, default False
+        Keyword only: a new order every epoch. Without ``seed`` it is drawn on the device
+        from its generator (repeatable under ``gk.manual_seed``); with ``seed`` it comes
+        from the loader's own NumPy generator, so the same seed gives the same batches on
+        every device.
+    drop_last : bool, default False
+        Keyword only: leave out the last batch if it is smaller than ``batch_size``.
+    seed : int, optional
+        Keyword only: seed of the loader's own shuffling generator.
+    device : str, optional
+        Keyword only: where the data lives (default: where it already is; NumPy data on
+        the CPU).
+
+    Raises
+    ------
+    ValueError
+        If no array is given, ``batch_size`` is not a positive int, an array is 0-d, or the
+        lengths differ.
+    DeviceError
+        If tensors on different devices are given without ``device``.
+
+    Notes
+    -----
+    PyTorch equivalent: ``torch.utils.data.DataLoader(TensorDataset(*tensors), ...)``.
+    Differences: it takes the arrays directly and has no workers, samplers or collate
+    function. Every batch is a new array (as PyTorch's default collate makes), so changing a
+    batch never changes the dataset; arrays already on ``device`` are kept without a copy
+    (as PyTorch's TensorDataset), so later changes to them show in later batches.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradkit.data import DataLoader
+    >>> x, y = np.arange(10.).reshape(5, 2), np.arange(5)
+    >>> loader = DataLoader(x, y, batch_size=2)
+    >>> len(loader)
+    3
+    >>> for xb, yb in loader:
+    ...     print(xb.shape, yb)
+    (2, 2) tensor([0, 1])
+    (2, 2) tensor([2, 3])
+    (1, 2) tensor([4])
+    >>> len(DataLoader(x, y, batch_size=2, shuffle=True, seed=0, drop_last=True))
+    2
     """
 
     def __init__(self, *arrays: Any, batch_size: int = 1, shuffle: bool = False,

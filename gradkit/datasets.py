@@ -45,18 +45,63 @@ __all__ = ["DEFAULT_DEADLINE", "DEFAULT_MAX_BYTES", "MNIST_FILES", "MNIST_MIRROR
 
 
 class DownloadError(RuntimeError):
-    """A file could not be fetched; the message names the URL, why, and what to do."""
+    """A file could not be fetched; the message names the URL, why, and what to do.
+
+    Raised by :func:`download` and :func:`load_mnist`; a RuntimeError.
+
+    Examples
+    --------
+    >>> from gradkit import datasets
+    >>> issubclass(datasets.DownloadError, RuntimeError)
+    True
+    """
 
 
 class DataPathError(DownloadError, ValueError):
-    """A data path is unusable: a file where a folder should be, or a folder where a data
-    file should be. The message names the path. (A DownloadError and a ValueError.)"""
+    """A data path is unusable: a file where a folder should be, or the reverse.
+
+    The message names the path. It is a DownloadError and a ValueError.
+
+    Examples
+    --------
+    >>> from gradkit import datasets
+    >>> issubclass(datasets.DataPathError, (datasets.DownloadError, ValueError))
+    True
+    """
 
 
 def load_digits(flatten: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(images, labels): 1797 8x8 digits as float32 in [0, 1] and int64 labels 0-9.
+    """Load scikit-learn's bundled 8x8 handwritten digits (no download).
 
-    flatten: images of shape (n, 64) (default) or (n, 8, 8).
+    Parameters
+    ----------
+    flatten : bool, default True
+        Images of shape (n, 64), or (n, 8, 8) when False.
+
+    Returns
+    -------
+    images : numpy.ndarray
+        The 1797 images, float32 in [0, 1].
+    labels : numpy.ndarray
+        The labels 0-9, int64.
+
+    Raises
+    ------
+    ImportError
+        If scikit-learn is not installed (``pip install "gradkit[examples]"``).
+
+    Notes
+    -----
+    PyTorch has no equivalent; this is :func:`sklearn.datasets.load_digits`, rescaled.
+
+    Examples
+    --------
+    >>> from gradkit import datasets
+    >>> x, y = datasets.load_digits()
+    >>> x.shape, x.dtype, y.shape, y.dtype
+    ((1797, 64), dtype('float32'), (1797,), dtype('int64'))
+    >>> datasets.load_digits(flatten=False)[0].shape
+    (1797, 8, 8)
     """
     try:
         from sklearn.datasets import load_digits as _sk_load_digits
@@ -72,7 +117,40 @@ def load_digits(flatten: bool = True) -> tuple[np.ndarray, np.ndarray]:
 
 def train_test_split(x: np.ndarray, y: np.ndarray, test_fraction: float = 0.2,
                      seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(x_train, y_train, x_test, y_test): a shuffled split, the same for the same seed."""
+    """Split ``x`` and ``y`` into shuffled train and test parts, the same for the same seed.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Examples and labels with the same number of rows.
+    test_fraction : float, default 0.2
+        The share of rows that go to the test part (at least one row).
+    seed : int, default 0
+        Seed of the shuffle.
+
+    Returns
+    -------
+    x_train : numpy.ndarray
+    y_train : numpy.ndarray
+    x_test : numpy.ndarray
+    y_test : numpy.ndarray
+
+    Raises
+    ------
+    ValueError
+        If the lengths differ or ``test_fraction`` is not in (0, 1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradkit import datasets
+    >>> x, y = np.arange(20).reshape(10, 2), np.arange(10)
+    >>> x_train, y_train, x_test, y_test = datasets.train_test_split(x, y, test_fraction=0.3)
+    >>> x_train.shape, x_test.shape
+    ((7, 2), (3, 2))
+    >>> sorted(np.concatenate([y_train, y_test]).tolist()) == list(range(10))
+    True
+    """
     if len(x) != len(y):
         raise ValueError(f"train_test_split: x has {len(x)} rows but y has {len(y)}")
     if not 0.0 < test_fraction < 1.0:
@@ -89,9 +167,36 @@ _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """The array stored in an IDX file (MNIST's format), gzip-compressed or not.
+    """Read the array stored in an IDX file (MNIST's format), gzip-compressed or not.
 
-    Raises ValueError naming the file when it is not IDX, or is truncated or too long.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    numpy.ndarray
+        In native byte order, writable.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, when it is not IDX, or is truncated or too long.
+    FileNotFoundError
+        If the file does not exist.
+
+    Examples
+    --------
+    >>> import os, struct, tempfile
+    >>> from gradkit import datasets
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "tiny-idx2-ubyte")
+    ...     with open(path, "wb") as f:   # magic: 0, 0, type 0x08 (uint8), 2 dims
+    ...         _ = f.write(bytes([0, 0, 8, 2]) + struct.pack(">II", 2, 3) + bytes(range(6)))
+    ...     datasets.read_idx(path)
+    array([[0, 1, 2],
+           [3, 4, 5]], dtype=uint8)
     """
     path = Path(path)
     with open(path, "rb") as f:
@@ -128,11 +233,22 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
 
 # ---- where data goes -------------------------------------------------------------------
 def default_data_dir() -> Path:
-    """The folder for downloaded data when none is given (created on first download).
+    """Return the folder for downloaded data when none is given (created on first download).
 
-    `$GRADKIT_DATA` when set; else the platform's cache folder: `$XDG_CACHE_HOME/gradkit`
-    or `~/.cache/gradkit` on Linux and macOS, `%LOCALAPPDATA%\\gradkit\\Cache` on Windows.
-    Datasets get a subfolder each (MNIST: `<this>/mnist`).
+    ``$GRADKIT_DATA`` when set; else the platform's cache folder: ``$XDG_CACHE_HOME/gradkit``
+    or ``~/.cache/gradkit`` on Linux and macOS, ``%LOCALAPPDATA%\\gradkit\\Cache`` on
+    Windows. Datasets get a subfolder each (MNIST: ``<this>/mnist``).
+
+    Returns
+    -------
+    pathlib.Path
+        An absolute path.
+
+    Examples
+    --------
+    >>> from gradkit import datasets
+    >>> datasets.default_data_dir().is_absolute()
+    True
     """
     return Path(_data_dir_for(os.environ, windows=os.name == "nt")).expanduser().resolve()
 
@@ -174,7 +290,21 @@ def _make_folder(folder: Path, what: str) -> None:
 
 # ---- MNIST -----------------------------------------------------------------------------
 class FileRecord(NamedTuple):
-    """What a published data file must be: its MD5 and its exact size in bytes."""
+    """What a published data file must be: its MD5 and its exact size in bytes.
+
+    Parameters
+    ----------
+    md5 : str
+        The hex MD5 digest.
+    size : int
+        The size in bytes.
+
+    Examples
+    --------
+    >>> from gradkit import datasets
+    >>> datasets.MNIST_FILES["t10k-labels-idx1-ubyte.gz"].size
+    4542
+    """
 
     md5: str
     size: int
@@ -208,22 +338,63 @@ def load_mnist(
     deadline: float | None = DEFAULT_DEADLINE,
     allow_http: bool = False,
 ) -> tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.float32], NDArray[np.int64]]:
-    """(x_train, y_train, x_test, y_test) from MNIST's IDX files in `root`.
+    """Load MNIST from its four standard IDX files, downloading missing ones.
 
-    root: the folder with the files (`~` and relative paths allowed); default
-    `default_data_dir() / "mnist"` (`$GRADKIT_DATA/mnist`, else e.g.
-    `~/.cache/gradkit/mnist`). Images are float32 in [0, 1], shape (n, 784) (or
-    (n, 28, 28) with flatten=False); labels int64. A file may be stored gzip-compressed
-    (`name.gz`) or not (`name`). Missing files are downloaded when `download` is true,
-    from `mirrors` (default MNIST_MIRRORS, https only) in turn, each checked against the
-    MD5 and size in MNIST_FILES before it is moved into place. `timeout` (seconds without
-    data) and `deadline` (seconds for a whole file from one mirror) bound each try; a
-    mirror that serves more bytes than the file has is cut off. Plain-http mirrors are
-    refused unless `allow_http=True` (the checksums still guard the content).
+    Each downloaded file is checked against the MD5 and size in ``MNIST_FILES`` before it
+    is moved into place. A file may be stored gzip-compressed (``name.gz``) or not.
 
-    Raises DownloadError listing every URL tried and why it failed, and where to put
-    the files by hand; DataPathError when `root` is a file or a data file's place is
-    taken by a folder; FileNotFoundError for missing files with download=False.
+    Parameters
+    ----------
+    root : str or os.PathLike, optional
+        The folder with the files (``~`` and relative paths allowed); default
+        ``default_data_dir() / "mnist"`` (``$GRADKIT_DATA/mnist``, else e.g.
+        ``~/.cache/gradkit/mnist``).
+    download : bool, default True
+        Download missing files.
+    flatten : bool, default True
+        Images of shape (n, 784), or (n, 28, 28) when False.
+    mirrors : sequence of str, optional
+        Base URLs tried in turn (default ``MNIST_MIRRORS``, https only).
+    timeout : float, default 30.0
+        Seconds without data before a try fails.
+    deadline : float or None, default DEFAULT_DEADLINE
+        Keyword only: seconds for a whole file from one mirror; None for no limit.
+    allow_http : bool, default False
+        Keyword only: accept plain-http mirrors (the checksums still guard the content).
+
+    Returns
+    -------
+    x_train : numpy.ndarray
+        60000 images, float32 in [0, 1].
+    y_train : numpy.ndarray
+        Their labels, int64.
+    x_test : numpy.ndarray
+        10000 images, float32 in [0, 1].
+    y_test : numpy.ndarray
+        Their labels, int64.
+
+    Raises
+    ------
+    DownloadError
+        Listing every URL tried and why it failed, and where to put the files by hand.
+    DataPathError
+        If ``root`` is a file or a data file's place is taken by a folder.
+    FileNotFoundError
+        For missing files with ``download=False``.
+    ValueError
+        If a mirror is plain http without ``allow_http``, or the files do not fit together.
+
+    Notes
+    -----
+    PyTorch equivalent: ``torchvision.datasets.MNIST`` (same files and checksums), as
+    arrays rather than a Dataset.
+
+    Examples
+    --------
+    >>> from gradkit import datasets
+    >>> x_train, y_train, x_test, y_test = datasets.load_mnist()  # doctest: +SKIP
+    >>> x_train.shape, x_train.dtype, y_test.shape  # doctest: +SKIP
+    ((60000, 784), dtype('float32'), (10000,))
     """
     root = default_data_dir() / "mnist" if root is None else _resolve(root)
     if root.exists() and not root.is_dir():
@@ -301,31 +472,70 @@ def download(
     deadline: float | None = DEFAULT_DEADLINE,
     allow_http: bool = False,
 ) -> Path:
-    """Fetch `url` into `path` (its folder is created) and return `path`, made absolute.
+    """Fetch ``url`` into ``path`` (its folder is created) and return ``path``, made absolute.
 
-    The data goes to a temporary `.part` file beside `path` that is checked against
-    `sha256` and/or `md5` and `size` (when given) and only then renamed into place. The
-    `.part` file is removed on any error, and on SIGTERM or SIGINT during the download
-    (handlers installed for its duration, in the main thread only; the signal is then
-    re-delivered to the handler that was there before). A `path` that already exists with
-    the right checksum and size (or exists, when neither is given) is kept and nothing is
-    fetched. `path` may start with `~` and may be relative.
+    The data goes to a temporary ``.part`` file beside ``path`` that is checked against
+    ``sha256`` and/or ``md5`` and ``size`` (when given) and only then renamed into place.
+    The ``.part`` file is removed on any error, and on SIGTERM or SIGINT during the
+    download. A ``path`` that already exists with the right checksum and size (or exists,
+    when neither is given) is kept and nothing is fetched.
 
-    Limits, each failing the download with a message saying which was hit:
-    - `timeout`: seconds without any data (connecting, or between two reads);
-    - `deadline`: seconds for the whole file, redirects included, however the server
-      trickles (None: no limit; name resolution is bounded by the system's resolver);
-    - `size`: the exact size in bytes, when known (a longer or shorter body fails);
-      otherwise `max_bytes` (default DEFAULT_MAX_BYTES, 1 GiB) caps the size.
+    Parameters
+    ----------
+    url : str
+        An https URL, or file:// for a local copy.
+    path : str or os.PathLike
+        Where to put the file (``~`` and relative paths allowed).
+    sha256, md5 : str, optional
+        Keyword only: expected hex digests.
+    size : int, optional
+        Keyword only: the exact size in bytes (a longer or shorter body fails).
+    max_bytes : int, optional
+        Keyword only: the size cap when ``size`` is not given (default
+        ``DEFAULT_MAX_BYTES``, 1 GiB).
+    timeout : float, default 30.0
+        Keyword only: seconds without any data (connecting, or between two reads).
+    deadline : float or None, default DEFAULT_DEADLINE
+        Keyword only: seconds for the whole file, redirects included (None: no limit).
+    allow_http : bool, default False
+        Keyword only: accept plain http and https-to-http redirects; then pass a checksum.
 
-    URLs: https, and file:// for a local copy. Plain http is refused (a ValueError), as
-    is a redirect from https to http, unless `allow_http=True`: then the caller accepts
-    that anyone on the network path may tamper with the transfer, and should pass a
-    checksum. At most 10 redirects, never a loop.
+    Returns
+    -------
+    pathlib.Path
+        ``path``, absolute.
 
-    Raises DownloadError with one line: "<url>: <why>" (HTTP status, timeout, deadline,
-    too large, short body, checksum mismatch, ...) and where to put an offline copy;
-    DataPathError when `path` is a folder or a file stands where a folder is needed.
+    Raises
+    ------
+    DownloadError
+        With one line "<url>: <why>" (HTTP status, timeout, deadline, too large, short
+        body, checksum mismatch, ...) and where to put an offline copy.
+    DataPathError
+        If ``path`` is a folder or a file stands where a folder is needed.
+    ValueError
+        For a plain-http URL without ``allow_http``.
+
+    Notes
+    -----
+    At most 10 redirects, never a loop.
+
+    Examples
+    --------
+    >>> from gradkit import datasets
+    >>> datasets.download("https://example.com/names.txt", "data/names.txt",
+    ...                   sha256="...")  # doctest: +SKIP
+    PosixPath('/home/me/data/names.txt')
+
+    A file:// URL copies a local file, with the same checks:
+
+    >>> import hashlib, pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     src = pathlib.Path(d, "src.txt")
+    ...     _ = src.write_bytes(b"hello")
+    ...     out = datasets.download(src.as_uri(), pathlib.Path(d, "sub", "copy.txt"),
+    ...                             sha256=hashlib.sha256(b"hello").hexdigest())
+    ...     out.read_bytes()
+    b'hello'
     """
     _check_url(url, allow_http, "download")
     path = _resolve(path)

@@ -23,19 +23,69 @@ _debug = os.environ.get("GRADKIT_DEBUG", "").strip() not in ("", "0")
 
 
 def set_debug(mode: bool) -> None:
-    """Turn debug mode on or off, for the whole process."""
+    """Turn debug mode on or off, for the whole process.
+
+    In debug mode every backend checks integer index bounds (and multinomial weights)
+    on the host, at the price of a synchronisation on a GPU; the CPU checks always.
+    GRADKIT_DEBUG=1 in the environment turns it on at import.
+
+    Parameters
+    ----------
+    mode : bool
+        True for on.
+
+    Notes
+    -----
+    gradkit-only (PyTorch checks device-side, with an asynchronous CUDA error).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.set_debug(True)
+    >>> gk.is_debug()
+    True
+    >>> gk.set_debug(False)
+    """
     global _debug
     _debug = bool(mode)
 
 
 def is_debug() -> bool:
-    """Whether debug mode is on."""
+    """Whether debug mode is on (see :func:`set_debug`).
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.is_debug()
+    False
+    """
     return _debug
 
 
 def checks_bounds(backend: Backend) -> bool:
     """Whether index bounds are checked on `backend`: on the CPU always, in debug mode
-    everywhere."""
+    everywhere.
+
+    Parameters
+    ----------
+    backend : Backend
+        The backend of the tensors being indexed.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit.debug import checks_bounds
+    >>> checks_bounds(gk.get_backend("cpu")), checks_bounds(gk.get_backend("strict"))
+    (True, False)
+    """
     return _debug or backend.checks_bounds_cheaply
 
 
@@ -45,9 +95,37 @@ def check_index_bounds(backend: Backend, index: Any, low: int, high: int, what: 
     value of the integer array `index` (values equal to `ignore` excepted).
 
     Reads the range through the backend's explicit host copy: a synchronisation on a
-    GPU, so the callers on the training path ask `checks_bounds` first. `what` names
-    the indices ("embedding: indices"), `limit` where the bound comes from
-    ("num_embeddings=3").
+    GPU, so the callers on the training path ask `checks_bounds` first.
+
+    Parameters
+    ----------
+    backend : Backend
+        The backend of `index`.
+    index : array
+        A raw integer array of `backend`.
+    low, high : int
+        The allowed range, [low, high).
+    what : str
+        Names the indices in the message ("embedding: indices").
+    limit : str
+        Where the bound comes from ("num_embeddings=3").
+    ignore : int, optional
+        A value that is allowed anyway (cross entropy's ignore_index).
+
+    Raises
+    ------
+    IndexError
+        If a value is outside [low, high).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gradkit as gk
+    >>> from gradkit.debug import check_index_bounds
+    >>> check_index_bounds(gk.get_backend("cpu"), np.array([0, 3]), 0, 3, "indices", "n=3")
+    Traceback (most recent call last):
+    ...
+    IndexError: indices range over [0, 3], outside [0, 3) for n=3
     """
     if index.size == 0:
         return

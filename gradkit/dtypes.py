@@ -9,7 +9,47 @@ if TYPE_CHECKING:
 
 
 class DType:
-    """A dtype by its standard name; compares equal to its name and to NumPy's dtype."""
+    """An element type by its standard name (torch.dtype): ``gk.float32``, ``gk.int64``, ...
+
+    One object per dtype: use the module's constants (gk.bool, gk.int8, gk.int16,
+    gk.int32, gk.int64, gk.uint8, gk.float32, gk.float64, and the PyTorch aliases
+    gk.float, gk.double, gk.long, gk.int) or :func:`dtype`, not the constructor. Each
+    Backend maps it to its own library's dtype object.
+
+    Parameters
+    ----------
+    name : str
+        The standard name ("float32", ...).
+    kind : str
+        "b" bool, "i" signed int, "u" unsigned int, "f" float (NumPy's kinds).
+    itemsize : int
+        Bytes per element.
+
+    Attributes
+    ----------
+    name : str
+        The standard name.
+    kind : str
+        "b", "i", "u" or "f".
+    itemsize : int
+        Bytes per element.
+
+    Notes
+    -----
+    Differences from :class:`torch.dtype`: compares equal to its name and to the
+    NumPy dtype of that name.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gradkit as gk
+    >>> gk.float32
+    gradkit.float32
+    >>> gk.float32 == "float32", gk.float32 == np.float32
+    (True, True)
+    >>> gk.float is gk.float32
+    True
+    """
 
     __slots__ = ("name", "kind", "itemsize")
 
@@ -20,6 +60,14 @@ class DType:
 
     @property
     def is_floating_point(self) -> bool:
+        """Whether it is float32 or float64 (torch.dtype.is_floating_point).
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.float64.is_floating_point, gk.int64.is_floating_point
+        (True, False)
+        """
         return self.kind == "f"
 
     def __repr__(self) -> str:
@@ -63,8 +111,27 @@ def _name_of(obj: Any) -> str | None:
 
 
 def is_dtype_like(obj: object) -> TypeGuard[DTypeLike]:
-    """Whether `obj` names a dtype (a DType, a NumPy dtype or scalar type, float/int/bool,
-    or a dtype name): how to() tells x.to(gk.float64) from x.to("cuda")."""
+    """Whether `obj` names a dtype rather than a device.
+
+    A DType, a NumPy dtype or scalar type, float/int/bool, or a dtype name: how to()
+    tells ``x.to(gk.float64)`` from ``x.to("cuda")``.
+
+    Parameters
+    ----------
+    obj : object
+        Anything.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit.dtypes import is_dtype_like
+    >>> is_dtype_like(gk.float64), is_dtype_like("int32"), is_dtype_like("cuda")
+    (True, True, False)
+    """
     if isinstance(obj, DType) or obj in (float, int, bool):
         return True
     if isinstance(obj, str):
@@ -74,7 +141,36 @@ def is_dtype_like(obj: object) -> TypeGuard[DTypeLike]:
 
 
 def dtype(obj: DTypeLike) -> DType:
-    """gradkit's DType for a name, a NumPy dtype/type or a DType; errors list the choices."""
+    """The gradkit DType for a name, a NumPy dtype or type, a Python type or a DType.
+
+    Parameters
+    ----------
+    obj : DType, str, numpy.dtype or type
+        What names the dtype; Python's float, int and bool give float32 (PyTorch's
+        default), int64 and bool.
+
+    Returns
+    -------
+    DType
+
+    Raises
+    ------
+    TypeError
+        If `obj` names no dtype gradkit supports; the message lists the choices.
+
+    Notes
+    -----
+    gradkit-only: PyTorch has no such converter (its dtypes are only objects).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gradkit as gk
+    >>> gk.dtype("float64")
+    gradkit.float64
+    >>> gk.dtype(np.int32), gk.dtype(float)
+    (gradkit.int32, gradkit.float32)
+    """
     if isinstance(obj, DType):
         return obj
     if obj is float:
@@ -98,7 +194,33 @@ _DEFAULT = {0: bool_, 1: int64, 2: float32}  # the dtype a Python scalar of a ca
 
 
 def promote_types(a: DTypeLike, b: DTypeLike) -> DType:
-    """The smallest dtype both `a` and `b` cast to safely (torch.promote_types)."""
+    """The smallest dtype both `a` and `b` cast to safely (torch.promote_types).
+
+    Categories rank bool < integer < floating point; within one, the wider wins; uint8
+    with a signed int gives a signed int wide enough for both.
+
+    Parameters
+    ----------
+    a, b : DType or str
+        The dtypes.
+
+    Returns
+    -------
+    DType
+
+    Raises
+    ------
+    TypeError
+        If either names no supported dtype.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.promote_types(gk.int64, gk.float32)
+    gradkit.float32
+    >>> gk.promote_types("uint8", "int8")
+    gradkit.int16
+    """
     a, b = dtype(a), dtype(b)
     if a is b:
         return a
@@ -127,10 +249,34 @@ def _operand(x: Any) -> tuple[int, DType]:
 
 
 def result_type(*operands: Any) -> DType:
-    """The dtype of an elementwise op on `operands` (torch.result_type): tensors with
-    dimensions decide; zero-dim tensors, then scalars, count only when their category
-    (bool < int < float) is higher. So float32 * float64 scalar stays float32, and
-    int64 * 2.5 is float32."""
+    """The dtype of an elementwise op on `operands` (torch.result_type).
+
+    Tensors with dimensions decide; zero-dim tensors, then scalars, count only when
+    their category (bool < int < float) is higher. So a float32 tensor times a float64
+    scalar stays float32, and an int64 tensor times 2.5 is float32.
+
+    Parameters
+    ----------
+    *operands : Tensor or scalar
+        The operands (Python and NumPy scalars count as scalars).
+
+    Returns
+    -------
+    DType
+
+    Raises
+    ------
+    TypeError
+        If no operand is given.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.result_type(gk.tensor([1, 2]), 2.5)
+    gradkit.float32
+    >>> gk.result_type(gk.tensor([1.0]), gk.tensor(1.0, dtype=gk.float64))
+    gradkit.float32
+    """
     best: list[DType | None] = [None, None, None]
     for x in operands:
         rank, d = _operand(x)
@@ -155,6 +301,23 @@ def _combine(higher: DType | None, lower: DType | None) -> DType | None:
 
 
 def can_cast(src: DTypeLike, dst: DTypeLike) -> bool:
-    """Whether an in-place result of dtype `src` may be stored in `dst` (torch.can_cast):
-    not to a lower category (float into an integer tensor, integer into bool)."""
+    """Whether an in-place result of dtype `src` may be stored in `dst` (torch.can_cast).
+
+    Not to a lower category: no float into an integer tensor, no integer into bool.
+
+    Parameters
+    ----------
+    src, dst : DType or str
+        The dtypes.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.can_cast(gk.int64, gk.float32), gk.can_cast(gk.float32, gk.int64)
+    (True, False)
+    """
     return _CATEGORY[dtype(src).kind] <= _CATEGORY[dtype(dst).kind]

@@ -19,7 +19,26 @@ FULL_JACOBIAN_MAX = 256  # inputs with at most this many elements get every colu
 
 
 class GradcheckError(AssertionError):
-    """Analytic and numeric gradients disagree; the message says where and by how much."""
+    """Analytic and numeric gradients disagree; the message says where and by how much.
+
+    An AssertionError, so test frameworks report it as a failure. Import it from
+    ``gradkit.gradcheck`` (``gk.gradcheck`` is the function).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit.gradcheck import GradcheckError
+    >>> class Wrong(gk.Function):
+    ...     def forward(self, x):
+    ...         return x * 2
+    ...     def backward(self, g):
+    ...         return g * 3
+    >>> x = gk.tensor([1.0, 2.0], dtype=gk.float64, requires_grad=True)
+    >>> gk.gradcheck(Wrong.apply, x)
+    Traceback (most recent call last):
+    ...
+    gradkit.gradcheck.GradcheckError: gradcheck: output 0 ... analytic 3 vs numeric 2 ...
+    """
 
 
 def _outputs(fn, inputs):
@@ -64,18 +83,62 @@ def _compare(analytic, numeric, atol, rtol, where):
                              f"(atol={atol}, rtol={rtol}; {int(bad.sum())} of {a.size} differ)")
 
 
-
-
 @on_device
 def gradcheck(fn: Callable[..., Any], inputs: Tensor | Sequence[Any], eps: float = 1e-6,
               atol: float = 1e-5, rtol: float = 1e-3, mode: str = "auto",
               n_directions: int = 4, seed: int = 0) -> bool:
-    """Check the gradients of `fn(*inputs)` w.r.t. every input that requires grad.
+    """Check the gradients of `fn(*inputs)` against finite differences (torch.autograd.gradcheck).
 
-    mode "full" compares whole Jacobians column by column (input elements), "fast"
+    Every input that requires grad is checked, against every floating-point output.
+    Mode "full" compares whole Jacobians column by column (input elements), "fast"
     compares directional derivatives u^T J v for random u, v; "auto" picks "full" when
-    each checked input has at most FULL_JACOBIAN_MAX elements. Returns True or raises
-    GradcheckError.
+    each checked input has at most FULL_JACOBIAN_MAX (256) elements. Use float64
+    inputs: finite differences in float32 are unreliable (a warning says so).
+
+    Parameters
+    ----------
+    fn : callable
+        Takes the inputs, returns a Tensor or a sequence of Tensors.
+    inputs : Tensor or sequence
+        The arguments of `fn`; those that require grad are checked.
+    eps : float, default 1e-6
+        The finite-difference step.
+    atol, rtol : float, default 1e-5 and 1e-3
+        The absolute and relative tolerance.
+    mode : {"auto", "full", "fast"}, default "auto"
+        How to compare, as above.
+    n_directions : int, default 4
+        How many random directions mode "fast" tries.
+    seed : int, default 0
+        The seed of those directions.
+
+    Returns
+    -------
+    bool
+        True (it raises rather than return False).
+
+    Raises
+    ------
+    GradcheckError
+        If the gradients disagree; the message names the output, input and element.
+    GradkitError
+        If no input requires grad.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.autograd.gradcheck`. Differences: it raises instead
+    of returning False, and the whole check stays on the inputs' device.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([1.0, 2.0], dtype=gk.float64, requires_grad=True)
+    >>> gk.gradcheck(lambda t: (t ** 3).sum(), x)
+    True
+    >>> a = gk.tensor([[1.0, 2.0]], dtype=gk.float64, requires_grad=True)
+    >>> w = gk.tensor([[0.5], [-1.0]], dtype=gk.float64, requires_grad=True)
+    >>> gk.gradcheck(lambda a, w: (a @ w).tanh(), [a, w])
+    True
     """
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)  # (one tensor, as torch)
     _check_dtypes(inputs, "gradcheck")
@@ -160,17 +223,53 @@ def _directional(fn, inputs, outputs, o, i, eps, atol, rtol, where, rng, n):
                  where + f" [random direction {trial}: u^T J v]")
 
 
-
-
 @on_device
 def gradgradcheck(fn: Callable[..., Any], inputs: Tensor | Sequence[Any],
                   grad_outputs: Tensor | Sequence[Tensor] | None = None, eps: float = 1e-6,
                   atol: float = 1e-5, rtol: float = 1e-3, mode: str = "auto",
                   seed: int = 0) -> bool:
-    """Check second derivatives: gradcheck of (inputs, cotangents) -> d(u^T fn)/d inputs.
+    """Check second derivatives against finite differences (torch.autograd.gradgradcheck).
 
-    The cotangents u are random (or `grad_outputs`) and are themselves checked inputs,
-    so both the dependence of the gradient on the inputs and on u are verified.
+    Runs :func:`gradcheck` on (inputs, cotangents) -> d(u^T fn)/d inputs, computed with
+    ``create_graph=True``. The cotangents u are random (or `grad_outputs`) and are
+    themselves checked inputs, so both the dependence of the gradient on the inputs and
+    on u are verified.
+
+    Parameters
+    ----------
+    fn : callable
+        Takes the inputs, returns a Tensor or a sequence of Tensors.
+    inputs : Tensor or sequence
+        The arguments of `fn`; those that require grad are checked.
+    grad_outputs : Tensor or sequence of Tensor, optional
+        The cotangents u, one per differentiable output; random by default.
+    eps : float, default 1e-6
+        The finite-difference step.
+    atol, rtol : float, default 1e-5 and 1e-3
+        The absolute and relative tolerance.
+    mode : {"auto", "full", "fast"}, default "auto"
+        As in :func:`gradcheck`.
+    seed : int, default 0
+        The seed of the random cotangents and directions.
+
+    Returns
+    -------
+    bool
+        True (it raises rather than return False).
+
+    Raises
+    ------
+    GradcheckError
+        If the second derivatives disagree.
+    GradkitError
+        If no input requires grad, or an op on the way does not support double backward.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([1.0, 2.0], dtype=gk.float64, requires_grad=True)
+    >>> gk.gradgradcheck(lambda t: (t ** 3).sum(), x)
+    True
     """
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)  # (one tensor, as torch)
     _check_dtypes(inputs, "gradgradcheck")

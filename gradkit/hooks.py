@@ -8,9 +8,36 @@ from typing import Any
 
 
 class RemovableHandle:
-    """Returned by `register_forward_hook` and `register_forward_pre_hook`, as PyTorch's
-    torch.utils.hooks.RemovableHandle: `remove()` (or leaving a `with` block) unregisters
-    the hook. Holds its dicts weakly, so it never keeps a module alive."""
+    """A handle that unregisters a hook (torch.utils.hooks.RemovableHandle).
+
+    Returned by :meth:`Tensor.register_hook`, ``Module.register_forward_hook`` and
+    ``Module.register_forward_pre_hook``: ``remove()`` (or leaving a ``with`` block)
+    unregisters the hook. Holds its dicts weakly, so it never keeps a module alive.
+
+    Parameters
+    ----------
+    hooks_dict : dict
+        The dict the hook is registered in, under this handle's `id`.
+    extra_dict : dict or sequence of dict, optional
+        Further dicts to remove `id` from.
+
+    Attributes
+    ----------
+    id : int
+        The key of the hook in its dicts, unique in the process.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([1.0, 2.0], requires_grad=True)
+    >>> with x.register_hook(lambda g: g * 0):
+    ...     (x * x).sum().backward()
+    >>> x.grad
+    tensor([0., 0.])
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    tensor([2., 4.])
+    """
 
     next_id = 0
 
@@ -24,6 +51,18 @@ class RemovableHandle:
         self.extra_dict_ref = tuple(weakref.ref(d) for d in extras)
 
     def remove(self) -> None:
+        """Unregister the hook; calling it again does nothing.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0], requires_grad=True)
+        >>> handle = x.register_hook(print)
+        >>> handle.remove()
+        >>> (x * 2).sum().backward()
+        >>> x.grad
+        tensor([2.])
+        """
         for ref in (self.hooks_dict_ref, *self.extra_dict_ref):
             d = ref()
             if d is not None:

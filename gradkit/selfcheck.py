@@ -72,11 +72,39 @@ MAX_DETAIL_LINES = 8  # per failing case or exception, unless --verbose
 
 
 class Skip(Exception):
-    """Raised by a check that does not apply here; the message says why."""
+    """Raised by a check that does not apply here; the message says why.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import selfcheck
+    >>> run = selfcheck.Run("cpu", gk.get_backend("cpu"))
+    >>> selfcheck.run_check(run, "skip", selfcheck.check_second_gpu).status
+    'SKIP'
+    """
 
 
 class CheckFailed(AssertionError):
-    """Some parts of a check failed: `summary` for its line, `lines` for each part."""
+    """Some parts of a check failed: ``summary`` for its line, ``lines`` for each part.
+
+    Parameters
+    ----------
+    summary : str
+        The detail shown on the check's FAIL line.
+    lines : list of str
+        What failed, one line each, shown indented below.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import selfcheck
+    >>> def failing(run):
+    ...     raise selfcheck.CheckFailed("1 of 2 parts failed", ["part b: wrong"])
+    >>> run = selfcheck.Run("cpu", gk.get_backend("cpu"))
+    >>> print(selfcheck.run_check(run, "demo", failing).format())  # doctest: +ELLIPSIS
+    FAIL  demo              1 of 2 parts failed  [... s]
+          part b: wrong
+    """
 
     def __init__(self, summary: str, lines: list[str]):
         super().__init__(summary)
@@ -85,6 +113,26 @@ class CheckFailed(AssertionError):
 
 @dataclass
 class Result:
+    """The outcome of one check, as :func:`run_check` returns it.
+
+    Parameters
+    ----------
+    status : {"PASS", "FAIL", "SKIP"}
+    name : str
+        The check's name.
+    detail : str
+        What was checked, why it was skipped, or what failed.
+    seconds : float
+        How long it took.
+    lines : list of str, optional
+        What failed, shown indented under the line.
+
+    Examples
+    --------
+    >>> from gradkit import selfcheck
+    >>> print(selfcheck.Result("PASS", "demo", "all fine", 0.25).format())
+    PASS  demo              all fine  [0.2 s]
+    """
     status: str  # PASS, FAIL or SKIP
     name: str
     detail: str
@@ -92,13 +140,45 @@ class Result:
     lines: list[str] = field(default_factory=list)  # what failed, indented under the line
 
     def format(self) -> str:
+        """Return the output line, ``STATUS  name  detail  [seconds]``, and any indented lines.
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> from gradkit import selfcheck
+        >>> print(selfcheck.Result("FAIL", "demo", "broken", 1.0, ["why"]).format())
+        FAIL  demo              broken  [1.0 s]
+              why
+        """
         head = f"{self.status}  {self.name:<18}{self.detail}  [{self.seconds:.1f} s]"
         return "\n".join([head] + [f"      {line}" for line in self.lines])
 
 
 @dataclass
 class Run:
-    """What every check gets: the device, its backend and the options."""
+    """What every check gets: the device, its backend and the options.
+
+    Parameters
+    ----------
+    device : str
+        The canonical device ("cuda:0", "cpu", "strict:device1").
+    backend : Backend
+        Its backend.
+    quick : bool, default False
+        Run the representative subset only.
+    verbose : bool, default False
+        Show full tracebacks.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import selfcheck
+    >>> selfcheck.Run("cpu", gk.get_backend("cpu"), quick=True).quick
+    True
+    """
 
     device: str  # canonical ("cuda:0", "cpu", "strict:device1")
     backend: Backend
@@ -149,16 +229,95 @@ def _subset(run: Run) -> str:
 
 
 def check_ops_forward(run: Run) -> str:
+    """Check every op of the registry against NumPy, in float32 and float64.
+
+    Parameters
+    ----------
+    run : Run
+        The device, its backend and the options.
+
+    Returns
+    -------
+    str
+        The detail of the PASS line.
+
+    Raises
+    ------
+    CheckFailed
+        Listing every failing op case.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import selfcheck
+    >>> run = selfcheck.Run("cpu", gk.get_backend("cpu"), quick=True)
+    >>> selfcheck.check_ops_forward(run)  # doctest: +ELLIPSIS
+    '... cases (the QUICK subset) against NumPy, float32 and float64'
+    """
     n = _run_cases(run, _cases(run), op_registry.check_forward)
     return f"{n} cases{_subset(run)} against NumPy, float32 and float64"
 
 
 def check_ops_gradcheck(run: Run) -> str:
+    """Check every differentiable op's gradient against finite differences.
+
+    Parameters
+    ----------
+    run : Run
+        The device, its backend and the options.
+
+    Returns
+    -------
+    str
+        The detail of the PASS line.
+
+    Raises
+    ------
+    CheckFailed
+        Listing every failing op case.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import selfcheck
+    >>> run = selfcheck.Run("cpu", gk.get_backend("cpu"), quick=True)
+    >>> selfcheck.check_ops_gradcheck(run)  # doctest: +ELLIPSIS
+    '... cases (the QUICK subset) against finite differences, float64'
+    """
     n = _run_cases(run, _cases(run, differentiable_only=True), op_registry.check_gradcheck)
     return f"{n} cases{_subset(run)} against finite differences, float64"
 
 
 def check_ops_gradgradcheck(run: Run) -> str:
+    """Check every op's second derivative against finite differences.
+
+    For ops without a second derivative, check that asking for one raises.
+
+    Parameters
+    ----------
+    run : Run
+        The device, its backend and the options.
+
+    Returns
+    -------
+    str
+        The detail of the PASS line.
+
+    Raises
+    ------
+    Skip
+        With ``run.quick``.
+    CheckFailed
+        Listing every failing op case.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import selfcheck
+    >>> run = selfcheck.Run("cpu", gk.get_backend("cpu"), quick=True)
+    >>> selfcheck.run_check(run, "ops.gradgradcheck", selfcheck.check_ops_gradgradcheck).detail
+    'second derivatives are left out by --quick'
+    """
     if run.quick:
         raise Skip("second derivatives are left out by --quick")
     cases = _cases(run, differentiable_only=True)
@@ -229,6 +388,31 @@ def _compare_sgd(backend, kernel):
 
 
 def check_fused_kernels(run: Run) -> str:
+    """Check the backend's fused optimizer kernels against the generic update rules.
+
+    Parameters
+    ----------
+    run : Run
+        The device, its backend and the options.
+
+    Returns
+    -------
+    str
+        The detail of the PASS line (which kernels matched, which are not offered).
+
+    Raises
+    ------
+    AssertionError
+        If a kernel's numbers differ from the generic rule's.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import selfcheck
+    >>> run = selfcheck.Run("cpu", gk.get_backend("cpu"), quick=True)
+    >>> selfcheck.check_fused_kernels(run)
+    "no fused kernels on this backend (the optimizers' generic rules run)"
+    """
     backend = run.backend
     compare = {"adam": (_compare_adam, "adam_update"), "sgd": (_compare_sgd, "sgd_update")}
     matched, absent = [], []
@@ -268,8 +452,38 @@ def _data(device, seed):
 
 def train(device: DeviceLike, optimizer: str = "adamw", steps: int = 4, seed: int = 0,
           build_on_device: bool = False) -> tuple[nn.Module, optim.Optimizer, list[gk.Tensor]]:
-    """`steps` seeded training steps of the small network on `device`, inside the
-    backend's no_host_sync(). Returns (model, optimizer, losses as device tensors)."""
+    """Run seeded training steps of the self-check's small network on ``device``.
+
+    The steps run inside the backend's ``no_host_sync()``, so a device value read on the
+    host during a step raises (on CuPy).
+
+    Parameters
+    ----------
+    device : str
+        The device.
+    optimizer : {"adamw", "sgd"}, default "adamw"
+        AdamW with a cosine schedule, or SGD-Nesterov with OneCycleLR.
+    steps : int, default 4
+        The number of steps.
+    seed : int, default 0
+        The seed of the model and the data.
+    build_on_device : bool, default False
+        Make the model on ``device`` directly instead of moving it there.
+
+    Returns
+    -------
+    model : nn.Module
+    optimizer : optim.Optimizer
+    losses : list of Tensor
+        The losses, as 0-d device tensors.
+
+    Examples
+    --------
+    >>> from gradkit import selfcheck
+    >>> model, opt, losses = selfcheck.train("cpu", steps=2)
+    >>> len(losses), losses[0].shape, type(opt).__name__
+    (2, (), 'AdamW')
+    """
     gk.manual_seed(seed)
     model = _model(device) if build_on_device else _model().to(device)
     x, y, target = _data(device, seed)
@@ -298,8 +512,30 @@ def train(device: DeviceLike, optimizer: str = "adamw", steps: int = 4, seed: in
 
 def placement_problems(device: DeviceLike, model: nn.Module,
                        opt: optim.Optimizer) -> list[str]:
-    """Every parameter, gradient, buffer and optimizer state tensor that is not on
-    `device` (by its device string and by the array itself), or a missing gradient."""
+    """List every tensor of a trained model and its optimizer that is not on ``device``.
+
+    Parameters, gradients, buffers and optimizer state are checked, by their device string
+    and by the array itself; a missing gradient is a problem too.
+
+    Parameters
+    ----------
+    device : str
+        Where everything should be.
+    model : nn.Module
+    opt : optim.Optimizer
+
+    Returns
+    -------
+    list of str
+        One line per problem; empty when all is well.
+
+    Examples
+    --------
+    >>> from gradkit import selfcheck
+    >>> model, opt, _ = selfcheck.train("cpu", steps=1)
+    >>> selfcheck.placement_problems("cpu", model, opt)
+    []
+    """
     backend = gk.get_backend(device)
     problems: list[str] = []
 
@@ -340,6 +576,36 @@ def _train_and_check(device, optimizer, steps=4, build_on_device=False) -> str:
 
 
 def check_training_step(run: Run) -> str:
+    """Check that a few training steps lower the loss without leaving the device.
+
+    AdamW with a cosine schedule and SGD-Nesterov with OneCycleLR, each inside the
+    backend's ``no_host_sync()``.
+
+    Parameters
+    ----------
+    run : Run
+        The device, its backend and the options.
+
+    Returns
+    -------
+    str
+        The detail of the PASS line (the losses).
+
+    Raises
+    ------
+    CheckFailed
+        If tensors left the device.
+    AssertionError
+        If the loss is not finite or did not fall.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import selfcheck
+    >>> run = selfcheck.Run("cpu", gk.get_backend("cpu"), quick=True)
+    >>> selfcheck.check_training_step(run)  # doctest: +ELLIPSIS
+    'loss AdamW+cosine ...'
+    """
     adamw = _train_and_check(run.device, "adamw")
     sgd = _train_and_check(run.device, "sgd")
     guard = run.backend.host_sync_check or f"nothing to detect on {run.backend.name}"
@@ -383,6 +649,36 @@ def _compare_tree(saved, loaded, device, where, problems):
 
 
 def check_save_load(run: Run) -> str:
+    """Check a gk.save / gk.load round trip of a model and its optimizer on the device.
+
+    The file is written in a temporary directory; values, dtypes and the device must be
+    kept and the reloaded model must compute the same output.
+
+    Parameters
+    ----------
+    run : Run
+        The device, its backend and the options.
+
+    Returns
+    -------
+    str
+        The detail of the PASS line.
+
+    Raises
+    ------
+    CheckFailed
+        Listing the differences.
+    AssertionError
+        If the reloaded model computes another output.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import selfcheck
+    >>> run = selfcheck.Run("cpu", gk.get_backend("cpu"), quick=True)
+    >>> selfcheck.check_save_load(run)  # doctest: +ELLIPSIS
+    'model (13 tensors) and AdamW state, ... KiB: values, dtypes and device kept'
+    """
     device = run.device
     model, opt, _ = train(device, "adamw", steps=2, seed=2)
     state = {"model": model.state_dict(), "optimizer": opt.state_dict()}
@@ -418,6 +714,31 @@ def check_save_load(run: Run) -> str:
 
 # ==== (e) determinism ============================================================================
 def check_determinism(run: Run) -> str:
+    """Check that the same seeded training twice gives bit-identical results.
+
+    Parameters
+    ----------
+    run : Run
+        The device, its backend and the options.
+
+    Returns
+    -------
+    str
+        The detail of the PASS line.
+
+    Raises
+    ------
+    CheckFailed
+        Listing what differs.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import selfcheck
+    >>> run = selfcheck.Run("cpu", gk.get_backend("cpu"), quick=True)
+    >>> selfcheck.check_determinism(run)  # doctest: +ELLIPSIS
+    '2 seeded runs each of AdamW and SGD: bit-identical ...'
+    """
     compared = 0
     for optimizer in ("adamw", "sgd"):
         first = train(run.device, optimizer, steps=3, seed=7)
@@ -441,7 +762,31 @@ def check_determinism(run: Run) -> str:
 
 # ==== (f) a second GPU ===========================================================================
 def check_other_device(device: DeviceLike) -> str:
-    """Train on `device` (built there and moved there) and check nothing leaves it."""
+    """Train on ``device`` (built there, and moved there) and check nothing leaves it.
+
+    Parameters
+    ----------
+    device : str
+        The device, such as "cuda:1".
+
+    Returns
+    -------
+    str
+        The detail of the PASS line.
+
+    Raises
+    ------
+    CheckFailed
+        If tensors left the device.
+    AssertionError
+        If the loss is not finite or did not fall.
+
+    Examples
+    --------
+    >>> from gradkit import selfcheck
+    >>> selfcheck.check_other_device("cpu")  # doctest: +ELLIPSIS
+    'AdamW and SGD train on cpu (loss ...); parameters, gradients, ... stay there'
+    """
     results = []
     for optimizer, build_on_device in (("adamw", True), ("sgd", False)):
         results.append(_train_and_check(device, optimizer, 2,
@@ -451,6 +796,33 @@ def check_other_device(device: DeviceLike) -> str:
 
 
 def check_second_gpu(run: Run) -> str:
+    """With two or more GPUs, check that training on cuda:1 stays on cuda:1.
+
+    Parameters
+    ----------
+    run : Run
+        The device, its backend and the options.
+
+    Returns
+    -------
+    str
+        The detail of the PASS line.
+
+    Raises
+    ------
+    Skip
+        Without CUDA or with fewer than 2 GPUs.
+    CheckFailed
+        If tensors left cuda:1.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import selfcheck
+    >>> run = selfcheck.Run("cpu", gk.get_backend("cpu"), quick=True)
+    >>> selfcheck.run_check(run, "second_gpu", selfcheck.check_second_gpu).detail
+    'needs CUDA and 2 GPUs (this run is on cpu)'
+    """
     if run.backend.name != "cupy":
         raise Skip(f"needs CUDA and 2 GPUs (this run is on {run.device})")
     count = gk.cuda.device_count()
@@ -473,8 +845,35 @@ CHECKS: list[tuple[str, Callable[[Run], str]]] = [
 
 
 def run_check(run: Run, name: str, check: Callable[[Run], str]) -> Result:
-    """One check: PASS with its detail, SKIP, or FAIL with what went wrong. Never raises
-    (except KeyboardInterrupt); queued device work is waited for inside the timing."""
+    """Run one check: PASS with its detail, SKIP, or FAIL with what went wrong.
+
+    Never raises (except KeyboardInterrupt); queued device work is waited for inside the
+    timing, so an asynchronous device error belongs to this check.
+
+    Parameters
+    ----------
+    run : Run
+        The device, its backend and the options.
+    name : str
+        The check's name, for the output line.
+    check : callable
+        ``check(run)`` returns the detail, or raises Skip, CheckFailed or anything else.
+
+    Returns
+    -------
+    Result
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import selfcheck
+    >>> run = selfcheck.Run("cpu", gk.get_backend("cpu"))
+    >>> r = selfcheck.run_check(run, "demo", lambda run: "all fine")
+    >>> r.status, r.detail
+    ('PASS', 'all fine')
+    >>> selfcheck.run_check(run, "demo", lambda run: 1 / 0).lines
+    ['ZeroDivisionError: division by zero']
+    """
     start = time.perf_counter()
     lines: list[str]
     try:
@@ -511,6 +910,24 @@ def _arm_watchdog(seconds: float) -> bool:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line of ``python -m gradkit.selfcheck``.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    argparse.Namespace
+        ``device``, ``quick``, ``verbose`` and ``timeout``.
+
+    Examples
+    --------
+    >>> from gradkit import selfcheck
+    >>> selfcheck.parse_args(["--device", "cpu", "--quick"])
+    Namespace(device='cpu', quick=True, verbose=False, timeout=600.0)
+    """
     parser = argparse.ArgumentParser(
         prog="python -m gradkit.selfcheck",
         description="Check that gradkit computes right on this machine's device: the op "
@@ -531,8 +948,29 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None, out: Callable[[str], None] | None = None) -> int:
-    """Run the self-check; returns the exit status (0 ok, 1 a check failed, 2 no device).
-    `out` receives each output line (default: print to stdout, flushed)."""
+    """Run the self-check in-process and return the exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Command-line arguments (see :func:`parse_args`).
+    out : callable, optional
+        Receives each output line (default: print to stdout, flushed).
+
+    Returns
+    -------
+    int
+        0 when nothing failed, 1 when a check failed, 2 when the device cannot be used.
+
+    Examples
+    --------
+    >>> from gradkit import selfcheck
+    >>> lines = []
+    >>> selfcheck.main(["--device", "cpu", "--quick", "--timeout", "0"], out=lines.append)
+    0
+    >>> lines[-1]  # doctest: +ELLIPSIS
+    'OK: 6 passed, 0 failed, 2 skipped in ... s on cpu.'
+    """
     args = parse_args(argv)
     if out is None:
         def out(line: str) -> None:

@@ -78,13 +78,55 @@ _MAX_BYTES = int(np.iinfo(np.intp).max)  # the largest array NumPy can describe
 # ---- save ------------------------------------------------------------------------------
 def save(state: dict[str, Any], path: str | os.PathLike[str],
          metadata: dict[str, str] | None = None) -> None:
-    """Write `state` (a dict of tensors, NumPy arrays, nested dicts/lists/tuples and
-    plain numbers, strings, bools or None) to `path` as safetensors, atomically.
+    """Write a (nested) state dict to ``path`` as a safetensors file, atomically.
 
-    `metadata` adds string entries to the file's __metadata__. Raises TypeError or
-    ValueError, before touching the file, for a value it cannot store, and
-    IsADirectoryError or ValueError for a path that cannot name a file ("", a
-    directory). Errors name `path`, never the temporary file.
+    Like :func:`torch.save` for checkpoints, but the file is standard safetensors: other
+    frameworks read its tensors, and nothing is pickled, so loading it cannot run code.
+    A model's and an optimizer's state dicts, numbers and hyper-parameters fit in one file.
+
+    Parameters
+    ----------
+    state : dict
+        Tensors, NumPy arrays, nested dicts / lists / tuples, and plain numbers, strings,
+        bools or None. Tensors are stored under their key path joined with "."
+        (``{"model": {"0.weight": w}}`` as ``"model.0.weight"``).
+    path : str or os.PathLike
+        The file to write; it is replaced only once the new file is complete.
+    metadata : dict of str to str, optional
+        Extra entries for the file's ``__metadata__``.
+
+    Raises
+    ------
+    TypeError
+        If ``state`` is not a dict or holds a value that cannot be stored (raised before
+        the file is touched).
+    ValueError
+        If a value cannot be stored, two key paths join to the same name, or ``path``
+        cannot name a file ("").
+    IsADirectoryError
+        If ``path`` is a directory.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.save` (with :func:`safetensors.torch.save_file` for
+    the format). Differences: only dicts of the types above, no arbitrary objects.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import gradkit as gk
+    >>> from gradkit import nn, optim
+    >>> model = nn.Linear(2, 1)
+    >>> opt = optim.Adam(model.parameters())
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "checkpoint.safetensors")
+    ...     gk.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+    ...              "epoch": 3}, path)
+    ...     ckpt = gk.load(path)
+    >>> ckpt["epoch"], list(ckpt["model"])
+    (3, ['weight', 'bias'])
+    >>> _ = model.load_state_dict(ckpt["model"])
+    >>> opt.load_state_dict(ckpt["optimizer"])
     """
     shown, target = _save_target(path)
     if not isinstance(state, dict):
@@ -408,13 +450,44 @@ class _Malformed(ValueError):
 
 def load(path: str | os.PathLike[str],
          device: str | _backends.Backend | None = None) -> dict[str, Any]:
-    """Read a safetensors file written by gk.save (or any other framework) onto `device`
-    (default: the CPU). Returns the saved structure; a foreign file gives a flat dict.
+    """Read a safetensors file written by :func:`save` (or any other framework).
 
-    Raises ValueError naming the file for anything that is not a valid safetensors file
-    (truncated, corrupt or hostile header, offsets that do not match the data, a damaged
-    gradkit structure), and nothing else for a damaged file. The header is checked in
-    full before anything is allocated. A missing file is FileNotFoundError.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    device : str or Backend, optional
+        Where to put the tensors (default: the CPU).
+
+    Returns
+    -------
+    dict
+        The saved structure (tensors as Tensors, NumPy arrays as NumPy arrays, tuples as
+        tuples); a file from another framework gives a flat dict name -> Tensor, in file
+        order.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, for anything that is not a valid safetensors file (truncated,
+        corrupt or hostile header, offsets that do not match the data, a damaged gradkit
+        structure). The header is checked in full before anything is allocated.
+    FileNotFoundError
+        If the file does not exist.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.load` (``map_location`` is ``device`` here).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import gradkit as gk
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "t.safetensors")
+    ...     gk.save({"w": gk.tensor([1., 2.]), "step": 10}, path)
+    ...     gk.load(path)
+    {'w': tensor([1., 2.]), 'step': 10}
     """
     shown = os.fsdecode(os.fspath(path))
     backend = _backends.get_backend(device)

@@ -43,12 +43,58 @@ class _Version:
 
 
 class Tensor(_Methods):
-    """An n-dimensional array that can record the operations applied to it.
+    """An n-dimensional array that can record the operations applied to it (torch.Tensor).
 
-    `array` is the raw backend array (numpy.ndarray, cupy.ndarray, ...), never copied.
-    A tensor made by an op while recording holds that op's node in `_node`; leaves
-    (made by the user) have none and collect gradients in `.grad`. `_vc` is the storage's
-    version counter (made on first need) and `_base` the tensor a view was taken from.
+    ``gk.Tensor(data)`` copies `data` into a float32 tensor (unless `dtype` says
+    otherwise); ``gk.Tensor(2, 3)`` makes a zero-filled tensor of that shape. Most code
+    makes tensors with :func:`gradkit.tensor` (which keeps integer data integer),
+    :func:`gradkit.zeros`, :func:`gradkit.randn` and the other creation functions.
+
+    A tensor made by an op while recording holds that op's node in `_node` (its
+    `grad_fn`); leaves (made by the user) have none and collect gradients in `.grad`.
+    `_vc` is the storage's version counter (made on first need) and `_base` the tensor
+    a view was taken from.
+
+    Parameters
+    ----------
+    *data : array_like or int
+        One argument: the data (anything :func:`gradkit.tensor` takes). Or ints: the
+        sizes of a zero-filled tensor.
+    dtype : DType or str, optional
+        The dtype; float32 by default.
+    device : str or Backend, optional
+        "cpu" (the default), "cuda", "cuda:N" or "strict".
+    requires_grad : bool, default False
+        Whether backward should compute a gradient for this tensor.
+
+    Attributes
+    ----------
+    array : array
+        The raw backend array (numpy.ndarray, cupy.ndarray, ...), never copied.
+    backend : Backend
+        The array library and device the tensor lives on.
+
+    Raises
+    ------
+    TypeError
+        If given neither one data argument nor int sizes, or if `requires_grad` is
+        True for an integer dtype.
+
+    See Also
+    --------
+    tensor : The usual way to make a tensor from data.
+
+    Notes
+    -----
+    PyTorch equivalent: :class:`torch.Tensor`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.Tensor([1, 2])
+    tensor([1., 2.])
+    >>> gk.Tensor(2, 3).shape
+    (2, 3)
     """
 
     __slots__ = ("array", "backend", "_requires_grad", "_grad", "_node", "_vc", "_base",
@@ -65,8 +111,8 @@ class Tensor(_Methods):
 
     def __init__(self, *data: Any, dtype: DTypeLike | None = None, device: DeviceLike = None,
                  requires_grad: bool = False) -> None:
-        """gk.Tensor(data) or gk.Tensor(2, 3), as torch.Tensor: float32 unless `dtype`
-        says otherwise (gk.tensor keeps integer data integer)."""
+        # gk.Tensor(data) or gk.Tensor(2, 3), as torch.Tensor: float32 unless `dtype` says
+        # otherwise (gk.tensor keeps integer data integer); documented in the class.
         if data and all(type(d) is int for d in data):  # sizes: zeros of that shape
             data = (np.zeros(data, dtype=np.float32),)
         if len(data) != 1:
@@ -90,9 +136,35 @@ class Tensor(_Methods):
 
     @classmethod
     def wrap(cls, array: Array, backend: Backend) -> Tensor:
-        """A constant tensor around `array`, a raw array of `backend`: no copy, no checks,
-        outside the graph. How library code (nn, optim, data) turns the result of
-        `backend.xp` work into a Tensor; users want gk.tensor (a copy) or gk.as_tensor."""
+        """A constant tensor around a raw array of `backend`: no copy, no checks.
+
+        How library code (nn, optim, data) turns the result of `backend.xp` work into a
+        Tensor, outside the graph; users want :func:`gradkit.tensor` (a copy) or
+        :func:`gradkit.as_tensor`.
+
+        Parameters
+        ----------
+        array : array
+            A raw array of `backend`'s library on its device.
+        backend : Backend
+            The backend that owns `array`.
+
+        Returns
+        -------
+        Tensor
+            A leaf that shares `array`'s memory and does not require grad.
+
+        Notes
+        -----
+        gradkit-only (PyTorch has no such constructor).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import gradkit as gk
+        >>> gk.Tensor.wrap(np.array([1.0, 2.0]), gk.get_backend("cpu"))
+        tensor([1., 2.], dtype=float64)
+        """
         return cls._make(array, backend)
 
     @on_device
@@ -142,10 +214,26 @@ class Tensor(_Methods):
     # ---- metadata --------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
+        """The size of each dim, a tuple of ints (torch.Tensor.shape, without torch.Size).
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.zeros(2, 3).shape
+        (2, 3)
+        """
         return tuple(self.array.shape)
 
     @property
     def ndim(self) -> int:
+        """The number of dims (torch.Tensor.ndim).
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.zeros(2, 3).ndim
+        2
+        """
         return self.array.ndim
 
     def __len__(self) -> int:
@@ -155,22 +243,80 @@ class Tensor(_Methods):
 
     @property
     def dtype(self) -> _dt.DType:
+        """The element type, a gradkit DType (torch.Tensor.dtype).
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.tensor([1.0, 2.0]).dtype
+        gradkit.float32
+        >>> gk.tensor([1, 2]).dtype
+        gradkit.int64
+        """
         return _dt.DTYPES[self.backend.dtype_name(self.array.dtype)]
 
     @property
     def device(self) -> str:
+        """The device the tensor lives on: "cpu", "cuda:0", "strict:device1", ...
+
+        Unlike PyTorch's, a string, not a torch.device.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.zeros(2).device
+        'cpu'
+        >>> gk.zeros(2, device="strict").device
+        'strict:device1'
+        """
         return self.backend.device
 
     @property
     def is_leaf(self) -> bool:
+        """Whether the tensor was made by the user rather than by a recorded op.
+
+        Leaves that require grad collect their gradient in `.grad` (torch.Tensor.is_leaf).
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0], requires_grad=True)
+        >>> x.is_leaf, (x * 2).is_leaf
+        (True, False)
+        """
         return self._node is None
 
     @property
     def grad_fn(self) -> Function | None:
+        """The node of the graph that made this tensor, or None for a leaf.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0, 2.0], requires_grad=True)
+        >>> (x * 2).grad_fn
+        <MulBackward0 object>
+        >>> x.grad_fn is None
+        True
+        """
         return self._node
 
     @property
     def requires_grad(self) -> bool:
+        """Whether backward computes a gradient for this tensor (settable on leaves).
+
+        Setting it is :meth:`requires_grad_`; only floating-point leaves can require grad.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0, 2.0])
+        >>> x.requires_grad
+        False
+        >>> x.requires_grad = True
+        >>> (x * 2).requires_grad
+        True
+        """
         return self._requires_grad
 
     @requires_grad.setter
@@ -178,6 +324,31 @@ class Tensor(_Methods):
         self.requires_grad_(requires_grad)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set `requires_grad` in place and return self (torch.Tensor.requires_grad_).
+
+        Parameters
+        ----------
+        requires_grad : bool, default True
+            Whether backward should compute a gradient for this tensor.
+
+        Returns
+        -------
+        Tensor
+            The tensor itself.
+
+        Raises
+        ------
+        RuntimeError
+            If asked to turn it off on a non-leaf (use :meth:`detach`).
+        TypeError
+            If turning it on for a tensor that is not floating point.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.tensor([1.0, 2.0]).requires_grad_()
+        tensor([1., 2.], requires_grad=True)
+        """
         if not self.is_leaf:
             if requires_grad:
                 return self
@@ -193,8 +364,23 @@ class Tensor(_Methods):
 
     @property
     def grad(self) -> Tensor | None:
-        """The accumulated gradient (a Tensor of this tensor's shape, dtype and device)
-        or None. Assignments are checked here, not later inside an optimizer step."""
+        """The accumulated gradient, or None before the first backward.
+
+        A Tensor of this tensor's shape, dtype and device, which each backward adds to
+        (set it to None, or use an optimizer's zero_grad, between steps). Assignments
+        are checked here, not later inside an optimizer step: a non-Tensor raises
+        TypeError, another device DeviceError, another shape ValueError, another dtype
+        TypeError.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0, 2.0], requires_grad=True)
+        >>> (x * x).sum().backward()
+        >>> x.grad
+        tensor([2., 4.])
+        >>> x.grad = None
+        """
         return self._grad
 
     @grad.setter
@@ -220,8 +406,19 @@ class Tensor(_Methods):
 
     @property
     def data(self) -> Tensor:
-        """The same storage, detached from the graph. Unlike PyTorch's `.data`, writes
-        through it bump the version counter, so backward still sees them."""
+        """The same storage, detached from the graph (torch.Tensor.data).
+
+        Unlike PyTorch's `.data`, writes through it bump the version counter, so
+        backward still notices them. Assigning a Tensor on the same device replaces the
+        storage (DeviceError for another device, TypeError for a non-Tensor).
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0, 2.0], requires_grad=True)
+        >>> x.data
+        tensor([1., 2.])
+        """
         return Tensor._make(self.array, self.backend)._alias(self, view=False)
 
     @data.setter
@@ -243,9 +440,40 @@ class Tensor(_Methods):
         return self._acc
 
     def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
-        """Call hook(grad) when this tensor's gradient has been computed (for a leaf: the
-        sum over all its uses, before it is added to .grad); a returned tensor replaces
-        the gradient. Returns a handle whose remove() unregisters the hook (PyTorch's)."""
+        """Call ``hook(grad)`` when this tensor's gradient has been computed.
+
+        For a leaf the gradient is the sum over all its uses, before it is added to
+        `.grad`. A tensor the hook returns replaces the gradient.
+
+        Parameters
+        ----------
+        hook : callable
+            ``hook(grad) -> Tensor or None``.
+
+        Returns
+        -------
+        RemovableHandle
+            Its ``remove()`` unregisters the hook.
+
+        Raises
+        ------
+        RuntimeError
+            If the tensor does not require grad.
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.Tensor.register_hook`.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0, 2.0], requires_grad=True)
+        >>> handle = x.register_hook(lambda g: g * 10)
+        >>> (x * x).sum().backward()
+        >>> x.grad
+        tensor([20., 40.])
+        >>> handle.remove()
+        """
         from .hooks import RemovableHandle
 
         if not self._requires_grad:
@@ -259,7 +487,20 @@ class Tensor(_Methods):
         return handle
 
     def retain_grad(self) -> None:
-        """Keep this non-leaf tensor's gradient in `.grad` during backward."""
+        """Keep this non-leaf tensor's gradient in `.grad` during backward.
+
+        A no-op on leaves, which keep theirs anyway (torch.Tensor.retain_grad).
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0, 2.0], requires_grad=True)
+        >>> y = x * 3
+        >>> y.retain_grad()
+        >>> (y * y).sum().backward()
+        >>> y.grad
+        tensor([ 6., 12.])
+        """
         if self._node is None:
             return
         if self._node.retained is None:
@@ -268,20 +509,65 @@ class Tensor(_Methods):
 
     # ---- conversion --------------------------------------------------------------
     def numpy(self) -> np.ndarray:
-        """A host NumPy copy on every backend (a synchronisation on a GPU).
+        """The values as a NumPy array: a host copy on every backend.
 
-        Unlike PyTorch's on the CPU, never a view: writing to it cannot change the tensor
-        behind autograd's back. `x.array` is the raw array without a copy.
+        On a GPU this is a synchronisation. Unlike PyTorch's on the CPU, never a view:
+        writing to it cannot change the tensor behind autograd's back (`x.array` is the
+        raw array, without a copy). Unlike PyTorch's, it also works on tensors that
+        require grad.
+
+        Returns
+        -------
+        numpy.ndarray
+            A new array of the tensor's shape and dtype.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.tensor([1.0, 2.0]).numpy()
+        array([1., 2.], dtype=float32)
         """
         host = self.backend.to_numpy(self.array)
         return host.copy() if host is self.array else host  # the NumPy backend's own array
 
     def item(self) -> Scalar:
+        """The value of a one-element tensor as a Python number (torch.Tensor.item).
+
+        Returns
+        -------
+        float, int or bool
+
+        Raises
+        ------
+        ValueError
+            If the tensor has more than one element (or none).
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.tensor([2.5]).item()
+        2.5
+        >>> gk.tensor([[1.0, 2.0]]).sum().item()
+        3.0
+        """
         if self.numel() != 1:
             raise ValueError(f"item() needs a tensor with one element, not shape {self.shape}")
         return self.backend.to_numpy(self.array).reshape(()).item()
 
     def tolist(self) -> Any:
+        """The values as (nested) Python lists of numbers (torch.Tensor.tolist).
+
+        Returns
+        -------
+        list or scalar
+            Nested lists, one level per dim; a number for a 0-d tensor.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.tensor([[1, 2], [3, 4]]).tolist()
+        [[1, 2], [3, 4]]
+        """
         return self.backend.to_numpy(self.array).tolist()
 
     # ---- NumPy interop: a Tensor in the graph or a TypeError, never an object array ----
@@ -396,7 +682,25 @@ class Tensor(_Methods):
         return self.array.__dlpack_device__()
 
     def detach(self) -> Tensor:
-        """The same data, cut from the graph (shares memory and the version counter)."""
+        """The same data, cut from the graph (torch.Tensor.detach).
+
+        Shares memory and the version counter with self; does not require grad.
+
+        Returns
+        -------
+        Tensor
+            A leaf outside the graph.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0, 2.0], requires_grad=True)
+        >>> y = (x * 2).detach()
+        >>> y
+        tensor([2., 4.])
+        >>> y.requires_grad
+        False
+        """
         return Tensor._make(self.array, self.backend)._alias(self)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
@@ -414,9 +718,45 @@ class Tensor(_Methods):
 
     def to(self, device: DeviceLike | DTypeLike | Tensor = None, dtype: DTypeLike | None = None,
            non_blocking: bool = False, copy: bool = False) -> Tensor:
-        """This tensor on `device` and/or in `dtype`, as PyTorch's to(): x.to("cuda"),
-        x.to(gk.float64), x.to(other) (other's device and dtype); differentiable; self if
-        nothing changes (unless copy=True)."""
+        """This tensor on another device and/or in another dtype (torch.Tensor.to).
+
+        ``x.to("cuda")``, ``x.to(gk.float64)``, ``x.to("cuda", gk.float64)`` or
+        ``x.to(other)`` (other's device and dtype). Differentiable: gradients flow back
+        to self's device and dtype.
+
+        Parameters
+        ----------
+        device : str, Backend, DType or Tensor, optional
+            The target device, or a dtype (then `dtype` is not given), or a tensor whose
+            device and dtype to take.
+        dtype : DType or str, optional
+            The target dtype.
+        non_blocking : bool, default False
+            Accepted for PyTorch compatibility; ignored.
+        copy : bool, default False
+            Return a copy even when nothing changes.
+
+        Returns
+        -------
+        Tensor
+            This tensor itself when nothing changes (and not `copy`), else a new one.
+
+        Raises
+        ------
+        DeviceError
+            If the device is unknown or unavailable here.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0, 2.0])
+        >>> x.to(gk.float64)
+        tensor([1., 2.], dtype=float64)
+        >>> x.to("strict")
+        tensor([1., 2.], device='strict:device1')
+        >>> x.to("cpu") is x
+        True
+        """
         if isinstance(device, Tensor):
             other = device
             device, dtype = other.backend, other.dtype
@@ -432,36 +772,193 @@ class Tensor(_Methods):
         return _ops.clone(t) if copy and t is self else t
 
     def cpu(self) -> Tensor:
+        """This tensor on the CPU: ``x.to("cpu")`` (torch.Tensor.cpu).
+
+        Returns
+        -------
+        Tensor
+            Self if it already is on the CPU.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.tensor([1.0], device="strict").cpu()
+        tensor([1.])
+        """
         return self.to("cpu")
 
     def cuda(self, index: int = 0) -> Tensor:
+        """This tensor on GPU `index`: ``x.to(f"cuda:{index}")`` (torch.Tensor.cuda).
+
+        Parameters
+        ----------
+        index : int, default 0
+            The GPU's index.
+
+        Returns
+        -------
+        Tensor
+
+        Raises
+        ------
+        DeviceError
+            If CuPy or that GPU is unavailable.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.tensor([1.0]).cuda()  # doctest: +SKIP
+        tensor([1.], device='cuda:0')
+        """
         return self.to(f"cuda:{index}")
 
     def astype(self, dtype: DTypeLike) -> Tensor:
+        """This tensor converted to `dtype`; self if it already has it.
+
+        Differentiable between floating dtypes. Like ``x.to(dtype)``.
+
+        Parameters
+        ----------
+        dtype : DType or str
+            The target dtype.
+
+        Returns
+        -------
+        Tensor
+
+        Raises
+        ------
+        TypeError
+            If `dtype` is no dtype gradkit supports.
+
+        Notes
+        -----
+        PyTorch has no ``Tensor.astype``; this is NumPy's and the Array API's name.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.tensor([1.5, 2.5]).astype(gk.int64)
+        tensor([1, 2])
+        """
         dtype = _dt.dtype(dtype)
         if dtype == self.dtype:
             return self
         return _ops.AsType.apply(self, dtype=dtype)
 
     def float(self) -> Tensor:
+        """This tensor as float32 (torch.Tensor.float).
+
+        Returns
+        -------
+        Tensor
+            Self if it already is float32.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.tensor([1, 2]).float()
+        tensor([1., 2.])
+        """
         return self.astype(_dt.float32)
 
     def double(self) -> Tensor:
+        """This tensor as float64 (torch.Tensor.double).
+
+        Returns
+        -------
+        Tensor
+            Self if it already is float64.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.tensor([1, 2]).double()
+        tensor([1., 2.], dtype=float64)
+        """
         return self.astype(_dt.float64)
 
     def long(self) -> Tensor:
+        """This tensor as int64 (torch.Tensor.long); floats are truncated toward zero.
+
+        Returns
+        -------
+        Tensor
+            Self if it already is int64.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.tensor([1.7, -1.7]).long()
+        tensor([ 1, -1])
+        """
         return self.astype(_dt.int64)
 
     # ---- autograd ------------------------------------------------------------------
     def backward(self, grad: Tensor | None = None, retain_graph: bool | None = None,
                  create_graph: bool = False) -> None:
-        """Accumulate d self / d leaf into every leaf's `.grad` (PyTorch's semantics)."""
+        """Compute d self / d leaf and add it to every leaf's `.grad` (torch.Tensor.backward).
+
+        Gradients accumulate: call it twice and `.grad` holds the sum. The graph is
+        freed afterwards unless `retain_graph` is True.
+
+        Parameters
+        ----------
+        grad : Tensor or array_like, optional
+            The gradient of some scalar with respect to self, of self's shape. Needed
+            unless self has one element.
+        retain_graph : bool, optional
+            Keep the graph for another backward; defaults to `create_graph`.
+        create_graph : bool, default False
+            Record the backward pass too, so that the gradients can be differentiated
+            again (second derivatives).
+
+        Raises
+        ------
+        GradkitError
+            If self does not require grad, if `grad` is missing for a tensor of more than
+            one element, or if the graph was already freed by an earlier backward.
+        ShapeError
+            If `grad` does not have self's shape.
+        DeviceError
+            If `grad` is on another device.
+
+        See Also
+        --------
+        grad : The gradients as a tuple, leaving `.grad` untouched.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0, 2.0], requires_grad=True)
+        >>> (x * x).sum().backward()
+        >>> x.grad
+        tensor([2., 4.])
+        >>> (x * 3).backward(gk.tensor([1.0, 1.0]))
+        >>> x.grad
+        tensor([5., 7.])
+        """
         from .autograd import backward
 
         backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
 
     def zero_(self) -> Tensor:
-        """Fill with zeros in place (the storage is written, as `x[...] = 0`)."""
+        """Fill with zeros in place and return self (torch.Tensor.zero_).
+
+        The storage is written, as ``x[...] = 0``; views and aliases see the zeros.
+
+        Returns
+        -------
+        Tensor
+            The tensor itself.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.ones(2)
+        >>> x.zero_()
+        tensor([0., 0.])
+        """
         return _ops.setitem_(self, Ellipsis, 0)
 
     # ---- operators ---------------------------------------------------------------------
@@ -652,12 +1149,27 @@ class Tensor(_Methods):
     # table (ops/_common.py: `public`); what follows is not an op.
     @property
     def T(self) -> Tensor:
-        """All dims reversed (PyTorch's and NumPy's .T)."""
+        """The tensor with all dims reversed (PyTorch's and NumPy's .T); a view.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.tensor([[1, 2], [3, 4]]).T
+        tensor([[1, 3],
+                [2, 4]])
+        """
         return _ops.permute_dims(self, tuple(reversed(range(self.ndim))))
 
     @property
     def mT(self) -> Tensor:
-        """The last two dims swapped (a batch of matrices transposed)."""
+        """The last two dims swapped: a batch of matrices transposed (torch.Tensor.mT).
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.zeros(5, 2, 3).mT.shape
+        (5, 3, 2)
+        """
         return _ops.matrix_transpose(self)
 
     @overload
@@ -666,29 +1178,142 @@ class Tensor(_Methods):
     def size(self, dim: int) -> int: ...
 
     def size(self, dim: int | None = None) -> tuple[int, ...] | int:
-        """The shape (a tuple), or the size of one dim (PyTorch's)."""
+        """The shape, or the size of one dim (torch.Tensor.size).
+
+        Parameters
+        ----------
+        dim : int, optional
+            A dim (negative counts from the end).
+
+        Returns
+        -------
+        tuple of int or int
+            The shape (a tuple, not a torch.Size) when `dim` is None.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.zeros(2, 3)
+        >>> x.size()
+        (2, 3)
+        >>> x.size(-1)
+        3
+        """
         return self.shape if dim is None else self.array.shape[dim]
 
     def numel(self) -> int:
-        """The number of elements."""
+        """The number of elements (torch.Tensor.numel; `nelement` is the same).
+
+        Returns
+        -------
+        int
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.zeros(2, 3).numel()
+        6
+        """
         return math.prod(self.array.shape)
 
     nelement = numel
 
     def dim(self) -> int:
+        """The number of dims, as `ndim` (torch.Tensor.dim).
+
+        Returns
+        -------
+        int
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.zeros(2, 3).dim()
+        2
+        """
         return self.array.ndim
 
     def int(self) -> Tensor:
+        """This tensor as int32 (torch.Tensor.int); floats are truncated toward zero.
+
+        Returns
+        -------
+        Tensor
+            Self if it already is int32.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.tensor([1.5, 2.5]).int()
+        tensor([1, 2], dtype=int32)
+        """
         return self.astype(_dt.int32)
 
     def bool(self) -> Tensor:
+        """This tensor as bool: nonzero is True (torch.Tensor.bool).
+
+        Returns
+        -------
+        Tensor
+            Self if it already is bool.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.tensor([0.0, 2.0]).bool()
+        tensor([False,  True])
+        """
         return self.astype(_dt.bool_)
 
     def masked_fill_(self, mask: Tensor | Any, value: TensorOrScalar) -> Tensor:
-        """Write `value` where `mask` is true, in place (see _in_place)."""
+        """Write `value` where `mask` is True, in place, and return self.
+
+        Recorded like the other in-place ops (see `_in_place`).
+
+        Parameters
+        ----------
+        mask : Tensor or array_like of bool
+            Broadcastable to self's shape.
+        value : Tensor or scalar
+            The value to write.
+
+        Returns
+        -------
+        Tensor
+            The tensor itself.
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.Tensor.masked_fill_`.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0, 2.0, 3.0])
+        >>> x.masked_fill_(x > 1.5, 0.0)
+        tensor([1., 0., 0.])
+        """
         return _ops.setitem_(self, mask if isinstance(mask, Tensor) else tensor(mask), value)
 
     def fill_(self, value: TensorOrScalar) -> Tensor:
+        """Fill with `value` in place and return self (torch.Tensor.fill_).
+
+        Parameters
+        ----------
+        value : Tensor or scalar
+            The value to write (a one-element tensor or a number).
+
+        Returns
+        -------
+        Tensor
+            The tensor itself.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.zeros(3).fill_(7.0)
+        tensor([7., 7., 7.])
+        """
         return _ops.setitem_(self, Ellipsis, value)
 
     def __format__(self, spec: str) -> str:
@@ -731,12 +1356,56 @@ def _infer_dtype(data: Any) -> str:
 
 def tensor(data: Any, dtype: DTypeLike | None = None, device: DeviceLike = None,
            requires_grad: bool = False) -> Tensor:
-    """A new leaf tensor from a Python scalar/list, a NumPy array, a backend array, an
+    """A new leaf tensor holding a copy of `data` (torch.tensor).
+
+    `data` may be a Python scalar or (nested) list, a NumPy array, a backend array, an
     array of another library (torch, JAX: anything NumPy can read) or a Tensor.
 
-    Always a copy: the tensor never shares memory with `data` (gk.as_tensor,
-    gk.from_numpy and gk.from_dlpack share). Arrays keep their dtype; Python floats become
-    float32 and ints int64.
+    Parameters
+    ----------
+    data : array_like or Tensor
+        The values.
+    dtype : DType or str, optional
+        The dtype. By default arrays keep theirs; Python floats become float32, ints
+        int64 and bools bool, as in PyTorch.
+    device : str or Backend, optional
+        "cpu", "cuda", "cuda:N" or "strict"; by default the device of a backend array,
+        else the CPU.
+    requires_grad : bool, default False
+        Whether backward should compute a gradient for the new tensor.
+
+    Returns
+    -------
+    Tensor
+        A leaf that never shares memory with `data`.
+
+    Raises
+    ------
+    TypeError
+        If `data` holds values gradkit has no dtype for (strings, complex numbers,
+        objects), or if `requires_grad` is True for an integer dtype.
+    DeviceError
+        If `device` is unknown or unavailable here.
+
+    See Also
+    --------
+    as_tensor, from_numpy, from_dlpack : Tensors that share memory with their data.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.tensor`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([1.0, 2.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    tensor([2., 4.])
+    >>> gk.tensor([1, 2])
+    tensor([1, 2])
+    >>> gk.tensor(3.5, dtype=gk.float64)
+    tensor(3.5, dtype=float64)
     """
     if isinstance(data, Tensor):
         data = data.array
@@ -789,13 +1458,43 @@ def _to_host(data: Any) -> Any:
 
 # ---- views: tensors that share memory with the data they are made from ----------------
 def as_tensor(data: Any, dtype: DTypeLike | None = None, device: DeviceLike = None) -> Tensor:
-    """`data` as a tensor, sharing its memory when device and dtype allow (a view).
+    """`data` as a tensor, sharing its memory when device and dtype allow (torch.as_tensor).
 
     A NumPy, CuPy or other backend array, or any object with `__dlpack__` (torch, JAX),
     already on `device` (default: where it is) and of `dtype` (default: its own) is used
     without a copy, so writes to either show in both; otherwise it is converted (a copy).
-    A Tensor is returned as it is, or as `x.to(device, dtype)`, in the graph. Python data
-    makes a new tensor, as gk.tensor.
+    A Tensor is returned as it is, or as ``x.to(device, dtype)``, in the graph. Python
+    data makes a new tensor, as :func:`tensor`.
+
+    Parameters
+    ----------
+    data : array_like or Tensor
+        The values.
+    dtype : DType or str, optional
+        The dtype; by default `data`'s own.
+    device : str or Backend, optional
+        The device; by default where `data` is (the CPU for Python data).
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    TypeError
+        If `data` holds values gradkit has no dtype for.
+    DeviceError
+        If `device` is unknown or unavailable here.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gradkit as gk
+    >>> a = np.array([1.0, 2.0], dtype=np.float32)
+    >>> t = gk.as_tensor(a)
+    >>> a[0] = 5.0
+    >>> t
+    tensor([5., 2.])
     """
     if isinstance(data, Tensor):
         return data.to(device=device, dtype=dtype)
@@ -817,7 +1516,33 @@ def as_tensor(data: Any, dtype: DTypeLike | None = None, device: DeviceLike = No
 
 
 def from_numpy(ndarray: np.ndarray) -> Tensor:
-    """A CPU tensor that shares memory with a NumPy array (a view, as PyTorch's)."""
+    """A CPU tensor that shares memory with a NumPy array (torch.from_numpy).
+
+    Parameters
+    ----------
+    ndarray : numpy.ndarray
+        The array, of a dtype gradkit supports.
+
+    Returns
+    -------
+    Tensor
+        A leaf on the CPU: writes to either show in both.
+
+    Raises
+    ------
+    TypeError
+        If `ndarray` is not a NumPy array, or of an unsupported dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gradkit as gk
+    >>> a = np.zeros(3, dtype=np.float32)
+    >>> t = gk.from_numpy(a)
+    >>> a[0] = 5.0
+    >>> t
+    tensor([5., 0., 0.])
+    """
     if not isinstance(ndarray, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, not {type(ndarray).__name__}; "
                         "gk.tensor copies any data, gk.as_tensor shares where it can")
@@ -826,9 +1551,39 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
 
 
 def from_dlpack(obj: Any) -> Tensor:
-    """A tensor that shares memory with `obj` (a view), any object with the DLPack protocol:
-    a torch tensor, a NumPy or CuPy array, a JAX array, a gradkit Tensor. It lands on the
-    backend of obj's device (CPU memory: NumPy; CUDA memory: CuPy)."""
+    """A tensor that shares memory with any object with the DLPack protocol (torch.from_dlpack).
+
+    `obj` may be a torch tensor, a NumPy or CuPy array, a JAX array or a gradkit Tensor.
+    The tensor lands on the backend of obj's device (CPU memory: NumPy; CUDA memory:
+    CuPy).
+
+    Parameters
+    ----------
+    obj : object
+        Anything with ``__dlpack__`` and ``__dlpack_device__``.
+
+    Returns
+    -------
+    Tensor
+        A leaf that shares `obj`'s memory.
+
+    Raises
+    ------
+    TypeError
+        If `obj` lacks the DLPack protocol or has a dtype gradkit lacks.
+    DeviceError
+        If `obj` lives on a device gradkit has no backend for.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gradkit as gk
+    >>> a = np.array([1, 2, 3])
+    >>> t = gk.from_dlpack(a)
+    >>> a[0] = 7
+    >>> t
+    tensor([7, 2, 3])
+    """
     backend = _backends.backend_of_dlpack(obj)
     array = backend.xp.from_dlpack(obj)
     _dt.dtype(backend.dtype_name(array.dtype))  # refuse dtypes gradkit lacks, naming the choices

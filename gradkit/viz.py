@@ -35,15 +35,64 @@ _MAX_SHOWN = 6  # tensors with more elements are drawn as dtype and shape
 
 
 class GraphvizNotFoundError(RuntimeError):
-    """The Graphviz `dot` program is not installed (to_dot still works without it)."""
+    """The Graphviz ``dot`` program is not installed; :func:`to_dot` still works without it.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> issubclass(gk.viz.GraphvizNotFoundError, RuntimeError)
+    True
+    """
 
 
 def to_dot(root: Tensor, labels: dict | None = None, rankdir: str = "LR") -> str:
-    """Graphviz DOT text of the graph that produced `root`.
+    """Return Graphviz DOT text of the graph that produced ``root``.
 
-    labels: {tensor: name} names drawn in the tensors' nodes. rankdir: "LR" (left to
-    right, as micrograd) or "TB". After `backward()` without `retain_graph=True` the
-    graph's nodes are released; what is left is drawn and the drawing says so.
+    Each tensor is a record node (name, value or shape, gradient) and each op an oval node
+    with the op's name. Values are brought to the host: a debugging tool, not part of the
+    training path.
+
+    Parameters
+    ----------
+    root : Tensor
+        The output whose history to draw.
+    labels : dict of Tensor to str, optional
+        Names drawn in the tensors' nodes; the values of labelled intermediate results are
+        shown too (otherwise only their shape, unless the op saved them).
+    rankdir : {"LR", "TB"}, default "LR"
+        Left to right (as micrograd) or top to bottom.
+
+    Returns
+    -------
+    str
+        The DOT text; pass it to :func:`render` or any Graphviz viewer.
+
+    Raises
+    ------
+    TypeError
+        If ``root`` is not a Tensor.
+
+    Notes
+    -----
+    No PyTorch equivalent (compare the torchviz package). After ``backward()`` without
+    ``retain_graph=True`` the graph's nodes are released; what is left is drawn and the
+    drawing says so.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> a = gk.tensor(2.0, requires_grad=True)
+    >>> b = gk.tensor(-3.0, requires_grad=True)
+    >>> d = (a * b).tanh()
+    >>> d.backward(retain_graph=True)     # keep the graph to draw it afterwards
+    >>> dot = gk.viz.to_dot(d, labels={a: "a", b: "b", d: "d"})
+    >>> dot.splitlines()[0]
+    'digraph gradkit {'
+    >>> for line in dot.splitlines()[3:6]:
+    ...     print(line.strip())
+    v0 [shape=record, label="{ d | data -1.0000 | grad None }"];
+    v1 [shape=record, label="{ data shape () | grad ? }"];
+    op2 [shape=ellipse, label="Tanh"];
     """
     if not isinstance(root, Tensor):
         raise TypeError(f"to_dot: expected a Tensor, got {type(root).__name__}")
@@ -108,10 +157,38 @@ def to_dot(root: Tensor, labels: dict | None = None, rankdir: str = "LR") -> str
 
 
 def render(dot: str, path: str | os.PathLike[str], format: str | None = None) -> Path:
-    """Render DOT text to an image file with Graphviz's `dot` program; returns the path.
+    """Render DOT text to an image file with Graphviz's ``dot`` program.
 
-    format: "svg", "png", "pdf", ... (default: the file's suffix, else svg). Raises
-    GraphvizNotFoundError when `dot` is not installed.
+    Parameters
+    ----------
+    dot : str
+        DOT text, as from :func:`to_dot`.
+    path : str or os.PathLike
+        The image file to write.
+    format : str, optional
+        "svg", "png", "pdf", ... (default: the file's suffix, else svg).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    GraphvizNotFoundError
+        If ``dot`` is not installed.
+    RuntimeError
+        If ``dot`` fails.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import gradkit as gk
+    >>> x = gk.tensor([1., 2.], requires_grad=True)
+    >>> dot = gk.viz.to_dot((x * 2).sum(), labels={x: "x"})
+    >>> with tempfile.TemporaryDirectory() as d:  # doctest: +SKIP
+    ...     gk.viz.render(dot, os.path.join(d, "graph.svg")).suffix
+    '.svg'
     """
     exe = shutil.which("dot")
     if exe is None:

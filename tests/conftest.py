@@ -24,6 +24,8 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    config.addinivalue_line("markers", "cupy_sim: a test of the CuPy simulator itself "
+                                       "(tests/cupy_sim), which CI runs in each --cupy-sim mode")
     mode = config.getoption("cupy_sim")
     if mode:
         import cupy_sim

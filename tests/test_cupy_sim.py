@@ -19,9 +19,9 @@ import gradkit.nn.functional as F
 from gradkit import nn, optim
 
 cupy = sys.modules.get("cupy")
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.cupy_sim, pytest.mark.skipif(
     not getattr(cupy, "__gradkit_simulator__", False),
-    reason="runs on the CuPy simulator only (pytest --cupy-sim=1gpu|2gpu|cupy13)")
+    reason="runs on the CuPy simulator only (pytest --cupy-sim=1gpu|2gpu|cupy13)")]
 
 if getattr(cupy, "__gradkit_simulator__", False):
     import cupy_sim

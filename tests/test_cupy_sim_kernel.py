@@ -24,6 +24,8 @@ from gradkit.backends.kernels import ADAM, KERNELS, SGD, SGD_MOMENTUM, adam_scal
 from gradkit.optim.adam import adam_update
 from gradkit.optim.sgd import sgd_update
 
+pytestmark = pytest.mark.cupy_sim  # the simulator's own tests: CI runs them in each mode
+
 
 def dev(a, dtype=None):
     return _core._wrap(np.array(a, dtype=dtype))

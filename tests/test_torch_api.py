@@ -4,6 +4,8 @@ shape: return types, errors, aliases), on every backend."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -98,3 +100,33 @@ def test_cuda_queries_agree_with_the_backend_probe():
     assert gk.cuda.is_available() == gk.is_available("cuda")
     assert (gk.cuda.device_count() > 0) == gk.cuda.is_available()
     gk.cuda.synchronize()  # harmless without a GPU
+
+
+@pytest.mark.parametrize("values,dtype", [
+    ([0, 1, 255, 7, 1], "uint8"), ([-128, 127, 0, -1, 127], "int8"),
+    ([True, False, True], "bool"), ([1.0, math.nan, 2.0, -math.inf, math.inf, 2.0], "float32")],
+    ids=["uint8", "int8", "bool", "float_nan_inf"])
+def test_descending_sort_is_torchs_for_every_dtype(device, values, dtype):
+    """Descending order used to sort -x: wrong for unsigned ints (-0 == 0, wraps) and the
+    int minimum, an error for bools, and NaN last where PyTorch puts it first."""
+    torch = pytest.importorskip("torch")
+    x = gk.tensor(values, dtype=getattr(gk, dtype), device=device)
+    t = torch.tensor(values, dtype=getattr(torch, dtype))
+    assert gk.argsort(x, descending=True).tolist() == \
+        torch.argsort(t, descending=True, stable=True).tolist()
+    values_sorted = gk.sort(x, descending=True).values.tolist()
+    expected = torch.sort(t, descending=True, stable=True).values.tolist()
+    assert str(values_sorted) == str(expected)  # (str: nan == nan)
+
+
+def test_linspace_takes_torchs_argument_names(device):
+    x = gk.linspace(start=0.0, end=1.0, steps=5, device=device)
+    assert x.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0] and x.device == device
+
+
+@pytest.mark.parametrize("bad", [-2**63 - 1, 2**64, 1.7, "1"])
+def test_cuda_manual_seed_checks_the_seed_as_manual_seed_does(bad):
+    with pytest.raises((TypeError, ValueError)):
+        gk.cuda.manual_seed(bad)
+    gk.cuda.manual_seed(-1)  # negatives are taken mod 2**64, as torch's
+    assert gk.initial_seed() == 2**64 - 1

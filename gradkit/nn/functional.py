@@ -40,8 +40,30 @@ _REDUCTIONS = ("none", "mean", "sum")
 
 # ---- activations ----------------------------------------------------------------------
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    """max(x, 0); `inplace` is accepted for PyTorch compatibility (gradkit never
-    overwrites an input)."""
+    """Apply ``max(x, 0)`` elementwise.
+
+    Parameters
+    ----------
+    input : Tensor
+    inplace : bool, default False
+        Accepted for PyTorch compatibility; gradkit never overwrites an input.
+
+    Returns
+    -------
+    Tensor
+        Same shape as ``input``.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.nn.functional.relu`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> import gradkit.nn.functional as F
+    >>> F.relu(gk.tensor([-1., 0., 2.]))
+    tensor([0., 0., 2.])
+    """
     return ops.relu(input)
 
 
@@ -50,7 +72,35 @@ sigmoid = ops.sigmoid
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
-    """x * Phi(x), exactly (via erf) or with PyTorch's tanh approximation."""
+    """Apply the Gaussian error linear unit ``x * Phi(x)`` elementwise.
+
+    Parameters
+    ----------
+    input : Tensor
+    approximate : {"none", "tanh"}, default "none"
+        Compute Phi exactly (via erf) or with PyTorch's tanh approximation.
+
+    Returns
+    -------
+    Tensor
+        Same shape as ``input``.
+
+    Raises
+    ------
+    ValueError
+        If ``approximate`` is neither "none" nor "tanh".
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.nn.functional.gelu`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> import gradkit.nn.functional as F
+    >>> F.gelu(gk.tensor([0., 1.]), approximate="tanh")
+    tensor([0.      , 0.841192])
+    """
     if approximate == "none":
         return input * 0.5 * (1.0 + ops.erf(input * (1 / math.sqrt(2.0))))
     if approximate == "tanh":
@@ -60,21 +110,80 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 
 class Softplus(Function):
-    """log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)): finite for any x, and with the
-    exact derivative sigmoid(x) everywhere (the max/abs form alone is wrong at 0)."""
+    """``log(1 + exp(x))`` as one autograd Function, finite for any x.
+
+    Computed as ``max(x, 0) + log1p(exp(-|x|))``, with the exact derivative ``sigmoid(x)``
+    everywhere (the max/abs form alone is wrong at 0). Used by :func:`softplus` and the
+    binary cross-entropy with logits; call it as ``Softplus.apply(x)``.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit.nn.functional import Softplus
+    >>> Softplus.apply(gk.tensor([0.]))
+    tensor([0.6931472])
+    """
 
     save_inputs = True
 
     def forward(self, x: Array) -> Array:
+        """Compute softplus of the array ``x``.
+
+        Parameters
+        ----------
+        x : array
+            The input array on the Function's backend.
+
+        Returns
+        -------
+        array
+        """
         xp = self.xp
         return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
 
     def backward(self, g: Tensor) -> Grads:
+        """Return the gradient ``g * sigmoid(x)``.
+
+        Parameters
+        ----------
+        g : Tensor
+            The gradient of the output.
+
+        Returns
+        -------
+        tuple of Tensor
+            The gradient of the input.
+        """
         return g * ops.sigmoid(self.inputs[0])
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    """log(1 + exp(beta x)) / beta; linear where beta x > threshold (as PyTorch)."""
+    """Apply ``log(1 + exp(beta * x)) / beta`` elementwise, stably.
+
+    Parameters
+    ----------
+    input : Tensor
+    beta : float, default 1.0
+        The sharpness.
+    threshold : float, default 20.0
+        Where ``beta * x > threshold`` the result is ``x`` (as PyTorch).
+
+    Returns
+    -------
+    Tensor
+        Same shape as ``input``.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.nn.functional.softplus`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> import gradkit.nn.functional as F
+    >>> F.softplus(gk.tensor([0., 30.]))
+    tensor([ 0.6931472, 30.       ])
+    """
     scaled = input * beta if beta != 1 else input
     out = Softplus.apply(scaled)
     if beta != 1:
@@ -87,12 +196,65 @@ def _axis(axis, dim):
 
 
 def softmax(input: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
-    """exp(x) / sum(exp(x)) along `axis`, shifted by the maximum: no overflow."""
+    """Rescale along an axis to probabilities that sum to 1, stably.
+
+    Parameters
+    ----------
+    input : Tensor
+    axis : int, default -1
+        The axis (the array API's name).
+    dim : int, optional
+        Keyword only: PyTorch's name for ``axis``; it wins when given.
+
+    Returns
+    -------
+    Tensor
+        Same shape as ``input``.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.nn.functional.softmax`. Differences: ``dim`` defaults
+    to -1 (the last axis) rather than PyTorch's deprecated implicit choice; no ``dtype``
+    argument.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> import gradkit.nn.functional as F
+    >>> F.softmax(gk.tensor([[1., 1.]]), dim=1)
+    tensor([[0.5, 0.5]])
+    """
     return ops.softmax(input, axis=_axis(axis, dim))
 
 
 def log_softmax(input: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
-    """x - logsumexp(x) along `axis`, computed stably."""
+    """Compute ``x - logsumexp(x)`` along an axis, stably.
+
+    Parameters
+    ----------
+    input : Tensor
+    axis : int, default -1
+        The axis (the array API's name).
+    dim : int, optional
+        Keyword only: PyTorch's name for ``axis``; it wins when given.
+
+    Returns
+    -------
+    Tensor
+        Same shape as ``input``.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.nn.functional.log_softmax`. Differences: ``dim``
+    defaults to -1; no ``dtype`` argument.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> import gradkit.nn.functional as F
+    >>> F.log_softmax(gk.tensor([[0., 0.]]), dim=1)
+    tensor([[-0.6931472, -0.6931472]])
+    """
     return ops.log_softmax(input, axis=_axis(axis, dim))
 
 
@@ -102,8 +264,44 @@ linear = ops.linear  # input @ weight.T + bias, one node of the graph
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True,
             inplace: bool = False, *, generator: Generator | None = None) -> Tensor:
-    """Inverted dropout: zero each element with probability p and scale the rest by
-    1/(1-p), so evaluation needs no rescaling. The identity when not training."""
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p).
+
+    Parameters
+    ----------
+    input : Tensor
+    p : float, default 0.5
+        The probability of zeroing an element.
+    training : bool, default True
+        When False, return ``input`` unchanged (so evaluation needs no rescaling).
+    inplace : bool, default False
+        Accepted for PyTorch compatibility; the input is never overwritten.
+    generator : Generator, optional
+        Keyword only: draw the mask from this generator instead of the device's.
+
+    Returns
+    -------
+    Tensor
+        Same shape as ``input``.
+
+    Raises
+    ------
+    ValueError
+        If ``p`` is not in [0, 1].
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.nn.functional.dropout`. Differences: the keyword
+    ``generator``.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> import gradkit.nn.functional as F
+    >>> F.dropout(gk.ones(3), 0.5, training=False)
+    tensor([1., 1., 1.])
+    >>> F.dropout(gk.ones(3), 1.0)
+    tensor([0., 0., 0.])
+    """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
@@ -124,7 +322,39 @@ def _normalized(input: Tensor, axes, eps: float) -> Tensor:
 
 def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
-    """Normalise over the trailing `normalized_shape` axes, then scale and shift."""
+    """Normalise over the trailing ``normalized_shape`` axes, then scale and shift.
+
+    Parameters
+    ----------
+    input : Tensor
+    normalized_shape : int or sequence of int
+        The shape of the trailing axes to normalise over.
+    weight, bias : Tensor, optional
+        Multiplied by and added to the normalised values.
+    eps : float, default 1e-5
+        Added to the (biased) variance.
+
+    Returns
+    -------
+    Tensor
+        Same shape as ``input``.
+
+    Raises
+    ------
+    ShapeError
+        If ``input``'s shape does not end with ``normalized_shape``.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.nn.functional.layer_norm`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> import gradkit.nn.functional as F
+    >>> F.layer_norm(gk.tensor([[1., 3.]]), 2)
+    tensor([[-0.999995,  0.999995]])
+    """
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if input.shape[input.ndim - len(shape):] != shape or len(shape) > input.ndim:
         raise ShapeError(f"layer_norm: input of shape {input.shape} does not end with "
@@ -137,19 +367,51 @@ def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Ten
     return out
 
 
-
-
 @on_device
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                weight: Tensor | None = None, bias: Tensor | None = None,
                training: bool = False, momentum: float | Array = 0.1,
                eps: float = 1e-5) -> Tensor:
-    """Batch normalisation over every axis but the channel axis 1.
+    """Normalise every channel (axis 1) over the other axes.
 
-    Training uses the batch's statistics and, when running stats are given, updates them
-    in place on the device: running = (1 - momentum) * running + momentum * batch, with
-    the unbiased batch variance (as PyTorch). `momentum` may be a 0-d array (a
-    cumulative average). Evaluation uses the running statistics.
+    Parameters
+    ----------
+    input : Tensor
+        Shape (N, C) or (N, C, L).
+    running_mean, running_var : Tensor or None
+        Running statistics of shape (C,); updated in place when training.
+    weight, bias : Tensor, optional
+        Per-channel scale and shift.
+    training : bool, default False
+        Use the batch statistics (and update the running ones); otherwise use the running
+        statistics.
+    momentum : float or 0-d array, default 0.1
+        ``running = (1 - momentum) * running + momentum * batch``, with the unbiased batch
+        variance (as PyTorch); a 0-d array allows a cumulative average.
+    eps : float, default 1e-5
+        Added to the variance.
+
+    Returns
+    -------
+    Tensor
+        Same shape as ``input``.
+
+    Raises
+    ------
+    ShapeError
+        If ``input`` is not 2-d or 3-d.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.nn.functional.batch_norm`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> import gradkit.nn.functional as F
+    >>> F.batch_norm(gk.tensor([[1.], [3.]]), None, None, training=True)
+    tensor([[-0.999995],
+            [ 0.999995]])
     """
     if input.ndim not in (2, 3):
         raise ShapeError(f"batch_norm expects input of shape (N, C) or (N, C, L), "
@@ -194,12 +456,42 @@ def _update_running(running: Tensor, batch_stat: Tensor, momentum, correction: f
     running._bump_version()
 
 
-
-
 @on_device
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
-    """int64 rows with a 1 at each class index: shape tensor.shape + (num_classes,).
-    num_classes=-1 takes max + 1, read from the device (an explicit read, as PyTorch's)."""
+    """Encode integer class indices as int64 one-hot rows.
+
+    Parameters
+    ----------
+    tensor : Tensor
+        Integer class indices.
+    num_classes : int, default -1
+        The number of classes; -1 takes ``max + 1``, read from the device (an explicit
+        read, as PyTorch's).
+
+    Returns
+    -------
+    Tensor
+        Of dtype int64 and shape ``tensor.shape + (num_classes,)``.
+
+    Raises
+    ------
+    TypeError
+        If the indices are not integers.
+    ValueError
+        If ``num_classes`` is -1 and ``tensor`` is empty.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.nn.functional.one_hot`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> import gradkit.nn.functional as F
+    >>> F.one_hot(gk.tensor([0, 2]))
+    tensor([[1, 0, 0],
+            [0, 0, 1]])
+    """
     t = tensor if isinstance(tensor, Tensor) else _as_tensor(tensor)
     if t.dtype.kind not in "iu":
         raise TypeError(f"one_hot: class indices must be integers, not {t.dtype}")
@@ -215,17 +507,57 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     return Tensor.wrap(xp.astype(t.array[..., None] == classes, xp.int64), b)
 
 
-
-
 @on_device
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
                                  attn_mask: Tensor | None = None, dropout_p: float = 0.0,
                                  is_causal: bool = False, scale: float | None = None,
                                  enable_gqa: bool = False) -> Tensor:
-    """softmax(q @ k^T * scale + mask) @ v, as one node of the graph (PyTorch's
-    signature): `attn_mask` is a bool mask (True: attend) or an additive float mask,
-    `is_causal` masks the future, `dropout_p` drops attention weights (pass 0 when
-    evaluating, as with PyTorch's). scale defaults to 1/sqrt(head dim)."""
+    """Compute ``softmax(q @ k^T * scale + mask) @ v`` as one node of the graph.
+
+    Parameters
+    ----------
+    query : Tensor
+        Shape (..., L, E).
+    key : Tensor
+        Shape (..., S, E).
+    value : Tensor
+        Shape (..., S, Ev).
+    attn_mask : Tensor, optional
+        A bool mask (True: attend) or an additive float mask, broadcast to (..., L, S).
+    dropout_p : float, default 0.0
+        Drop attention weights with this probability (pass 0 when evaluating, as with
+        PyTorch's).
+    is_causal : bool, default False
+        Mask the future (a lower-triangular mask).
+    scale : float, optional
+        Default ``1 / sqrt(E)``.
+    enable_gqa : bool, default False
+        Accepted for PyTorch's signature.
+
+    Returns
+    -------
+    Tensor
+        Shape (..., L, Ev).
+
+    Raises
+    ------
+    ShapeError
+        If the shapes of query, key and value do not fit.
+    ValueError
+        If both ``attn_mask`` and ``is_causal`` are given, or ``dropout_p`` is not in [0, 1).
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.nn.functional.scaled_dot_product_attention`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> import gradkit.nn.functional as F
+    >>> q = gk.ones(1, 2, 3, 4)
+    >>> F.scaled_dot_product_attention(q, q, q, is_causal=True).shape
+    (1, 2, 3, 4)
+    """
     if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
         raise ShapeError(f"scaled_dot_product_attention: query {query.shape}, key {key.shape} "
                          f"and value {value.shape} do not fit (q and k share the last dim, "
@@ -254,15 +586,45 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
                                                scale=scale)
 
 
-
-
 @on_device
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
-    """Rows of `weight` at the integer `input` indices: shape input.shape + (dim,).
+    """Return the rows of ``weight`` at the integer indices ``input``.
 
-    The gradient scatter-adds into the rows; the `padding_idx` row gets none. Indices
-    must lie in [0, num_embeddings) (no negative ones, as PyTorch's); an IndexError
-    says otherwise where bounds are checked (the CPU, or debug mode).
+    Parameters
+    ----------
+    input : Tensor
+        Integer indices in [0, num_embeddings) (no negative ones, as PyTorch's).
+    weight : Tensor
+        The (num_embeddings, dim) table.
+    padding_idx : int, optional
+        A row that receives no gradient.
+
+    Returns
+    -------
+    Tensor
+        Shape ``input.shape + (dim,)``; its gradient scatter-adds into the rows.
+
+    Raises
+    ------
+    TypeError
+        If the indices are not integers.
+    ShapeError
+        If ``weight`` is not 2-d.
+    IndexError
+        If an index is out of range, where bounds are checked (the CPU, or debug mode).
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.nn.functional.embedding`. Differences: max_norm,
+    scale_grad_by_freq and sparse are not accepted.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> import gradkit.nn.functional as F
+    >>> F.embedding(gk.tensor([1, 0]), gk.tensor([[0., 1.], [2., 3.]]))
+    tensor([[2., 3.],
+            [0., 1.]])
     """
     idx = _on_device(input, weight, "embedding")
     if idx.dtype.is_floating_point or idx.dtype.kind == "b":
@@ -309,9 +671,45 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, *,
              ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of integer class targets given log-probabilities.
 
-    The pick uses a one-hot matrix (target == arange(C)), which is standard-only and
-    differentiates as a product. "mean" divides by the summed weights of the targets
-    that are not `ignore_index` (their count without `weight`), as PyTorch.
+    Parameters
+    ----------
+    input : Tensor
+        Log-probabilities, (N, C) or (N, C, d...), or (C,) for one sample.
+    target : Tensor
+        Integer classes, (N,) or (N, d...).
+    weight : Tensor, optional
+        A per-class weight of shape (C,).
+    ignore_index : int, default -100
+        Keyword only: targets of this class contribute nothing.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        How to reduce the per-element losses.
+        "mean" divides by the summed weights of the kept targets (their count without
+        ``weight``), as PyTorch.
+
+    Returns
+    -------
+    Tensor
+        A scalar, or per-sample losses with ``reduction="none"``.
+
+    Raises
+    ------
+    ValueError
+        If ``reduction`` is not "mean", "sum" or "none".
+    IndexError
+        If a target is out of range, where bounds are checked (on a GPU without debug
+        mode the loss is NaN instead).
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.nn.functional.nll_loss`. Differences: ``ignore_index``
+    and ``reduction`` are keyword only (no ``size_average``/``reduce``).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> import gradkit.nn.functional as F
+    >>> F.nll_loss(gk.tensor([[-1., -2.]]), gk.tensor([0]))
+    tensor(1.)
     """
     return _nll(input, target, weight, ignore_index, reduction, 0.0, "nll_loss")
 
@@ -319,11 +717,57 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, *,
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, *,
                   ignore_index: int = -100, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:
-    """Cross-entropy of logits `input` (N, C) or (N, C, d...) against `target`: integer
-    class indices (N,) / (N, d...), or class probabilities of input's shape.
+    """Cross-entropy of logits against class indices or class probabilities.
 
-    Computed as log_softmax then the likelihood, so huge logits stay finite. `weight`,
-    `ignore_index` and `label_smoothing` behave as PyTorch's.
+    Parameters
+    ----------
+    input : Tensor
+        Logits, (N, C) or (N, C, d...), or (C,) for one sample.
+    target : Tensor
+        Integer classes (N,) / (N, d...), or class probabilities of ``input``'s shape.
+    weight : Tensor, optional
+        A per-class weight of shape (C,).
+    ignore_index : int, default -100
+        Keyword only: targets of this class contribute nothing.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        How to reduce the per-element losses.
+    label_smoothing : float, default 0.0
+        Mix the target with the uniform distribution by this amount.
+
+    Returns
+    -------
+    Tensor
+        A scalar, or per-sample losses with ``reduction="none"``.
+
+    Raises
+    ------
+    ValueError
+        If ``reduction`` is not "mean", "sum" or "none".
+        Also if ``label_smoothing`` is not in [0, 1].
+    ShapeError
+        If ``input`` is 0-d or ``target`` does not fit it.
+    IndexError
+        If a class index is out of range, where bounds are checked.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.nn.functional.cross_entropy`. Computed as log_softmax
+    then the likelihood, so huge logits stay finite. Differences: the options are keyword
+    only.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> import gradkit.nn.functional as F
+    >>> logits = gk.tensor([[2., 0.]], requires_grad=True)
+    >>> loss = F.cross_entropy(logits, gk.tensor([0]))
+    >>> loss
+    tensor(0.126928, grad_fn=<...>)
+    >>> loss.backward()
+    >>> logits.grad
+    tensor([[-0.11920303,  0.11920291]])
+    >>> F.cross_entropy(gk.tensor([[0., 0.]]), gk.tensor([[0.5, 0.5]]))
+    tensor(0.6931472)
     """
     if reduction not in _REDUCTIONS:
         raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, "
@@ -345,8 +789,6 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, *
 def _class_view(ndim: int, axis: int, classes: int) -> tuple:
     """Shape that lines a (C,) vector up with the class axis of an ndim-d input."""
     return tuple(classes if i == axis else 1 for i in range(ndim))
-
-
 
 
 @on_device
@@ -431,8 +873,41 @@ def _soft_cross_entropy(logp, target, weight, axis, reduction, smoothing):
 
 
 def mse_loss(input: Tensor, target: Tensor | Any, reduction: str = "mean") -> Tensor:
-    """Mean (or summed, or elementwise) squared error; differing shapes broadcast with a
-    warning, as PyTorch's."""
+    """Mean (or summed, or elementwise) squared error.
+
+    Parameters
+    ----------
+    input : Tensor
+    target : Tensor or array_like
+        Same shape as ``input``; differing shapes broadcast with a warning, as PyTorch's.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        How to reduce the per-element losses.
+
+    Returns
+    -------
+    Tensor
+        A scalar, or the squared errors with ``reduction="none"``.
+
+    Raises
+    ------
+    ValueError
+        If ``reduction`` is not "mean", "sum" or "none".
+    DeviceError
+        If ``target`` is a Tensor on another device.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.nn.functional.mse_loss`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> import gradkit.nn.functional as F
+    >>> F.mse_loss(gk.tensor([1., 2.]), gk.tensor([1., 4.]))
+    tensor(2.)
+    >>> F.mse_loss(gk.tensor([1., 2.]), gk.tensor([1., 4.]), reduction="none")
+    tensor([0., 4.])
+    """
     target = _on_device(target, input, "mse_loss")
     if target.shape == input.shape and reduction != "none":
         if reduction not in _REDUCTIONS:
@@ -449,8 +924,45 @@ def mse_loss(input: Tensor, target: Tensor | Any, reduction: str = "mean") -> Te
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None, *,
                                      reduction: str = "mean",
                                      pos_weight: Tensor | None = None) -> Tensor:
-    """Binary cross-entropy of logits, in the stable form
-    (1 - t) x + w_pos softplus(-x) with w_pos = 1 + (pos_weight - 1) t: finite for any x."""
+    """Binary cross-entropy of logits, finite for any logit.
+
+    Parameters
+    ----------
+    input : Tensor
+        Logits.
+    target : Tensor
+        Targets in [0, 1], shaped as ``input``.
+    weight : Tensor, optional
+        Multiplies the per-element losses.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        How to reduce the per-element losses.
+    pos_weight : Tensor, optional
+        Keyword only: weight of the positive term, per class.
+
+    Returns
+    -------
+    Tensor
+        A scalar, or the elementwise losses with ``reduction="none"``.
+
+    Raises
+    ------
+    ValueError
+        If ``reduction`` is not "mean", "sum" or "none".
+    ShapeError
+        If ``target``'s shape differs from ``input``'s.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.nn.functional.binary_cross_entropy_with_logits`.
+    Computed as ``(1 - t) x + w_pos softplus(-x)`` with ``w_pos = 1 + (pos_weight - 1) t``.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> import gradkit.nn.functional as F
+    >>> F.binary_cross_entropy_with_logits(gk.tensor([0., 0.]), gk.tensor([1., 0.]))
+    tensor(0.6931472)
+    """
     target = _on_device(target, input, "binary_cross_entropy_with_logits")
     if target.shape != input.shape:
         raise ShapeError(f"binary_cross_entropy_with_logits: target of shape {target.shape} "
@@ -465,20 +977,50 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
 
 
 class BinaryCrossEntropy(Function):
-    """-(t log(x) + (1 - t) log(1 - x)), each log clamped at -100, with PyTorch's
-    gradients: (x - t) / max(x (1 - x), 1e-12) for x and -logit(x) for t. Finite at
-    x = 0 and 1, where the derivative of the clamped logs would be 0 / 0."""
+    """``-(t log(x) + (1 - t) log(1 - x))`` as one autograd Function, each log clamped at -100.
+
+    PyTorch's gradients: ``(x - t) / max(x (1 - x), 1e-12)`` for x and ``-logit(x)`` for t,
+    finite at x = 0 and 1. Used by :func:`binary_cross_entropy`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit.nn.functional import BinaryCrossEntropy
+    >>> BinaryCrossEntropy.apply(gk.tensor([0.5]), gk.tensor([1.]))
+    tensor([0.6931472])
+    """
 
     save_inputs = True
     EPS = 9.999999960041972e-13  # PyTorch's EPSILON, the float32 nearest 1e-12
 
     def forward(self, x: Array, t: Array) -> Array:
+        """Compute the elementwise loss of the arrays ``x`` (probabilities) and ``t`` (targets).
+
+        Parameters
+        ----------
+        x, t : array
+
+        Returns
+        -------
+        array
+        """
         xp = self.xp
         log_p = xp.maximum(xp.log(x), -100.0)
         log_q = xp.maximum(xp.log1p(-x), -100.0)
         return (t - 1) * log_q - t * log_p
 
     def backward(self, g: Tensor) -> Grads:
+        """Return the gradients of ``x`` and ``t`` (None where not needed).
+
+        Parameters
+        ----------
+        g : Tensor
+            The gradient of the output.
+
+        Returns
+        -------
+        tuple of (Tensor or None)
+        """
         x, t = self.inputs
         gx = g * (x - t) / ops.maximum(x * (1.0 - x), self.EPS) if self.needs[0] else None
         gt = g * (ops.log1p(-x) - ops.log(x)) if self.needs[1] else None
@@ -488,7 +1030,42 @@ class BinaryCrossEntropy(Function):
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, *,
                          reduction: str = "mean") -> Tensor:
     """Binary cross-entropy of probabilities; logs are clamped at -100 as PyTorch's.
-    Prefer binary_cross_entropy_with_logits, which is stable for any logit."""
+
+    Parameters
+    ----------
+    input : Tensor
+        Probabilities in [0, 1].
+    target : Tensor
+        Targets in [0, 1], shaped as ``input``.
+    weight : Tensor, optional
+        Multiplies the per-element losses.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        How to reduce the per-element losses.
+
+    Returns
+    -------
+    Tensor
+        A scalar, or the elementwise losses with ``reduction="none"``.
+
+    Raises
+    ------
+    ValueError
+        If ``reduction`` is not "mean", "sum" or "none".
+    ShapeError
+        If ``target``'s shape differs from ``input``'s.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.nn.functional.binary_cross_entropy`. Prefer
+    :func:`binary_cross_entropy_with_logits`, which is stable for any logit.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> import gradkit.nn.functional as F
+    >>> F.binary_cross_entropy(gk.tensor([0.5]), gk.tensor([1.]))
+    tensor(0.6931472)
+    """
     target = _on_device(target, input, "binary_cross_entropy")
     if target.shape != input.shape:
         raise ShapeError(f"binary_cross_entropy: target of shape {target.shape} must match "

@@ -37,9 +37,33 @@ __all__ = ["Module", "Parameter", "RemovableHandle", "StateDictError"]
 
 
 class Parameter(Tensor):
-    """A leaf tensor that a Module registers as trainable (requires_grad=True).
+    """A tensor that a Module registers as trainable, as :class:`torch.nn.Parameter`.
 
-    `Parameter(t)` shares `t`'s array (no copy), as PyTorch's does.
+    Assigning a Parameter to a Module attribute registers it, so it appears in
+    ``parameters()`` and ``state_dict()``. ``Parameter(t)`` shares ``t``'s array (no copy),
+    as PyTorch's does.
+
+    Parameters
+    ----------
+    data : Tensor or array_like, optional
+        The initial values; ``None`` gives an empty tensor.
+    requires_grad : bool, default True
+        Whether gradients are accumulated into ``.grad``.
+
+    Notes
+    -----
+    PyTorch equivalent: :class:`torch.nn.Parameter`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import nn
+    >>> p = nn.Parameter(gk.tensor([1., 2.]))
+    >>> p
+    Parameter containing:
+    tensor([1., 2.], requires_grad=True)
+    >>> p.is_leaf
+    True
     """
 
     __slots__ = ()
@@ -60,9 +84,26 @@ class Parameter(Tensor):
 
 
 class StateDictError(RuntimeError, KeyError, ValueError):
-    """A state dict that does not fit a model: lists every missing key, unexpected key
-    and shape mismatch at once. A RuntimeError like PyTorch's (and a KeyError and a
-    ValueError, so either `except` catches it)."""
+    """A state dict that does not fit a model, raised by :meth:`Module.load_state_dict`.
+
+    The message lists every missing key, unexpected key and shape mismatch at once. It is
+    a RuntimeError like PyTorch's (and a KeyError and a ValueError, so either ``except``
+    catches it).
+
+    Notes
+    -----
+    PyTorch raises a plain :class:`RuntimeError` for the same problems.
+
+    Examples
+    --------
+    >>> from gradkit import nn
+    >>> try:
+    ...     nn.Linear(2, 1).load_state_dict({})
+    ... except nn.StateDictError as e:
+    ...     print(e)
+    Error(s) in loading state_dict for Linear:
+        Missing key(s): 'weight', 'bias'
+    """
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
@@ -74,7 +115,35 @@ _IncompatibleKeys = namedtuple("IncompatibleKeys",  # type: ignore[name-match]
 
 
 class Module:
-    """Base class of every layer and model; subclass it and call super().__init__() first."""
+    """Base class of every layer and model, as :class:`torch.nn.Module`.
+
+    Subclass it, call ``super().__init__()`` first, assign parameters and submodules as
+    attributes (they are registered in that order) and define ``forward``. Calling the
+    module runs its forward pre-hooks, ``forward`` and its forward hooks.
+
+    Notes
+    -----
+    PyTorch equivalent: :class:`torch.nn.Module`. Backward hooks on modules are not
+    implemented (use tensor hooks).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import nn
+    >>> class TwoLayer(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.fc1 = nn.Linear(4, 8)
+    ...         self.fc2 = nn.Linear(8, 2)
+    ...     def forward(self, x):
+    ...         return self.fc2(self.fc1(x).relu())
+    >>> _ = gk.manual_seed(0)
+    >>> model = TwoLayer()
+    >>> model(gk.ones(5, 4)).shape
+    (5, 2)
+    >>> [name for name, _ in model.named_parameters()]
+    ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']
+    """
 
     training: bool
     # set in __init__ (with object.__setattr__, past the registering __setattr__)
@@ -101,6 +170,25 @@ class Module:
             object.__setattr__(self, name, OrderedDict())
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """Compute the module's output; every subclass overrides it.
+
+        Call the module (``module(x)``) rather than ``forward`` directly, so that hooks run.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            The inputs, as the subclass defines them.
+
+        Returns
+        -------
+        Any
+            The output, usually a Tensor.
+
+        Raises
+        ------
+        NotImplementedError
+            If the subclass does not define ``forward``.
+        """
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
                                   '"forward" function')
 
@@ -115,9 +203,36 @@ class Module:
     # ---- hooks -------------------------------------------------------------------------------
     def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
                                   with_kwargs: bool = False) -> RemovableHandle:
-        """Call `hook(module, args)` before every forward; a non-None result replaces the
-        positional arguments (a non-tuple becomes a 1-tuple). With `with_kwargs`,
-        `hook(module, args, kwargs)` returns None or a new (args, kwargs)."""
+        """Register a hook called before every ``forward``, as PyTorch's.
+
+        Parameters
+        ----------
+        hook : callable
+            ``hook(module, args)``; a non-None result replaces the positional arguments (a
+            non-tuple becomes a 1-tuple). With ``with_kwargs``, ``hook(module, args, kwargs)``
+            returns None or a new ``(args, kwargs)``.
+        prepend : bool, default False
+            Run this hook before the ones already registered.
+        with_kwargs : bool, default False
+            Pass (and let the hook replace) the keyword arguments too.
+
+        Returns
+        -------
+        RemovableHandle
+            ``handle.remove()`` unregisters the hook.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> from gradkit import nn
+        >>> m = nn.Identity()
+        >>> h = m.register_forward_pre_hook(lambda mod, args: args[0] * 2)
+        >>> m(gk.tensor([1., 2.]))
+        tensor([2., 4.])
+        >>> h.remove()
+        >>> m(gk.tensor([1., 2.]))
+        tensor([1., 2.])
+        """
         handle = RemovableHandle(self._forward_pre_hooks,
                                  extra_dict=self._forward_pre_hooks_with_kwargs)
         self._forward_pre_hooks[handle.id] = hook
@@ -130,9 +245,38 @@ class Module:
     def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
                               with_kwargs: bool = False,
                               always_call: bool = False) -> RemovableHandle:
-        """Call `hook(module, args, output)` (with `with_kwargs`: `hook(module, args,
-        kwargs, output)`) after every forward; a non-None result replaces the output.
-        With `always_call` the hook also runs when forward (or an earlier hook) raises."""
+        """Register a hook called after every ``forward``, as PyTorch's.
+
+        Parameters
+        ----------
+        hook : callable
+            ``hook(module, args, output)`` (with ``with_kwargs``: ``hook(module, args,
+            kwargs, output)``); a non-None result replaces the output.
+        prepend : bool, default False
+            Run this hook before the ones already registered.
+        with_kwargs : bool, default False
+            Pass the keyword arguments too.
+        always_call : bool, default False
+            Also run the hook when ``forward`` (or an earlier hook) raises.
+
+        Returns
+        -------
+        RemovableHandle
+            ``handle.remove()`` unregisters the hook.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> from gradkit import nn
+        >>> _ = gk.manual_seed(0)
+        >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
+        >>> shapes = []
+        >>> h = model[0].register_forward_hook(lambda mod, args, out: shapes.append(out.shape))
+        >>> _ = model(gk.ones(2, 3))
+        >>> shapes
+        [(2, 4)]
+        >>> h.remove()
+        """
         handle = RemovableHandle(self._forward_hooks,
                                  extra_dict=[self._forward_hooks_with_kwargs,
                                              self._forward_hooks_always_called])
@@ -245,7 +389,36 @@ class Module:
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
-        """Register `param` (or None: a declared but absent parameter, such as bias=False)."""
+        """Register ``param`` under ``name``, as PyTorch's.
+
+        Assigning a Parameter as an attribute does the same; this also accepts ``None``, a
+        declared but absent parameter (such as a Linear's bias with ``bias=False``).
+
+        Parameters
+        ----------
+        name : str
+            The attribute name (no ".", not empty, not an existing attribute).
+        param : Parameter or None
+            The parameter.
+
+        Raises
+        ------
+        TypeError
+            If ``param`` is neither a Parameter nor None, or ``name`` is not a string.
+        KeyError
+            If ``name`` is empty, contains "." or is already another attribute.
+        AttributeError
+            If called before ``Module.__init__``.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> from gradkit import nn
+        >>> m = nn.Module()
+        >>> m.register_parameter("scale", nn.Parameter(gk.ones(2)))
+        >>> [name for name, _ in m.named_parameters()]
+        ['scale']
+        """
         self._registries(name)
         self._check_name("parameter", name, "_parameters")
         if param is not None and not isinstance(param, Parameter):
@@ -255,8 +428,37 @@ class Module:
         object.__setattr__(self, name, param)
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
-        """Register a tensor that is state but not trained (BatchNorm's running statistics,
-        a causal mask). It moves with `to()`; only persistent buffers are in `state_dict()`."""
+        """Register a tensor that is state but not trained, as PyTorch's.
+
+        Buffers (BatchNorm's running statistics, a causal mask) move with ``to()``; only
+        persistent ones are in ``state_dict()``.
+
+        Parameters
+        ----------
+        name : str
+            The attribute name.
+        tensor : Tensor or None
+            The buffer.
+        persistent : bool, default True
+            Whether the buffer is part of ``state_dict()``.
+
+        Raises
+        ------
+        TypeError
+            If ``tensor`` is neither a Tensor nor None.
+        KeyError
+            If ``name`` is empty, contains "." or is already another attribute.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> from gradkit import nn
+        >>> m = nn.Module()
+        >>> m.register_buffer("count", gk.zeros(1))
+        >>> m.register_buffer("mask", gk.ones(2, 2), persistent=False)
+        >>> list(m.state_dict())
+        ['count']
+        """
         self._registries(name)
         self._check_name("buffer", name, "_buffers")
         if tensor is not None and not isinstance(tensor, Tensor):
@@ -270,7 +472,34 @@ class Module:
         object.__setattr__(self, name, tensor)
 
     def add_module(self, name: str, module: Module | None) -> None:
-        """Register `module` (or None) as the child `name`; PyTorch's name rules."""
+        """Register ``module`` (or None) as the child ``name``, as PyTorch's.
+
+        ``register_module`` is the same method.
+
+        Parameters
+        ----------
+        name : str
+            The child's attribute name.
+        module : Module or None
+            The child.
+
+        Raises
+        ------
+        TypeError
+            If ``module`` is neither a Module nor None.
+        KeyError
+            If ``name`` is empty, contains "." or is already another attribute.
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> m = nn.Module()
+        >>> m.add_module("fc", nn.Linear(2, 2))
+        >>> m
+        Module(
+          (fc): Linear(in_features=2, out_features=2, bias=True)
+        )
+        """
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         self._registries(name)
@@ -281,7 +510,30 @@ class Module:
     register_module = add_module
 
     def get_submodule(self, target: str) -> Module:
-        """The submodule at dotted path `target` ("" is self), as PyTorch's."""
+        """Return the submodule at the dotted path ``target`` ("" is the module itself).
+
+        Parameters
+        ----------
+        target : str
+            A dotted path such as ``"encoder.0"``.
+
+        Returns
+        -------
+        Module
+            The submodule.
+
+        Raises
+        ------
+        AttributeError
+            If a step of the path does not exist or is not a Module.
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+        >>> model.get_submodule("1")
+        ReLU()
+        """
         mod = self
         for item in target.split(".") if target else ():
             if not hasattr(mod, item):
@@ -292,9 +544,57 @@ class Module:
         return mod
 
     def get_parameter(self, target: str) -> Parameter:
+        """Return the parameter at the dotted path ``target``.
+
+        Parameters
+        ----------
+        target : str
+            A dotted path such as ``"0.weight"``.
+
+        Returns
+        -------
+        Parameter
+            The parameter.
+
+        Raises
+        ------
+        AttributeError
+            If the path does not exist or does not name a parameter.
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> model = nn.Sequential(nn.Linear(2, 3))
+        >>> model.get_parameter("0.weight").shape
+        (3, 2)
+        """
         return self._get_registered(target, "_parameters", "an nn.Parameter")
 
     def get_buffer(self, target: str) -> Tensor:
+        """Return the buffer at the dotted path ``target``.
+
+        Parameters
+        ----------
+        target : str
+            A dotted path such as ``"0.running_mean"``.
+
+        Returns
+        -------
+        Tensor
+            The buffer.
+
+        Raises
+        ------
+        AttributeError
+            If the path does not exist or does not name a buffer.
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> model = nn.Sequential(nn.BatchNorm1d(3))
+        >>> model.get_buffer("0.running_var")
+        tensor([1., 1., 1.])
+        """
         return self._get_registered(target, "_buffers", "a buffer")
 
     def _get_registered(self, target: str, registry: str, kind: str) -> Any:
@@ -310,8 +610,29 @@ class Module:
     # ---- traversal -------------------------------------------------------------------
     def named_modules(self, memo: set[Module] | None = None, prefix: str = "",
                       remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
-        """(name, module) for this module and every submodule, depth first; a module
-        reachable twice comes once unless remove_duplicate=False."""
+        """Iterate over ``(name, module)`` for this module and every submodule, depth first.
+
+        Parameters
+        ----------
+        memo : set of Module, optional
+            Modules already visited (used by the recursion).
+        prefix : str, default ""
+            Prepended to every name.
+        remove_duplicate : bool, default True
+            Yield a module reachable under two names only once.
+
+        Returns
+        -------
+        iterator of (str, Module)
+            The module itself comes first, named ``prefix``.
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+        >>> [name for name, _ in model.named_modules()]
+        ['', '0', '1']
+        """
         memo = set() if memo is None else memo
         if self in memo:
             return
@@ -324,10 +645,37 @@ class Module:
                                            remove_duplicate)
 
     def modules(self) -> Iterator[Module]:
+        """Iterate over this module and every submodule, depth first.
+
+        Returns
+        -------
+        iterator of Module
+            As ``named_modules()`` without the names.
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+        >>> [type(m).__name__ for m in model.modules()]
+        ['Sequential', 'Linear', 'ReLU']
+        """
         for _, m in self.named_modules():
             yield m
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        """Iterate over ``(name, module)`` for the direct children, each module once.
+
+        Returns
+        -------
+        iterator of (str, Module)
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+        >>> [name for name, _ in model.named_children()]
+        ['0', '1']
+        """
         seen = set()
         for name, m in self._modules.items():
             if m is not None and id(m) not in seen:
@@ -335,6 +683,19 @@ class Module:
                 yield name, m
 
     def children(self) -> Iterator[Module]:
+        """Iterate over the direct children, each module once.
+
+        Returns
+        -------
+        iterator of Module
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+        >>> list(model.children())
+        [Linear(in_features=2, out_features=3, bias=True), ReLU()]
+        """
         for _, m in self.named_children():
             yield m
 
@@ -353,24 +714,125 @@ class Module:
 
     def named_parameters(self, prefix: str = "", recurse: bool = True,
                          remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
-        """(name, Parameter) pairs, in registration order; a shared parameter once."""
+        """Iterate over ``(name, Parameter)`` pairs in registration order, as PyTorch's.
+
+        Parameters
+        ----------
+        prefix : str, default ""
+            Prepended to every name.
+        recurse : bool, default True
+            Include the submodules' parameters (otherwise only this module's own).
+        remove_duplicate : bool, default True
+            Yield a shared parameter only once.
+
+        Returns
+        -------
+        iterator of (str, Parameter)
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+        >>> [(name, p.shape) for name, p in model.named_parameters()]
+        [('0.weight', (3, 2)), ('0.bias', (3,)), ('2.weight', (1, 3)), ('2.bias', (1,))]
+        """
         return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Iterate over the parameters, in registration order; pass them to an optimizer.
+
+        Parameters
+        ----------
+        recurse : bool, default True
+            Include the submodules' parameters.
+
+        Returns
+        -------
+        iterator of Parameter
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+        >>> sum(p.numel() for p in model.parameters())
+        13
+        """
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
     def named_buffers(self, prefix: str = "", recurse: bool = True,
                       remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
-        """(name, buffer) pairs, persistent or not, in registration order."""
+        """Iterate over ``(name, buffer)`` pairs, persistent or not, in registration order.
+
+        Parameters
+        ----------
+        prefix : str, default ""
+            Prepended to every name.
+        recurse : bool, default True
+            Include the submodules' buffers.
+        remove_duplicate : bool, default True
+            Yield a shared buffer only once.
+
+        Returns
+        -------
+        iterator of (str, Tensor)
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> [name for name, _ in nn.BatchNorm1d(3).named_buffers()]
+        ['running_mean', 'running_var', 'num_batches_tracked']
+        """
         return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        """Iterate over the buffers, persistent or not.
+
+        Parameters
+        ----------
+        recurse : bool, default True
+            Include the submodules' buffers.
+
+        Returns
+        -------
+        iterator of Tensor
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> len(list(nn.BatchNorm1d(3).buffers()))
+        3
+        """
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
     def apply(self: _M, fn: Callable[[Module], None]) -> _M:
-        """Call fn(m) on every submodule and then on self (as PyTorch's); returns self."""
+        """Call ``fn(m)`` on every submodule and then on the module itself, as PyTorch's.
+
+        Typically used to initialise weights.
+
+        Parameters
+        ----------
+        fn : callable
+            Called with each module.
+
+        Returns
+        -------
+        Module
+            ``self``.
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> def init_weights(m):
+        ...     if isinstance(m, nn.Linear):
+        ...         nn.init.zeros_(m.weight)
+        >>> model = nn.Sequential(nn.Linear(2, 2), nn.ReLU()).apply(init_weights)
+        >>> model[0].weight
+        Parameter containing:
+        tensor([[0., 0.],
+                [0., 0.]], requires_grad=True)
+        """
         for m in self.children():
             m.apply(fn)
         fn(self)
@@ -378,8 +840,32 @@ class Module:
 
     # ---- modes and gradients -----------------------------------------------------------
     def train(self: _M, mode: bool = True) -> _M:
-        """Set training mode (Dropout drops, BatchNorm uses batch statistics) here and, through
-        each child's own train(), below; returns self."""
+        """Set training mode on this module and every submodule, as PyTorch's.
+
+        In training mode Dropout drops and BatchNorm uses (and updates) batch statistics.
+
+        Parameters
+        ----------
+        mode : bool, default True
+            True for training, False for evaluation.
+
+        Returns
+        -------
+        Module
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            If ``mode`` is not a bool.
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> model = nn.Sequential(nn.Linear(2, 2), nn.Dropout())
+        >>> model.train().training, model[1].training
+        (True, True)
+        """
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
         self.training = mode
@@ -388,16 +874,66 @@ class Module:
         return self
 
     def eval(self: _M) -> _M:
+        """Set evaluation mode; the same as ``train(False)``.
+
+        Returns
+        -------
+        Module
+            ``self``.
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> model = nn.Sequential(nn.Linear(2, 2), nn.Dropout())
+        >>> model.eval().training, model[1].training
+        (False, False)
+        """
         return self.train(False)
 
     def requires_grad_(self: _M, requires_grad: bool = True) -> _M:
-        """Set requires_grad on every parameter (freeze with False); returns self."""
+        """Set ``requires_grad`` on every parameter (freeze the module with False).
+
+        Parameters
+        ----------
+        requires_grad : bool, default True
+            The new setting.
+
+        Returns
+        -------
+        Module
+            ``self``.
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> layer = nn.Linear(2, 2).requires_grad_(False)
+        >>> layer.weight.requires_grad
+        False
+        """
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Forget the gradients: set them to None (PyTorch's default) or zero them."""
+        """Forget the parameters' gradients, as PyTorch's.
+
+        Parameters
+        ----------
+        set_to_none : bool, default True
+            Set each ``.grad`` to None (PyTorch's default); otherwise zero it in place.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> from gradkit import nn
+        >>> layer = nn.Linear(2, 1)
+        >>> layer(gk.ones(1, 2)).sum().backward()
+        >>> layer.bias.grad
+        tensor([1.])
+        >>> layer.zero_grad()
+        >>> layer.bias.grad is None
+        True
+        """
         for p in self.parameters():
             if set_to_none or p.grad is None:
                 p.grad = None
@@ -407,11 +943,45 @@ class Module:
     # ---- devices and dtypes -------------------------------------------------------------
     def to(self: _M, *args: DeviceLike | DTypeLike, device: DeviceLike = None,
            dtype: DTypeLike | None = None) -> _M:
-        """Move every parameter and buffer (and gradient) to `device` and/or cast the
-        floating-point ones to `dtype`, in place; returns self.
+        """Move every parameter and buffer (and gradient) to a device and/or cast it, in place.
 
-        Accepts `to(device)`, `to(dtype)`, `to(device, dtype)` and keywords. The tensor
-        objects stay the same, so an optimizer made before the move keeps working.
+        Accepts ``to(device)``, ``to(dtype)``, ``to(device, dtype)`` and keywords. Only
+        floating-point tensors are cast. The tensor objects stay the same, so an optimizer
+        made before the move keeps working.
+
+        Parameters
+        ----------
+        *args : device or dtype
+            Positional device and/or dtype.
+        device : str or Device, optional
+            The target device ("cpu", "cuda", "cuda:1", ...).
+        dtype : DType, optional
+            The target floating-point dtype.
+
+        Returns
+        -------
+        Module
+            ``self``.
+
+        Raises
+        ------
+        TypeError
+            If ``dtype`` is not a floating-point dtype.
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Module.to`. Differences: no ``non_blocking`` or
+        ``memory_format``.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> from gradkit import nn
+        >>> layer = nn.Linear(2, 2).to(gk.float64)
+        >>> layer.weight.dtype
+        gradkit.float64
+        >>> layer.to("cpu").weight.device
+        'cpu'
         """
         for a in args:
             if _dt.is_dtype_like(a):
@@ -430,23 +1000,99 @@ class Module:
         return self
 
     def cpu(self: _M) -> _M:
+        """Move every parameter and buffer to the CPU; the same as ``to("cpu")``.
+
+        Returns
+        -------
+        Module
+            ``self``.
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> nn.Linear(2, 2).cpu().weight.device
+        'cpu'
+        """
         return self.to("cpu")
 
     def cuda(self: _M, index: int = 0) -> _M:
+        """Move every parameter and buffer to GPU ``index``; the same as ``to(f"cuda:{index}")``.
+
+        Parameters
+        ----------
+        index : int, default 0
+            The GPU.
+
+        Returns
+        -------
+        Module
+            ``self``.
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> nn.Linear(2, 2).cuda().weight.device  # doctest: +SKIP
+        'cuda:0'
+        """
         return self.to(f"cuda:{index}")
 
     def float(self: _M) -> _M:
+        """Cast every floating-point parameter and buffer to float32.
+
+        Returns
+        -------
+        Module
+            ``self``.
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> nn.Linear(2, 2).double().float().weight.dtype
+        gradkit.float32
+        """
         return self.to(dtype=_dt.float32)
 
     def double(self: _M) -> _M:
+        """Cast every floating-point parameter and buffer to float64.
+
+        Returns
+        -------
+        Module
+            ``self``.
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> nn.Linear(2, 2).double().weight.dtype
+        gradkit.float64
+        """
         return self.to(dtype=_dt.float64)
 
     # ---- state dicts ---------------------------------------------------------------------
     def state_dict(self, prefix: str = "", keep_vars: bool = False) -> OrderedDict[str, Tensor]:
-        """Parameters and persistent buffers by PyTorch's key names, in PyTorch's order.
+        """Return the parameters and persistent buffers by PyTorch's key names, in PyTorch's order.
 
         The values share memory with the model (as PyTorch's do): save or copy them if
-        training goes on. `keep_vars=True` returns the Parameters themselves.
+        training goes on.
+
+        Parameters
+        ----------
+        prefix : str, default ""
+            Prepended to every key.
+        keep_vars : bool, default False
+            Return the Parameters themselves instead of detached tensors.
+
+        Returns
+        -------
+        OrderedDict of str to Tensor
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+        >>> list(model.state_dict())
+        ['0.weight', '0.bias', '1.weight', '1.bias', '1.running_mean', '1.running_var',
+         '1.num_batches_tracked']
         """
         out: OrderedDict[str, Tensor] = OrderedDict()
         # A module reachable under two names is saved under both, as PyTorch's.
@@ -463,13 +1109,40 @@ class Module:
 
     def load_state_dict(self, state_dict: Mapping[str, Any],
                         strict: bool = True) -> tuple[list[str], list[str]]:
-        """Copy `state_dict` (name -> Tensor or NumPy array) into this model's parameters
-        and buffers, each cast to the existing tensor's dtype and device.
+        """Copy a state dict into this model's parameters and buffers, as PyTorch's.
 
-        Everything is checked before anything is written: with `strict`, any missing or
-        unexpected key, and in any mode any shape mismatch, raises a StateDictError that
-        lists all of them, and the model is left unchanged. Returns (missing_keys,
-        unexpected_keys) like PyTorch.
+        Each value (a Tensor or a NumPy array) is cast to the existing tensor's dtype and
+        device. Everything is checked before anything is written, so on error the model is
+        left unchanged.
+
+        Parameters
+        ----------
+        state_dict : mapping of str to Tensor or array
+            As returned by ``state_dict()`` (or ``torch.nn.Module.state_dict()`` converted).
+        strict : bool, default True
+            Require exactly the model's keys.
+
+        Returns
+        -------
+        IncompatibleKeys
+            A named tuple ``(missing_keys, unexpected_keys)``.
+
+        Raises
+        ------
+        StateDictError
+            With ``strict``, on any missing or unexpected key, and in any mode on a shape
+            mismatch; the message lists all of them.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> from gradkit import nn
+        >>> _ = gk.manual_seed(0)
+        >>> a, b = nn.Linear(2, 2), nn.Linear(2, 2)
+        >>> b.load_state_dict(a.state_dict())
+        IncompatibleKeys(missing_keys=[], unexpected_keys=[])
+        >>> bool((a.weight == b.weight).all())
+        True
         """
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
@@ -504,7 +1177,18 @@ class Module:
 
     # ---- printing ------------------------------------------------------------------------
     def extra_repr(self) -> str:
-        """The text inside this module's parentheses in its repr (layers override it)."""
+        """Return the text inside this module's parentheses in its repr; layers override it.
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> from gradkit import nn
+        >>> nn.Linear(2, 3).extra_repr()
+        'in_features=2, out_features=3, bias=True'
+        """
         return ""
 
     def __repr__(self) -> str:

@@ -41,19 +41,55 @@ def _vector_norm(xp, a, p: float):
 @no_grad()
 def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False) -> Tensor:
-    """Scale all gradients together so that their global norm is at most `max_norm`.
+    """Scale all gradients together so that their global norm is at most ``max_norm``.
 
-    The total norm is PyTorch's: the p-norm of the vector of each gradient's p-norm, for
-    any p, inf and -inf included (for p = 0, as in PyTorch, that counts the gradients
-    with a nonzero element). Empty gradients take no part. It is computed on the device,
-    and every gradient is multiplied by min(1, max_norm / (norm + 1e-6)) without looking
-    at the value on the host, so clipping never synchronises a GPU. Gradients are
-    scaled in place, as PyTorch's (their version counters move); a gradient array that
-    several parameters share is scaled once. Returns the total norm (before clipping)
-    as a 0-d tensor.
-    `error_if_nonfinite=True` checks the norm on the host (a synchronisation) and raises
-    if it is nan or inf. A negative or NaN `max_norm` or a NaN `norm_type`, which
-    PyTorch accepts and turns into flipped or NaN gradients, raise ValueError.
+    Every gradient is multiplied, in place, by ``min(1, max_norm / (total_norm + 1e-6))``.
+    Call it between ``loss.backward()`` and ``optimizer.step()``.
+
+    Parameters
+    ----------
+    parameters : Tensor or iterable of Tensor
+        The parameters whose ``.grad`` to clip (those without a gradient are skipped).
+    max_norm : float
+        The largest allowed total norm.
+    norm_type : float, default 2.0
+        The p of the p-norm; ``float("inf")`` and ``-inf`` included.
+    error_if_nonfinite : bool, default False
+        Check the norm on the host (a synchronisation) and raise if it is nan or inf.
+
+    Returns
+    -------
+    Tensor
+        The total norm before clipping, a 0-d tensor on the gradients' device.
+
+    Raises
+    ------
+    ValueError
+        If ``max_norm`` is negative or NaN, or ``norm_type`` is NaN (PyTorch accepts these
+        and produces flipped or NaN gradients).
+    RuntimeError
+        With ``error_if_nonfinite``, if the total norm is nan or inf.
+    DeviceError
+        If the gradients are on different devices.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.nn.utils.clip_grad_norm_`. The total norm is
+    PyTorch's: the p-norm of the vector of each gradient's p-norm (for p = 0, as in
+    PyTorch, that counts the gradients with a nonzero element); empty gradients take no
+    part. It is computed on the device and never read on the host, so clipping never
+    synchronises a GPU. A gradient array that several parameters share is scaled once.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import nn
+    >>> p = nn.Parameter(gk.zeros(2))
+    >>> p.grad = gk.tensor([3., 4.])
+    >>> nn.utils.clip_grad_norm_([p], max_norm=1.0)
+    tensor(5.)
+    >>> [round(g, 4) for g in p.grad.tolist()]
+    [0.6, 0.8]
     """
     max_norm, norm_type = float(max_norm), float(norm_type)
     if not 0.0 <= max_norm:
@@ -103,8 +139,33 @@ def _distinct(params):
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
     """Clamp every gradient element into [-clip_value, clip_value], in place.
 
-    A negative or NaN `clip_value`, which PyTorch accepts and turns every gradient
-    into that value, raises ValueError."""
+    Parameters
+    ----------
+    parameters : Tensor or iterable of Tensor
+        The parameters whose ``.grad`` to clip (those without a gradient are skipped).
+    clip_value : float
+        The largest allowed absolute value.
+
+    Raises
+    ------
+    ValueError
+        If ``clip_value`` is negative or NaN (PyTorch accepts these and turns every
+        gradient into that value).
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.nn.utils.clip_grad_value_`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import nn
+    >>> p = nn.Parameter(gk.zeros(2))
+    >>> p.grad = gk.tensor([3., -0.5])
+    >>> nn.utils.clip_grad_value_([p], 1.0)
+    >>> p.grad
+    tensor([ 1. , -0.5])
+    """
     clip_value = float(clip_value)
     if not 0.0 <= clip_value:
         raise ValueError(f"clip_grad_value_: clip_value must be >= 0, not {clip_value}")

@@ -131,8 +131,55 @@ class ScaledDotProductAttention(Function):
 
 @public(method=False)
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """input @ weight.T + bias, one node of the graph (nn.Linear's forward). As PyTorch's,
-    it refuses an input of another dtype than the weight instead of promoting."""
+    """Affine map ``input @ weight.T + bias``, as one node of the graph (nn.Linear's forward).
+
+    Fused: forward and backward are single nodes instead of a matmul, a transpose and an
+    add, which keeps the training step of an MLP lean.
+
+    Parameters
+    ----------
+    input : Tensor
+        Shape ``(*, in_features)``.
+    weight : Tensor
+        Shape ``(out_features, in_features)``, the same dtype as `input`.
+    bias : Tensor, optional
+        Shape ``(out_features,)``, the same dtype. Default: no bias.
+
+    Returns
+    -------
+    Tensor
+        Shape ``(*, out_features)``.
+
+    Raises
+    ------
+    ShapeError
+        If the last dim of `input` is not ``in_features``.
+    TypeError
+        If `input`, `weight` and `bias` do not all have the same dtype (as PyTorch, no
+        promotion).
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.nn.functional.linear` (same semantics). A function
+    only, not a Tensor method.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([[1.0, 2.0]])
+    >>> w = gk.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 2.0]], requires_grad=True)
+    >>> b = gk.tensor([0.0, 0.5, 1.0], requires_grad=True)
+    >>> y = gk.linear(x, w, b)
+    >>> y
+    tensor([[1. , 3.5, 5. ]], grad_fn=<LinearBackward0>)
+    >>> y.sum().backward()
+    >>> w.grad
+    tensor([[1., 2.],
+            [1., 2.],
+            [1., 2.]])
+    >>> b.grad
+    tensor([1., 1., 1.])
+    """
     dt = weight.array.dtype  # (identity first: NumPy's dtype == is slow)
     if (input.array.dtype is not dt and input.array.dtype != dt) or (
             bias is not None and bias.array.dtype is not dt and bias.array.dtype != dt):

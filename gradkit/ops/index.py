@@ -215,8 +215,48 @@ class SortResult(NamedTuple):
 
 @public()
 def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
-    """Values of `input` along `dim` at `index` (torch.gather): for dim=1,
-    out[i][j] = input[i][index[i][j]]. Its gradient scatter-adds back (duplicates add)."""
+    """Values of `input` along `dim` at the positions in `index`.
+
+    For ``dim=1``: ``out[i][j] = input[i][index[i][j]]``. The gradient is scattered back
+    to the gathered positions (repeated indices add up).
+
+    Parameters
+    ----------
+    input : Tensor
+        The source tensor.
+    dim : int
+        The dimension to index along.
+    index : Tensor
+        Integer indices, with as many dimensions as `input`; the result has its shape.
+
+    Returns
+    -------
+    Tensor
+        Same shape as `index`, `input`'s dtype.
+
+    Raises
+    ------
+    ShapeError
+        If `index` and `input` have different numbers of dimensions.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.gather` (same semantics). Picking each row's
+    target log-probability, ``logp.gather(1, y.unsqueeze(1))``, is its classic use.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    >>> y = gk.gather(x, 1, gk.tensor([[0, 0], [1, 0]]))
+    >>> y
+    tensor([[1., 1.],
+            [4., 3.]], grad_fn=<GetItemBackward0>)
+    >>> y.sum().backward()
+    >>> x.grad
+    tensor([[2., 0.],
+            [1., 1.]])
+    """
     xp, dev = input.backend.xp, input.backend.native_device
     if index.ndim != input.ndim:
         raise ShapeError(f"gather: index of shape {index.shape} needs as many dims as the "
@@ -236,16 +276,91 @@ def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
 @on_device
 def argsort(input: Tensor, dim: int = -1, descending: bool = False,
             stable: bool = False) -> Tensor:
-    """The indices that sort `input` along `dim` (int64, outside the graph)."""
-    xp = input.backend.xp
-    key = -input.array if descending else input.array
-    return _const(input, xp.argsort(key, axis=dim, stable=True))
+    """The indices that sort `input` along `dim`.
+
+    The sort is always stable (equal elements keep their order), whatever `stable` says.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor.
+    dim : int, optional
+        The dimension to sort along. Default: -1.
+    descending : bool, optional
+        Largest first. Default: False.
+    stable : bool, optional
+        Accepted for compatibility; the sort is stable anyway.
+
+    Returns
+    -------
+    Tensor
+        int64 indices of `input`'s shape, outside the graph.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.argsort` (same semantics, always stable).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([3.0, 1.0, 2.0])
+    >>> x.argsort()
+    tensor([1, 2, 0])
+    >>> x.argsort(descending=True)
+    tensor([0, 2, 1])
+    """
+    xp, x = input.backend.xp, input.array
+    if input.dtype.kind == "b":  # the standard sorts numbers only
+        x = xp.astype(x, xp.int8)
+    if not descending:
+        return _const(input, xp.argsort(x, axis=dim, stable=True))
+    if input.dtype.kind != "f":  # ~x reverses the order of ints, unsigned ints and bools
+        return _const(input, xp.argsort(xp.bitwise_invert(x), axis=dim, stable=True))
+    # Floats: -x, then NaNs (which sort last) moved first, as PyTorch's largest-first
+    order = xp.argsort(-x, axis=dim, stable=True)
+    is_number = xp.astype(~xp.isnan(xp.take_along_axis(x, order, axis=dim)), xp.int8)
+    return _const(input, xp.take_along_axis(order, xp.argsort(is_number, axis=dim, stable=True),
+                                            axis=dim))
 
 
 @public()
 def sort(input: Tensor, dim: int = -1, descending: bool = False,
          stable: bool = False) -> SortResult:
-    """(values, indices) sorted along `dim`; values are a gather, so in the graph."""
+    """Sort `input` along `dim`: the named tuple ``(values, indices)``.
+
+    The values are gathered from `input`, so they are in the graph: each gradient goes
+    back to the element's original position.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor.
+    dim : int, optional
+        The dimension to sort along. Default: -1.
+    descending : bool, optional
+        Largest first. Default: False.
+    stable : bool, optional
+        Accepted for compatibility; the sort is always stable.
+
+    Returns
+    -------
+    SortResult
+        Named tuple ``(values, indices)``; the indices are int64 and outside the graph.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.sort` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([3.0, 1.0, 2.0], requires_grad=True)
+    >>> values, indices = x.sort()
+    >>> values
+    tensor([1., 2., 3.], grad_fn=<GetItemBackward0>)
+    >>> indices
+    tensor([1, 2, 0])
+    """
     indices = argsort(input, dim, descending)
     return SortResult(gather(input, dim, indices), indices)
 
@@ -253,7 +368,48 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False,
 @public()
 def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True,
          sorted: bool = True) -> SortResult:
-    """(values, indices) of the k largest (or smallest) along `dim`, largest first."""
+    """The `k` largest (or smallest) elements along `dim`: the named tuple ``(values, indices)``.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor.
+    k : int
+        How many elements, ``0 <= k <= input.shape[dim]``.
+    dim : int, optional
+        The dimension to search. Default: -1.
+    largest : bool, optional
+        The largest (True) or the smallest (False). Default: True.
+    sorted : bool, optional
+        Accepted for compatibility; the results always come sorted (largest first, or
+        smallest first with ``largest=False``).
+
+    Returns
+    -------
+    SortResult
+        Named tuple ``(values, indices)``; the values are in the graph, the int64 indices
+        are not.
+
+    Raises
+    ------
+    IndexError
+        If `k` is out of range.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.topk` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([[1.0, 5.0, 3.0], [4.0, 2.0, 6.0]])
+    >>> x.topk(2)
+    SortResult(values=tensor([[5., 3.],
+           [6., 4.]]), indices=tensor([[1, 2],
+           [2, 0]]))
+    >>> gk.topk(x, 1, dim=0, largest=False).indices
+    tensor([[0, 1, 0]])
+    """
     n = input.shape[dim]
     if not 0 <= k <= n:
         raise IndexError(f"topk: k={k} is out of range for dim {dim} of size {n} "

@@ -81,8 +81,52 @@ class MatMul(Function):
 
 @public("matmul", "mm", "bmm")
 def matmul(a: Tensor, b: Tensor, transpose_a: bool = False, transpose_b: bool = False) -> Tensor:
-    """a @ b, as NumPy's and PyTorch's matmul (batched, broadcasting); the transpose
-    flags multiply by a transposed operand without a transpose node."""
+    """Matrix product of two tensors, ``a @ b`` (batched and broadcasting).
+
+    1-d operands are treated as vectors (a dot product, or a matrix-vector product),
+    and leading batch dimensions broadcast, as in NumPy and PyTorch. ``mm`` and ``bmm``
+    are aliases (they do not check for exactly 2 or 3 dims).
+
+    Parameters
+    ----------
+    a, b : Tensor
+        Operands of at least 1 dimension and the same dtype.
+    transpose_a, transpose_b : bool, optional
+        Multiply by the transpose of the last two dims of `a` (or `b`) instead, without a
+        transpose node in the graph (gradkit only). Default: False.
+
+    Returns
+    -------
+    Tensor
+        The product; for 2-d operands of shapes (n, k) and (k, m), shape (n, m).
+
+    Raises
+    ------
+    ShapeError
+        If an operand is 0-d, or the inner dimensions differ.
+    TypeError
+        If the operands have different dtypes (as PyTorch, no promotion).
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.matmul` (same semantics); the transpose flags are
+    gradkit's. Gradients: ``a.grad = g @ b.mT`` and ``b.grad = a.mT @ g``.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> a = gk.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    >>> b = gk.tensor([[1.0, 0.0], [0.0, 2.0]])
+    >>> a @ b
+    tensor([[1., 4.],
+            [3., 8.]], grad_fn=<MatMulBackward0>)
+    >>> gk.matmul(a, b).sum().backward()
+    >>> a.grad
+    tensor([[1., 2.],
+            [1., 2.]])
+    >>> gk.matmul(gk.ones(5, 2, 3), gk.ones(3, 4)).shape
+    (5, 2, 4)
+    """
     if isinstance(a, Tensor) and isinstance(b, Tensor) and a.backend is b.backend and \
             a.array.dtype is not b.array.dtype and a.array.dtype != b.array.dtype:
         raise TypeError(f"matmul: operands must have the same dtype, got {a.dtype} (shape "

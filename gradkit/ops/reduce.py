@@ -92,12 +92,99 @@ class Max(Function):
 @public()
 def sum(input: Tensor, dim: Dims = None, keepdim: bool = False, *, axis: Dims = None,
         keepdims: bool | None = None) -> Tensor:
+    """Sum of the elements, over all dimensions or along `dim`.
+
+    Parameters
+    ----------
+    input : Tensor
+        The tensor to sum.
+    dim : int or tuple of int, optional
+        The dimension(s) to reduce. Default: all of them.
+    keepdim : bool, optional
+        Keep the reduced dimensions with size 1 (so the result broadcasts against
+        `input`). Default: False.
+    axis, keepdims : optional
+        Array API spellings of `dim` and `keepdim` (pass one spelling or the other).
+
+    Returns
+    -------
+    Tensor
+        The sums; 0-d when every dimension is reduced.
+
+    Raises
+    ------
+    ShapeError
+        If a dimension is out of range.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.sum` (same semantics, except that integer and bool
+    inputs keep their dtype instead of becoming int64). The gradient broadcasts the
+    incoming gradient back to `input`'s shape.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    >>> x.sum()
+    tensor(10., grad_fn=<SumBackward0>)
+    >>> x.sum(dim=1)
+    tensor([3., 7.], grad_fn=<SumBackward0>)
+    >>> x.sum(dim=0, keepdim=True)
+    tensor([[4., 6.]], grad_fn=<SumBackward0>)
+    >>> x.sum().backward()
+    >>> x.grad
+    tensor([[1., 1.],
+            [1., 1.]])
+    """
     return Sum.apply(input, axis=_dim(dim, axis), keepdims=_keepdim(keepdim, keepdims))
 
 
 @public()
 def mean(input: Tensor, dim: Dims = None, keepdim: bool = False, *, axis: Dims = None,
          keepdims: bool | None = None) -> Tensor:
+    """Mean of the elements, over all dimensions or along `dim`.
+
+    Parameters
+    ----------
+    input : Tensor
+        A floating-point tensor.
+    dim : int or tuple of int, optional
+        The dimension(s) to reduce. Default: all of them.
+    keepdim : bool, optional
+        Keep the reduced dimensions with size 1 (so the result broadcasts against
+        `input`). Default: False.
+    axis, keepdims : optional
+        Array API spellings of `dim` and `keepdim` (pass one spelling or the other).
+
+    Returns
+    -------
+    Tensor
+        The means; the mean of no elements is NaN.
+
+    Raises
+    ------
+    ShapeError
+        If a dimension is out of range.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.mean` (same semantics). Each element's gradient is
+    ``1 / n`` for ``n`` elements averaged.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    >>> x.mean()
+    tensor(2.5, grad_fn=<MeanBackward0>)
+    >>> x.mean(dim=0)
+    tensor([2., 3.], grad_fn=<MeanBackward0>)
+    >>> x.mean().backward()
+    >>> x.grad
+    tensor([[0.25, 0.25],
+            [0.25, 0.25]])
+    """
     return Mean.apply(input, axis=_dim(dim, axis), keepdims=_keepdim(keepdim, keepdims))
 
 
@@ -105,7 +192,52 @@ def mean(input: Tensor, dim: Dims = None, keepdim: bool = False, *, axis: Dims =
 def var(input: Tensor, dim: Dims | bool = None, unbiased: bool | None = None,
         keepdim: bool = False, *, correction: float | None = None, axis: Dims = None,
         keepdims: bool | None = None) -> Tensor:
-    """Variance with Bessel's correction by default (correction=1), as PyTorch's."""
+    """Variance over all dimensions or along `dim`, with Bessel's correction by default.
+
+    Computes ``sum((x - x.mean(dim))**2) / (n - correction)``.
+
+    Parameters
+    ----------
+    input : Tensor
+        A floating-point tensor.
+    dim : int or tuple of int, optional
+        The dimension(s) to reduce. Default: all of them. A bool here is the old
+        positional `unbiased` (``x.var(False)``), as in PyTorch.
+    unbiased : bool, optional
+        Old spelling of the correction: True is ``correction=1``, False ``correction=0``.
+    keepdim : bool, optional
+        Keep the reduced dimensions with size 1. Default: False.
+    correction : float, optional
+        Subtracted from the count of elements in the divisor. Default: 1.
+    axis, keepdims : optional
+        Array API spellings of `dim` and `keepdim`.
+
+    Returns
+    -------
+    Tensor
+        The variances. With ``n - correction <= 0`` the result is NaN or inf and a
+        ``UserWarning`` is issued, as in PyTorch.
+
+    Raises
+    ------
+    TypeError
+        If both `unbiased` and `correction` are given.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.var` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([1.0, 2.0, 3.0, 4.0])
+    >>> x.var()
+    tensor(1.6666666)
+    >>> x.var(correction=0)
+    tensor(1.25)
+    >>> gk.tensor([[1.0, 3.0], [2.0, 2.0]]).var(dim=1)
+    tensor([2., 0.])
+    """
     dim, correction = _var_args(dim, unbiased, correction)
     return _var(input, _dim(dim, axis), _keepdim(keepdim, keepdims), correction, "var")
 
@@ -114,7 +246,53 @@ def var(input: Tensor, dim: Dims | bool = None, unbiased: bool | None = None,
 def std(input: Tensor, dim: Dims | bool = None, unbiased: bool | None = None,
         keepdim: bool = False, *, correction: float | None = None, axis: Dims = None,
         keepdims: bool | None = None) -> Tensor:
-    """Standard deviation, correction=1 by default, as PyTorch's."""
+    """Standard deviation over all dimensions or along `dim` (correction 1 by default).
+
+    The square root of :func:`var`. Where the variance is 0 the gradient is 0 (not NaN),
+    as in PyTorch.
+
+    Parameters
+    ----------
+    input : Tensor
+        A floating-point tensor.
+    dim : int or tuple of int, optional
+        The dimension(s) to reduce. Default: all of them. A bool here is the old
+        positional `unbiased`.
+    unbiased : bool, optional
+        Old spelling of the correction: True is ``correction=1``, False ``correction=0``.
+    keepdim : bool, optional
+        Keep the reduced dimensions with size 1. Default: False.
+    correction : float, optional
+        Subtracted from the count of elements in the divisor. Default: 1.
+    axis, keepdims : optional
+        Array API spellings of `dim` and `keepdim`.
+
+    Returns
+    -------
+    Tensor
+        The standard deviations.
+
+    Raises
+    ------
+    TypeError
+        If both `unbiased` and `correction` are given.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.std` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([[1.0, 3.0], [2.0, 2.0]], requires_grad=True)
+    >>> s = x.std(dim=1, correction=0)
+    >>> s
+    tensor([1., 0.], grad_fn=<WhereBackward0>)
+    >>> s.sum().backward()
+    >>> x.grad
+    tensor([[-0.5,  0.5],
+            [ 0. ,  0. ]])
+    """
     dim, correction = _var_args(dim, unbiased, correction)
     v = _var(input, _dim(dim, axis), _keepdim(keepdim, keepdims), correction, "std")
     # At v == 0, sqrt's gradient 1 / (2 sqrt(v)) = inf meets var's 0: NaN. PyTorch makes
@@ -170,9 +348,63 @@ def max(input: Tensor, dim: int, keepdim: bool = False, *, axis: Dims = None,
 @public()
 def max(input: Tensor, dim: int | Tensor | None = None, keepdim: bool = False, *,
         axis: Dims = None, keepdims: bool | None = None) -> Tensor | MaxResult:
-    """As torch.max: the largest value; with `dim`, the named tuple (values, indices);
-    with a tensor as second argument, the elementwise maximum. `axis=` (the Array API's
-    spelling) gives the values only, like amax."""
+    """Maximum: of all elements, or (values, indices) along `dim`, or elementwise with a tensor.
+
+    - ``max(input)``: the largest element, a 0-d tensor.
+    - ``max(input, dim, keepdim=False)``: a named tuple ``(values, indices)`` of the
+      maxima along `dim` and their positions.
+    - ``max(input, other)`` with a tensor `other`: the elementwise :func:`maximum`.
+
+    Gradient: shared evenly among tied maxima; a NaN is the maximum and takes it.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor.
+    dim : int or Tensor, optional
+        The dimension to reduce, or a tensor to compare with elementwise.
+    keepdim : bool, optional
+        Keep the reduced dimension with size 1. Default: False.
+    axis : int or tuple of int, optional
+        Array API spelling: reduces like :func:`amax` and returns the values only.
+    keepdims : bool, optional
+        Array API spelling of `keepdim`.
+
+    Returns
+    -------
+    Tensor or MaxResult
+        A tensor, or with an int `dim` the named tuple ``(values, indices)``; the
+        indices are int64 and outside the graph.
+
+    Raises
+    ------
+    ShapeError
+        If a reduced dimension has size 0.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.max` (same semantics; where values tie, the index
+    returned is the first one).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([[1.0, 5.0], [4.0, 2.0]], requires_grad=True)
+    >>> x.max()
+    tensor(5., grad_fn=<MaxBackward0>)
+    >>> values, indices = x.max(dim=1)
+    >>> values
+    tensor([5., 4.], grad_fn=<MaxBackward0>)
+    >>> indices
+    tensor([1, 0])
+    >>> gk.max(x, gk.tensor([3.0, 3.0]))
+    tensor([[3., 5.],
+            [4., 3.]], grad_fn=<MaximumBackward0>)
+    >>> y = gk.tensor([2.0, 2.0, 1.0], requires_grad=True)
+    >>> y.max().backward()  # tied maxima share the gradient
+    >>> y.grad
+    tensor([0.5, 0.5, 0. ])
+    """
     if isinstance(dim, Tensor):
         return maximum(input, dim)
     keep = _keepdim(keepdim, keepdims)
@@ -195,7 +427,48 @@ def min(input: Tensor, dim: int, keepdim: bool = False, *, axis: Dims = None,
 @public()
 def min(input: Tensor, dim: int | Tensor | None = None, keepdim: bool = False, *,
         axis: Dims = None, keepdims: bool | None = None) -> Tensor | MaxResult:
-    """As torch.min (see max)."""
+    """Minimum: of all elements, or (values, indices) along `dim`, or elementwise with a tensor.
+
+    The mirror of :func:`max`: ``min(input)``, ``min(input, dim, keepdim=False)`` (a named
+    tuple ``(values, indices)``) or ``min(input, other)`` (the elementwise
+    :func:`minimum`). The gradient is shared evenly among tied minima.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor.
+    dim : int or Tensor, optional
+        The dimension to reduce, or a tensor to compare with elementwise.
+    keepdim : bool, optional
+        Keep the reduced dimension with size 1. Default: False.
+    axis : int or tuple of int, optional
+        Array API spelling: reduces like :func:`amin` and returns the values only.
+    keepdims : bool, optional
+        Array API spelling of `keepdim`.
+
+    Returns
+    -------
+    Tensor or MaxResult
+        A tensor, or with an int `dim` the named tuple ``(values, indices)``.
+
+    Raises
+    ------
+    ShapeError
+        If a reduced dimension has size 0.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.min` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([[1.0, 5.0], [4.0, 2.0]])
+    >>> x.min()
+    tensor(1.)
+    >>> x.min(dim=0)
+    MaxResult(values=tensor([1., 2.]), indices=tensor([0, 1]))
+    """
     if isinstance(dim, Tensor):
         return minimum(input, dim)
     keep = _keepdim(keepdim, keepdims)
@@ -207,7 +480,48 @@ def min(input: Tensor, dim: int | Tensor | None = None, keepdim: bool = False, *
 @public()
 def amax(input: Tensor, dim: Dims = (), keepdim: bool = False, *, axis: Dims = None,
          keepdims: bool | None = None) -> Tensor:
-    """The largest values over `dim` (all dims by default); no indices."""
+    """Largest values over `dim` (all dimensions by default), without indices.
+
+    Unlike :func:`max` it accepts several dimensions and never returns indices. The
+    gradient is shared evenly among tied maxima.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor.
+    dim : int or tuple of int, optional
+        The dimension(s) to reduce. Default: all of them.
+    keepdim : bool, optional
+        Keep the reduced dimensions with size 1 (so the result broadcasts against
+        `input`). Default: False.
+    axis, keepdims : optional
+        Array API spellings of `dim` and `keepdim` (pass one spelling or the other).
+
+    Returns
+    -------
+    Tensor
+        The maxima.
+
+    Raises
+    ------
+    ShapeError
+        If a reduced dimension has size 0 or is out of range.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.amax` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([[1.0, 3.0], [3.0, 2.0]], requires_grad=True)
+    >>> x.amax(dim=1)
+    tensor([3., 3.], grad_fn=<MaxBackward0>)
+    >>> x.amax().backward()
+    >>> x.grad
+    tensor([[0. , 0.5],
+            [0.5, 0. ]])
+    """
     dim = _dim(None if dim == () else dim, axis)
     return Max.apply(input, axis=dim, keepdims=_keepdim(keepdim, keepdims))
 
@@ -215,6 +529,42 @@ def amax(input: Tensor, dim: Dims = (), keepdim: bool = False, *, axis: Dims = N
 @public()
 def amin(input: Tensor, dim: Dims = (), keepdim: bool = False, *, axis: Dims = None,
          keepdims: bool | None = None) -> Tensor:
+    """Smallest values over `dim` (all dimensions by default), without indices.
+
+    The mirror of :func:`amax`; the gradient is shared evenly among tied minima.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor.
+    dim : int or tuple of int, optional
+        The dimension(s) to reduce. Default: all of them.
+    keepdim : bool, optional
+        Keep the reduced dimensions with size 1 (so the result broadcasts against
+        `input`). Default: False.
+    axis, keepdims : optional
+        Array API spellings of `dim` and `keepdim` (pass one spelling or the other).
+
+    Returns
+    -------
+    Tensor
+        The minima.
+
+    Raises
+    ------
+    ShapeError
+        If a reduced dimension has size 0 or is out of range.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.amin` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.tensor([[1.0, 3.0], [4.0, 2.0]]).amin(dim=0)
+    tensor([1., 2.])
+    """
     dim = _dim(None if dim == () else dim, axis)
     return -Max.apply(-input, axis=dim, keepdims=_keepdim(keepdim, keepdims))
 
@@ -222,13 +572,74 @@ def amin(input: Tensor, dim: Dims = (), keepdim: bool = False, *, axis: Dims = N
 @public()
 def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
            axis: int | None = None, keepdims: bool | None = None) -> Tensor:
-    """Index of the largest value (of the flattened tensor when dim is None)."""
+    """Index of the largest value, of the flattened tensor or along `dim`.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor.
+    dim : int, optional
+        The dimension to reduce. Default: None, the index into the flattened tensor.
+    keepdim : bool, optional
+        Keep the reduced dimension with size 1 (only with `dim`). Default: False.
+    axis, keepdims : optional
+        Array API spellings of `dim` and `keepdim`.
+
+    Returns
+    -------
+    Tensor
+        int64 indices, outside the graph (no gradient).
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.argmax` (same semantics; among ties the first index).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([[1.0, 5.0], [4.0, 2.0]])
+    >>> x.argmax()
+    tensor(1)
+    >>> x.argmax(dim=1)
+    tensor([1, 0])
+    """
     return _arg("argmax", input, _dim(dim, axis), _keepdim(keepdim, keepdims))
 
 
 @public()
 def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
            axis: int | None = None, keepdims: bool | None = None) -> Tensor:
+    """Index of the smallest value, of the flattened tensor or along `dim`.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor.
+    dim : int, optional
+        The dimension to reduce. Default: None, the index into the flattened tensor.
+    keepdim : bool, optional
+        Keep the reduced dimension with size 1 (only with `dim`). Default: False.
+    axis, keepdims : optional
+        Array API spellings of `dim` and `keepdim`.
+
+    Returns
+    -------
+    Tensor
+        int64 indices, outside the graph (no gradient).
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.argmin` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([[1.0, 5.0], [4.0, 2.0]])
+    >>> x.argmin()
+    tensor(0)
+    >>> x.argmin(dim=0, keepdim=True)
+    tensor([[0, 1]])
+    """
     return _arg("argmin", input, _dim(dim, axis), _keepdim(keepdim, keepdims))
 
 
@@ -241,6 +652,44 @@ def _arg(name, x, dim, keep):
 @public()
 def logsumexp(input: Tensor, dim: Dims = None, keepdim: bool = False, *, axis: Dims = None,
               keepdims: bool | None = None) -> Tensor:
+    """``log(sum(exp(input)))`` over all dimensions or along `dim`, computed stably.
+
+    The input is shifted by its maximum (0 where that is infinite), so large values do
+    not overflow. Its gradient is the softmax of `input` along `dim`.
+
+    Parameters
+    ----------
+    input : Tensor
+        A floating-point tensor.
+    dim : int or tuple of int, optional
+        The dimension(s) to reduce. Default: all of them.
+    keepdim : bool, optional
+        Keep the reduced dimensions with size 1 (so the result broadcasts against
+        `input`). Default: False.
+    axis, keepdims : optional
+        Array API spellings of `dim` and `keepdim` (pass one spelling or the other).
+
+    Returns
+    -------
+    Tensor
+        The results; over no elements, ``-inf``.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.logsumexp` (same semantics; PyTorch requires `dim`).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([[0.0, 0.0], [100.0, 100.0]], requires_grad=True)
+    >>> y = x.logsumexp(dim=1)  # exp(100) overflows float32; this does not
+    >>> gk.allclose(y, gk.tensor([0.6931, 100.6931]), atol=1e-4)  # log(2), 100 + log(2)
+    True
+    >>> y.sum().backward()
+    >>> x.grad
+    tensor([[0.5, 0.5],
+            [0.5, 0.5]])
+    """
     x, axis, keepdims = input, _dim(dim, axis), _keepdim(keepdim, keepdims)
     xp, axes = x.backend.xp, _axes(axis, x.ndim)
     if x.numel():  # shift by the max, but by 0 where it is +-inf (inf - inf would be NaN)
@@ -256,29 +705,147 @@ def logsumexp(input: Tensor, dim: Dims = None, keepdim: bool = False, *, axis: D
 
 @public()
 def all(input: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
-    """Whether every element (along dim) is true: a bool tensor, outside the graph."""
+    """Whether every element (along `dim`) is true (nonzero).
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor, of any dtype.
+    dim : int or tuple of int, optional
+        The dimension(s) to reduce. Default: all of them.
+    keepdim : bool, optional
+        Keep the reduced dimensions with size 1. Default: False.
+
+    Returns
+    -------
+    Tensor
+        A bool tensor, outside the graph.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.all` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([[1.0, 0.0], [2.0, 3.0]])
+    >>> x.all()
+    tensor(False)
+    >>> x.all(dim=1)
+    tensor([False,  True])
+    """
     xp = input.backend.xp
     return _const(input, xp.all(xp.astype(input.array, xp.bool), axis=dim, keepdims=keepdim))
 
 
 @public()
 def any(input: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
+    """Whether any element (along `dim`) is true (nonzero).
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor, of any dtype.
+    dim : int or tuple of int, optional
+        The dimension(s) to reduce. Default: all of them.
+    keepdim : bool, optional
+        Keep the reduced dimensions with size 1. Default: False.
+
+    Returns
+    -------
+    Tensor
+        A bool tensor, outside the graph.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.any` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([[1.0, 0.0], [0.0, 0.0]])
+    >>> x.any()
+    tensor(True)
+    >>> x.any(dim=1)
+    tensor([ True, False])
+    """
     xp = input.backend.xp
     return _const(input, xp.any(xp.astype(input.array, xp.bool), axis=dim, keepdims=keepdim))
 
 
 @public()
 def prod(input: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
-    """The product of the elements (along dim). Its gradient is the product of the other
-    elements, computed without dividing by zero."""
+    """Product of the elements, over all dimensions or along `dim`.
+
+    Its gradient is the product of the other elements, computed without dividing by
+    zero (so it is right where elements are 0).
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor.
+    dim : int or tuple of int, optional
+        The dimension(s) to reduce. Default: all of them.
+    keepdim : bool, optional
+        Keep the reduced dimensions with size 1. Default: False.
+
+    Returns
+    -------
+    Tensor
+        The products.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.prod` (same semantics; PyTorch's takes a single
+    `dim`).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([[1.0, 2.0], [0.0, 3.0]], requires_grad=True)
+    >>> x.prod(dim=1)
+    tensor([2., 0.], grad_fn=<ProdBackward0>)
+    >>> x.prod(dim=1).sum().backward()
+    >>> x.grad
+    tensor([[2., 1.],
+            [3., 0.]])
+    """
     return Prod.apply(input, axis=dim, keepdims=keepdim)
 
 
 @public()
 @on_device
 def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
-    """Counts of the elements in `bins` equal-width bins over [min, max] (the data's range
-    when both are 0), on the device; elements outside are ignored (torch.histc)."""
+    """Histogram: counts of the elements in `bins` equal-width bins over [`min`, `max`].
+
+    Elements outside the range are ignored; the top edge belongs to the last bin. When
+    `min` and `max` are both 0, the data's own range is used (a read from the device).
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor (flattened).
+    bins : int, optional
+        Number of bins. Default: 100.
+    min, max : float, optional
+        The range. Default: 0 and 0, the data's minimum and maximum.
+
+    Returns
+    -------
+    Tensor
+        1-d, `bins` counts in `input`'s dtype, outside the graph.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.histc` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([0.0, 0.5, 1.0, 1.5, 2.0, 5.0])
+    >>> gk.histc(x, bins=4, min=0, max=2)
+    tensor([1., 1., 1., 2.])
+    """
     xp, x = input.backend.xp, input.array
     if min == max:
         min, max = _data_range(input)
@@ -309,8 +876,46 @@ class HistogramResult(NamedTuple):
 @public()
 def histogram(input: Tensor, bins: int = 100, *, range: tuple[float, float] | None = None,
               weight: Tensor | None = None, density: bool = False) -> HistogramResult:
-    """(hist, bin_edges) over `bins` equal bins of `range` (the data's range by default),
-    as torch.histogram; density=True divides by the total count times the bin width."""
+    """Histogram with its bin edges: ``(hist, bin_edges)`` over `bins` equal-width bins.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor (flattened).
+    bins : int, optional
+        Number of bins. Default: 100.
+    range : tuple of float, optional
+        ``(min, max)`` of the bins. Default: the data's minimum and maximum.
+    weight : None
+        Not supported (must be None).
+    density : bool, optional
+        Divide the counts by the total count times the bin width, so the histogram
+        integrates to 1. Default: False.
+
+    Returns
+    -------
+    HistogramResult
+        Named tuple ``(hist, bin_edges)``: `bins` counts and ``bins + 1`` edges, outside
+        the graph.
+
+    Raises
+    ------
+    NotImplementedError
+        If `weight` is given.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.histogram` (same semantics, without `weight`).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> hist, edges = gk.histogram(gk.tensor([0.0, 1.0, 1.0, 3.0]), bins=2)
+    >>> hist
+    tensor([3., 1.])
+    >>> edges
+    tensor([0. , 1.5, 3. ])
+    """
     if weight is not None:
         raise NotImplementedError("histogram: weight= is not supported; use histc")
     lo, hi = (0, 0) if range is None else range

@@ -110,7 +110,44 @@ def _shape_args(shape: Sequence[Any]) -> tuple[int, ...]:
 
 @public(method=False)
 def reshape(input: Tensor, shape: Shape, *, _must_view: bool = False) -> Tensor:
-    """The same elements in `shape` (one -1 is inferred); a view when possible."""
+    """The same elements in a new shape; a view of `input` when its memory layout allows.
+
+    The result shares `input`'s storage when possible (after a transpose it cannot, and
+    a copy is made); use :meth:`Tensor.view` to insist on a view. One entry of `shape`
+    may be -1, inferred from the others.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor.
+    shape : int or tuple of int
+        The new shape, with as many elements as `input`.
+
+    Returns
+    -------
+    Tensor
+        The reshaped tensor; its gradient is reshaped back.
+
+    Raises
+    ------
+    ShapeError
+        If the element counts differ (or -1 cannot be inferred).
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.reshape` (same semantics). As a method,
+    ``x.reshape(2, 3)`` and ``x.reshape((2, 3))`` both work.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], requires_grad=True)
+    >>> gk.reshape(x, (2, 3))
+    tensor([[1., 2., 3.],
+            [4., 5., 6.]], grad_fn=<ReshapeBackward0>)
+    >>> x.reshape(3, -1).shape
+    (3, 2)
+    """
     x = input
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     if shape == x.shape:
@@ -127,20 +164,80 @@ def reshape(input: Tensor, shape: Shape, *, _must_view: bool = False) -> Tensor:
 
 @public("reshape", function=False)
 def _reshape_method(self: Tensor, *shape: int | Sequence[int]) -> Tensor:
-    """x.reshape(B, T, C) or x.reshape((B, T, C)): a view when possible, else a copy."""
+    """``x.reshape(*shape)``: the same elements in a new shape (a view when possible).
+
+    The shape may be given as separate ints or one tuple; one entry may be -1. See
+    :func:`gradkit.reshape`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.arange(6.0)
+    >>> x.reshape(2, 3).shape
+    (2, 3)
+    >>> x.reshape((-1, 2)).shape
+    (3, 2)
+    """
     return reshape(self, _shape_args(shape))
 
 
 @public("view", function=False)
 def _view_method(self: Tensor, *shape: int | Sequence[int]) -> Tensor:
-    """x.view(B, T, C): always a view of x's storage; raises where that needs a copy (after
-    a transpose), as PyTorch's view does, so that writes never silently miss x."""
+    """``x.view(*shape)``: a view of `x`'s storage in a new shape.
+
+    Unlike :meth:`reshape` it never copies: where the memory layout needs a copy (after a
+    transpose) it raises ``ShapeError``, as PyTorch's ``view`` does, so that writes through
+    the view always reach `x`. Use ``.contiguous().view(...)`` or ``.reshape(...)`` there.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.zeros(2, 3)
+    >>> v = x.view(6)
+    >>> v[0] = 1.0
+    >>> x
+    tensor([[1., 0., 0.],
+            [0., 0., 0.]])
+    >>> x.t().view(6)
+    Traceback (most recent call last):
+        ...
+    gradkit.autograd.ShapeError: view: a tensor of shape (3, 2) ...
+    """
     return reshape(self, _shape_args(shape), _must_view=True)
 
 
 @public("permute_dims", method=False)
 def permute_dims(input: Tensor, axes: Sequence[int]) -> Tensor:
-    """The dims of `input` in the order `axes` (the Array API's name; see permute)."""
+    """The dimensions of `input` in the order `axes` (the Array API's name for permute).
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor.
+    axes : sequence of int
+        A permutation of ``range(input.ndim)`` (negative dims count from the end).
+
+    Returns
+    -------
+    Tensor
+        A view with ``shape[i] == input.shape[axes[i]]``.
+
+    Raises
+    ------
+    ShapeError
+        If `axes` is not a permutation of the dimensions.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.permute` (same semantics). A function only; the
+    method is :meth:`Tensor.permute`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.permute_dims(gk.zeros(2, 3, 4), (2, 0, 1)).shape
+    (4, 2, 3)
+    """
     x = input
     axes = tuple(a % builtins.max(x.ndim, 1) for a in axes)
     if sorted(axes) != list(range(x.ndim)):
@@ -151,14 +248,80 @@ def permute_dims(input: Tensor, axes: Sequence[int]) -> Tensor:
 
 @public()
 def permute(input: Tensor, *dims: int | Sequence[int]) -> Tensor:
-    """x.permute(2, 0, 1) or gk.permute(x, (2, 0, 1)): reorder every dim."""
+    """Reorder every dimension of `input`.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor.
+    *dims : int or sequence of int
+        A permutation of the dimensions, as separate ints or one tuple.
+
+    Returns
+    -------
+    Tensor
+        A view with ``shape[i] == input.shape[dims[i]]``; its gradient is permuted back.
+
+    Raises
+    ------
+    ShapeError
+        If `dims` is not a permutation of the dimensions.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.permute` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.zeros(2, 3, 4)
+    >>> x.permute(2, 0, 1).shape
+    (4, 2, 3)
+    >>> gk.permute(x, (1, 0, 2)).shape
+    (3, 2, 4)
+    """
     return permute_dims(input, _shape_args(dims))
 
 
 @public("transpose", "swapaxes", "swapdims")
 def transpose(input: Tensor, *dims: int) -> Tensor:
-    """Swap two dims, as PyTorch's transpose(dim0, dim1). Reordering every dim is
-    permute(*dims) (NumPy's transpose(axes))."""
+    """Swap two dimensions. ``swapaxes`` and ``swapdims`` are aliases.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor.
+    dim0, dim1 : int
+        The two dimensions to swap.
+
+    Returns
+    -------
+    Tensor
+        A view of `input` (`input` itself if ``dim0 == dim1``).
+
+    Raises
+    ------
+    TypeError
+        If not exactly two ints are given (NumPy's ``transpose(axes)`` is
+        :func:`permute` here).
+    ShapeError
+        If a dimension is out of range.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.transpose` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+    >>> x.transpose(0, 1)
+    tensor([[1., 4.],
+            [2., 5.],
+            [3., 6.]], grad_fn=<PermuteDimsBackward0>)
+    >>> gk.zeros(2, 3, 4).transpose(-2, -1).shape
+    (2, 4, 3)
+    """
     if len(dims) != 2 or not all(isinstance(d, int) for d in dims):
         raise TypeError(f"transpose(dim0, dim1) swaps two dims; got {dims!r}. For a "
                         "permutation of every dim use x.permute(*dims) or gk.permute_dims")
@@ -174,7 +337,34 @@ def transpose(input: Tensor, *dims: int) -> Tensor:
 
 @public()
 def t(input: Tensor) -> Tensor:
-    """The transpose of a matrix (a vector unchanged), as PyTorch's t()."""
+    """Transpose of a matrix; a 0-d or 1-d tensor is returned unchanged.
+
+    Parameters
+    ----------
+    input : Tensor
+        A tensor of at most 2 dimensions.
+
+    Returns
+    -------
+    Tensor
+        A view, ``input.transpose(0, 1)`` for a matrix.
+
+    Raises
+    ------
+    ShapeError
+        If `input` has more than 2 dimensions.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.t` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.tensor([[1, 2], [3, 4]]).t()
+    tensor([[1, 3],
+            [2, 4]])
+    """
     if input.ndim > 2:
         raise ShapeError(f"t() expects a tensor with <= 2 dims, not shape {input.shape}; "
                          "use transpose(dim0, dim1)")
@@ -183,7 +373,34 @@ def t(input: Tensor) -> Tensor:
 
 @public(method=False)
 def matrix_transpose(input: Tensor) -> Tensor:
-    """Swap the last two dims (x.mT)."""
+    """Swap the last two dimensions (a batch of matrices transposed), like ``x.mT``.
+
+    Parameters
+    ----------
+    input : Tensor
+        A tensor of at least 2 dimensions.
+
+    Returns
+    -------
+    Tensor
+        A view of shape ``(..., n, m)`` for `input` of shape ``(..., m, n)``.
+
+    Raises
+    ------
+    ShapeError
+        If `input` has fewer than 2 dimensions.
+
+    Notes
+    -----
+    PyTorch equivalent: :attr:`torch.Tensor.mT` (same semantics; the Array API's name).
+    A function only.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.matrix_transpose(gk.zeros(5, 2, 3)).shape
+    (5, 3, 2)
+    """
     if input.ndim < 2:
         raise ShapeError(f"matrix_transpose needs at least 2 dimensions, not shape "
                          f"{input.shape}")
@@ -192,6 +409,41 @@ def matrix_transpose(input: Tensor) -> Tensor:
 
 @public()
 def broadcast_to(input: Tensor, shape: Sequence[int]) -> Tensor:
+    """A view of `input` broadcast to `shape`.
+
+    Dimensions of size 1 are repeated (without copying) and new leading dimensions are
+    added. The gradient is summed back down to `input`'s shape.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor.
+    shape : sequence of int
+        The target shape; each dimension of `input` must be 1 or match it.
+
+    Returns
+    -------
+    Tensor
+        A read-only broadcast view (`input` itself if the shape is unchanged).
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.broadcast_to` (same semantics; no -1 entries, see
+    :func:`expand`).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([1.0, 2.0], requires_grad=True)
+    >>> y = gk.broadcast_to(x, (3, 2))
+    >>> y
+    tensor([[1., 2.],
+            [1., 2.],
+            [1., 2.]], grad_fn=<BroadcastToBackward0>)
+    >>> y.sum().backward()
+    >>> x.grad
+    tensor([3., 3.])
+    """
     shape = tuple(shape)
     if shape == input.shape:
         return input
@@ -200,7 +452,39 @@ def broadcast_to(input: Tensor, shape: Sequence[int]) -> Tensor:
 
 @public()
 def expand(input: Tensor, *sizes: int | Sequence[int]) -> Tensor:
-    """A broadcast view to `sizes`; -1 keeps a dim's size (PyTorch's expand)."""
+    """A broadcast view of `input` to `sizes`; -1 keeps a dimension's size.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor.
+    *sizes : int or sequence of int
+        The target shape, as separate ints or one tuple; may add leading dimensions.
+
+    Returns
+    -------
+    Tensor
+        A broadcast view (no copy); see :func:`broadcast_to`.
+
+    Raises
+    ------
+    ShapeError
+        If fewer sizes than `input` has dimensions are given.
+
+    Notes
+    -----
+    PyTorch equivalent: :meth:`torch.Tensor.expand` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([[1.0], [2.0]])
+    >>> x.expand(-1, 3)
+    tensor([[1., 1., 1.],
+            [2., 2., 2.]])
+    >>> x.expand(4, 2, 3).shape
+    (4, 2, 3)
+    """
     sizes = _shape_args(sizes)
     lead = len(sizes) - input.ndim
     if lead < 0:
@@ -217,7 +501,35 @@ def sum_to(x: Tensor, shape: Sequence[int]) -> Tensor:
 
 @public("unsqueeze", "expand_dims")
 def unsqueeze(input: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
-    """A new dim of size 1 at `dim` (expand_dims: the Array API's name, axis=)."""
+    """Insert a dimension of size 1 at `dim`. ``expand_dims`` (Array API) is an alias.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor.
+    dim : int
+        Where the new dimension goes, in ``[-input.ndim - 1, input.ndim]``.
+    axis : int, optional
+        Array API spelling of `dim`.
+
+    Returns
+    -------
+    Tensor
+        A view with one more dimension.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.unsqueeze` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([1.0, 2.0, 3.0])
+    >>> x.unsqueeze(0).shape
+    (1, 3)
+    >>> x.unsqueeze(-1).shape
+    (3, 1)
+    """
     dim = _dim(dim, axis)
     dim = dim % (input.ndim + 1)
     return reshape(input, input.shape[:dim] + (1,) + input.shape[dim:])
@@ -228,8 +540,44 @@ expand_dims = unsqueeze  # (the Array API's name)
 
 @public()
 def squeeze(input: Tensor, dim: Dims = None, *, axis: Dims = None) -> Tensor:
-    """Drop dims of size 1: all of them, or those of `dim` (an int or a tuple) that have
-    size 1; others are left alone, as PyTorch's."""
+    """Remove dimensions of size 1: all of them, or those listed in `dim`.
+
+    Listed dimensions that do not have size 1 are left alone, as in PyTorch.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor.
+    dim : int or tuple of int, optional
+        The dimensions to consider. Default: all.
+    axis : int or tuple of int, optional
+        Array API spelling of `dim`.
+
+    Returns
+    -------
+    Tensor
+        A view without those dimensions.
+
+    Raises
+    ------
+    ShapeError
+        If a dimension is out of range.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.squeeze` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.zeros(1, 3, 1)
+    >>> x.squeeze().shape
+    (3,)
+    >>> x.squeeze(0).shape
+    (3, 1)
+    >>> x.squeeze(1).shape  # size 3: left alone
+    (1, 3, 1)
+    """
     dim = _dim(dim, axis)
     x = input
     axes = range(x.ndim) if dim is None else _axes(dim, x.ndim)
@@ -239,7 +587,40 @@ def squeeze(input: Tensor, dim: Dims = None, *, axis: Dims = None) -> Tensor:
 
 @public()
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-    """Merge dims start_dim..end_dim into one."""
+    """Merge dimensions `start_dim` through `end_dim` into one.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor (a 0-d tensor becomes shape ``(1,)``).
+    start_dim : int, optional
+        First dimension to merge. Default: 0.
+    end_dim : int, optional
+        Last dimension to merge. Default: -1.
+
+    Returns
+    -------
+    Tensor
+        A reshape of `input` (a view when possible).
+
+    Raises
+    ------
+    ShapeError
+        If `start_dim` comes after `end_dim`.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.flatten` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.zeros(2, 3, 4)
+    >>> x.flatten().shape
+    (24,)
+    >>> x.flatten(start_dim=1).shape
+    (2, 12)
+    """
     x = input
     if x.ndim == 0:
         return reshape(x, (1,))
@@ -252,7 +633,41 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 @public()
 def repeat(input: Tensor, *sizes: int | Sequence[int]) -> Tensor:
-    """Tile `input` sizes[i] times along each dim (PyTorch's repeat, NumPy's tile)."""
+    """Tile `input`: repeat it ``sizes[i]`` times along each dimension.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor.
+    *sizes : int or sequence of int
+        Repeat counts, one per dimension (extra leading counts add dimensions).
+
+    Returns
+    -------
+    Tensor
+        A new tensor of shape ``input.shape[i] * sizes[i]``; the gradient sums the copies.
+
+    Raises
+    ------
+    ShapeError
+        If fewer counts than dimensions are given.
+
+    Notes
+    -----
+    PyTorch equivalent: :meth:`torch.Tensor.repeat` (same semantics; NumPy's ``tile``).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([1.0, 2.0], requires_grad=True)
+    >>> y = x.repeat(2, 2)
+    >>> y
+    tensor([[1., 2., 1., 2.],
+            [1., 2., 1., 2.]], grad_fn=<ReshapeBackward0>)
+    >>> y.sum().backward()
+    >>> x.grad
+    tensor([4., 4.])
+    """
     sizes = _shape_args(sizes)
     if len(sizes) < input.ndim:
         raise ShapeError(f"repeat: {len(sizes)} repeat counts for a tensor of shape "
@@ -267,8 +682,36 @@ def repeat(input: Tensor, *sizes: int | Sequence[int]) -> Tensor:
 
 @public()
 def contiguous(input: Tensor, memory_format: object = None) -> Tensor:
-    """The tensor itself if its elements lie in one strided run of memory, else a copy
-    that does (after a transpose): then .view() can reshape it, as PyTorch's."""
+    """`input` itself if its elements lie in one row-major run of memory, else such a copy.
+
+    After a transpose or permute a tensor is not contiguous, and :meth:`Tensor.view`
+    refuses it; ``x.contiguous().view(...)`` then works.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor.
+    memory_format : optional
+        Accepted for compatibility and ignored.
+
+    Returns
+    -------
+    Tensor
+        `input`, or a copy (in the graph, like :func:`clone`).
+
+    Notes
+    -----
+    PyTorch equivalent: :meth:`torch.Tensor.contiguous` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.zeros(2, 3)
+    >>> x.contiguous() is x
+    True
+    >>> x.t().contiguous().view(6).shape
+    (6,)
+    """
     xp = input.backend.xp
     try:
         xp.reshape(input.array, (-1,), copy=False)
@@ -279,7 +722,48 @@ def contiguous(input: Tensor, memory_format: object = None) -> Tensor:
 
 @public("cat", "concat", "concatenate", method=False)
 def cat(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = None) -> Tensor:
-    """Join tensors along an existing dim; dtypes promote (torch.cat)."""
+    """Join tensors along an existing dimension. ``concat`` and ``concatenate`` are aliases.
+
+    Dtypes promote to a common one, as in PyTorch. Each input's gradient is its slice of
+    the incoming gradient.
+
+    Parameters
+    ----------
+    tensors : sequence of Tensor
+        Tensors of the same shape except along `dim`.
+    dim : int, optional
+        The dimension to join along. Default: 0.
+    axis : int, optional
+        Array API spelling of `dim`.
+
+    Returns
+    -------
+    Tensor
+        The joined tensor.
+
+    Raises
+    ------
+    ValueError
+        If `tensors` is empty.
+    ShapeError
+        If the shapes differ outside `dim`.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.cat` (same semantics). A function only.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> a = gk.tensor([[1.0, 2.0]], requires_grad=True)
+    >>> b = gk.tensor([[3.0, 4.0], [5.0, 6.0]])
+    >>> gk.cat([a, b])
+    tensor([[1., 2.],
+            [3., 4.],
+            [5., 6.]], grad_fn=<ConcatBackward0>)
+    >>> gk.cat([b, b], dim=1).shape
+    (2, 4)
+    """
     axis = dim if axis is None else axis  # concat(xs, axis=1), the Array API's spelling
     tensors = list(tensors)
     if not tensors:
@@ -300,7 +784,42 @@ concat = cat
 
 @public(method=False)
 def stack(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = None) -> Tensor:
-    """Join tensors of one shape along a new dim."""
+    """Join tensors of one shape along a new dimension.
+
+    Parameters
+    ----------
+    tensors : sequence of Tensor
+        Tensors of the same shape.
+    dim : int, optional
+        Where the new dimension goes. Default: 0.
+    axis : int, optional
+        Array API spelling of `dim`.
+
+    Returns
+    -------
+    Tensor
+        Shape ``(len(tensors), *shape)`` for ``dim=0``.
+
+    Raises
+    ------
+    ShapeError
+        If the shapes differ.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.stack` (same semantics). A function only.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> a, b = gk.tensor([1.0, 2.0]), gk.tensor([3.0, 4.0])
+    >>> gk.stack([a, b])
+    tensor([[1., 2.],
+            [3., 4.]])
+    >>> gk.stack([a, b], dim=1)
+    tensor([[1., 3.],
+            [2., 4.]])
+    """
     dim = dim if axis is None else axis
     tensors = list(tensors)
     shapes = {t.shape for t in tensors}
@@ -312,8 +831,41 @@ def stack(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = None) -
 @public()
 def split(tensor: Tensor, split_size_or_sections: int | Sequence[int],
           dim: int = 0) -> tuple[Tensor, ...]:
-    """Pieces along `dim`: of split_size each (the last may be smaller), or of the
-    listed sizes. Views, as PyTorch's."""
+    """Split `tensor` into pieces along `dim`, all of one size or of the listed sizes.
+
+    Parameters
+    ----------
+    tensor : Tensor
+        The tensor to split.
+    split_size_or_sections : int or sequence of int
+        The size of each piece (the last may be smaller), or a list of sizes that add up
+        to ``tensor.shape[dim]``.
+    dim : int, optional
+        The dimension to split. Default: 0.
+
+    Returns
+    -------
+    tuple of Tensor
+        Views of `tensor`, in the graph.
+
+    Raises
+    ------
+    ShapeError
+        If the listed sizes do not add up to the size of `dim`.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.split` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> x = gk.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    >>> x.split(2)
+    (tensor([1., 2.]), tensor([3., 4.]), tensor([5.]))
+    >>> [p.shape for p in gk.split(x, [1, 4])]
+    [(1,), (4,)]
+    """
     n = tensor.shape[dim]
     if isinstance(split_size_or_sections, int):
         size = split_size_or_sections
@@ -333,13 +885,62 @@ def split(tensor: Tensor, split_size_or_sections: int | Sequence[int],
 
 @public()
 def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
-    """`chunks` pieces of equal size along `dim` (the last may be smaller)."""
+    """Split `input` into `chunks` pieces of equal size along `dim` (the last may be smaller).
+
+    Parameters
+    ----------
+    input : Tensor
+        The tensor to split.
+    chunks : int
+        How many pieces (fewer may come back when the size does not divide evenly).
+    dim : int, optional
+        The dimension to split. Default: 0.
+
+    Returns
+    -------
+    tuple of Tensor
+        Views of `input`, in the graph.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.chunk` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> q, k, v = gk.zeros(2, 12).chunk(3, dim=1)
+    >>> q.shape
+    (2, 4)
+    """
     return split(input, -(-input.shape[dim] // chunks), dim)
 
 
 @public()
 def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
-    """The slices along `dim`, without that dim."""
+    """The slices of `input` along `dim`, each without that dimension.
+
+    Parameters
+    ----------
+    input : Tensor
+        The input tensor.
+    dim : int, optional
+        The dimension to remove. Default: 0.
+
+    Returns
+    -------
+    tuple of Tensor
+        ``input.shape[dim]`` views, in the graph.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.unbind` (same semantics).
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.tensor([[1, 2], [3, 4]]).unbind(1)
+    (tensor([1, 3]), tensor([2, 4]))
+    """
     lead = (slice(None),) * (dim % input.ndim)
     return tuple(input[lead + (i,)] for i in range(input.shape[dim]))
 

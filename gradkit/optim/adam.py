@@ -16,10 +16,38 @@ __all__ = ["Adam", "AdamW", "adam_update"]
 def adam_update(xp: Any, param: Array, grad: Array, m: Array, v: Array, lr: float,
                 beta1: float, beta2: float, eps: float, weight_decay: float, decoupled: bool,
                 step: int, max_v: Array | None = None) -> None:
-    """PyTorch's Adam (decoupled=False) or AdamW (decoupled=True) step on raw arrays of
-    namespace `xp`, in place on `param`, `m`, `v` (and `max_v`, the running maximum of v
-    with amsgrad); the generic rule that a backend's fused kernel must agree with.
-    `step` is the step number, from 1; `grad` is never modified."""
+    """Apply PyTorch's Adam or AdamW step to raw arrays, in place.
+
+    ``param``, ``m``, ``v`` (and ``max_v``) are updated in place; the generic rule that a
+    backend's fused kernel must agree with. ``grad`` is never modified.
+
+    Parameters
+    ----------
+    xp : namespace
+        The arrays' array namespace.
+    param, grad : array
+        The parameter and its gradient.
+    m, v : array
+        The first and second moment estimates.
+    lr, beta1, beta2, eps, weight_decay : float
+        As for :class:`Adam`.
+    decoupled : bool
+        AdamW's decoupled weight decay (True) or Adam's L2 penalty (False).
+    step : int
+        The step number, from 1.
+    max_v : array, optional
+        The running maximum of v (amsgrad).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradkit.optim.adam import adam_update
+    >>> p, m, v = np.array([1.]), np.zeros(1), np.zeros(1)
+    >>> adam_update(np, p, np.array([2.]), m, v, lr=0.1, beta1=0.9, beta2=0.999,
+    ...             eps=1e-8, weight_decay=0.0, decoupled=False, step=1)
+    >>> p.round(6)
+    array([0.9])
+    """
     if weight_decay:
         if decoupled:
             param *= 1 - lr * weight_decay
@@ -40,23 +68,69 @@ def adam_update(xp: Any, param: Array, grad: Array, m: Array, v: Array, lr: floa
 
 
 class Adam(Optimizer):
-    """PyTorch's Adam. At step t, with g = grad (+ weight_decay * p for Adam; AdamW, or
-    decoupled_weight_decay=True, instead first decays p *= 1 - lr * weight_decay):
+    """Adam, as :class:`torch.optim.Adam`.
+
+    At step t, with ``g = grad`` (plus ``weight_decay * p`` for Adam; with
+    ``decoupled_weight_decay=True``, as AdamW, p is instead first decayed by
+    ``p *= 1 - lr * weight_decay``)::
 
         m = beta1 * m + (1 - beta1) * g
         v = beta2 * v + (1 - beta2) * g * g
         v_max = max(v_max, v)                         (amsgrad; v_max replaces v below)
         p -= lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
 
-    State per parameter: "step" (a host int: the bias corrections are computed on the
-    host without reading the device), "exp_avg" (m), "exp_avg_sq" (v) and, with amsgrad,
-    "max_exp_avg_sq".
+    State per parameter: ``"step"`` (a host int, so the bias corrections need no device
+    read), ``"exp_avg"`` (m), ``"exp_avg_sq"`` (v) and, with amsgrad, ``"max_exp_avg_sq"``.
 
-    `foreach`, `fused` and `capturable` choose an implementation in PyTorch, not the
-    numbers: they are kept in the param groups, and the update is `adam_update` or the
-    backend's `fused_adam_update` where it offers one (the CuPy backend: one CUDA kernel;
-    not with amsgrad; fused=False: never). differentiable=True is refused (the step runs
-    in place, outside the graph).
+    Parameters
+    ----------
+    params : iterable of Tensor or of dict
+        The parameters, or parameter groups (see :class:`Optimizer`).
+    lr : float, default 1e-3
+        The learning rate.
+    betas : (float, float), default (0.9, 0.999)
+        Decay rates of the moment estimates.
+    eps : float, default 1e-8
+        Added to the denominator.
+    weight_decay : float, default 0
+        L2 penalty (decoupled with ``decoupled_weight_decay``).
+    amsgrad : bool, default False
+        Use the running maximum of v.
+    foreach, capturable, fused : bool, optional
+        Keyword only: choose an implementation in PyTorch, not the numbers; kept in the
+        param groups. The update uses the backend's fused kernel where it has one (CuPy:
+        one CUDA kernel; not with amsgrad), never with ``fused=False``.
+    maximize : bool, default False
+        Keyword only: maximise the objective instead.
+    differentiable : bool, default False
+        Keyword only: True is refused (the step runs in place, outside the graph).
+    decoupled_weight_decay : bool, default False
+        Keyword only: AdamW's weight decay.
+
+    Raises
+    ------
+    ValueError
+        If lr, eps or weight_decay is negative or NaN, or a beta is not in [0, 1).
+    NotImplementedError
+        If ``differentiable=True``.
+
+    Notes
+    -----
+    PyTorch equivalent: :class:`torch.optim.Adam`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import nn, optim
+    >>> w = nn.Parameter(gk.tensor([1., -1.]))
+    >>> opt = optim.Adam([w], lr=0.1)
+    >>> (w * w).sum().backward()
+    >>> opt.step()                     # the first step moves each element by about lr
+    >>> w
+    Parameter containing:
+    tensor([ 0.9, -0.9], requires_grad=True)
+    >>> opt.state[w]["step"], list(opt.state[w])
+    (1, ['step', 'exp_avg', 'exp_avg_sq'])
     """
 
     def __init__(self, params: Params, lr: float = 1e-3,
@@ -109,9 +183,53 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (p *= 1 - lr * weight_decay before the step);
-    weight_decay defaults to 1e-2, as PyTorch's (which is Adam with
-    decoupled_weight_decay=True, kept True when a state dict is loaded)."""
+    """Adam with decoupled weight decay, as :class:`torch.optim.AdamW`.
+
+    Before each Adam step ``p *= 1 - lr * weight_decay``. It is :class:`Adam` with
+    ``decoupled_weight_decay=True`` (kept True when a state dict is loaded).
+
+    Parameters
+    ----------
+    params : iterable of Tensor or of dict
+        The parameters, or parameter groups (see :class:`Optimizer`).
+    lr : float, default 1e-3
+        The learning rate.
+    betas : (float, float), default (0.9, 0.999)
+        Decay rates of the moment estimates.
+    eps : float, default 1e-8
+        Added to the denominator.
+    weight_decay : float, default 1e-2
+        The decoupled weight decay (PyTorch's default).
+    amsgrad : bool, default False
+        Use the running maximum of v.
+    maximize : bool, default False
+        Keyword only; as for :class:`Adam`.
+    foreach, capturable, fused : bool, optional
+        Keyword only; as for :class:`Adam`.
+    differentiable : bool, default False
+        Keyword only; True is refused, as for :class:`Adam`.
+
+    Raises
+    ------
+    ValueError
+        If a hyper-parameter is out of range.
+
+    Notes
+    -----
+    PyTorch equivalent: :class:`torch.optim.AdamW`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import nn, optim
+    >>> w = nn.Parameter(gk.tensor([1., -1.]))
+    >>> opt = optim.AdamW([w], lr=0.1)
+    >>> (w * w).sum().backward()
+    >>> opt.step()                     # decay by 1 - 0.1 * 0.01, then the Adam step
+    >>> w
+    Parameter containing:
+    tensor([ 0.899, -0.899], requires_grad=True)
+    """
 
     def __init__(self, params: Params, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -124,6 +242,28 @@ class AdamW(Adam):
                          decoupled_weight_decay=True)
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Restore a state dict as :meth:`Optimizer.load_state_dict`, keeping the decay decoupled.
+
+        Parameters
+        ----------
+        state_dict : dict
+            As returned by ``state_dict()`` (of an Adam or an AdamW).
+
+        Raises
+        ------
+        ValueError
+            If the state dict does not fit this optimizer's parameters.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> from gradkit import nn, optim
+        >>> w = nn.Parameter(gk.ones(2))
+        >>> opt = optim.AdamW([w])
+        >>> opt.load_state_dict(optim.Adam([w]).state_dict())
+        >>> opt.param_groups[0]["decoupled_weight_decay"]
+        True
+        """
         super().load_state_dict(state_dict)
         for group in self.param_groups:
             group["decoupled_weight_decay"] = True

@@ -20,7 +20,49 @@ __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR", 
 
 
 class LRScheduler:
-    """Base class: remembers each group's initial lr and sets lr = lr_at(initial, epoch)."""
+    """Base class of the learning-rate schedulers, as :class:`torch.optim.lr_scheduler.LRScheduler`.
+
+    It remembers each group's initial lr (``"initial_lr"``) and, at every ``step()``, sets
+    ``lr = lr_at(initial_lr, epoch)``: a closed-form function of the epoch count.
+    Constructing a scheduler performs its first step (epoch 0). Call ``step()`` once per
+    epoch (or per iteration) after ``optimizer.step()``.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        The optimizer whose groups' ``lr`` this sets.
+    last_epoch : int, default -1
+        The index of the last epoch; -1 starts afresh. Resuming (``last_epoch >= 0``)
+        needs ``"initial_lr"`` in every group: load the optimizer's state dict first.
+
+    Raises
+    ------
+    TypeError
+        If ``optimizer`` is not an Optimizer.
+    KeyError
+        If resuming and a group has no ``"initial_lr"``.
+
+    Notes
+    -----
+    PyTorch equivalent: :class:`torch.optim.lr_scheduler.LRScheduler`. Differences: two
+    schedulers driving one optimizer overwrite each other rather than multiply
+    (PyTorch's chaining); compose them with :class:`SequentialLR` or :class:`LambdaLR`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import nn, optim
+    >>> from gradkit.optim import lr_scheduler
+    >>> class Halving(lr_scheduler.LRScheduler):
+    ...     def lr_at(self, base_lr, epoch):
+    ...         return base_lr / 2 ** epoch
+    >>> opt = optim.SGD([nn.Parameter(gk.zeros(1))], lr=1.0)
+    >>> sched = Halving(opt)
+    >>> opt.step()
+    >>> sched.step()
+    >>> sched.get_last_lr()
+    [0.5]
+    """
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         if not isinstance(optimizer, Optimizer):
@@ -37,10 +79,42 @@ class LRScheduler:
         self.step()
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
-        """The learning rate at `epoch` for a group whose initial lr is `base_lr`."""
+        """Return the learning rate at ``epoch`` for a group whose initial lr is ``base_lr``.
+
+        Subclasses override it.
+
+        Parameters
+        ----------
+        base_lr : float
+            The group's initial learning rate.
+        epoch : int
+            The epoch (or step) count, from 0.
+
+        Returns
+        -------
+        float
+
+        Raises
+        ------
+        NotImplementedError
+            In the base class.
+        """
         raise NotImplementedError
 
     def step(self) -> None:
+        """Advance one epoch and set every group's ``lr`` for it.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> from gradkit import nn, optim
+        >>> from gradkit.optim import lr_scheduler
+        >>> opt = optim.SGD([nn.Parameter(gk.zeros(1))], lr=1.0)
+        >>> sched = lr_scheduler.ExponentialLR(opt, gamma=0.5)
+        >>> sched.step()
+        >>> sched.last_epoch, opt.param_groups[0]["lr"]
+        (1, 0.5)
+        """
         self.last_epoch += 1
         self._apply(self.last_epoch)
 
@@ -50,19 +124,104 @@ class LRScheduler:
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
     def get_last_lr(self) -> list[float]:
+        """Return the learning rates the last ``step()`` set, one per group.
+
+        Returns
+        -------
+        list of float
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> from gradkit import nn, optim
+        >>> from gradkit.optim import lr_scheduler
+        >>> opt = optim.SGD([nn.Parameter(gk.zeros(1))], lr=0.1)
+        >>> lr_scheduler.StepLR(opt, step_size=10).get_last_lr()
+        [0.1]
+        """
         return list(self._last_lr)
 
     def state_dict(self) -> dict:
-        """Plain numbers only (the optimizer and functions are not part of it)."""
+        """Return the scheduler's state as plain numbers (no optimizer, no functions).
+
+        Returns
+        -------
+        dict
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> from gradkit import nn, optim
+        >>> from gradkit.optim import lr_scheduler
+        >>> opt = optim.SGD([nn.Parameter(gk.zeros(1))], lr=0.1)
+        >>> sd = lr_scheduler.StepLR(opt, step_size=10).state_dict()
+        >>> sd["last_epoch"], sd["base_lrs"]
+        (0, [0.1])
+        """
         return {k: v for k, v in self.__dict__.items()
                 if k not in ("optimizer", "lr_lambdas", "_schedulers")}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Restore a state saved by ``state_dict()``.
+
+        Parameters
+        ----------
+        state_dict : dict
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> from gradkit import nn, optim
+        >>> from gradkit.optim import lr_scheduler
+        >>> opt = optim.SGD([nn.Parameter(gk.zeros(1))], lr=0.1)
+        >>> a = lr_scheduler.StepLR(opt, step_size=10)
+        >>> for _ in range(3):
+        ...     a.step()
+        >>> b = lr_scheduler.StepLR(opt, step_size=10)
+        >>> b.load_state_dict(a.state_dict())
+        >>> b.last_epoch
+        3
+        """
         self.__dict__.update(state_dict)
 
 
 class LambdaLR(LRScheduler):
-    """lr = initial_lr * lr_lambda(epoch); one function, or one per group."""
+    """Set ``lr = initial_lr * lr_lambda(epoch)``.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        The optimizer whose groups' ``lr`` this sets.
+    lr_lambda : callable or list of callable
+        A function of the epoch, or one per param group.
+    last_epoch : int, default -1
+        The index of the last epoch; -1 starts afresh (set when resuming, after loading the
+        optimizer's state dict).
+
+    Raises
+    ------
+    ValueError
+        If a list of functions does not have one per group.
+
+    Notes
+    -----
+    PyTorch equivalent: :class:`torch.optim.lr_scheduler.LambdaLR`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import nn, optim
+    >>> from gradkit.optim import lr_scheduler
+    >>> opt = optim.SGD([nn.Parameter(gk.zeros(1))], lr=1.0)
+    >>> sched = lr_scheduler.LambdaLR(opt, lambda epoch: 1 / (epoch + 1))
+    >>> lrs = []
+    >>> for epoch in range(5):
+    ...     lrs.append(round(sched.get_last_lr()[0], 4))
+    ...     opt.step()
+    ...     sched.step()
+    >>> lrs
+    [1.0, 0.5, 0.3333, 0.25, 0.2]
+    """
 
     def __init__(self, optimizer: Optimizer,
                  lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
@@ -81,7 +240,41 @@ class LambdaLR(LRScheduler):
 
 
 class StepLR(LRScheduler):
-    """lr = initial_lr * gamma ** (epoch // step_size)."""
+    """Decay the lr by ``gamma`` every ``step_size`` epochs.
+
+    ``lr = initial_lr * gamma ** (epoch // step_size)``.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        The optimizer whose groups' ``lr`` this sets.
+    step_size : int
+        The period of the decay, in epochs.
+    gamma : float, default 0.1
+        The decay factor.
+    last_epoch : int, default -1
+        The index of the last epoch; -1 starts afresh (set when resuming, after loading the
+        optimizer's state dict).
+
+    Notes
+    -----
+    PyTorch equivalent: :class:`torch.optim.lr_scheduler.StepLR`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import nn, optim
+    >>> from gradkit.optim import lr_scheduler
+    >>> opt = optim.SGD([nn.Parameter(gk.zeros(1))], lr=1.0)
+    >>> sched = lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    >>> lrs = []
+    >>> for epoch in range(5):
+    ...     lrs.append(round(sched.get_last_lr()[0], 4))
+    ...     opt.step()
+    ...     sched.step()
+    >>> lrs
+    [1.0, 1.0, 0.5, 0.5, 0.25]
+    """
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
@@ -89,11 +282,60 @@ class StepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
+        """Return the learning rate at ``epoch`` for a group whose initial lr is ``base_lr``.
+
+        ``base_lr * gamma ** (epoch // step_size)``.
+
+        Parameters
+        ----------
+        base_lr : float
+            The group's initial learning rate.
+        epoch : int
+            The epoch (or step) count, from 0.
+
+        Returns
+        -------
+        float
+        """
         return base_lr * self.gamma ** (epoch // self.step_size)
 
 
 class MultiStepLR(LRScheduler):
-    """lr = initial_lr * gamma ** (number of milestones reached)."""
+    """Decay the lr by ``gamma`` at each milestone epoch.
+
+    ``lr = initial_lr * gamma ** (number of milestones reached)``.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        The optimizer whose groups' ``lr`` this sets.
+    milestones : sequence of int
+        The epochs at which to decay (sorted here).
+    gamma : float, default 0.1
+        The decay factor.
+    last_epoch : int, default -1
+        The index of the last epoch; -1 starts afresh (set when resuming, after loading the
+        optimizer's state dict).
+
+    Notes
+    -----
+    PyTorch equivalent: :class:`torch.optim.lr_scheduler.MultiStepLR`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import nn, optim
+    >>> from gradkit.optim import lr_scheduler
+    >>> opt = optim.SGD([nn.Parameter(gk.zeros(1))], lr=1.0)
+    >>> sched = lr_scheduler.MultiStepLR(opt, milestones=[1, 3], gamma=0.1)
+    >>> lrs = []
+    >>> for epoch in range(5):
+    ...     lrs.append(round(sched.get_last_lr()[0], 4))
+    ...     opt.step()
+    ...     sched.step()
+    >>> lrs
+    [1.0, 0.1, 0.1, 0.01, 0.01]
+    """
 
     def __init__(self, optimizer: Optimizer, milestones: Sequence[int], gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
@@ -101,23 +343,126 @@ class MultiStepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
+        """Return the learning rate at ``epoch`` for a group whose initial lr is ``base_lr``.
+
+        ``base_lr * gamma ** (number of milestones <= epoch)``.
+
+        Parameters
+        ----------
+        base_lr : float
+            The group's initial learning rate.
+        epoch : int
+            The epoch (or step) count, from 0.
+
+        Returns
+        -------
+        float
+        """
         return base_lr * self.gamma ** bisect_right(self.milestones, epoch)
 
 
 class ExponentialLR(LRScheduler):
-    """lr = initial_lr * gamma ** epoch."""
+    """Decay the lr by ``gamma`` every epoch.
+
+    ``lr = initial_lr * gamma ** epoch``.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        The optimizer whose groups' ``lr`` this sets.
+    gamma : float
+        The decay factor.
+    last_epoch : int, default -1
+        The index of the last epoch; -1 starts afresh (set when resuming, after loading the
+        optimizer's state dict).
+
+    Notes
+    -----
+    PyTorch equivalent: :class:`torch.optim.lr_scheduler.ExponentialLR`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import nn, optim
+    >>> from gradkit.optim import lr_scheduler
+    >>> opt = optim.SGD([nn.Parameter(gk.zeros(1))], lr=1.0)
+    >>> sched = lr_scheduler.ExponentialLR(opt, gamma=0.5)
+    >>> lrs = []
+    >>> for epoch in range(5):
+    ...     lrs.append(round(sched.get_last_lr()[0], 4))
+    ...     opt.step()
+    ...     sched.step()
+    >>> lrs
+    [1.0, 0.5, 0.25, 0.125, 0.0625]
+    """
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
+        """Return the learning rate at ``epoch`` for a group whose initial lr is ``base_lr``.
+
+        ``base_lr * gamma ** epoch``.
+
+        Parameters
+        ----------
+        base_lr : float
+            The group's initial learning rate.
+        epoch : int
+            The epoch (or step) count, from 0.
+
+        Returns
+        -------
+        float
+        """
         return base_lr * self.gamma**epoch
 
 
 class LinearLR(LRScheduler):
-    """Multiply the lr by a factor going linearly from start_factor to end_factor over
-    total_iters epochs, then staying there: the usual warm-up."""
+    """Scale the lr by a factor moving linearly from ``start_factor`` to ``end_factor``.
+
+    The factor reaches ``end_factor`` after ``total_iters`` epochs and stays there: the
+    usual warm-up.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        The optimizer whose groups' ``lr`` this sets.
+    start_factor : float, default 1/3
+        The factor at epoch 0, in (0, 1].
+    end_factor : float, default 1.0
+        The final factor, in [0, 1].
+    total_iters : int, default 5
+        The number of epochs to reach it.
+    last_epoch : int, default -1
+        The index of the last epoch; -1 starts afresh (set when resuming, after loading the
+        optimizer's state dict).
+
+    Raises
+    ------
+    ValueError
+        If a factor is out of range.
+
+    Notes
+    -----
+    PyTorch equivalent: :class:`torch.optim.lr_scheduler.LinearLR`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import nn, optim
+    >>> from gradkit.optim import lr_scheduler
+    >>> opt = optim.SGD([nn.Parameter(gk.zeros(1))], lr=1.0)
+    >>> sched = lr_scheduler.LinearLR(opt, start_factor=0.25, total_iters=3)
+    >>> lrs = []
+    >>> for epoch in range(5):
+    ...     lrs.append(round(sched.get_last_lr()[0], 4))
+    ...     opt.step()
+    ...     sched.step()
+    >>> lrs
+    [0.25, 0.5, 0.75, 1.0, 1.0]
+    """
 
     def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
                  total_iters: int = 5, last_epoch: int = -1) -> None:
@@ -129,12 +474,62 @@ class LinearLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
+        """Return the learning rate at ``epoch`` for a group whose initial lr is ``base_lr``.
+
+        ``base_lr * (start + (end - start) * min(epoch, total_iters) / total_iters)``.
+
+        Parameters
+        ----------
+        base_lr : float
+            The group's initial learning rate.
+        epoch : int
+            The epoch (or step) count, from 0.
+
+        Returns
+        -------
+        float
+        """
         done = min(self.total_iters, epoch) / self.total_iters
         return base_lr * (self.start_factor + (self.end_factor - self.start_factor) * done)
 
 
 class CosineAnnealingLR(LRScheduler):
-    """lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2."""
+    """Anneal the lr from its initial value to ``eta_min`` along half a cosine.
+
+    ``lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2``; past
+    ``T_max`` the closed form rises again.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        The optimizer whose groups' ``lr`` this sets.
+    T_max : int
+        The number of epochs to reach ``eta_min``.
+    eta_min : float, default 0.0
+        The smallest lr.
+    last_epoch : int, default -1
+        The index of the last epoch; -1 starts afresh (set when resuming, after loading the
+        optimizer's state dict).
+
+    Notes
+    -----
+    PyTorch equivalent: :class:`torch.optim.lr_scheduler.CosineAnnealingLR`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import nn, optim
+    >>> from gradkit.optim import lr_scheduler
+    >>> opt = optim.SGD([nn.Parameter(gk.zeros(1))], lr=1.0)
+    >>> sched = lr_scheduler.CosineAnnealingLR(opt, T_max=4)
+    >>> lrs = []
+    >>> for epoch in range(5):
+    ...     lrs.append(round(sched.get_last_lr()[0], 4))
+    ...     opt.step()
+    ...     sched.step()
+    >>> lrs
+    [1.0, 0.8536, 0.5, 0.1464, 0.0]
+    """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,
                  last_epoch: int = -1) -> None:
@@ -142,16 +537,69 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
+        """Return the learning rate at ``epoch`` for a group whose initial lr is ``base_lr``.
+
+        ``eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2``.
+
+        Parameters
+        ----------
+        base_lr : float
+            The group's initial learning rate.
+        epoch : int
+            The epoch (or step) count, from 0.
+
+        Returns
+        -------
+        float
+        """
         cos = math.cos(math.pi * epoch / self.T_max)
         return self.eta_min + (base_lr - self.eta_min) * (1 + cos) / 2
 
 
 class SequentialLR(LRScheduler):
-    """Run `schedulers` one after another, switching at the `milestones` epochs; each
-    starts from its own epoch 0. LinearLR warm-up then CosineAnnealingLR:
+    """Run schedulers one after another, switching at the milestone epochs.
 
-        SequentialLR(opt, [LinearLR(opt, 0.1, total_iters=5),
-                           CosineAnnealingLR(opt, T_max=95)], milestones=[5])
+    Each scheduler starts from its own epoch 0, so a LinearLR warm-up followed by cosine
+    decay is ``SequentialLR(opt, [LinearLR(opt, 0.1, total_iters=5),
+    CosineAnnealingLR(opt, T_max=95)], milestones=[5])``.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        The optimizer whose groups' ``lr`` this sets.
+    schedulers : sequence of LRScheduler
+        The schedulers, all driving ``optimizer``.
+    milestones : sequence of int
+        The epochs at which to switch to the next scheduler (one fewer than schedulers).
+    last_epoch : int, default -1
+        The index of the last epoch; -1 starts afresh (set when resuming, after loading the
+        optimizer's state dict).
+
+    Raises
+    ------
+    ValueError
+        If the numbers of milestones and schedulers do not fit, or a scheduler drives
+        another optimizer.
+
+    Notes
+    -----
+    PyTorch equivalent: :class:`torch.optim.lr_scheduler.SequentialLR`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import nn, optim
+    >>> from gradkit.optim import lr_scheduler
+    >>> opt = optim.SGD([nn.Parameter(gk.zeros(1))], lr=1.0)
+    >>> sched = lr_scheduler.SequentialLR(opt, [lr_scheduler.LinearLR(opt, 0.5, total_iters=2),
+    ...     lr_scheduler.ExponentialLR(opt, 0.5)], milestones=[2])
+    >>> lrs = []
+    >>> for epoch in range(5):
+    ...     lrs.append(round(sched.get_last_lr()[0], 4))
+    ...     opt.step()
+    ...     sched.step()
+    >>> lrs
+    [0.5, 0.75, 1.0, 0.5, 0.25]
     """
 
     def __init__(self, optimizer: Optimizer, schedulers: Sequence[LRScheduler],
@@ -175,11 +623,23 @@ class SequentialLR(LRScheduler):
         self._last_lr = scheduler.get_last_lr()
 
     def state_dict(self) -> dict:
+        """Return the state, with each child scheduler's state under ``"_schedulers"``.
+
+        Returns
+        -------
+        dict
+        """
         state = super().state_dict()
         state["_schedulers"] = [s.state_dict() for s in self._schedulers]
         return state
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Restore a state saved by ``state_dict()``, child schedulers included.
+
+        Parameters
+        ----------
+        state_dict : dict
+        """
         state = dict(state_dict)
         for s, saved in zip(self._schedulers, state.pop("_schedulers")):
             s.load_state_dict(saved)
@@ -187,11 +647,68 @@ class SequentialLR(LRScheduler):
 
 
 class OneCycleLR(LRScheduler):
-    """The 1cycle policy (PyTorch's): per step (not per epoch), the lr rises from
-    max_lr / div_factor to max_lr over the first pct_start of `total_steps`, then anneals
-    (cosine or linear) to initial_lr / final_div_factor; three_phase goes back down to the
-    initial lr first. With cycle_momentum, momentum (or Adam's beta1) moves the opposite
-    way between max_momentum and base_momentum. Stepping past total_steps raises.
+    """The 1cycle policy, as :class:`torch.optim.lr_scheduler.OneCycleLR`; step it per batch.
+
+    The lr rises from ``max_lr / div_factor`` to ``max_lr`` over the first ``pct_start`` of
+    ``total_steps``, then anneals (cosine or linear) to ``initial_lr / final_div_factor``;
+    ``three_phase`` goes back down to the initial lr first. With ``cycle_momentum``,
+    momentum (or Adam's beta1) moves the opposite way between ``max_momentum`` and
+    ``base_momentum``.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        The optimizer whose groups' ``lr`` (and momentum) this sets.
+    max_lr : float or sequence of float
+        The peak lr, or one per group.
+    total_steps : int, optional
+        The number of steps in the cycle; or give ``epochs`` and ``steps_per_epoch``.
+    epochs, steps_per_epoch : int, optional
+        ``total_steps = epochs * steps_per_epoch``.
+    pct_start : float, default 0.3
+        The fraction of the cycle spent rising.
+    anneal_strategy : {"cos", "linear"}, default "cos"
+        The shape of the ramps.
+    cycle_momentum : bool, default True
+        Also cycle the momentum (SGD's momentum or Adam's beta1).
+    base_momentum, max_momentum : float or sequence of float, default 0.85, 0.95
+        The momentum range.
+    div_factor : float, default 25.0
+        ``initial_lr = max_lr / div_factor``.
+    final_div_factor : float, default 1e4
+        ``min_lr = initial_lr / final_div_factor``.
+    three_phase : bool, default False
+        Use three phases (up, down to the initial lr, then down to min_lr).
+    last_epoch : int, default -1
+        The index of the last step; -1 starts afresh.
+
+    Raises
+    ------
+    ValueError
+        If the step count is not given or not positive, ``pct_start`` is not a float in
+        [0, 1], ``anneal_strategy`` is unknown, ``cycle_momentum`` is asked of an optimizer
+        without momentum, or a step goes past ``total_steps``.
+    TypeError
+        If ``optimizer`` is not an Optimizer.
+
+    Notes
+    -----
+    PyTorch equivalent: :class:`torch.optim.lr_scheduler.OneCycleLR`.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import nn, optim
+    >>> from gradkit.optim import lr_scheduler
+    >>> opt = optim.SGD([nn.Parameter(gk.zeros(1))], lr=1.0)
+    >>> sched = lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=5)
+    >>> lrs = []
+    >>> for epoch in range(5):
+    ...     lrs.append(round(sched.get_last_lr()[0], 4))
+    ...     opt.step()
+    ...     sched.step()
+    >>> lrs
+    [0.04, 0.9505, 0.6113, 0.1883, 0.0]
     """
 
     def __init__(self, optimizer: Optimizer, max_lr: float | Sequence[float],

@@ -54,8 +54,44 @@ required = _Required()  # a hyper-parameter with no default: every group must gi
 
 
 class Optimizer:
-    """Base class: `param_groups` is a list of dicts ('params' plus hyper-parameters);
-    `state` maps each parameter to a dict of tensors and numbers."""
+    """Base class of the optimizers, as :class:`torch.optim.Optimizer`.
+
+    ``param_groups`` is a list of dicts (``"params"`` plus hyper-parameters); ``state``
+    maps each parameter to a dict of tensors and numbers. Subclasses implement
+    ``_update(group, p, state)`` for one parameter whose gradient is not None.
+
+    Parameters
+    ----------
+    params : iterable of Tensor, or iterable of dict
+        The tensors to optimize (``model.parameters()``), or parameter groups: dicts with
+        ``"params"`` and any per-group hyper-parameters.
+    defaults : dict
+        Hyper-parameters for groups that do not give their own; a value of
+        ``optim.optimizer.required`` must be given by every group.
+
+    Raises
+    ------
+    TypeError
+        If ``params`` is a single Tensor, a set, or contains something other than tensors.
+    ValueError
+        If ``params`` is empty, contains a non-leaf tensor, repeats a parameter across
+        groups, or a hyper-parameter is out of range.
+
+    Notes
+    -----
+    PyTorch equivalent: :class:`torch.optim.Optimizer`. Differences: hyper-parameters
+    are range-checked in every group added, not only in the defaults.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import nn, optim
+    >>> model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 1))
+    >>> opt = optim.SGD([{"params": model[0].parameters()},
+    ...                  {"params": model[1].parameters(), "lr": 0.01}], lr=0.1)
+    >>> [g["lr"] for g in opt.param_groups]
+    [0.1, 0.01]
+    """
 
     def __init__(self, params: Params, defaults: dict) -> None:
         self._check_hyperparameters(defaults)
@@ -80,10 +116,34 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
     def add_param_group(self, group: dict) -> None:
-        """Add a group of parameters, with hyper-parameters defaulting to `defaults`.
+        """Add a group of parameters, with hyper-parameters defaulting to ``defaults``.
 
-        "params" holds tensors or (name, tensor) pairs (as from `named_parameters()`);
-        with names, the group also gets "param_names", as PyTorch's.
+        Useful to start training layers that were frozen.
+
+        Parameters
+        ----------
+        group : dict
+            ``"params"`` holds a tensor, tensors or ``(name, tensor)`` pairs (as from
+            ``named_parameters()``; the group then also gets ``"param_names"``, as PyTorch's),
+            and optionally hyper-parameters for this group.
+
+        Raises
+        ------
+        TypeError
+            If ``group`` is not a dict, its params are a set or are not tensors.
+        ValueError
+            If a parameter is not a leaf or is already in another group, a required
+            hyper-parameter is missing or out of range, or names are given for some
+            parameters (or groups) but not others.
+
+        Examples
+        --------
+        >>> from gradkit import nn, optim
+        >>> a, b = nn.Linear(2, 2), nn.Linear(2, 2)
+        >>> opt = optim.SGD(a.parameters(), lr=0.1)
+        >>> opt.add_param_group({"params": b.parameters(), "lr": 0.01})
+        >>> len(opt.param_groups), opt.param_groups[1]["momentum"]
+        (2, 0)
         """
         if not isinstance(group, dict):
             raise TypeError(f"param_group must be a dict, but got {type(group).__name__}")
@@ -131,7 +191,24 @@ class Optimizer:
 
     # ---- the step ---------------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Forget the gradients: None (PyTorch's default) or zeros."""
+        """Forget the gradients of every parameter, as PyTorch's.
+
+        Parameters
+        ----------
+        set_to_none : bool, default True
+            Set each ``.grad`` to None (PyTorch's default); otherwise zero it in place.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> from gradkit import nn, optim
+        >>> w = nn.Parameter(gk.tensor([1., 2.]))
+        >>> opt = optim.SGD([w], lr=0.1)
+        >>> (w * w).sum().backward()
+        >>> opt.zero_grad()
+        >>> w.grad is None
+        True
+        """
         for group in self.param_groups:
             for p in group["params"]:
                 if set_to_none or p._grad is None:
@@ -140,7 +217,30 @@ class Optimizer:
                     p._grad.detach().zero_()  # in place, as PyTorch's
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update every parameter that has a gradient; returns closure()'s loss if given."""
+        """Update every parameter that has a gradient, in place, as PyTorch's.
+
+        Parameters
+        ----------
+        closure : callable, optional
+            Re-evaluates the model and returns the loss; run with gradients enabled.
+
+        Returns
+        -------
+        Any
+            ``closure()``'s result, or None without a closure.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> from gradkit import nn, optim
+        >>> w = nn.Parameter(gk.tensor([1., 2.]))
+        >>> opt = optim.SGD([w], lr=0.1)
+        >>> (w * w).sum().backward()       # grad = 2 * w = [2., 4.]
+        >>> opt.step()
+        >>> w
+        Parameter containing:
+        tensor([0.8, 1.6], requires_grad=True)
+        """
         loss = None
         if closure is not None:
             with enable_grad():
@@ -177,11 +277,27 @@ class Optimizer:
 
     # ---- state dicts -----------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """{"state": {index: {name: tensor or number}}, "param_groups": [...]}, with
-        parameters numbered across groups in order, as PyTorch's.
+        """Return the hyper-parameters and per-parameter state in PyTorch's layout.
 
-        The tensors are the optimizer's own (as PyTorch's): save or copy them if
-        training goes on.
+        ``{"state": {index: {name: tensor or number}}, "param_groups": [...]}``, with the
+        parameters numbered across groups in order. The tensors are the optimizer's own (as
+        PyTorch's): save or copy them if training goes on.
+
+        Returns
+        -------
+        dict
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> from gradkit import nn, optim
+        >>> w = nn.Parameter(gk.tensor([1., 2.]))
+        >>> opt = optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> (w * w).sum().backward()
+        >>> opt.step()
+        >>> sd = opt.state_dict()
+        >>> list(sd["state"][0]), sd["param_groups"][0]["params"]
+        (['momentum_buffer'], [0])
         """
         index: dict[int, int] = {}
         groups = []
@@ -197,12 +313,36 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore hyper-parameters and state saved by `state_dict()` (possibly via
-        gk.save/gk.load), copying the tensors onto each parameter's device and dtype.
+        """Restore hyper-parameters and state saved by ``state_dict()``.
 
-        Everything is checked and converted before anything changes: a mismatch in the
-        number of groups or parameters, an unknown index or a wrong shape raises
-        ValueError and leaves the optimizer as it was.
+        The state may come through ``gk.save`` / ``gk.load``; its tensors are copied onto each
+        parameter's device (floating ones in its dtype). Everything is checked and converted
+        before anything changes.
+
+        Parameters
+        ----------
+        state_dict : dict
+            As returned by ``state_dict()``.
+
+        Raises
+        ------
+        ValueError
+            If the number of groups or of parameters per group differs, a state entry names an
+            unknown index, or a state tensor has the wrong shape; the optimizer is left as it
+            was.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> from gradkit import nn, optim
+        >>> w = nn.Parameter(gk.tensor([1., 2.]))
+        >>> opt = optim.Adam([w], lr=0.1)
+        >>> (w * w).sum().backward()
+        >>> opt.step()
+        >>> opt2 = optim.Adam([w], lr=0.5)
+        >>> opt2.load_state_dict(opt.state_dict())
+        >>> opt2.param_groups[0]["lr"], opt2.state[w]["step"]
+        (0.1, 1)
         """
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):

@@ -17,12 +17,41 @@ __all__ = ["SGD", "sgd_update"]
 
 def sgd_update(xp: Any, param: Array, grad: Array, buf: Array | None, lr: float, momentum: float,
                weight_decay: float, nesterov: bool, dampening: float = 0.0) -> Array | None:
-    """PyTorch's SGD step on raw arrays of namespace `xp`, in place on `param` (and `buf`,
-    the momentum buffer); the generic rule that a backend's fused kernel must agree with.
+    """Apply PyTorch's SGD step to raw arrays, in place on ``param`` (and ``buf``).
 
-    Returns the momentum buffer: new on the first step (like PyTorch's, the undampened
-    gradient), else `buf` itself. Written with in-place operators so that a step
-    allocates as little as possible; `grad` is never modified (gradients may share memory).
+    The generic rule that a backend's fused kernel must agree with; written with in-place
+    operators so a step allocates little. ``grad`` is never modified.
+
+    Parameters
+    ----------
+    xp : namespace
+        The arrays' array namespace.
+    param, grad : array
+        The parameter (updated in place) and its gradient.
+    buf : array or None
+        The momentum buffer (None before the first step).
+    lr, momentum, weight_decay : float
+        As for :class:`SGD`.
+    nesterov : bool
+        Use Nesterov momentum.
+    dampening : float, default 0.0
+        As for :class:`SGD`.
+
+    Returns
+    -------
+    array or None
+        The momentum buffer: new on the first step (the undampened gradient, as
+        PyTorch's), else ``buf`` itself; None without momentum.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradkit.optim.sgd import sgd_update
+    >>> p = np.array([1., 2.])
+    >>> sgd_update(np, p, np.array([1., 1.]), None, lr=0.5, momentum=0.0,
+    ...            weight_decay=0.0, nesterov=False)
+    >>> p
+    array([0.5, 1.5])
     """
     if weight_decay:
         grad = grad + weight_decay * param
@@ -38,18 +67,66 @@ def sgd_update(xp: Any, param: Array, grad: Array, buf: Array | None, lr: float,
 
 
 class SGD(Optimizer):
-    """PyTorch's SGD. With g = grad + weight_decay * p:
+    """Stochastic gradient descent, optionally with momentum, as :class:`torch.optim.SGD`.
+
+    With ``g = grad + weight_decay * p``::
 
         buf = g                                         (first step)
         buf = momentum * buf + (1 - dampening) * g      (later steps)
         p  -= lr * (g + momentum * buf if nesterov else buf)
 
-    and simply p -= lr * g without momentum. State: "momentum_buffer" per parameter.
+    and simply ``p -= lr * g`` without momentum. State: ``"momentum_buffer"`` per
+    parameter.
 
-    `foreach` and `fused` choose an implementation in PyTorch, not the numbers: they are
-    kept in the param groups, and the update is `sgd_update` or the backend's
-    `fused_sgd_update` where it offers one (fused=False: never). differentiable=True is
-    refused (the step runs in place, outside the graph).
+    Parameters
+    ----------
+    params : iterable of Tensor or of dict
+        The parameters, or parameter groups (see :class:`Optimizer`).
+    lr : float, default 1e-3
+        The learning rate.
+    momentum : float, default 0
+        The momentum factor.
+    dampening : float, default 0
+        Dampening of the momentum.
+    weight_decay : float, default 0
+        L2 penalty added to the gradient.
+    nesterov : bool, default False
+        Use Nesterov momentum (needs momentum > 0 and zero dampening).
+    maximize : bool, default False
+        Keyword only: maximise the objective instead.
+    foreach, fused : bool, optional
+        Keyword only: choose an implementation in PyTorch, not the numbers; kept in the
+        param groups. ``fused=False`` never uses a backend's fused kernel.
+    differentiable : bool, default False
+        Keyword only: True is refused (the step runs in place, outside the graph).
+
+    Raises
+    ------
+    ValueError
+        If lr, momentum or weight_decay is negative or NaN, dampening is NaN, or Nesterov
+        is asked without momentum or with dampening.
+    NotImplementedError
+        If ``differentiable=True``.
+    RuntimeError
+        If ``fused`` is combined with ``foreach`` or ``differentiable``.
+
+    Notes
+    -----
+    PyTorch equivalent: :class:`torch.optim.SGD`. Differences: ``differentiable=True`` is
+    not supported.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import nn, optim
+    >>> w = nn.Parameter(gk.tensor([1., 2.]))
+    >>> opt = optim.SGD([w], lr=0.1, momentum=0.9)
+    >>> for _ in range(2):
+    ...     opt.zero_grad()
+    ...     (w * w).sum().backward()
+    ...     opt.step()
+    >>> w.shape, list(opt.state[w])
+    ((2,), ['momentum_buffer'])
     """
 
     def __init__(self, params: Params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,

@@ -51,6 +51,39 @@ Draw = Callable[[np.random.Generator], tuple[np.ndarray, ...]]
 
 @dataclass(frozen=True)
 class OpCase:
+    """One row of the op table: how to call an op, its NumPy reference and its inputs.
+
+    Parameters
+    ----------
+    name : str
+        Unique name; also seeds the case's inputs.
+    fn : callable
+        gradkit tensors -> Tensor.
+    ref : callable
+        Host NumPy arrays -> NumPy array, the expected result.
+    inputs : callable
+        ``np.random.Generator`` -> tuple of float64 host arrays, kept away from kinks, ties
+        and domain edges so finite differences are valid.
+    dtypes : tuple of str, default ("float32", "float64")
+        The dtypes the forward is checked in.
+    double_backward : bool, default True
+        False: ``create_graph=True`` must raise GradkitError.
+    differentiable : bool, default True
+        False: forward only (comparisons, argmax, int casts).
+    covers : tuple of str, default ()
+        Public names of ``gradkit.ops`` the case exercises.
+    check_kw : dict, optional
+        eps / atol / rtol for (grad)gradcheck.
+    family : str, default ""
+        The section of the table ("arithmetic", "reduce", ...).
+
+    Examples
+    --------
+    >>> from gradkit.testing import op_registry as reg
+    >>> case = reg.BY_NAME["tanh"]
+    >>> case, case.family, case.covers
+    (tanh, 'elementwise', ('tanh',))
+    """
     name: str
     fn: Callable  # gradkit tensors -> Tensor
     ref: Callable  # host NumPy arrays -> NumPy array
@@ -71,31 +104,149 @@ FAMILIES: list[str] = []  # in the order of the table
 
 
 def family(name: str) -> None:
-    """Start a section of the table: the cases after it belong to family `name`."""
+    """Start a section of the table: the cases added after it belong to family ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The family, such as "reduce".
+
+    Examples
+    --------
+    >>> from gradkit.testing import op_registry as reg
+    >>> reg.FAMILIES[:3]
+    ['arithmetic', 'linalg', 'elementwise']
+    """
     FAMILIES.append(name)
 
 
 def case(name: str, fn: Callable[..., Any], ref: Callable[..., Any], inputs: Draw,
          covers: Iterable[str] = (), **kw: Any) -> None:
+    """Add an :class:`OpCase` to the table, in the current family.
+
+    Parameters
+    ----------
+    name : str
+        Unique name of the case.
+    fn : callable
+        gradkit tensors -> Tensor.
+    ref : callable
+        NumPy arrays -> NumPy array.
+    inputs : callable
+        A draw, such as ``normal(3, 4)``.
+    covers : iterable of str, default ()
+        Public names of ``gradkit.ops`` exercised.
+    **kw
+        Other :class:`OpCase` fields (dtypes, double_backward, differentiable, check_kw).
+
+    Examples
+    --------
+    Adding to the global table (as gradkit's own table does)::
+
+        case("tanh", lambda x: x.tanh(), np.tanh, normal(3, 4), covers=["tanh"])
+    """
     CASES.append(OpCase(name, fn, ref, inputs, covers=tuple(covers), family=FAMILIES[-1], **kw))
 
 
 # ---- sample inputs ----------------------------------------------------------------------
 def normal(*shape: int) -> Draw:
+    """Draw one array of standard normal values.
+
+    Parameters
+    ----------
+    *shape : int
+        The array's shape.
+
+    Returns
+    -------
+    callable
+        ``draw(rng)`` returning a tuple of float64 host arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradkit.testing import op_registry as reg
+    >>> rng = np.random.default_rng(0)
+    >>> [a.shape for a in reg.normal(2, 3)(rng)]
+    [(2, 3)]
+    """
     return lambda rng: (rng.standard_normal(shape),)
 
 
 def positive(*shape: int, lo: float = 0.3, hi: float = 2.0) -> Draw:
+    """Draw one array of values in [lo, hi), for ops defined on positives (log, sqrt).
+
+    Parameters
+    ----------
+    *shape : int
+        The array's shape.
+    lo, hi : float, default 0.3, 2.0
+        Keyword only: the range.
+
+    Returns
+    -------
+    callable
+        ``draw(rng)`` returning a tuple of float64 host arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradkit.testing import op_registry as reg
+    >>> rng = np.random.default_rng(0)
+    >>> bool(reg.positive(5)(rng)[0].min() >= 0.3)
+    True
+    """
     return lambda rng: (rng.uniform(lo, hi, shape),)
 
 
 def away_from_zero(*shape: int, lo: float = 0.2, hi: float = 1.5) -> Draw:
-    """Values with |x| in [lo, hi] and random signs: no kink of relu/abs nearby."""
+    """Draw values with |x| in [lo, hi] and random signs: no kink of relu/abs nearby.
+
+    Parameters
+    ----------
+    *shape : int
+        The array's shape.
+    lo, hi : float, default 0.2, 1.5
+        Keyword only: the range of |x|.
+
+    Returns
+    -------
+    callable
+        ``draw(rng)`` returning a tuple of float64 host arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradkit.testing import op_registry as reg
+    >>> rng = np.random.default_rng(0)
+    >>> bool(abs(reg.away_from_zero(5)(rng)[0]).min() >= 0.2)
+    True
+    """
     return lambda rng: (rng.uniform(lo, hi, shape) * rng.choice([-1.0, 1.0], shape),)
 
 
 def distinct(*shape: int) -> Draw:
-    """Values at least 0.2 apart: max/min have no ties within finite-difference reach."""
+    """Draw values at least 0.2 apart: max/min have no ties within finite-difference reach.
+
+    Parameters
+    ----------
+    *shape : int
+        The array's shape.
+
+    Returns
+    -------
+    callable
+        ``draw(rng)`` returning a tuple of float64 host arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradkit.testing import op_registry as reg
+    >>> rng = np.random.default_rng(0)
+    >>> x = reg.distinct(6)(rng)[0]
+    >>> bool(np.diff(np.sort(x)).min() >= 0.2)
+    True
+    """
     def draw(rng: np.random.Generator) -> tuple[np.ndarray, ...]:
         n = math.prod(shape)
         return ((rng.permutation(n) * 0.37 - n * 0.18 + rng.uniform(0, 0.1, n)).reshape(shape),)
@@ -103,12 +254,51 @@ def distinct(*shape: int) -> Draw:
 
 
 def several(*draws: Draw) -> Draw:
-    """Concatenate the inputs of several draws: several(normal(3), positive(3))."""
+    """Concatenate the inputs of several draws.
+
+    Parameters
+    ----------
+    *draws : callable
+        The draws, in order.
+
+    Returns
+    -------
+    callable
+        ``draw(rng)`` returning a tuple of float64 host arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradkit.testing import op_registry as reg
+    >>> rng = np.random.default_rng(0)
+    >>> [a.shape for a in reg.several(reg.normal(3), reg.positive(2))(rng)]
+    [(3,), (2,)]
+    """
     return lambda rng: tuple(a for d in draws for a in d(rng))
 
 
 def apart(*shape: int) -> Draw:
-    """(a, b) with |a - b| >= 0.1 everywhere: maximum/minimum without ties."""
+    """Draw a pair ``(a, b)`` with ``|a - b| >= 0.1`` everywhere: maximum/minimum without ties.
+
+    Parameters
+    ----------
+    *shape : int
+        The arrays' shape.
+
+    Returns
+    -------
+    callable
+        ``draw(rng)`` returning a tuple of float64 host arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradkit.testing import op_registry as reg
+    >>> rng = np.random.default_rng(0)
+    >>> a, b = reg.apart(4)(rng)
+    >>> bool(abs(a - b).min() >= 0.1)
+    True
+    """
     def draw(rng: np.random.Generator) -> tuple[np.ndarray, ...]:
         a = rng.standard_normal(shape)
         return a, a + rng.uniform(0.1, 1.0, shape) * rng.choice([-1.0, 1.0], shape)
@@ -116,7 +306,26 @@ def apart(*shape: int) -> Draw:
 
 
 def const(x: gk.Tensor, array: Any) -> gk.Tensor:
-    """A host constant on x's device (an index, a mask, a condition)."""
+    """Return a host constant (an index, a mask, a condition) as a tensor on ``x``'s device.
+
+    Parameters
+    ----------
+    x : Tensor
+        A tensor on the target device.
+    array : array_like
+        The constant.
+
+    Returns
+    -------
+    Tensor
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit.testing import op_registry as reg
+    >>> reg.const(gk.ones(2), [0, 1])
+    tensor([0, 1])
+    """
     return gk.tensor(np.asarray(array), device=x.device)
 
 
@@ -635,16 +844,55 @@ TOLERANCES: dict[str, dict[str, Any]] = {"float32": dict(rtol=2e-5, atol=2e-6),
 
 
 def host_inputs(case: OpCase, dtype: str = "float64") -> list[np.ndarray]:
-    """The case's inputs as host NumPy arrays of `dtype`, from a generator seeded by the
-    case's name: the same numbers on every run and machine."""
+    """Return the case's inputs as host NumPy arrays, the same on every run and machine.
+
+    The generator is seeded by the case's name.
+
+    Parameters
+    ----------
+    case : OpCase
+    dtype : str, default "float64"
+        The arrays' dtype.
+
+    Returns
+    -------
+    list of numpy.ndarray
+
+    Examples
+    --------
+    >>> from gradkit.testing import op_registry as reg
+    >>> [a.shape for a in reg.host_inputs(reg.BY_NAME["tanh"], "float32")]
+    [(3, 4)]
+    """
     rng = np.random.default_rng(zlib.crc32(case.name.encode()))
     return [np.asarray(a, dtype=dtype) for a in case.inputs(rng)]
 
 
 def device_inputs(case: OpCase, device: DeviceLike, dtype: str = "float64",
                   requires_grad: bool | None = None) -> list[gk.Tensor]:
-    """`host_inputs` as tensors on `device` (requiring grad if the case is differentiable,
-    unless `requires_grad` says otherwise)."""
+    """Return :func:`host_inputs` as tensors on ``device``.
+
+    Parameters
+    ----------
+    case : OpCase
+    device : str
+        The device.
+    dtype : str, default "float64"
+        The tensors' dtype.
+    requires_grad : bool, optional
+        Default: whether the case is differentiable.
+
+    Returns
+    -------
+    list of Tensor
+
+    Examples
+    --------
+    >>> from gradkit.testing import op_registry as reg
+    >>> x, = reg.device_inputs(reg.BY_NAME["tanh"], "cpu")
+    >>> x.shape, x.dtype, x.requires_grad
+    ((3, 4), gradkit.float64, True)
+    """
     if requires_grad is None:
         requires_grad = case.differentiable
     return [gk.tensor(a, device=device, requires_grad=requires_grad)
@@ -656,11 +904,29 @@ def _fail(case, what):
 
 
 def check_forward(case: OpCase, device: DeviceLike) -> None:
-    """The forward in every dtype of `case.dtypes` against the NumPy reference (shape,
-    dtype, values within TOLERANCES, result on `device`); for a differentiable case,
-    also one backward in that dtype, whose gradients must keep each input's shape,
-    dtype and device. A non-differentiable case must give a result that does not
-    require grad. Raises AssertionError."""
+    """Check the case's forward against its NumPy reference on ``device``, in every dtype.
+
+    Shape, dtype, values within ``TOLERANCES`` and the result's device are checked; for a
+    differentiable case also one backward, whose gradients must keep each input's shape,
+    dtype and device. A non-differentiable case must give a result that does not require
+    grad.
+
+    Parameters
+    ----------
+    case : OpCase
+    device : str
+        The device.
+
+    Raises
+    ------
+    AssertionError
+        Naming the case and what is wrong.
+
+    Examples
+    --------
+    >>> from gradkit.testing import op_registry as reg
+    >>> reg.check_forward(reg.BY_NAME["tanh"], "cpu")  # None: the op is right
+    """
     device = gk.get_backend(device).device  # canonical: "cuda" -> "cuda:0"
     for dtype in case.dtypes:
         arrays = host_inputs(case, dtype)
@@ -690,17 +956,53 @@ def check_forward(case: OpCase, device: DeviceLike) -> None:
 
 
 def check_gradcheck(case: OpCase, device: DeviceLike, mode: str = "auto") -> None:
-    """First derivatives in float64 against central finite differences (gk.gradcheck;
-    mode "full", "fast" or "auto"). Raises AssertionError (GradcheckError)."""
+    """Check the case's first derivatives in float64 against central finite differences.
+
+    Parameters
+    ----------
+    case : OpCase
+    device : str
+        The device.
+    mode : {"auto", "full", "fast"}, default "auto"
+        Passed to ``gk.gradcheck``.
+
+    Raises
+    ------
+    AssertionError
+        (gradcheck's GradcheckError is one) naming the case.
+
+    Examples
+    --------
+    >>> from gradkit.testing import op_registry as reg
+    >>> reg.check_gradcheck(reg.BY_NAME["tanh"], "cpu")
+    """
     xs = device_inputs(case, device, requires_grad=True)
     if not gk.gradcheck(case.fn, xs, mode=mode, **case.check_kw):
         _fail(case, "gradcheck returned False")
 
 
 def check_gradgradcheck(case: OpCase, device: DeviceLike) -> None:
-    """Second derivatives in float64 against finite differences of the first
-    (gk.gradgradcheck); for a case with double_backward=False, that asking for them
-    (create_graph=True) raises GradkitError saying so. Raises AssertionError."""
+    """Check the case's second derivatives in float64 against finite differences.
+
+    For a case with ``double_backward=False``, check instead that asking for them
+    (``create_graph=True``) raises GradkitError saying so.
+
+    Parameters
+    ----------
+    case : OpCase
+    device : str
+        The device.
+
+    Raises
+    ------
+    AssertionError
+        Naming the case.
+
+    Examples
+    --------
+    >>> from gradkit.testing import op_registry as reg
+    >>> reg.check_gradgradcheck(reg.BY_NAME["tanh"], "cpu")
+    """
     xs = device_inputs(case, device, requires_grad=True)
     if case.double_backward:
         with warnings.catch_warnings():  # astype_float32: its cotangents are float32
