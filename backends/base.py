@@ -948,7 +948,7 @@ class Backend:
 
         W. J. Cody's rational Chebyshev approximations (Math. Comp. 1969; netlib
         specfun CALERF), evaluated on all three intervals and chosen with `where`:
-        erf directly for |x| <= 0.46875, erfc on (0.46875, 4] and beyond 4. Each
+        erf directly for ``|x| <= 0.46875``, erfc on (0.46875, 4] and beyond 4. Each
         interval sees its argument clipped into range, so no branch overflows; the
         result agrees with math.erf to ~1e-16 in float64.
 

@@ -13,7 +13,6 @@ and tutorials that are MyST-NB Markdown notebooks, executed at build time.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import sys
@@ -92,18 +91,8 @@ def _literal_legacy_docstring(app, what, name, obj, options, lines):
         lines += ["", "::", ""] + ["    " + line if line else "" for line in rest]
 
 
-class _NoTutorialsYet(logging.Filter):
-    """Drops the empty-glob warning of the tutorials toctree while docs/tutorials/ has no
-    pages (a checkout before the first tutorial); Sphinx gives it no type to suppress."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "'tutorials/*' didn't match any documents" not in record.getMessage()
-
-
 def setup(app):
     app.connect("autodoc-process-docstring", _literal_legacy_docstring, priority=100)
-    if not any((ROOT / "docs" / "tutorials").glob("*.md")):
-        logging.getLogger("sphinx.sphinx.directives.other").addFilter(_NoTutorialsYet())
 
 
 # ---- MyST and MyST-NB: tutorials are Markdown notebooks, executed at build time ----------

@@ -10,7 +10,7 @@ from typing import Any
 class RemovableHandle:
     """A handle that unregisters a hook (torch.utils.hooks.RemovableHandle).
 
-    Returned by :meth:`Tensor.register_hook`, ``Module.register_forward_hook`` and
+    Returned by :meth:`gradkit.Tensor.register_hook`, ``Module.register_forward_hook`` and
     ``Module.register_forward_pre_hook``: ``remove()`` (or leaving a ``with`` block)
     unregisters the hook. Holds its dicts weakly, so it never keeps a module alive.
 

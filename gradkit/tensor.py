@@ -324,7 +324,7 @@ class Tensor(_Methods):
         self.requires_grad_(requires_grad)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        """Set `requires_grad` in place and return self (torch.Tensor.requires_grad_).
+        """Set `requires_grad` in place and return self (``torch.Tensor.requires_grad_``).
 
         Parameters
         ----------
@@ -943,7 +943,7 @@ class Tensor(_Methods):
         backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
 
     def zero_(self) -> Tensor:
-        """Fill with zeros in place and return self (torch.Tensor.zero_).
+        """Fill with zeros in place and return self (``torch.Tensor.zero_``).
 
         The storage is written, as ``x[...] = 0``; views and aliases see the zeros.
 
@@ -1296,7 +1296,7 @@ class Tensor(_Methods):
         return _ops.setitem_(self, mask if isinstance(mask, Tensor) else tensor(mask), value)
 
     def fill_(self, value: TensorOrScalar) -> Tensor:
-        """Fill with `value` in place and return self (torch.Tensor.fill_).
+        """Fill with `value` in place and return self (``torch.Tensor.fill_``).
 
         Parameters
         ----------

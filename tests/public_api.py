@@ -3,7 +3,7 @@ and what tests/test_docstrings.py checks (test support, not a test module).
 
 `public_names()` gives {dotted name: object} for every public name: the `gk.*` functions,
 classes and dtypes; Tensor's methods and properties; `nn`, `nn.functional`, `nn.init`,
-`nn.utils`, `optim`, `optim.lr_scheduler`, `datasets`, `viz`, `cuda`, the backends'
+`nn.utils`, `optim`, `optim.lr_scheduler`, `datasets`, `viz`, `diagnostics`, `cuda`, the backends'
 public surface (`gradkit.backends`), the testing helpers (`gradkit.testing`,
 `gradkit.testing.op_registry`, the plugin `pytest_gradkit`), and the public methods of
 each public class (those a subclass defines anew, not the overrides of a gradkit base
@@ -18,6 +18,7 @@ from typing import Any
 
 import gradkit as gk
 import gradkit.backends
+import gradkit.diagnostics
 import gradkit.nn.functional
 import gradkit.nn.init
 import gradkit.nn.utils
@@ -43,6 +44,7 @@ _MODULES: dict[str, list[str] | None] = {
     "gradkit.optim.lr_scheduler": None,
     "gradkit.datasets": None,
     "gradkit.viz": None,
+    "gradkit.diagnostics": None,
     "gradkit.cuda": ["is_available", "device_count", "synchronize", "manual_seed",
                      "manual_seed_all"],
     "gradkit.backends": None,

@@ -9,8 +9,10 @@ The public names are those of tests/public_api.py. Each needs a docstring with
 - `Raises` when its body raises (a `raise` of its own, not in a nested function; bare
   re-raises, re-raised variables and NotImplementedError do not count);
 - at least one `>>>` example (they run in tests/test_doctests.py);
-- for a name that PyTorch has too (docs/torch_names.txt), the word "PyTorch" in its
-  `Notes` or `See Also`: what the PyTorch equivalent is and how it differs.
+- for a name that PyTorch has too (docs/torch_names.txt), its PyTorch equivalent named
+  in the prose: "PyTorch" or a `torch.` name in the summary, the extended summary,
+  `Notes` or `See Also` (the docstrings say "A tensor of zeros (torch.zeros)" or
+  "PyTorch equivalent: ..." in Notes, with any difference in meaning).
 
 Properties and attributes need a summary and an example; pytest fixtures a summary;
 data (dtypes, constants) is documented in docs/api/ and not checked here.
@@ -185,10 +187,17 @@ def problems(name: str, obj: Any, torch_names: set[str]) -> list[str]:
                 out.append(f"no {kind}")
         if _raises(nodes) and not found.get("Raises"):
             out.append("no Raises (its body raises)")
-    if name in torch_names and "PyTorch" not in (found.get("Notes", "")
-                                                 + found.get("See Also", "")):
-        out.append("no PyTorch equivalent in Notes or See Also")
+    if name in torch_names and not _names_pytorch(found):
+        out.append("no PyTorch equivalent (PyTorch or torch.<name> in the prose)")
     return out
+
+
+def _names_pytorch(found: dict[str, str]) -> bool:
+    """Whether the prose says what PyTorch's counterpart is: "PyTorch" or a `torch.` name
+    in the summary, the extended summary, Notes or See Also (not only in an example)."""
+    prose = " ".join(found.get(s, "") for s in ("Summary", "Extended Summary", "Notes",
+                                                   "See Also"))
+    return "PyTorch" in prose or re.search(r"\btorch\.\w", prose) is not None
 
 
 def checked_names() -> dict[str, Any]:

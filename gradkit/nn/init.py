@@ -274,8 +274,8 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
     Notes
     -----
     PyTorch equivalent: :func:`torch.nn.init.kaiming_uniform_`. Draws come from the tensor's
-    device generator, so ``gk.manual_seed`` makes them repeatable. The fans of a (out, in,
-    *kernel) weight are in * prod(kernel) and out * prod(kernel).
+    device generator, so ``gk.manual_seed`` makes them repeatable. The fans of a
+    ``(out, in, *kernel)`` weight are ``in * prod(kernel)`` and ``out * prod(kernel)``.
 
     Examples
     --------

@@ -757,12 +757,12 @@ class Linear(Module):
         Parameters
         ----------
         input : Tensor
-            Shape (*, in_features).
+            Shape ``(*, in_features)``.
 
         Returns
         -------
         Tensor
-            Shape (*, out_features).
+            Shape ``(*, out_features)``.
         """
         return F.linear(input, self.weight, self.bias)
 
