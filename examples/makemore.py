@@ -7,6 +7,7 @@
     python examples/makemore.py --data names.txt  # a local names list: no download
     python examples/makemore.py --fast --steps 1000  # --fast's tiny model; explicit options win
     python examples/makemore.py --resume runs/makemore-mlp.safetensors  # after Ctrl-C
+    python examples/makemore.py --model bn --diagnose  # makemore 3's (lecture 4's) statistics
 
 makemore 1-5 are lectures 2-6 of "Neural Networks: Zero to Hero". Each model reads the
 previous block_size characters of a name and predicts the next one (27 classes: a-z and
@@ -22,6 +23,12 @@ state go to --out/makemore-<model>.safetensors; Ctrl-C stops with one line namin
 file, and --resume FILE continues the run with the same results as an uninterrupted
 one. Setup problems (an unusable device, an unwritable --out, a missing --data file, a
 failed download) end in one `error:` line and exit status 2, before any training.
+
+--diagnose (the mlp, bn and wavenet models) records lecture 4's statistics while training
+(gradkit.diagnostics: the Tanh layers' activations, saturation and gradients, each
+weight's update:data ratio), prints one line per layer and parameter at the end and saves
+the histograms and update-ratio curves to --out/diagnostics-<model>.png (without
+matplotlib, the printed summary to diagnostics-<model>.txt).
 
 Measured with the defaults on a 2-core CPU (--device cpu, OPENBLAS_NUM_THREADS=1), next
 to the lectures' dev losses (200000 steps of batch 32 there) and to PyTorch 2.13 running
@@ -69,7 +76,7 @@ CONFIGS = {
                     lr=0.2),
 }
 COMMON = dict(model="mlp", data=None, cache=None, seed=42, device=None, out=Path("runs"),
-              checkpoint_every=1000, resume=None, fast=False)
+              checkpoint_every=1000, resume=None, fast=False, diagnose=False)
 # --fast: a tiny model, a few steps; an option given explicitly wins over both tables.
 FAST = dict(n_embd=8, n_hidden=32, steps=300, checkpoint_every=100)
 # The options that define a run: kept in its checkpoints, taken from them by --resume.
@@ -97,6 +104,10 @@ def parse_args(argv=None):
                    help="continue the run saved in this checkpoint (its options are used)")
     p.add_argument("--fast", action="store_true",
                    help="a quick smoke run: a tiny model, 300 steps (explicit flags win)")
+    p.add_argument("--diagnose", action="store_true",
+                   help="record the Tanh layers' activation and gradient statistics and the "
+                        "update:data ratios (mlp, bn, wavenet): print a summary, save "
+                        "diagnostics-<model>.png in --out")
     model = vars(p.parse_args(argv)).get("model", COMMON["model"])
     args = cli.parse(p, argv, {**COMMON, **CONFIGS[model]}, FAST)
     if args.cache is None:
@@ -237,6 +248,9 @@ def sample(model, block_size, itos, generator, device, max_len=50):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.diagnose and args.model == "bigram":
+        cli.fail("--diagnose records the Tanh layers of the mlp, bn and wavenet models; the "
+                 "bigram has none: pass --model mlp, bn or wavenet")
     device = cli.device(args.device)  # each check: one error line, exit status 2
     out = cli.output_dir(args.out)
     resumed = None
@@ -293,6 +307,8 @@ def main(argv=None):
                 "schedule": schedule.state_dict(), "rng": cli.rng_state(device),
                 "config": cli.config(args, RUN, ("data",))}
 
+    # --diagnose: hooks record statistics on the device every step, with no host transfer
+    recorder = gk.diagnostics.Recorder(model, optimizer) if args.diagnose else None
     start = time.perf_counter()
     first = checkpoint.done or 0
     try:
@@ -313,6 +329,11 @@ def main(argv=None):
         checkpoint.interrupted()  # one line, exit status 130
     seconds = time.perf_counter() - start
     print(f"checkpoint: {checkpoint.path}")
+    if recorder is not None:
+        recorder.remove()
+        if recorder.steps:
+            print("diagnostics: " + recorder.summary())
+            print(f"saved {recorder.save(out / f'diagnostics-{args.model}.png')}")
 
     print(f"train loss {split_loss(model, Xtr, Ytr):.4f}")
     print(f"dev loss {split_loss(model, Xdev, Ydev):.4f}")
