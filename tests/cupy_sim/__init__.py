@@ -191,6 +191,12 @@ _POOL = _MemoryPool()
 
 
 class _Stream:
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def use(self):
+        return self
+
     def synchronize(self):
         sync("Stream.synchronize")
 
@@ -283,6 +289,9 @@ def install(gpus: int = 1, peer_access: bool = False, version: str = "14.2.0"):
                    get_device_id=get_device_id)
     cuda.__path__ = []
     cuda.device = _module("cupy.cuda.device", Device=Device)
+    cuda.stream = _module("cupy.cuda.stream", Stream=_Stream, ExternalStream=_Stream,
+                          get_current_stream=lambda: _Stream())
+    cuda.ExternalStream = _Stream
     random = _module("cupy.random", default_rng=_random.default_rng,
                      Generator=_random.Generator, XORWOW=_random.XORWOW)
     linalg = _module("cupy.linalg", **{n: _function(n, getattr(np.linalg, n))
@@ -300,10 +309,9 @@ def install(gpus: int = 1, peer_access: bool = False, version: str = "14.2.0"):
                     DeviceSynchronized=DeviceSynchronized, scipy=scipy,
                     __gradkit_simulator__=True)
     cupyx.__path__ = []
-    backends_runtime = _module("cupy_backends.cuda.api.runtime",
-                               CUDARuntimeError=CUDARuntimeError)
+    backends_runtime = runtime  # the same functions, as in CuPy (array-api-compat uses both)
     modules = {"cupy": cupy, "cupy.cuda": cuda, "cupy.cuda.runtime": runtime,
-               "cupy.cuda.device": cuda.device,
+               "cupy.cuda.device": cuda.device, "cupy.cuda.stream": cuda.stream,
                "cupy.random": random, "cupy.linalg": linalg, "cupy.fft": fft,
                "cupyx": cupyx, "cupyx.scipy": scipy, "cupyx.scipy.special": special,
                "cupy_backends": _module("cupy_backends"),

@@ -242,8 +242,13 @@ class ndarray:
     @shape.setter
     def shape(self, newshape):  # in place, never a copy (CuPy's _ndarray_shape_setter)
         try:
-            self._a = self._a.reshape(newshape, copy=False)
-        except ValueError:
+            try:
+                self._a = self._a.reshape(newshape, copy=False)  # NumPy >= 2.1
+            except TypeError:  # NumPy 2.0: no copy keyword; a view's shape is settable
+                view = self._a.view()
+                view.shape = newshape
+                self._a = view
+        except (ValueError, AttributeError):
             raise AttributeError("Incompatible shape for in-place modification. Use "
                                  "`.reshape()` to make a copy with the desired shape.") from None
 
