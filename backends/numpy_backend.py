@@ -147,7 +147,7 @@ class NumpyBackend(Backend):
             # (NumPy >= 2.1 stubs take keepdims only as Literal[True] or Literal[False];
             # older ones do not mind, hence unused-ignore)
             return np.add.reduce(x, axis=axis, keepdims=keepdims)  # type: ignore[call-overload,unused-ignore]
-        return np.sum(x, axis=axis, keepdims=keepdims)
+        return np.sum(x, axis=axis, keepdims=keepdims)  # type: ignore[call-overload,unused-ignore]
 
     def setitem(self, array: Array, index: Any, value: Any) -> None:
         array[index] = value

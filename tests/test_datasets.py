@@ -489,10 +489,10 @@ def test_killed_download_leaves_no_part_file(tmp_path, server, signum):
     code = ("import sys; from gradkit import datasets; "
             "datasets.download(sys.argv[1], sys.argv[2], timeout=30, deadline=30, "
             "allow_http=True)")
-    repo = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": str(repo)}
+    # (the gradkit this interpreter has installed, editable or not; from tmp_path, so that a
+    # source tree in the working directory is not imported instead)
     proc = subprocess.Popen([sys.executable, "-c", code, f"{url}/trickle",
-                             str(folder / "file.bin")], env=env, stderr=subprocess.PIPE)
+                             str(folder / "file.bin")], cwd=tmp_path, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 10
         while not any(p.suffix == ".part" for p in folder.glob("*")):
