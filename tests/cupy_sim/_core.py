@@ -277,7 +277,7 @@ class ndarray:
 
     def __repr__(self):
         sync("repr")
-        return repr(self._a).replace("array", "array", 1)
+        return repr(self._a)
 
     def __str__(self):
         sync("str")
