@@ -336,7 +336,22 @@ def run(main):
     """Call main() as a script's entry: a Ctrl-C not handled by a training loop becomes
     one line and exit status 130; main's return value is not the exit status unless an int."""
     try:
-        result = main()
-    except KeyboardInterrupt:
-        interrupted("interrupted")
+        try:
+            result = main()
+        except KeyboardInterrupt:
+            interrupted("interrupted")
+    except SystemExit as e:
+        _abort_other_ranks(e.code)
+        raise
     raise SystemExit(result if isinstance(result, int) else 0)
+
+
+def _abort_other_ranks(code) -> None:
+    """Under mpiexec, a rank that exits with an error ends every rank (the others would
+    wait for it in their next collective); exceptions do so by themselves."""
+    from gradkit import distributed
+
+    if code not in (0, None) and distributed.is_initialized() and \
+            distributed.get_world_size() > 1:
+        sys.stderr.flush()
+        distributed._group().comm.Abort(code if isinstance(code, int) else 1)

@@ -6,6 +6,14 @@
     python examples/train_mlp.py --fast --epochs 5  # --fast's small model; explicit options win
     python examples/train_mlp.py --resume runs/checkpoint.safetensors  # after Ctrl-C
     python examples/train_mlp.py --diagnose       # lecture 4's activation/gradient statistics
+    mpiexec -n 2 python examples/train_mlp.py --distributed  # data parallel, 2 processes
+
+With --distributed (under mpiexec; needs the distributed extra) every process trains a
+replica on its shard of each batch (--batch-size is per process) and
+DistributedDataParallel averages the gradients; on GPUs each process takes
+cuda:<its rank on the machine> and the collectives go over NCCL. Rank 0 alone prints and
+writes files. The run takes the steps of a single process with N times the batch size
+(the same shuffled batches, from --seed; dropout's draws differ).
 
 Prints the loss and test accuracy of every epoch, then writes into --out (default runs/):
     checkpoint.safetensors model, optimizer, schedule, random state and history, after
@@ -26,6 +34,7 @@ and exit status 2, before any training.
 """
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -34,13 +43,16 @@ import _cli as cli
 import numpy as np
 
 import gradkit as gk
+import gradkit.distributed as dist
 import gradkit.nn.functional as F
 from gradkit import datasets, diagnostics, nn, optim
+from gradkit.data import DistributedSampler
+from gradkit.nn.parallel import DistributedDataParallel
 
 # The defaults, and --fast's (a quick smoke run); an option given explicitly wins over both.
 DEFAULTS = dict(data=None, device=None, epochs=40, batch_size=64, hidden=256, dropout=0.1,
                 lr=2e-3, weight_decay=1e-2, seed=0, limit=None, out=Path("runs"), fast=False,
-                resume=None, diagnose=False)
+                resume=None, diagnose=False, distributed=False)
 FAST = dict(epochs=3, hidden=128, limit=2000)
 # The options that define a run: kept in its checkpoints, taken from them by --resume.
 RUN = ("data", "epochs", "batch_size", "hidden", "dropout", "lr", "weight_decay", "seed",
@@ -72,7 +84,29 @@ def parse_args(argv=None):
     p.add_argument("--diagnose", action="store_true",
                    help="record activation, gradient and update statistics while training "
                         "(gradkit.diagnostics): print a summary, save diagnostics.png in --out")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel training across the processes mpiexec starts "
+                        "(gradkit.distributed; one GPU per process on CUDA)")
     return cli.parse(p, argv, DEFAULTS, FAST)
+
+
+def start_distributed(device):
+    """Join the process group; returns (device, rank, world size). Every rank but 0 is
+    silenced (rank 0 prints for all); each GPU process takes its own GPU."""
+    if not dist.is_available():
+        cli.fail('--distributed needs mpi4py and MPI: pip install "gradkit[distributed]", '
+                 "then mpiexec -n 2 python examples/train_mlp.py --distributed")
+    on_gpu = device.startswith("cuda")
+    try:
+        dist.init_process_group("nccl" if on_gpu else "mpi")
+    except RuntimeError as e:
+        cli.fail(f"--distributed: {e}")
+    rank = dist.get_rank()
+    if on_gpu:
+        device = cli.device(f"cuda:{dist.get_node_local_rank()}")
+    if rank != 0:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (for the life of the process)
+    return device, rank, dist.get_world_size()
 
 
 def load_data(data_dir=None, limit=None):
@@ -114,7 +148,8 @@ def progress(iterable, **kwargs):
         from tqdm import tqdm
     except ImportError:
         return iterable
-    return tqdm(iterable, disable=None, **kwargs)  # no bar when output is not a terminal
+    kwargs.setdefault("disable", None)  # None: no bar when output is not a terminal
+    return tqdm(iterable, **kwargs)
 
 
 def log(message):
@@ -170,6 +205,9 @@ def train(args):
     """Train, evaluate, save, reload and check; returns a dict of results."""
     start = time.perf_counter()
     device = cli.device(args.device)  # each check: one error line, exit status 2
+    rank, world = 0, 1
+    if args.distributed:
+        device, rank, world = start_distributed(device)
     args.out = cli.output_dir(args.out)
     resumed = None
     if args.resume is not None:
@@ -177,7 +215,8 @@ def train(args):
         cli.resume_options(args, resumed["config"], RUN, paths=("data",))
     if args.data is not None:
         args.data = cli.data_dir(args.data, what="MNIST's four IDX files")
-    print(f"device: {device}")
+    print(f"device: {device}" + (f", {world} processes (global batch "
+                                 f"{world * args.batch_size})" if args.distributed else ""))
     gk.manual_seed(args.seed)
 
     x_train, y_train, x_test, y_test = load_data_or_fail(args.data, args.limit)
@@ -185,13 +224,20 @@ def train(args):
     print(f"data: {len(x_train)} training and {len(x_test)} test examples, "
           f"{x_train.shape[1]} features, {n_classes} classes")
     # The whole dataset moves to the device once; batches are then cut out there, in a
-    # new order every epoch drawn by the device's seeded generator.
-    loader = gk.DataLoader(x_train, y_train, batch_size=args.batch_size, shuffle=True,
+    # new order every epoch (from --seed). The sampler gives each process its shard: with
+    # one process, all of it.
+    sampler = DistributedSampler(len(x_train), world, rank, seed=args.seed)
+    loader = gk.DataLoader(x_train, y_train, batch_size=args.batch_size, sampler=sampler,
                            device=device)
     x_test, y_test = gk.tensor(x_test, device=device), gk.tensor(y_test, device=device)
 
     config = dict(in_features=x_train.shape[1], hidden=args.hidden, n_classes=n_classes)
-    model = build_model(**config, dropout=args.dropout, device=device)
+    net = build_model(**config, dropout=args.dropout, device=device)
+    # model: what trains (with --distributed, a wrapper that averages the gradients across
+    # processes and starts them all from rank 0's weights); net: the model itself, saved.
+    model = DistributedDataParallel(net) if args.distributed else net
+    if args.distributed:
+        gk.manual_seed(args.seed + rank)  # each process its own dropout draws
     optimizer = optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     # The learning rate, set every step: a linear warm-up over the first epoch, then a
     # cosine decay to zero.
@@ -205,10 +251,11 @@ def train(args):
 
     # After every epoch: everything needed to go on as if never stopped, random state too.
     checkpoint = cli.Checkpoint(args.out / "checkpoint.safetensors", "epoch")
+    save = rank == 0  # one writer: a file is never written by several processes
     history = {"loss": [], "accuracy": []}
     if resumed is not None:
         try:
-            model.load_state_dict(resumed["model"])
+            net.load_state_dict(resumed["model"])
             optimizer.load_state_dict(resumed["optimizer"])
         except (KeyError, ValueError) as e:
             cli.fail(f"--resume {args.resume}: it does not fit this model ({e})")
@@ -221,20 +268,21 @@ def train(args):
                  if not_restored else ""))
 
     def state():
-        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        return {"model": net.state_dict(), "optimizer": optimizer.state_dict(),
                 "schedule": schedule.state_dict(), "history": history,
                 "rng": cli.rng_state(device), "config": cli.config(args, RUN, ("data",))}
 
     # --diagnose: hooks on the model and the optimizer record statistics on the device
     # every step (no host transfer); they come to the host once, after training.
-    recorder = diagnostics.Recorder(model, optimizer) if args.diagnose else None
+    recorder = diagnostics.Recorder(net, optimizer) if args.diagnose else None
 
     first = (checkpoint.done or 0) + 1
     bar = progress(range(first, args.epochs + 1), desc="training", unit="epoch",
-                   initial=first - 1, total=args.epochs)
+                   initial=first - 1, total=args.epochs, disable=None if save else True)
     try:
         for epoch in bar:
             model.train()
+            sampler.set_epoch(epoch)
             loss_sum = gk.zeros((), device=device)  # summed on the device: no sync per step
             for xb, yb in loader:
                 loss = F.cross_entropy(model(xb), yb)
@@ -243,12 +291,15 @@ def train(args):
                 optimizer.step()
                 schedule.step()
                 loss_sum = loss_sum + loss.detach()
+            if args.distributed:  # the mean over all processes' batches
+                dist.all_reduce(loss_sum, op=dist.ReduceOp.AVG)
             # One transfer to the host per epoch, for the printout.
             history["loss"].append(float(loss_sum) / steps_per_epoch)
             history["accuracy"].append(float(accuracy(model, x_test, y_test)))
             log(f"epoch {epoch:3d}  loss {history['loss'][-1]:.4f}  "
                 f"test accuracy {100 * history['accuracy'][-1]:.2f}%")
-            checkpoint.save(epoch, state())
+            if save:
+                checkpoint.save(epoch, state())
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{history['loss'][-1]:.3f}",
                                 acc=f"{100 * history['accuracy'][-1]:.1f}%")
@@ -259,6 +310,10 @@ def train(args):
     if hasattr(bar, "close"):
         bar.close()
     train_seconds = time.perf_counter() - start
+    final = history["accuracy"][-1] if history["accuracy"] else float("nan")
+    if not save:  # another process: rank 0 writes and checks the files for all
+        return dict(device=device, accuracy=final, history=history, seconds=train_seconds,
+                    identical=True, checkpoint=None, model=net, x_test=x_test, config=config)
     if recorder is not None:
         recorder.remove()
         if recorder.steps:
@@ -267,7 +322,7 @@ def train(args):
 
     # Save the weights and the optimizer state (safetensors files, never pickle).
     checkpoint = args.out / "mlp.safetensors"
-    gk.save(model.state_dict(), checkpoint)
+    gk.save(net.state_dict(), checkpoint)
     gk.save(optimizer.state_dict(), args.out / "optimizer.safetensors")
     (args.out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     print(f"saved {checkpoint}, {args.out / 'optimizer.safetensors'}, "
@@ -277,18 +332,17 @@ def train(args):
     reloaded = build_model(**json.loads((args.out / "config.json").read_text()), device=device)
     reloaded.load_state_dict(gk.load(checkpoint, device=device))
     reloaded.eval()
-    model.eval()
+    net.eval()
     with gk.no_grad():
-        identical = np.array_equal(model(x_test).numpy(), reloaded(x_test).numpy())
+        identical = np.array_equal(net(x_test).numpy(), reloaded(x_test).numpy())
     print(f"reloaded checkpoint gives identical predictions: {identical}")
 
     plot = plot_curves(history, args.out / "curves.png")
     if plot is not None:
         print(f"saved {plot}")
-    final = history["accuracy"][-1] if history["accuracy"] else float("nan")
     print(f"final test accuracy: {100 * final:.2f}% in {train_seconds:.1f} s on {device}")
     return dict(device=device, accuracy=final, history=history, seconds=train_seconds,
-                identical=identical, checkpoint=checkpoint, model=model, x_test=x_test,
+                identical=identical, checkpoint=checkpoint, model=net, x_test=x_test,
                 config=config)
 
 

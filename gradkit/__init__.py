@@ -245,7 +245,7 @@ def synchronize(device: DeviceLike = None) -> None:
 
 
 # The layers above the core (each builds on everything imported before it).
-from . import cuda, datasets, diagnostics, nn, optim, viz  # noqa: E402
+from . import cuda, datasets, diagnostics, distributed, nn, optim, viz  # noqa: E402
 from .data import DataLoader  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from .tensor import as_tensor, from_dlpack, from_numpy  # noqa: E402  (views of memory)

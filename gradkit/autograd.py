@@ -725,6 +725,8 @@ class AccumulateGrad(Function):
     """
 
     edges = shapes = ()
+    # register_post_accumulate_grad_hook's: called with the leaf after `.grad` is written
+    post_hooks: dict[int, Callable[[Tensor], None]] | None = None
 
     def __init__(self, leaf: Tensor) -> None:
         self.leaf = weakref.ref(leaf)
@@ -791,7 +793,9 @@ def _graph_order(roots: Sequence[Function]) -> dict[Function, int]:
 
 def run_backward(outputs: Sequence[Tensor], grad_outputs: Sequence[Tensor],
                  retain_graph: bool, create_graph: bool,
-                 keep: Collection[Function] = ()) -> dict[Function, Tensor]:
+                 keep: Collection[Function] = (),
+                 on_leaf: Callable[[AccumulateGrad, Tensor], None] | None = None,
+                 ) -> dict[Function, Tensor]:
     """The graph walk under :meth:`Tensor.backward` and :func:`grad`.
 
     Propagates `grad_outputs` from `outputs` back through the graph. It changes no
@@ -810,12 +814,17 @@ def run_backward(outputs: Sequence[Tensor], grad_outputs: Sequence[Tensor],
         Record the walk itself (for higher derivatives).
     keep : collection of Function, optional
         Non-leaf nodes whose gradients to return too.
+    on_leaf : callable, optional
+        ``on_leaf(node, grad)`` is called as soon as a leaf's gradient is complete
+        (after its hooks), during the walk, instead of returning it: backward()
+        accumulates there, so that post-accumulate hooks (DistributedDataParallel's
+        all-reduce) can start while the rest of the graph is still being walked.
 
     Returns
     -------
     dict of Function to Tensor
-        The gradient for every leaf's AccumulateGrad node reached and every node in
-        `keep`.
+        The gradient for every leaf's AccumulateGrad node reached (without `on_leaf`)
+        and every node in `keep`.
 
     Raises
     ------
@@ -847,9 +856,14 @@ def run_backward(outputs: Sequence[Tensor], grad_outputs: Sequence[Tensor],
         while ready:
             fn = ready.pop()
             g = grads.pop(fn, None)
-            if type(fn) is AccumulateGrad:  # a leaf's gradient: complete, and returned
+            if type(fn) is AccumulateGrad:  # a leaf's gradient: complete
                 if g is not None:
-                    result[fn] = g if fn.hooks is None else _run_hooks(fn.hooks, g)
+                    if fn.hooks is not None:
+                        g = _run_hooks(fn.hooks, g)
+                    if on_leaf is None:
+                        result[fn] = g
+                    else:
+                        on_leaf(fn, g)
                 continue
             if fn.backend.scope is not device.active:  # another GPU (several GPUs only)
                 device.switch(fn.backend.scope)
@@ -1034,18 +1048,72 @@ def backward(tensor: Tensor, grad: Tensor | None = None, retain_graph: bool | No
     if retain_graph is None:
         retain_graph = create_graph
     grads = _grad_outputs([tensor], None if grad is None else [grad], "backward")
-    result = run_backward([tensor], grads, retain_graph, create_graph)
     shared = {id(g.array) for g in grads}  # gradient arrays the caller still holds
-    for acc, g in result.items():
-        assert isinstance(acc, AccumulateGrad)  # (the walk returns leaves' nodes only)
+
+    def on_leaf(acc: AccumulateGrad, g: Tensor) -> None:
+        """Add a leaf's complete gradient to its `.grad`, then run its post hooks."""
         leaf = acc.leaf()
         if leaf is None:
-            continue
+            return
         if leaf.backend.scope is NO_SCOPE:  # (a `with` costs a few tenths of a microsecond)
             _accumulate(leaf, g, create_graph, shared)
         else:
             with leaf.backend.scope:
                 _accumulate(leaf, g, create_graph, shared)
+        if acc.post_hooks is not None:
+            for hook in list(acc.post_hooks.values()):
+                hook(leaf)
+
+    _CALLBACKS.append([])
+    try:
+        run_backward([tensor], grads, retain_graph, create_graph, on_leaf=on_leaf)
+        callbacks = _CALLBACKS[-1]
+        while callbacks:  # a callback may queue another
+            callbacks.pop(0)()
+    finally:
+        _CALLBACKS.pop()
+
+
+_CALLBACKS: list[list[Callable[[], None]]] = []  # one list per backward() running
+
+
+def queue_callback(callback: Callable[[], None]) -> None:
+    """Run `callback()` once the backward pass now running has finished.
+
+    For hooks that start work during backward and must finish it at the end:
+    DistributedDataParallel waits for its gradient all-reduces this way. Callbacks run
+    in the order queued, after every leaf's `.grad` is written.
+
+    Parameters
+    ----------
+    callback : callable
+        Called with no arguments.
+
+    Raises
+    ------
+    RuntimeError
+        If no backward pass is running.
+
+    Notes
+    -----
+    PyTorch equivalent: ``torch.autograd.Variable._execution_engine.queue_callback``.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit.autograd import queue_callback
+    >>> x = gk.tensor([1.0, 2.0], requires_grad=True)
+    >>> done = []
+    >>> h = x.register_post_accumulate_grad_hook(
+    ...     lambda p: queue_callback(lambda: done.append(p.grad.sum().item())))
+    >>> (x * x).sum().backward()
+    >>> done
+    [6.0]
+    """
+    if not _CALLBACKS:
+        raise RuntimeError("queue_callback can only be called during backward "
+                           "(from a hook)")
+    _CALLBACKS[-1].append(callback)
 
 
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],

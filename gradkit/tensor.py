@@ -486,6 +486,57 @@ class Tensor(_Methods):
         node.hooks[handle.id] = hook
         return handle
 
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]
+                                           ) -> RemovableHandle:
+        """Call ``hook(tensor)`` after backward has added into this leaf's `.grad`.
+
+        It runs during the backward pass, as soon as the leaf's gradient is complete,
+        so work it starts (an all-reduce) overlaps the rest of the pass. Only
+        :meth:`backward` runs it; :func:`gradkit.grad` writes no `.grad`.
+
+        Parameters
+        ----------
+        hook : callable
+            ``hook(tensor) -> None``; it reads ``tensor.grad``.
+
+        Returns
+        -------
+        RemovableHandle
+            Its ``remove()`` unregisters the hook.
+
+        Raises
+        ------
+        RuntimeError
+            If the tensor is not a leaf that requires grad.
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.Tensor.register_post_accumulate_grad_hook`.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> w = gk.tensor([1.0, 2.0], requires_grad=True)
+        >>> seen = []
+        >>> handle = w.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad))
+        >>> (w * w).sum().backward()
+        >>> seen
+        [tensor([2., 4.])]
+        >>> handle.remove()
+        """
+        from .hooks import RemovableHandle
+
+        if not self._requires_grad or self._node is not None:
+            why = "is not a leaf" if self._node is not None else "does not require grad"
+            raise RuntimeError(f"register_post_accumulate_grad_hook needs a leaf tensor that "
+                               f"requires grad; this one (shape {self.shape}) {why}")
+        node = self._accumulator()
+        if node.post_hooks is None:
+            node.post_hooks = OrderedDict()
+        handle = RemovableHandle(node.post_hooks)
+        node.post_hooks[handle.id] = hook
+        return handle
+
     def retain_grad(self) -> None:
         """Keep this non-leaf tensor's gradient in `.grad` during backward.
 

@@ -3,7 +3,8 @@ and what tests/test_docstrings.py checks (test support, not a test module).
 
 `public_names()` gives {dotted name: object} for every public name: the `gk.*` functions,
 classes and dtypes; Tensor's methods and properties; `nn`, `nn.functional`, `nn.init`,
-`nn.utils`, `optim`, `optim.lr_scheduler`, `datasets`, `viz`, `diagnostics`, `cuda`, the backends'
+`nn.utils`, `optim`, `optim.lr_scheduler`, `datasets`, `viz`, `diagnostics`, `distributed`,
+`nn.parallel`, `data.DistributedSampler`, `cuda`, the backends'
 public surface (`gradkit.backends`), the testing helpers (`gradkit.testing`,
 `gradkit.testing.op_registry`, the plugin `pytest_gradkit`), and the public methods of
 each public class (those a subclass defines anew, not the overrides of a gradkit base
@@ -18,7 +19,10 @@ from typing import Any
 
 import gradkit as gk
 import gradkit.backends
+import gradkit.data
 import gradkit.diagnostics
+import gradkit.distributed
+import gradkit.nn.parallel
 import gradkit.nn.functional
 import gradkit.nn.init
 import gradkit.nn.utils
@@ -45,6 +49,9 @@ _MODULES: dict[str, list[str] | None] = {
     "gradkit.datasets": None,
     "gradkit.viz": None,
     "gradkit.diagnostics": None,
+    "gradkit.data": ["DistributedSampler"],  # (DataLoader is gk.DataLoader)
+    "gradkit.distributed": None,
+    "gradkit.nn.parallel": None,
     "gradkit.cuda": ["is_available", "device_count", "synchronize", "manual_seed",
                      "manual_seed_all"],
     "gradkit.backends": None,

@@ -493,3 +493,30 @@ def test_every_edge_is_a_node_and_grad_fn_names_are_torchs(device):
     (leaf_edge, _) = y.grad_fn.edges
     assert type(leaf_edge).__name__ == "AccumulateGrad" and leaf_edge.leaf() is x
     assert x.grad_fn is None and x.is_leaf
+
+
+def test_post_accumulate_grad_hooks_run_during_backward(device):
+    """They see the accumulated `.grad`, in the order the leaves complete (last layer
+    first), before backward returns; queue_callback runs after all of them."""
+    from gradkit.autograd import queue_callback
+
+    w1 = gk.tensor([1.0, 2.0], device=device, requires_grad=True)
+    w2 = gk.tensor([3.0], device=device, requires_grad=True)
+    w1.grad = gk.tensor([10.0, 10.0], device=device)
+    events = []
+    w1.register_post_accumulate_grad_hook(lambda p: events.append(("w1", p.grad.tolist())))
+    h = w2.register_post_accumulate_grad_hook(lambda p: (
+        events.append(("w2", p.grad.tolist())),
+        queue_callback(lambda: events.append(("done", w1.grad.tolist())))))
+    ((w1 * w1).sum() * w2).sum().backward()
+    assert events == [("w2", [5.0]), ("w1", [16.0, 22.0]), ("done", [16.0, 22.0])]
+    h.remove()
+    events.clear()
+    (w1 * w2).sum().backward()
+    assert [e[0] for e in events] == ["w1"]
+    with pytest.raises(RuntimeError, match="needs a leaf"):
+        (w1 * 2).register_post_accumulate_grad_hook(print)
+    with pytest.raises(RuntimeError, match="during backward"):
+        queue_callback(print)
+    gk.grad((w1 * w1).sum(), w1)  # grad() writes no .grad: no post hook
+    assert [e[0] for e in events] == ["w1"]

@@ -120,3 +120,72 @@ def test_loader_keeps_the_callers_data_without_a_copy(device):
     with gk.no_grad():
         data += 1.0
     np.testing.assert_array_equal(next(iter(loader))[0].numpy(), X + 1.0)
+
+
+# ---- DistributedSampler -------------------------------------------------------------------
+def test_distributed_sampler_shards_are_disjoint_equal_and_cover(device):
+    for n, replicas in [(10, 2), (10, 3), (7, 4), (3, 5)]:
+        shards = [gk.data.DistributedSampler(n, replicas, r, seed=3) for r in range(replicas)]
+        indices = [s.indices() for s in shards]
+        assert len({len(i) for i in indices}) == 1 == len({len(s) for s in shards})
+        everything = np.concatenate(indices)
+        assert set(everything.tolist()) == set(range(n))
+        assert len(everything) == -(-n // replicas) * replicas  # padded by < one round
+        dropped = np.concatenate([gk.data.DistributedSampler(n, replicas, r, drop_last=True)
+                                  .indices() for r in range(replicas)])
+        assert len(set(dropped.tolist())) == len(dropped) == n - n % replicas
+
+
+def test_distributed_sampler_global_batches_are_one_process_batches(device):
+    """Batch k of every rank together = batch k of one process with N times the batch,
+    shuffled with the same seed: what makes N ranks take the steps of one process."""
+    n, replicas, b = 24, 3, 2
+    single = batches(gk.DataLoader(np.arange(n), batch_size=replicas * b,
+                                   shuffle=True, seed=5, device=device))
+    ranks = [batches(gk.DataLoader(np.arange(n), batch_size=b, device=device,
+                                   sampler=gk.data.DistributedSampler(n, replicas, r, seed=5)))
+             for r in range(replicas)]
+    for k, (whole,) in enumerate(single):
+        together = np.concatenate([ranks[r][k][0] for r in range(replicas)])
+        assert sorted(together.tolist()) == sorted(whole.tolist())
+
+
+def test_distributed_sampler_epochs_and_seeds():
+    s = gk.data.DistributedSampler(50, 2, 0, seed=1)
+    first = s.indices()
+    np.testing.assert_array_equal(s.indices(), first)  # same epoch, same order
+    s.set_epoch(1)
+    assert not np.array_equal(s.indices(), first)
+    other = gk.data.DistributedSampler(50, 2, 0, seed=2)
+    assert not np.array_equal(other.indices(), first)
+    assert list(gk.data.DistributedSampler(5, 2, 1, shuffle=False)) == [1, 3, 0]
+
+
+def test_distributed_sampler_matches_pytorch_without_shuffle():
+    torch_data = pytest.importorskip("torch.utils.data.distributed")
+    for n, replicas, drop in [(10, 3, False), (10, 3, True), (7, 4, False), (8, 2, False)]:
+        for r in range(replicas):
+            ours = list(gk.data.DistributedSampler(n, replicas, r, shuffle=False,
+                                                   drop_last=drop))
+            theirs = list(torch_data.DistributedSampler(range(n), replicas, r, shuffle=False,
+                                                        drop_last=drop))
+            assert ours == theirs, (n, replicas, r, drop)
+
+
+def test_distributed_sampler_errors():
+    with pytest.raises(ValueError, match=r"rank 2 is not in \[0, 2\)"):
+        gk.data.DistributedSampler(10, 2, 2)
+    with pytest.raises(ValueError, match="empty"):
+        gk.data.DistributedSampler(0, 2, 0)
+    with pytest.raises(RuntimeError, match="init_process_group"):
+        gk.data.DistributedSampler(10)
+    with pytest.raises(ValueError, match="exclude each other"):
+        gk.DataLoader(X, shuffle=True, sampler=gk.data.DistributedSampler(10, 1, 0))
+
+
+def test_dataloader_with_any_sampler(device):
+    loader = gk.DataLoader(X, Y, batch_size=2, sampler=[9, 0, 3], device=device)
+    assert len(loader) == 2
+    assert [y.tolist() for _, y in batches(loader)] == [[9, 0], [3]]
+    with pytest.raises(IndexError, match="outside the 10 examples"):
+        list(gk.DataLoader(X, batch_size=2, sampler=[10], device=device))

@@ -1,7 +1,7 @@
 """Neural-network building blocks, as torch.nn: Module, Parameter, layers, losses,
 `nn.functional` (F), `nn.init` and `nn.utils` (gradient clipping)."""
 
-from . import functional, init, utils
+from . import functional, init, parallel, utils
 from .layers import (
     GELU,
     BatchNorm1d,
@@ -27,7 +27,8 @@ from .layers import (
 from .module import Module, Parameter, RemovableHandle, StateDictError
 
 __all__ = ["Module", "Parameter", "RemovableHandle", "StateDictError", "functional", "init",
-           "utils", "Sequential", "ModuleList", "ModuleDict", "Identity", "Linear", "ReLU",
+           "parallel", "utils",
+           "Sequential", "ModuleList", "ModuleDict", "Identity", "Linear", "ReLU",
            "Tanh", "Sigmoid", "GELU", "Softmax", "LogSoftmax", "Dropout", "Flatten",
            "BatchNorm1d", "LayerNorm", "Embedding", "CrossEntropyLoss", "NLLLoss", "MSELoss",
            "BCEWithLogitsLoss"]

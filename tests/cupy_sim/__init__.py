@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _core, _kernel, _random
+from . import _core, _kernel, _nccl, _random
 from ._core import (
     Config,
     CUDARuntimeError,
@@ -191,6 +191,8 @@ _POOL = _MemoryPool()
 
 
 class _Stream:
+    ptr = 0x5742  # a handle, as CuPy's (the null stream's is 0; any int will do here)
+
     def __init__(self, *args, **kwargs):
         pass
 
@@ -292,6 +294,8 @@ def install(gpus: int = 1, peer_access: bool = False, version: str = "14.2.0"):
     cuda.stream = _module("cupy.cuda.stream", Stream=_Stream, ExternalStream=_Stream,
                           get_current_stream=lambda: _Stream())
     cuda.ExternalStream = _Stream
+    cuda.nccl = _module("cupy.cuda.nccl", **{n: getattr(_nccl, n) for n in dir(_nccl)
+                                             if n.isupper() or n in _nccl.PUBLIC})
     random = _module("cupy.random", default_rng=_random.default_rng,
                      Generator=_random.Generator, XORWOW=_random.XORWOW)
     linalg = _module("cupy.linalg", **{n: _function(n, getattr(np.linalg, n))
@@ -312,6 +316,7 @@ def install(gpus: int = 1, peer_access: bool = False, version: str = "14.2.0"):
     backends_runtime = runtime  # the same functions, as in CuPy (array-api-compat uses both)
     modules = {"cupy": cupy, "cupy.cuda": cuda, "cupy.cuda.runtime": runtime,
                "cupy.cuda.device": cuda.device, "cupy.cuda.stream": cuda.stream,
+               "cupy.cuda.nccl": cuda.nccl,
                "cupy.random": random, "cupy.linalg": linalg, "cupy.fft": fft,
                "cupyx": cupyx, "cupyx.scipy": scipy, "cupyx.scipy.special": special,
                "cupy_backends": _module("cupy_backends"),
