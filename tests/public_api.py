@@ -22,9 +22,9 @@ import gradkit.backends
 import gradkit.data
 import gradkit.diagnostics
 import gradkit.distributed
-import gradkit.nn.parallel
 import gradkit.nn.functional
 import gradkit.nn.init
+import gradkit.nn.parallel
 import gradkit.nn.utils
 import gradkit.optim.lr_scheduler
 import gradkit.testing

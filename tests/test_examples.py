@@ -693,3 +693,51 @@ def test_gpt_resume_continues_to_the_same_result(tmp_path, monkeypatch, capsys):
     assert step == 8
     whole = gpt.main(argv[:-1] + [str(tmp_path / "b")])
     assert resumed["history"] == whole["history"] and resumed["sample"] == whole["sample"]
+
+
+@needs_sklearn
+def test_train_mlp_distributed_matches_one_process_with_the_global_batch(tmp_path):
+    """mpiexec -n 2 with batch 32 per process takes the steps of one process with batch
+    64 (same shuffled batches): the same losses and test accuracy. Rank 0 alone prints
+    and writes the files."""
+    from test_distributed import _mpiexec
+
+    mpiexec = _mpiexec()  # skips without mpi4py / mpiexec
+    common = ["--fast", "--dropout", "0", "--device", "cpu"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    single = run("train_mlp.py", *common, "--batch-size", "64", "--out", "one", cwd=tmp_path)
+    proc = subprocess.run([*mpiexec, "-n", "2", sys.executable, str(EXAMPLES / "train_mlp.py"),
+                           *common, "--batch-size", "32", "--distributed", "--out", "two"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 processes (global batch 64)" in proc.stdout
+    assert proc.stdout.count("final test accuracy") == 1  # rank 0 only
+    epochs = re.findall(r"epoch +\d+ +loss (\d+\.\d+) +test accuracy (\d+\.\d+)%", single)
+    assert re.findall(r"epoch +\d+ +loss (\d+\.\d+) +test accuracy (\d+\.\d+)%",
+                      proc.stdout) == epochs and len(epochs) == 3
+    assert "identical predictions: True" in proc.stdout
+    assert (tmp_path / "two" / "checkpoint.safetensors").stat().st_size > 0
+
+
+def test_train_mlp_distributed_failure_on_one_rank_ends_the_job(tmp_path):
+    """A setup error (exit status 2) on every rank ends the job at once, one line each."""
+    from test_distributed import _mpiexec
+
+    mpiexec = _mpiexec()
+    (tmp_path / "file").write_text("not a directory")
+    proc = subprocess.run([*mpiexec, "-n", "2", sys.executable, str(EXAMPLES / "train_mlp.py"),
+                           "--fast", "--distributed", "--out", "file/sub"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "error: --out" in proc.stderr
+
+
+def test_distributed_benchmark_smoke(tmp_path):
+    from test_distributed import _mpiexec
+
+    _mpiexec()  # skips without mpi4py / mpiexec
+    out = run("distributed_benchmark.py", "--ranks", "1,2", "--batch", "8", "--steps", "2",
+              "--warmup", "1", cwd=tmp_path)
+    rows = [ln for ln in out.splitlines() if ln.startswith("| ") and "ms" not in ln]
+    assert [r.split(" | ")[0] for r in rows][-2:] == ["| 2 ranks", "| 2 ranks"]
+    assert rows[-2].split(" | ")[4] == "1" and rows[-1].split(" | ")[4] == "6"  # calls/step
