@@ -1,6 +1,7 @@
 """CuPy on an NVIDIA GPU. Imported only after the probe in backends/__init__ succeeded.
 
-Everything CuPy-specific in gradkit is in this file: device selection, transfers, the
+Everything CuPy-specific in gradkit is in this file (and nccl.py, the NCCL collectives of
+gradkit.distributed): device selection, transfers, the
 device random generator and native kernels for the operations in backends/base.py,
 each of which has a generic fallback there that the tests compare it with, and the
 fused optimizer kernels of backends/kernels.py, tested against gradkit.optim's rules.
