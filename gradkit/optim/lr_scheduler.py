@@ -249,16 +249,24 @@ class StepLR(LRScheduler):
     optimizer : Optimizer
         The optimizer whose groups' ``lr`` this sets.
     step_size : int
-        The period of the decay, in epochs.
+        The period of the decay, in epochs, at least 1.
     gamma : float, default 0.1
         The decay factor.
     last_epoch : int, default -1
         The index of the last epoch; -1 starts afresh (set when resuming, after loading the
         optimizer's state dict).
 
+    Raises
+    ------
+    ValueError
+        If `step_size` is less than 1.
+
     Notes
     -----
-    PyTorch equivalent: :class:`torch.optim.lr_scheduler.StepLR`.
+    PyTorch equivalent: :class:`torch.optim.lr_scheduler.StepLR`. Differences: a
+    `step_size` below 1 raises here; PyTorch accepts it and then raises
+    ZeroDivisionError at the first ``step()`` (for 0) or decays every ``|step_size|``
+    epochs while its closed form grows the lr (for a negative one).
 
     Examples
     --------
@@ -278,6 +286,9 @@ class StepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
+        if step_size <= 0:
+            raise ValueError(f"StepLR: step_size must be at least 1, got {step_size} (PyTorch "
+                             "raises ZeroDivisionError at the first step for 0)")
         self.step_size, self.gamma = step_size, gamma
         super().__init__(optimizer, last_epoch)
 
@@ -434,7 +445,7 @@ class LinearLR(LRScheduler):
     end_factor : float, default 1.0
         The final factor, in [0, 1].
     total_iters : int, default 5
-        The number of epochs to reach it.
+        The number of epochs to reach it, at least 1.
     last_epoch : int, default -1
         The index of the last epoch; -1 starts afresh (set when resuming, after loading the
         optimizer's state dict).
@@ -442,11 +453,15 @@ class LinearLR(LRScheduler):
     Raises
     ------
     ValueError
-        If a factor is out of range.
+        If a factor is out of range or `total_iters` is less than 1.
 
     Notes
     -----
-    PyTorch equivalent: :class:`torch.optim.lr_scheduler.LinearLR`.
+    PyTorch equivalent: :class:`torch.optim.lr_scheduler.LinearLR`. Differences: a
+    `total_iters` below 1 raises here. PyTorch accepts it and keeps the lr at
+    ``start_factor * initial_lr`` forever, never reaching `end_factor` (its closed form
+    divides by zero), which would train silently at the wrong rate; for no warm-up,
+    leave the scheduler out.
 
     Examples
     --------
@@ -469,6 +484,10 @@ class LinearLR(LRScheduler):
         if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
             raise ValueError(f"LinearLR: need 0 < start_factor <= 1 and 0 <= end_factor <= 1, "
                              f"got {start_factor} and {end_factor}")
+        if total_iters <= 0:
+            raise ValueError(f"LinearLR: total_iters must be at least 1, got {total_iters} "
+                             "(PyTorch keeps start_factor forever for it and never reaches "
+                             "end_factor; for no warm-up, leave the scheduler out)")
         self.start_factor, self.end_factor = start_factor, end_factor
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
@@ -504,16 +523,24 @@ class CosineAnnealingLR(LRScheduler):
     optimizer : Optimizer
         The optimizer whose groups' ``lr`` this sets.
     T_max : int
-        The number of epochs to reach ``eta_min``.
+        The number of epochs to reach ``eta_min``, at least 1.
     eta_min : float, default 0.0
         The smallest lr.
     last_epoch : int, default -1
         The index of the last epoch; -1 starts afresh (set when resuming, after loading the
         optimizer's state dict).
 
+    Raises
+    ------
+    ValueError
+        If `T_max` is less than 1.
+
     Notes
     -----
-    PyTorch equivalent: :class:`torch.optim.lr_scheduler.CosineAnnealingLR`.
+    PyTorch equivalent: :class:`torch.optim.lr_scheduler.CosineAnnealingLR`. Differences:
+    a `T_max` below 1 raises here; PyTorch accepts it and then raises ZeroDivisionError
+    at the first ``step()`` (for 0) or follows the schedule of ``|T_max|`` (for a
+    negative one).
 
     Examples
     --------
@@ -533,6 +560,9 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,
                  last_epoch: int = -1) -> None:
+        if T_max <= 0:
+            raise ValueError(f"CosineAnnealingLR: T_max must be at least 1, got {T_max} (PyTorch "
+                             "raises ZeroDivisionError at the first step for 0)")
         self.T_max, self.eta_min = T_max, eta_min
         super().__init__(optimizer, last_epoch)
 
