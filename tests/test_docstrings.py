@@ -162,7 +162,8 @@ def _takes_parameters(obj: Any, fn: Any) -> bool:
 # ---- the check --------------------------------------------------------------------------
 def problems(name: str, obj: Any, torch_names: set[str]) -> list[str]:
     """What the docstring of `name` lacks (empty: it passes)."""
-    doc = obj.__doc__ if not isinstance(obj, types.MemberDescriptorType) else obj.__doc__
+    # a slot's docstring is the value of a `__slots__` dict, which inspect.getdoc finds
+    doc = inspect.getdoc(obj) if isinstance(obj, types.MemberDescriptorType) else obj.__doc__
     if is_fixture(obj):
         doc = getattr(obj, "__doc__", None)
         return [] if doc and doc.strip() else ["no docstring"]
