@@ -98,11 +98,37 @@ class LRScheduler:
         ------
         NotImplementedError
             In the base class.
+
+        Notes
+        -----
+        gradkit-only: PyTorch's schedulers compute each lr from the previous one
+        (``get_lr``); some also have this closed form, as ``_get_closed_form_lr``. The
+        scheduler calls it at every ``step()``; calling it yourself changes nothing.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> from gradkit import nn, optim
+        >>> from gradkit.optim import lr_scheduler
+        >>> opt = optim.SGD([nn.Parameter(gk.zeros(1))], lr=1.0)
+        >>> sched = lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+        >>> [sched.lr_at(1.0, epoch) for epoch in range(5)]
+        [1.0, 1.0, 0.5, 0.5, 0.25]
+        >>> sched.last_epoch, opt.param_groups[0]["lr"]
+        (0, 1.0)
         """
         raise NotImplementedError
 
     def step(self) -> None:
         """Advance one epoch and set every group's ``lr`` for it.
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.optim.lr_scheduler.LRScheduler.step`. Differences:
+        no `epoch` argument (deprecated in PyTorch); no warning when called before
+        ``optimizer.step()``; and the lr comes from the closed form ``lr_at(initial_lr,
+        epoch)``, so a change made to ``group["lr"]`` elsewhere is overwritten at the next
+        step instead of carried on (PyTorch's chainable form).
 
         Examples
         --------
@@ -130,6 +156,11 @@ class LRScheduler:
         -------
         list of float
 
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.optim.lr_scheduler.LRScheduler.get_last_lr` (same
+        semantics).
+
         Examples
         --------
         >>> import gradkit as gk
@@ -147,6 +178,12 @@ class LRScheduler:
         Returns
         -------
         dict
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.optim.lr_scheduler.LRScheduler.state_dict`.
+        Differences: LambdaLR's functions are never saved (PyTorch saves the attributes of
+        those that are callable objects rather than functions).
 
         Examples
         --------
@@ -167,6 +204,12 @@ class LRScheduler:
         Parameters
         ----------
         state_dict : dict
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.optim.lr_scheduler.LRScheduler.load_state_dict`
+        (same semantics: it restores the scheduler's attributes, not the optimizer's lr,
+        which the optimizer's own state dict holds).
 
         Examples
         --------
