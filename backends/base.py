@@ -1068,6 +1068,11 @@ class Generator:
     def device(self) -> str:
         """The device it draws on, as a string.
 
+        Notes
+        -----
+        PyTorch equivalent: :attr:`torch.Generator.device`. Differences: a string, not a
+        :class:`torch.device`.
+
         Examples
         --------
         >>> import gradkit as gk
@@ -1150,7 +1155,9 @@ class Generator:
 
         Notes
         -----
-        Differences: torch returns a ByteTensor; this is an opaque named tuple.
+        PyTorch equivalent: :meth:`torch.Generator.get_state`. Differences: PyTorch returns
+        the raw state as a uint8 tensor (a ByteTensor); this is an opaque named tuple, to
+        give back to :meth:`set_state`.
 
         Examples
         --------

@@ -38,7 +38,7 @@ extensions = [
 ]
 
 # Developer notes are for whoever works on gradkit next, not for its users.
-exclude_patterns = ["_build", "dev-notes.md", "**.ipynb_checkpoints", "undocumented.txt",
+exclude_patterns = ["_build", "dev-notes.md", "**.ipynb_checkpoints",
                     "torch_names.txt", "jupyter_execute"]
 templates_path = ["_templates"]
 root_doc = "index"
@@ -68,9 +68,10 @@ numpydoc_attributes_as_param_list = False
 numpydoc_validation_checks: set[str] = set()
 
 
-# Docstrings not yet in numpydoc form (no section such as Parameters, underlined with
-# dashes; docs/undocumented.txt lists the names still to do) are shown as written, in a
-# literal block under their summary line, so that plain-text conventions (`*args`,
+# Docstrings not in numpydoc form (no section such as Parameters, underlined with dashes:
+# every public name has them, but a class page also lists members that
+# tests/test_docstrings.py does not check, such as a layer's own forward) are shown as
+# written, in a literal block under their summary line, so that plain-text conventions (`*args`,
 # `name_`) cannot break the build. Once a docstring has numpydoc sections it is rendered
 # as numpydoc, and anything in it that does not render fails the build.
 _SECTION_RULE = re.compile(r"^\s*-{3,}\s*$")

@@ -391,6 +391,12 @@ class Function:
         ShapeError
             If forward rejects the shapes.
 
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.autograd.Function.apply`, a classmethod there too.
+        Differences: :meth:`forward` receives the Tensors' raw arrays, the node itself
+        (``self``) takes the place of PyTorch's ``ctx``, and an op has one output.
+
         Examples
         --------
         >>> import gradkit as gk
@@ -529,6 +535,14 @@ class Function:
         NotImplementedError
             In the base class.
 
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.autograd.Function.forward`. Differences: PyTorch's
+        is a staticmethod ``forward(ctx, *args)`` on Tensors that saves with
+        ``ctx.save_for_backward``; this is an instance method on raw arrays of ``self.xp``
+        (the instance is the ``ctx``), and what backward needs is declared by class flags
+        (``save_inputs``, ``save_output``) or stashed on ``self``.
+
         Examples
         --------
         >>> import gradkit as gk
@@ -560,6 +574,16 @@ class Function:
         ------
         NotImplementedError
             In the base class.
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.autograd.Function.backward`. Differences: PyTorch's
+        is a staticmethod ``backward(ctx, *grads)`` that reads ``ctx.saved_tensors`` and
+        ``ctx.needs_input_grad``; this is an instance method that reads ``self.inputs``,
+        ``self.output`` and ``self.needs``. Both return one gradient per input of apply,
+        None where none is needed. Written with gradkit ops, it can be differentiated again
+        (``create_graph=True``) unless the class sets ``double_backward = False`` (PyTorch's
+        ``once_differentiable``).
 
         Examples
         --------

@@ -322,7 +322,28 @@ class Recorder:
     # ---- reading (host) -------------------------------------------------------------
     @property
     def steps(self) -> int:
-        """Steps recorded: the closed ones, plus the open one if it holds any value."""
+        """Steps recorded: the closed ones, plus the open one if it holds any value.
+
+        A step closes at :meth:`step` (called by the optimizer's ``step()`` when the
+        Recorder was given one); values recorded since are the open step.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> from gradkit import nn
+        >>> from gradkit.diagnostics import Recorder
+        >>> model = nn.Sequential(nn.Linear(3, 4), nn.Tanh())
+        >>> rec = Recorder(model)
+        >>> rec.steps
+        0
+        >>> _ = model(gk.randn(2, 3))
+        >>> rec.steps
+        1
+        >>> rec.step()
+        >>> _ = model(gk.randn(2, 3))
+        >>> rec.steps
+        2
+        """
         return len(self._closed) + (1 if self._open else 0)
 
     def _fetch(self) -> list[dict[tuple[str, str, str], float]]:

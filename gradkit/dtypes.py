@@ -51,7 +51,45 @@ class DType:
     True
     """
 
-    __slots__ = ("name", "kind", "itemsize")
+    # (a dict of the attributes' docstrings: autodoc and tests/test_doctests.py read them)
+    __slots__ = {
+        "name": """The standard name: "float32", "int64", "bool", ... (NumPy's dtype name).
+
+        Notes
+        -----
+        PyTorch's :class:`torch.dtype` has no such attribute (``str(torch.float32)`` is
+        ``"torch.float32"``); here ``str(gk.float32)`` is the name.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.float32.name, gk.long.name, gk.bool.name
+        ('float32', 'int64', 'bool')
+        """,
+        "kind": """The category, a NumPy dtype's ``kind``: "b", "i", "u" or "f".
+
+        "b" bool, "i" signed integer, "u" unsigned integer, "f" floating point.
+
+        Notes
+        -----
+        PyTorch's :class:`torch.dtype` has no ``kind``; its ``is_floating_point`` and
+        ``is_signed`` tell the same apart (:attr:`DType.is_floating_point` here).
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.float64.kind, gk.int32.kind, gk.uint8.kind, gk.bool.kind
+        ('f', 'i', 'u', 'b')
+        """,
+        "itemsize": """Bytes per element (torch.dtype.itemsize, numpy.dtype.itemsize).
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.float32.itemsize, gk.float64.itemsize, gk.bool.itemsize
+        (4, 8, 1)
+        """,
+    }
 
     def __init__(self, name: str, kind: str, itemsize: int) -> None:
         self.name = name

@@ -21,13 +21,21 @@ FULL_JACOBIAN_MAX = 256  # inputs with at most this many elements get every colu
 class GradcheckError(AssertionError):
     """Analytic and numeric gradients disagree; the message says where and by how much.
 
-    An AssertionError, so test frameworks report it as a failure. Import it from
-    ``gradkit.gradcheck`` (``gk.gradcheck`` is the function).
+    Raised by :func:`gradcheck` and :func:`gradgradcheck`; ``gk.GradcheckError`` (also
+    ``from gradkit.gradcheck import GradcheckError``, the module that defines it).
+
+    Notes
+    -----
+    PyTorch's counterpart is ``torch.autograd.gradcheck.GradcheckError``, which
+    :func:`torch.autograd.gradcheck` raises. Differences: PyTorch's is a RuntimeError;
+    this one is an AssertionError, so that test frameworks report a failed check as a
+    test failure rather than an error.
 
     Examples
     --------
     >>> import gradkit as gk
-    >>> from gradkit.gradcheck import GradcheckError
+    >>> issubclass(gk.GradcheckError, AssertionError)
+    True
     >>> class Wrong(gk.Function):
     ...     def forward(self, x):
     ...         return x * 2

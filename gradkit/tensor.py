@@ -97,8 +97,55 @@ class Tensor(_Methods):
     (2, 3)
     """
 
-    __slots__ = ("array", "backend", "_requires_grad", "_grad", "_node", "_vc", "_base",
-                 "_acc", "__weakref__")
+    # (a dict: the public attributes' docstrings, which autodoc and tests/test_doctests.py read)
+    __slots__ = {
+        "array": """The raw backend array, never a copy: numpy.ndarray, cupy.ndarray, ...
+
+        A numpy.ndarray on the CPU, a cupy.ndarray on a GPU, an array-api-strict array on
+        the ``strict`` test backend. Tensors that share
+        storage (views, :meth:`detach`, :attr:`data`) share it. Use it to hand data to
+        the array library itself; a write into it is not seen by autograd (no version
+        bump), so change values through the tensor instead.
+
+        Notes
+        -----
+        gradkit-only: PyTorch has no attribute for the underlying storage. Its nearest,
+        ``torch.Tensor.numpy()``, shares memory on the CPU and refuses CUDA tensors;
+        here :meth:`numpy` always copies to the host and ``.array`` never copies.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0, 2.0])
+        >>> x.array
+        array([1., 2.], dtype=float32)
+        >>> x.detach().array is x.array
+        True
+        """,
+        "backend": """The :class:`~gradkit.backends.Backend` the tensor lives on (library, device).
+
+        It gives the array namespace (``backend.xp``), the device, the random generator
+        and host conversion; library code asks it rather than branching on the device.
+
+        Notes
+        -----
+        gradkit-only. PyTorch's nearest is ``torch.Tensor.device``; :attr:`device` is
+        this backend's device string.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.zeros(2)
+        >>> x.backend
+        <Backend numpy on cpu>
+        >>> x.backend.name, x.backend.device
+        ('numpy', 'cpu')
+        >>> gk.zeros(2, device="strict").backend
+        <Backend strict on strict:device1>
+        """,
+        "_requires_grad": None, "_grad": None, "_node": None, "_vc": None, "_base": None,
+        "_acc": None, "__weakref__": None,
+    }
     __array_priority__ = 1000  # numpy_array * tensor -> Tensor.__rmul__
     array: Array
     backend: Backend
@@ -290,6 +337,13 @@ class Tensor(_Methods):
     def grad_fn(self) -> Function | None:
         """The node of the graph that made this tensor, or None for a leaf.
 
+        Notes
+        -----
+        PyTorch equivalent: :attr:`torch.Tensor.grad_fn`. Differences: the node is the op's
+        :class:`Function` instance; the nodes of its inputs are ``grad_fn.edges`` (an
+        AccumulateGrad for a leaf that requires grad, None for an input that needs no
+        gradient): PyTorch's ``next_functions`` without the output indices.
+
         Examples
         --------
         >>> import gradkit as gk
@@ -306,6 +360,12 @@ class Tensor(_Methods):
         """Whether backward computes a gradient for this tensor (settable on leaves).
 
         Setting it is :meth:`requires_grad_`; only floating-point leaves can require grad.
+
+        Notes
+        -----
+        PyTorch equivalent: :attr:`torch.Tensor.requires_grad` (same rules). Differences:
+        turning it on for a tensor that is not floating point raises TypeError (PyTorch:
+        RuntimeError).
 
         Examples
         --------
@@ -371,6 +431,13 @@ class Tensor(_Methods):
         are checked here, not later inside an optimizer step: a non-Tensor raises
         TypeError, another device DeviceError, another shape ValueError, another dtype
         TypeError.
+
+        Notes
+        -----
+        PyTorch equivalent: :attr:`torch.Tensor.grad`. Differences: an assigned gradient of
+        the wrong shape raises ValueError, of the wrong dtype TypeError, on another device
+        DeviceError (PyTorch raises RuntimeError for each); reading the gradient of a
+        non-leaf that does not retain it gives None without PyTorch's warning.
 
         Examples
         --------

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import inspect
 import pkgutil
 import re
 from types import ModuleType
@@ -54,6 +55,28 @@ def _import(name: str) -> ModuleType | str:
     return importlib.import_module(name)
 
 
+def slot_tests(module: ModuleType, name: str) -> list[doctest.DocTest]:
+    """The examples in the docstrings of slot attributes (``__slots__`` as a dict of
+    docstrings, as Tensor.array's), which doctest's finder does not visit."""
+    parser, tests = doctest.DocTestParser(), []
+    for cls in vars(module).values():
+        if not (inspect.isclass(cls) and cls.__module__ == name
+                and isinstance(vars(cls).get("__slots__"), dict)):
+            continue
+        slots = vars(cls)["__slots__"]
+        source, first = inspect.getsourcelines(cls)
+        for attr, doc in slots.items():
+            if not doc or ">>>" not in doc:
+                continue
+            # the line of the slot's docstring (0-based, as doctest counts)
+            lineno = next((first - 1 + i for i, line in enumerate(source)
+                           if line.lstrip().startswith(f'"{attr}":')), first - 1)
+            tests.append(parser.get_doctest(doc, dict(vars(module)),
+                                            f"{name}.{cls.__qualname__}.{attr}",
+                                            inspect.getsourcefile(cls), lineno))
+    return tests
+
+
 def collect() -> tuple[list[doctest.DocTest], list[str]]:
     """Every docstring with examples (each once, under the module that defines it), and
     the modules skipped with their reasons."""
@@ -64,7 +87,7 @@ def collect() -> tuple[list[doctest.DocTest], list[str]]:
         if isinstance(module, str):
             skipped.append(module)
             continue
-        for test in finder.find(module, name):
+        for test in finder.find(module, name) + slot_tests(module, name):
             key = (test.filename, test.lineno, test.name)
             if test.examples and key not in seen:
                 seen.add(key)

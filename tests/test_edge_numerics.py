@@ -444,3 +444,30 @@ def _expected_from_torch():  # pragma: no cover - regenerates EXPECTED by hand
 
 if __name__ == "__main__":  # pragma: no cover
     _expected_from_torch()
+
+
+# ---- histograms of a constant: a range of width zero is widened, as NumPy and PyTorch ----
+@pytest.mark.parametrize("range_", [None, (2.0, 2.0)], ids=["data-range", "given-range"])
+@pytest.mark.parametrize("density", [False, True], ids=["counts", "density"])
+@pytest.mark.parametrize("bins", [1, 4, 5])
+def test_histogram_of_a_constant_widens_the_range_as_numpy(bins, density, range_, device):
+    x = gk.full((3,), 2.0, device=device)
+    hist, edges = gk.histogram(x, bins, range=range_, density=density)
+    ref_hist, ref_edges = np.histogram(np.full(3, 2.0, np.float32), bins, range=range_,
+                                       density=density)
+    assert hist.device == edges.device == x.device
+    assert not np.isnan(hist.numpy()).any()
+    np.testing.assert_allclose(hist.numpy(), ref_hist, rtol=1e-6)
+    np.testing.assert_allclose(edges.numpy(), ref_edges, rtol=1e-6)
+    if torch is not None:
+        t_hist, t_edges = torch.histogram(torch.full((3,), 2.0), bins, range=range_,
+                                          density=density)
+        np.testing.assert_allclose(hist.numpy(), t_hist.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(edges.numpy(), t_edges.numpy(), rtol=1e-6)
+
+
+def test_histc_of_a_constant_as_torch(device):
+    # torch.histc widens a constant's range to [v - 1, v + 1]: the value in the middle bin
+    x = gk.full((3,), 2.0, device=device)
+    np.testing.assert_array_equal(gk.histc(x, bins=4).numpy(), [0.0, 0.0, 3.0, 0.0])
+    np.testing.assert_array_equal(gk.histc(x, bins=3).numpy(), [0.0, 3.0, 0.0])

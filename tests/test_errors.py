@@ -250,3 +250,45 @@ def test_debug_mode_is_read_from_the_environment_at_import():
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                              text=True, check=True).stdout
         assert out.strip() == expected, (value, out)
+
+
+# ---- every exception class a user can meet is public ---------------------------------------
+# exceptions that stay inside one tool and never reach a caller: the self-check's checks
+# raise them and its runner catches them (python -m gradkit.selfcheck)
+_INTERNAL_EXCEPTIONS = {"gradkit.selfcheck.Skip", "gradkit.selfcheck.CheckFailed"}
+
+
+def test_gradcheck_error_is_gk_gradcheck_error():
+    class Wrong(gk.Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, g):
+            return g * 3
+
+    x = gk.tensor([1.0, 2.0], dtype=gk.float64, requires_grad=True)
+    with pytest.raises(gk.GradcheckError, match="analytic 3 vs numeric 2"):
+        gk.gradcheck(Wrong.apply, x)
+    assert issubclass(gk.GradcheckError, AssertionError)
+
+
+def test_every_exception_class_is_a_public_name():
+    import importlib
+    import inspect
+    import pkgutil
+
+    from public_api import public_names
+
+    public = {id(obj) for obj in public_names().values()}
+    missing = []
+    for info in pkgutil.walk_packages(gk.__path__, "gradkit."):
+        if info.name == "gradkit.backends.cupy_backend":
+            continue  # imports CuPy
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if (inspect.isclass(obj) and issubclass(obj, BaseException)
+                    and obj.__module__ == info.name and not name.startswith("_")
+                    and f"{info.name}.{name}" not in _INTERNAL_EXCEPTIONS
+                    and id(obj) not in public):
+                missing.append(f"{info.name}.{name}")
+    assert not missing, "exception classes not exported under a public name: " + ", ".join(missing)

@@ -651,6 +651,76 @@ def test_scheduler_state_dict_round_trip(tmp_path):
     assert s2.get_last_lr() == s.get_last_lr()
 
 
+# A period or length below 1: PyTorch raises ZeroDivisionError at the first step (StepLR,
+# CosineAnnealingLR with 0) or gives a meaningless schedule (LinearLR keeps start_factor
+# forever, a negative period acts as its absolute value or grows the lr); gradkit raises
+# ValueError naming the argument, at construction.
+DEGENERATE = [
+    ("StepLR", {"step_size": 0}, "step_size"),
+    ("StepLR", {"step_size": -2}, "step_size"),
+    ("LinearLR", {"total_iters": 0}, "total_iters"),
+    ("LinearLR", {"total_iters": -1}, "total_iters"),
+    ("CosineAnnealingLR", {"T_max": 0}, "T_max"),
+    ("CosineAnnealingLR", {"T_max": -3}, "T_max"),
+]
+
+
+@pytest.mark.parametrize("name, kwargs, argument", DEGENERATE,
+                         ids=[f"{n}-{a}={v}" for n, kw, a in DEGENERATE for v in kw.values()])
+def test_degenerate_schedule_raises_value_error_naming_the_argument(name, kwargs, argument):
+    opt = optim.SGD([nn.Parameter(gk.zeros(1))], lr=0.5)
+    with pytest.raises(ValueError, match=f"{argument} must be at least 1"):
+        getattr(sched, name)(opt, **kwargs)
+    assert opt.param_groups[0]["lr"] == 0.5  # nothing was set
+
+
+@needs_torch
+def test_degenerate_schedules_in_torch_fail_or_mislead():
+    """Why gradkit raises: what PyTorch does with the same arguments."""
+    def lrs(make, epochs=4):
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.5)
+        s = make(opt)
+        out = [opt.param_groups[0]["lr"]]
+        for _ in range(epochs):
+            opt.step()
+            s.step()
+            out.append(opt.param_groups[0]["lr"])
+        return out
+
+    ts = torch.optim.lr_scheduler
+    with pytest.raises(ZeroDivisionError):
+        lrs(lambda o: ts.StepLR(o, step_size=0))
+    with pytest.raises(ZeroDivisionError):
+        lrs(lambda o: ts.CosineAnnealingLR(o, T_max=0))
+    # LinearLR(total_iters=0) never reaches end_factor (1.0): a silently wrong lr
+    assert lrs(lambda o: ts.LinearLR(o, start_factor=0.25, total_iters=0)) == [0.125] * 5
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("StepLR", {"step_size": 1, "gamma": 0.5}),
+    ("LinearLR", {"start_factor": 0.25, "total_iters": 1}),
+    ("CosineAnnealingLR", {"T_max": 1, "eta_min": 0.01}),
+])
+def test_shortest_schedules_match_torch(name, kwargs):
+    ours = _lrs(lambda o: getattr(sched, name)(o, **kwargs), epochs=6)
+    expected = {
+        "StepLR": [0.5 * 0.5**e for e in range(6)],
+        "LinearLR": [0.125] + [0.5] * 5,
+        "CosineAnnealingLR": [0.5 if e % 2 == 0 else 0.01 for e in range(6)],
+    }[name]
+    np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-15)
+    if torch is None:
+        return  # (the comparison with PyTorch runs where it is installed)
+    topt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.5)
+    tsched = getattr(torch.optim.lr_scheduler, name)(topt, **kwargs)
+    theirs = []
+    for _ in range(6):
+        theirs.append(topt.param_groups[0]["lr"])
+        topt.step()
+        tsched.step()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-15)
+
+
 # ---- gradient clipping ---------------------------------------------------------------------------
 def test_clip_grad_norm_scales_on_the_device(device):
     params = make_params(device)

@@ -179,17 +179,23 @@ class Sequential(Module):
 
         Parameters
         ----------
-        idx : int
-            Its position (negative counts from the end).
+        idx : int or slice
+            Its position (negative counts from the end), or a slice of positions.
 
         Returns
         -------
         Module
+            The module, or for a slice a Sequential of the modules removed.
 
         Raises
         ------
         IndexError
             If ``idx`` is out of range.
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Sequential.pop` (same semantics: a slice pops
+        several, returned as a Sequential).
 
         Examples
         --------
@@ -217,6 +223,10 @@ class Sequential(Module):
         -------
         Sequential
             ``self``.
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Sequential.append` (same semantics).
 
         Examples
         --------
@@ -248,6 +258,10 @@ class Sequential(Module):
         IndexError
             If ``index`` is out of range.
 
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Sequential.insert` (same semantics).
+
         Examples
         --------
         >>> from gradkit import nn
@@ -278,6 +292,10 @@ class Sequential(Module):
         -------
         Sequential
             ``self``.
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Sequential.extend` (same semantics).
 
         Examples
         --------
@@ -355,16 +373,23 @@ class ModuleList(Module):
 
         Parameters
         ----------
-        idx : int
+        idx : int or slice
+            Its position (negative counts from the end), or a slice of positions.
 
         Returns
         -------
         Module
+            The module, or for a slice a ModuleList of the modules removed.
 
         Raises
         ------
         IndexError
             If ``idx`` is out of range.
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.ModuleList.pop` (same semantics: a slice pops
+        several, returned as a ModuleList).
 
         Examples
         --------
@@ -387,6 +412,10 @@ class ModuleList(Module):
         -------
         ModuleList
             ``self``.
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.ModuleList.append` (same semantics).
 
         Examples
         --------
@@ -414,6 +443,10 @@ class ModuleList(Module):
         TypeError
             If ``modules`` is not iterable.
 
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.ModuleList.extend` (same semantics).
+
         Examples
         --------
         >>> from gradkit import nn
@@ -434,6 +467,13 @@ class ModuleList(Module):
         ----------
         index : int
         module : Module
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.ModuleList.insert`. Differences: a negative
+        or too large `index` works as in ``list.insert``; PyTorch's raises KeyError for a
+        negative one and files one past the end under a gap (``insert(5, m)`` into two
+        modules makes ``m[2]`` fail).
 
         Examples
         --------
@@ -526,6 +566,10 @@ class ModuleDict(Module):
         -------
         KeysView of str
 
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.ModuleDict.keys` (same semantics).
+
         Examples
         --------
         >>> from gradkit import nn
@@ -540,6 +584,10 @@ class ModuleDict(Module):
         Returns
         -------
         ValuesView of Module
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.ModuleDict.values` (same semantics).
 
         Examples
         --------
@@ -556,6 +604,10 @@ class ModuleDict(Module):
         -------
         ItemsView of (str, Module)
 
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.ModuleDict.items` (same semantics).
+
         Examples
         --------
         >>> from gradkit import nn
@@ -566,6 +618,10 @@ class ModuleDict(Module):
 
     def clear(self) -> None:
         """Remove every entry.
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.ModuleDict.clear` (same semantics).
 
         Examples
         --------
@@ -593,6 +649,10 @@ class ModuleDict(Module):
         KeyError
             If ``key`` is not present.
 
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.ModuleDict.pop` (same semantics).
+
         Examples
         --------
         >>> from gradkit import nn
@@ -617,6 +677,10 @@ class ModuleDict(Module):
             If ``modules`` or one of its elements is not iterable.
         ValueError
             If a pair does not have length 2.
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.ModuleDict.update` (same semantics).
 
         Examples
         --------
@@ -1275,6 +1339,11 @@ class BatchNorm1d(Module):
     def reset_running_stats(self) -> None:
         """Reset the running statistics: mean zeros, variance ones, ``num_batches_tracked`` 0.
 
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.BatchNorm1d.reset_running_stats` (same
+        semantics; weight and bias are left as they are).
+
         Examples
         --------
         >>> import gradkit as gk
@@ -1540,6 +1609,14 @@ class Embedding(Module):
         ShapeError
             If ``embeddings`` is not 2-D.
 
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Embedding.from_pretrained`. Differences:
+        `max_norm`, `scale_grad_by_freq` and `sparse` accept only their defaults (as for
+        :class:`Embedding`: other values raise NotImplementedError), and a table that is not
+        2-D raises ShapeError (PyTorch: AssertionError). As there, the weight shares
+        ``embeddings``' storage.
+
         Examples
         --------
         >>> import gradkit as gk
@@ -1559,6 +1636,12 @@ class Embedding(Module):
 
     def reset_parameters(self) -> None:
         """Draw ``weight`` again from N(0, 1), with the ``padding_idx`` row zero.
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Embedding.reset_parameters` (same distribution;
+        the numbers come from gradkit's generator, so they differ from PyTorch's for the
+        same seed).
 
         Examples
         --------

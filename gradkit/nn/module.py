@@ -188,6 +188,27 @@ class Module:
         ------
         NotImplementedError
             If the subclass does not define ``forward``.
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Module.forward` (the same contract).
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> from gradkit import nn
+        >>> class Affine(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.scale = nn.Parameter(gk.tensor([2.0]))
+        ...     def forward(self, x):
+        ...         return x * self.scale + 1
+        >>> Affine()(gk.tensor([1.0, 2.0]))
+        tensor([3., 5.], grad_fn=<AddBackward0>)
+        >>> nn.Module()(gk.tensor([1.0]))
+        Traceback (most recent call last):
+        ...
+        NotImplementedError: Module [Module] is missing the required "forward" function
         """
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
                                   '"forward" function')
@@ -527,6 +548,11 @@ class Module:
         AttributeError
             If a step of the path does not exist or is not a Module.
 
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Module.get_submodule` (same semantics,
+        AttributeError as there).
+
         Examples
         --------
         >>> from gradkit import nn
@@ -561,6 +587,11 @@ class Module:
         AttributeError
             If the path does not exist or does not name a parameter.
 
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Module.get_parameter` (same semantics,
+        AttributeError as there).
+
         Examples
         --------
         >>> from gradkit import nn
@@ -587,6 +618,11 @@ class Module:
         ------
         AttributeError
             If the path does not exist or does not name a buffer.
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Module.get_buffer` (same semantics,
+        AttributeError as there).
 
         Examples
         --------
@@ -626,6 +662,10 @@ class Module:
         iterator of (str, Module)
             The module itself comes first, named ``prefix``.
 
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Module.named_modules` (same semantics).
+
         Examples
         --------
         >>> from gradkit import nn
@@ -652,6 +692,10 @@ class Module:
         iterator of Module
             As ``named_modules()`` without the names.
 
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Module.modules` (same semantics).
+
         Examples
         --------
         >>> from gradkit import nn
@@ -668,6 +712,10 @@ class Module:
         Returns
         -------
         iterator of (str, Module)
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Module.named_children` (same semantics).
 
         Examples
         --------
@@ -688,6 +736,10 @@ class Module:
         Returns
         -------
         iterator of Module
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Module.children` (same semantics).
 
         Examples
         --------
@@ -750,6 +802,10 @@ class Module:
         -------
         iterator of Parameter
 
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Module.parameters` (same semantics).
+
         Examples
         --------
         >>> from gradkit import nn
@@ -777,6 +833,10 @@ class Module:
         -------
         iterator of (str, Tensor)
 
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Module.named_buffers` (same semantics).
+
         Examples
         --------
         >>> from gradkit import nn
@@ -796,6 +856,10 @@ class Module:
         Returns
         -------
         iterator of Tensor
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Module.buffers` (same semantics).
 
         Examples
         --------
@@ -881,6 +945,12 @@ class Module:
         Module
             ``self``.
 
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Module.eval` (same semantics: it changes only
+        layers that behave differently in training, such as Dropout and BatchNorm1d, and
+        does not stop gradient recording; use :func:`gradkit.no_grad` for that).
+
         Examples
         --------
         >>> from gradkit import nn
@@ -902,6 +972,10 @@ class Module:
         -------
         Module
             ``self``.
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Module.requires_grad_` (same semantics).
 
         Examples
         --------
@@ -1007,6 +1081,11 @@ class Module:
         Module
             ``self``.
 
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Module.cpu` (same semantics: in place, keeping
+        the same Parameter objects, so an optimizer made before still updates them).
+
         Examples
         --------
         >>> from gradkit import nn
@@ -1028,6 +1107,18 @@ class Module:
         Module
             ``self``.
 
+        Raises
+        ------
+        DeviceError
+            If GPU ``index`` is not available here (no CuPy, or no such GPU).
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Module.cuda`. Differences: PyTorch's takes
+        ``device=None``, an int or a :class:`torch.device`, None meaning the current CUDA
+        device; this one takes a GPU index, 0 by default (use :meth:`to` for any device
+        spec). As there, it works in place and keeps the same Parameter objects.
+
         Examples
         --------
         >>> from gradkit import nn
@@ -1044,6 +1135,12 @@ class Module:
         Module
             ``self``.
 
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Module.float` (same semantics: integer and bool
+        parameters and buffers, such as BatchNorm's ``num_batches_tracked``, keep their
+        dtype).
+
         Examples
         --------
         >>> from gradkit import nn
@@ -1059,6 +1156,12 @@ class Module:
         -------
         Module
             ``self``.
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Module.double` (same semantics: integer and bool
+        parameters and buffers, such as BatchNorm's ``num_batches_tracked``, keep their
+        dtype).
 
         Examples
         --------
@@ -1182,6 +1285,10 @@ class Module:
         Returns
         -------
         str
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.nn.Module.extra_repr` (same semantics).
 
         Examples
         --------

@@ -819,7 +819,8 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
     """Histogram: counts of the elements in `bins` equal-width bins over [`min`, `max`].
 
     Elements outside the range are ignored; the top edge belongs to the last bin. When
-    `min` and `max` are both 0, the data's own range is used (a read from the device).
+    `min` equals `max` (both 0 by default), the data's own range is used (a read from the
+    device), widened to ``[v - 1, v + 1]`` for a constant tensor, as torch.histc does.
 
     Parameters
     ----------
@@ -885,7 +886,9 @@ def histogram(input: Tensor, bins: int = 100, *, range: tuple[float, float] | No
     bins : int, optional
         Number of bins. Default: 100.
     range : tuple of float, optional
-        ``(min, max)`` of the bins. Default: the data's minimum and maximum.
+        ``(min, max)`` of the bins. Default: the data's minimum and maximum. A range of
+        width zero (``min == max``, or a constant tensor without `range`) is widened to
+        ``(min - 0.5, max + 0.5)``, as torch.histogram and numpy.histogram do.
     weight : None
         Not supported (must be None).
     density : bool, optional
@@ -918,10 +921,10 @@ def histogram(input: Tensor, bins: int = 100, *, range: tuple[float, float] | No
     """
     if weight is not None:
         raise NotImplementedError("histogram: weight= is not supported; use histc")
-    lo, hi = (0, 0) if range is None else range
     xp, b = input.backend.xp, input.backend
-    if lo == hi:
-        lo, hi = _data_range(input)
+    lo, hi = _data_range(input) if range is None else map(builtins.float, range)
+    if lo == hi:  # no width: one unit around the value (PyTorch's and NumPy's histogram)
+        lo, hi = lo - 0.5, hi + 0.5
     hist = histc(input, bins, lo, hi)
     edges = xp.linspace(lo, hi, bins + 1, dtype=input.array.dtype, device=b.native_device)
     if density:

@@ -169,6 +169,28 @@ def _reshape_method(self: Tensor, *shape: int | Sequence[int]) -> Tensor:
     The shape may be given as separate ints or one tuple; one entry may be -1. See
     :func:`gradkit.reshape`.
 
+    Parameters
+    ----------
+    *shape : int or tuple of int
+        The new shape, as separate ints or one tuple or list, with as many elements as
+        `x`; one entry may be -1, inferred from the others.
+
+    Returns
+    -------
+    Tensor
+        The reshaped tensor, sharing `x`'s storage unless its layout needs a copy (after
+        a transpose); its gradient is reshaped back.
+
+    Raises
+    ------
+    ShapeError
+        If the element counts differ (or -1 cannot be inferred).
+
+    Notes
+    -----
+    PyTorch equivalent: :meth:`torch.Tensor.reshape` (same semantics: whether the result
+    is a view or a copy is not to be relied on; use :meth:`view` for a view).
+
     Examples
     --------
     >>> import gradkit as gk
@@ -188,6 +210,28 @@ def _view_method(self: Tensor, *shape: int | Sequence[int]) -> Tensor:
     Unlike :meth:`reshape` it never copies: where the memory layout needs a copy (after a
     transpose) it raises ``ShapeError``, as PyTorch's ``view`` does, so that writes through
     the view always reach `x`. Use ``.contiguous().view(...)`` or ``.reshape(...)`` there.
+
+    Parameters
+    ----------
+    *shape : int or tuple of int
+        The new shape, as separate ints or one tuple or list, with as many elements as
+        `x`; one entry may be -1, inferred from the others.
+
+    Returns
+    -------
+    Tensor
+        A view: it shares `x`'s storage and version counter, so in-place writes to either
+        are seen by both (and by autograd); its gradient is reshaped back.
+
+    Raises
+    ------
+    ShapeError
+        If the element counts differ, or the layout would need a copy.
+
+    Notes
+    -----
+    PyTorch equivalent: :meth:`torch.Tensor.view` with a shape. Differences: PyTorch's
+    ``x.view(dtype)``, which reinterprets the bytes as another dtype, is not supported.
 
     Examples
     --------

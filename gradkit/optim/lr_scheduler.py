@@ -98,11 +98,37 @@ class LRScheduler:
         ------
         NotImplementedError
             In the base class.
+
+        Notes
+        -----
+        gradkit-only: PyTorch's schedulers compute each lr from the previous one
+        (``get_lr``); some also have this closed form, as ``_get_closed_form_lr``. The
+        scheduler calls it at every ``step()``; calling it yourself changes nothing.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> from gradkit import nn, optim
+        >>> from gradkit.optim import lr_scheduler
+        >>> opt = optim.SGD([nn.Parameter(gk.zeros(1))], lr=1.0)
+        >>> sched = lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+        >>> [sched.lr_at(1.0, epoch) for epoch in range(5)]
+        [1.0, 1.0, 0.5, 0.5, 0.25]
+        >>> sched.last_epoch, opt.param_groups[0]["lr"]
+        (0, 1.0)
         """
         raise NotImplementedError
 
     def step(self) -> None:
         """Advance one epoch and set every group's ``lr`` for it.
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.optim.lr_scheduler.LRScheduler.step`. Differences:
+        no `epoch` argument (deprecated in PyTorch); no warning when called before
+        ``optimizer.step()``; and the lr comes from the closed form ``lr_at(initial_lr,
+        epoch)``, so a change made to ``group["lr"]`` elsewhere is overwritten at the next
+        step instead of carried on (PyTorch's chainable form).
 
         Examples
         --------
@@ -130,6 +156,11 @@ class LRScheduler:
         -------
         list of float
 
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.optim.lr_scheduler.LRScheduler.get_last_lr` (same
+        semantics).
+
         Examples
         --------
         >>> import gradkit as gk
@@ -147,6 +178,12 @@ class LRScheduler:
         Returns
         -------
         dict
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.optim.lr_scheduler.LRScheduler.state_dict`.
+        Differences: LambdaLR's functions are never saved (PyTorch saves the attributes of
+        those that are callable objects rather than functions).
 
         Examples
         --------
@@ -167,6 +204,12 @@ class LRScheduler:
         Parameters
         ----------
         state_dict : dict
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.optim.lr_scheduler.LRScheduler.load_state_dict`
+        (same semantics: it restores the scheduler's attributes, not the optimizer's lr,
+        which the optimizer's own state dict holds).
 
         Examples
         --------
@@ -249,16 +292,24 @@ class StepLR(LRScheduler):
     optimizer : Optimizer
         The optimizer whose groups' ``lr`` this sets.
     step_size : int
-        The period of the decay, in epochs.
+        The period of the decay, in epochs, at least 1.
     gamma : float, default 0.1
         The decay factor.
     last_epoch : int, default -1
         The index of the last epoch; -1 starts afresh (set when resuming, after loading the
         optimizer's state dict).
 
+    Raises
+    ------
+    ValueError
+        If `step_size` is less than 1.
+
     Notes
     -----
-    PyTorch equivalent: :class:`torch.optim.lr_scheduler.StepLR`.
+    PyTorch equivalent: :class:`torch.optim.lr_scheduler.StepLR`. Differences: a
+    `step_size` below 1 raises here; PyTorch accepts it and then raises
+    ZeroDivisionError at the first ``step()`` (for 0) or decays every ``|step_size|``
+    epochs while its closed form grows the lr (for a negative one).
 
     Examples
     --------
@@ -278,6 +329,9 @@ class StepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
+        if step_size <= 0:
+            raise ValueError(f"StepLR: step_size must be at least 1, got {step_size} (PyTorch "
+                             "raises ZeroDivisionError at the first step for 0)")
         self.step_size, self.gamma = step_size, gamma
         super().__init__(optimizer, last_epoch)
 
@@ -434,7 +488,7 @@ class LinearLR(LRScheduler):
     end_factor : float, default 1.0
         The final factor, in [0, 1].
     total_iters : int, default 5
-        The number of epochs to reach it.
+        The number of epochs to reach it, at least 1.
     last_epoch : int, default -1
         The index of the last epoch; -1 starts afresh (set when resuming, after loading the
         optimizer's state dict).
@@ -442,11 +496,15 @@ class LinearLR(LRScheduler):
     Raises
     ------
     ValueError
-        If a factor is out of range.
+        If a factor is out of range or `total_iters` is less than 1.
 
     Notes
     -----
-    PyTorch equivalent: :class:`torch.optim.lr_scheduler.LinearLR`.
+    PyTorch equivalent: :class:`torch.optim.lr_scheduler.LinearLR`. Differences: a
+    `total_iters` below 1 raises here. PyTorch accepts it and keeps the lr at
+    ``start_factor * initial_lr`` forever, never reaching `end_factor` (its closed form
+    divides by zero), which would train silently at the wrong rate; for no warm-up,
+    leave the scheduler out.
 
     Examples
     --------
@@ -469,6 +527,10 @@ class LinearLR(LRScheduler):
         if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
             raise ValueError(f"LinearLR: need 0 < start_factor <= 1 and 0 <= end_factor <= 1, "
                              f"got {start_factor} and {end_factor}")
+        if total_iters <= 0:
+            raise ValueError(f"LinearLR: total_iters must be at least 1, got {total_iters} "
+                             "(PyTorch keeps start_factor forever for it and never reaches "
+                             "end_factor; for no warm-up, leave the scheduler out)")
         self.start_factor, self.end_factor = start_factor, end_factor
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
@@ -504,16 +566,24 @@ class CosineAnnealingLR(LRScheduler):
     optimizer : Optimizer
         The optimizer whose groups' ``lr`` this sets.
     T_max : int
-        The number of epochs to reach ``eta_min``.
+        The number of epochs to reach ``eta_min``, at least 1.
     eta_min : float, default 0.0
         The smallest lr.
     last_epoch : int, default -1
         The index of the last epoch; -1 starts afresh (set when resuming, after loading the
         optimizer's state dict).
 
+    Raises
+    ------
+    ValueError
+        If `T_max` is less than 1.
+
     Notes
     -----
-    PyTorch equivalent: :class:`torch.optim.lr_scheduler.CosineAnnealingLR`.
+    PyTorch equivalent: :class:`torch.optim.lr_scheduler.CosineAnnealingLR`. Differences:
+    a `T_max` below 1 raises here; PyTorch accepts it and then raises ZeroDivisionError
+    at the first ``step()`` (for 0) or follows the schedule of ``|T_max|`` (for a
+    negative one).
 
     Examples
     --------
@@ -533,6 +603,9 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,
                  last_epoch: int = -1) -> None:
+        if T_max <= 0:
+            raise ValueError(f"CosineAnnealingLR: T_max must be at least 1, got {T_max} (PyTorch "
+                             "raises ZeroDivisionError at the first step for 0)")
         self.T_max, self.eta_min = T_max, eta_min
         super().__init__(optimizer, last_epoch)
 

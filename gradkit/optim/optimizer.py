@@ -136,6 +136,11 @@ class Optimizer:
             hyper-parameter is missing or out of range, or names are given for some
             parameters (or groups) but not others.
 
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.optim.Optimizer.add_param_group` (same semantics
+        and checks).
+
         Examples
         --------
         >>> from gradkit import nn, optim
@@ -330,6 +335,17 @@ class Optimizer:
             If the number of groups or of parameters per group differs, a state entry names an
             unknown index, or a state tensor has the wrong shape; the optimizer is left as it
             was.
+
+        Notes
+        -----
+        PyTorch equivalent: :meth:`torch.optim.Optimizer.load_state_dict`: parameters are
+        matched by their order in the groups, the saved hyper-parameters replace the current
+        ones, and floating state tensors take the parameter's dtype and device. Differences:
+        PyTorch keeps state for an index that no group lists and does not check state
+        shapes, where this raises and changes nothing; and a hyper-parameter the current
+        group has but the saved one lacks is kept here (PyTorch's group becomes the saved
+        one). As in PyTorch, make the learning-rate scheduler before loading: a new
+        scheduler sets the lr of its epoch 0.
 
         Examples
         --------
