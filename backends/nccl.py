@@ -75,7 +75,9 @@ class NCCLCommunicator:
             self.comm = self.nccl.NcclCommunicator(self.size, uid, self.rank)
         n = self.nccl
         self._ops = {"sum": n.NCCL_SUM, "product": n.NCCL_PROD, "max": n.NCCL_MAX,
-                     "min": n.NCCL_MIN, "avg": getattr(n, "NCCL_AVG", None)}
+                     "min": n.NCCL_MIN,
+                     # ncclAvg arrived in NCCL 2.10 (version code 21000): before, sum, divide
+                     "avg": n.NCCL_AVG if n.get_version() >= 21000 else None}
         self._dtypes = {np.dtype(k): getattr(n, v) for k, v in (
             ("int8", "NCCL_INT8"), ("uint8", "NCCL_UINT8"), ("int32", "NCCL_INT32"),
             ("int64", "NCCL_INT64"), ("float16", "NCCL_FLOAT16"),

@@ -23,6 +23,7 @@ parser.add_argument("--sim", action="store_true", help="CuPy simulator + nccl ba
 parser.add_argument("--device", default="cpu", help="cpu or strict (mpi backend)")
 parser.add_argument("--steps", type=int, default=5)
 parser.add_argument("--bucket-mb", type=float, default=25)
+parser.add_argument("--nccl-version", type=int, help="with --sim: the NCCL version simulated")
 args = parser.parse_args()
 
 if args.sim:
@@ -31,6 +32,8 @@ if args.sim:
     from mpi4py import MPI
 
     cupy_sim.install(gpus=MPI.COMM_WORLD.Get_size())
+    if args.nccl_version:
+        cupy_sim._nccl.VERSION = args.nccl_version
 
 import gradkit as gk  # noqa: E402
 import gradkit.distributed as dist  # noqa: E402

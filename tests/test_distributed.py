@@ -123,6 +123,14 @@ def test_nccl_ddp_on_the_simulator(case, bucket_mb, calls):
     assert result["nccl_calls_per_step"] == calls
 
 
+def test_nccl_before_2_10_averages_by_sum_and_divide():
+    """NCCL < 2.10 has no ncclAvg (the stand-in refuses it, as NCCL would)."""
+    result, _, _ = run("collectives", 2, "--sim", "--nccl-version", "20903")
+    assert result["nccl_calls"].count("allReduce") == 8
+    result, _, _ = run("adamw", 2, "--sim", "--nccl-version", "20903")
+    assert result["max_diff"] < 1e-10
+
+
 def test_nccl_three_ranks_on_the_simulator():
     result, _, _ = run("adamw-no_sync", 3, "--sim")
     assert result["max_diff"] < 1e-10

@@ -23,12 +23,18 @@ _DTYPES = {NCCL_INT8: np.int8, NCCL_UINT8: np.uint8, NCCL_INT32: np.int32,
            NCCL_UINT32: np.uint32, NCCL_INT64: np.int64, NCCL_UINT64: np.uint64,
            NCCL_FLOAT16: np.float16, NCCL_FLOAT32: np.float32, NCCL_FLOAT64: np.float64}
 available = True
-PUBLIC = ("available", "calls", "NcclError", "get_unique_id", "NcclCommunicator")
+PUBLIC = ("available", "calls", "NcclError", "get_unique_id", "get_version",
+          "NcclCommunicator")
+VERSION = 22304  # what get_version() answers (NCCL 2.23.4); below 21000 there is no AVG
 calls: list[str] = []  # the collectives made, in order (tests count them)
 
 
 class NcclError(RuntimeError):
     pass
+
+
+def get_version():
+    return VERSION
 
 
 def get_unique_id():
@@ -64,7 +70,9 @@ class NcclCommunicator:
             raise NcclError("ranks passed different unique ids: rank 0's id was not broadcast")
         self._device = _core.get_device_id()
         self._ops = {NCCL_SUM: MPI.SUM, NCCL_PROD: MPI.PROD, NCCL_MAX: MPI.MAX,
-                     NCCL_MIN: MPI.MIN, NCCL_AVG: MPI.SUM}
+                     NCCL_MIN: MPI.MIN}
+        if VERSION >= 21000:
+            self._ops[NCCL_AVG] = MPI.SUM
 
     def _check(self, stream):
         if self._comm is None:
@@ -87,6 +95,8 @@ class NcclCommunicator:
     def allReduce(self, sendbuf, recvbuf, count, datatype, op, stream):
         self._check(stream)
         calls.append("allReduce")
+        if op not in self._ops:
+            raise NcclError(f"ncclInvalidArgument: reduction op {op} (NCCL {VERSION})")
         send = _memory(sendbuf, count, datatype).copy()
         recv = _memory(recvbuf, count, datatype)
         result = np.empty_like(send)
