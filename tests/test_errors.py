@@ -55,7 +55,8 @@ def test_matmul_and_shape_ops_name_shapes(device):
 @pytest.mark.parametrize("op", [
     lambda a, b: a + b, lambda a, b: b * a, lambda a, b: a @ b, lambda a, b: a < b,
     lambda a, b: gk.concat([a, b]), lambda a, b: gk.maximum(a, b),
-], ids=["add", "rmul", "matmul", "less", "concat", "maximum"])
+    lambda a, b: gk.linear(a[None], b[None]), lambda a, b: gk.linear(b[None], a[None]),
+], ids=["add", "rmul", "matmul", "less", "concat", "maximum", "linear", "linear-weight"])
 def test_device_mismatch_names_both_devices(device, op):
     other = _other_device(device)
     a = gk.ones(3, device=device, requires_grad=True)
