@@ -66,6 +66,20 @@ def test_device_mismatch_names_both_devices(device, op):
     assert device in str(info.value) and other in str(info.value)
 
 
+def test_device_mismatch_of_functional_arguments_names_them(device):
+    """embedding's indices, an attention mask and class weights: each named as itself."""
+    other = _other_device(device)
+    w = gk.ones(3, 2, device=device)
+    with pytest.raises(gk.DeviceError, match=f"embedding: weight is on {device} but input "
+                                             f"is on {other}"):
+        F.embedding(gk.tensor([0, 1], device=other), w)
+    q = gk.ones(2, 2, device=device)
+    with pytest.raises(gk.DeviceError, match=f"query is on {device} but attn_mask is on {other}"):
+        F.scaled_dot_product_attention(q, q, q, attn_mask=gk.ones(2, 2, device=other))
+    with pytest.raises(gk.DeviceError, match=f"input is on {device} but weight is on {other}"):
+        F.cross_entropy(w, gk.tensor([0, 1, 0], device=device), weight=gk.ones(2, device=other))
+
+
 def test_backward_gradient_on_wrong_device_or_shape(device):
     other = _other_device(device)
     y = gk.ones(3, device=device, requires_grad=True) * 2
