@@ -116,11 +116,11 @@ class StrictBackend(Backend):
 
         saved = {name: array_type.__dict__[name] for name in _HOST_CONVERSIONS
                  if name in array_type.__dict__}
+        patches = {**{name: refuse for name in saved}, "__getitem__": getitem_refusing_masks}
         saved["__getitem__"] = getitem
         try:
-            for name in saved:
-                setattr(array_type, name, refuse)
-            array_type.__getitem__ = getitem_refusing_masks
+            for name, method in patches.items():
+                setattr(array_type, name, method)
             with refusing_to_numpy(self):
                 yield
         finally:
