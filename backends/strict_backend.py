@@ -101,11 +101,26 @@ class StrictBackend(Backend):
             raise HostSyncError(f"a device value was pulled to the host (a conversion of an "
                                 f"Array) on {device} inside no_host_sync()")
 
+        # A boolean mask index too: array-api-strict selects without a host read, but CuPy
+        # reads the mask's count on the host to size the result (a synchronisation).
+        getitem = array_type.__dict__["__getitem__"]
+        bool_dtype = self.xp.bool
+
+        def getitem_refusing_masks(array: Array, key: Any) -> Any:
+            if any(isinstance(k, array_type) and k.dtype == bool_dtype
+                   for k in (key if isinstance(key, tuple) else (key,))):
+                raise HostSyncError(f"a device value was pulled to the host (a boolean mask "
+                                    f"index, whose count sizes the result) on {device} "
+                                    "inside no_host_sync()")
+            return getitem(array, key)
+
         saved = {name: array_type.__dict__[name] for name in _HOST_CONVERSIONS
                  if name in array_type.__dict__}
+        patches = {**{name: refuse for name in saved}, "__getitem__": getitem_refusing_masks}
+        saved["__getitem__"] = getitem
         try:
-            for name in saved:
-                setattr(array_type, name, refuse)
+            for name, method in patches.items():
+                setattr(array_type, name, method)
             with refusing_to_numpy(self):
                 yield
         finally:

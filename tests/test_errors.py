@@ -55,7 +55,8 @@ def test_matmul_and_shape_ops_name_shapes(device):
 @pytest.mark.parametrize("op", [
     lambda a, b: a + b, lambda a, b: b * a, lambda a, b: a @ b, lambda a, b: a < b,
     lambda a, b: gk.concat([a, b]), lambda a, b: gk.maximum(a, b),
-], ids=["add", "rmul", "matmul", "less", "concat", "maximum"])
+    lambda a, b: gk.linear(a[None], b[None]), lambda a, b: gk.linear(b[None], a[None]),
+], ids=["add", "rmul", "matmul", "less", "concat", "maximum", "linear", "linear-weight"])
 def test_device_mismatch_names_both_devices(device, op):
     other = _other_device(device)
     a = gk.ones(3, device=device, requires_grad=True)
@@ -63,6 +64,20 @@ def test_device_mismatch_names_both_devices(device, op):
     with pytest.raises(gk.DeviceError) as info:
         op(a, b)
     assert device in str(info.value) and other in str(info.value)
+
+
+def test_device_mismatch_of_functional_arguments_names_them(device):
+    """embedding's indices, an attention mask and class weights: each named as itself."""
+    other = _other_device(device)
+    w = gk.ones(3, 2, device=device)
+    with pytest.raises(gk.DeviceError, match=f"embedding: weight is on {device} but input "
+                                             f"is on {other}"):
+        F.embedding(gk.tensor([0, 1], device=other), w)
+    q = gk.ones(2, 2, device=device)
+    with pytest.raises(gk.DeviceError, match=f"query is on {device} but attn_mask is on {other}"):
+        F.scaled_dot_product_attention(q, q, q, attn_mask=gk.ones(2, 2, device=other))
+    with pytest.raises(gk.DeviceError, match=f"input is on {device} but weight is on {other}"):
+        F.cross_entropy(w, gk.tensor([0, 1, 0], device=device), weight=gk.ones(2, device=other))
 
 
 def test_backward_gradient_on_wrong_device_or_shape(device):

@@ -84,6 +84,21 @@ def test_index_bounds_are_read_on_a_device_only_in_debug_mode(device):
         gk.set_debug(before)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_boolean_mask_is_a_host_read(device):
+    """CuPy sizes a masked selection by reading the mask's count on the host (a
+    synchronisation); strict's no_host_sync refuses it too, so a CPU-only run finds it."""
+    backend = gk.get_backend(device)
+    if "allow_synchronize" not in backend.host_sync_check and backend.name == "cupy":
+        pytest.skip(f"this CuPy cannot detect synchronisations: {backend.host_sync_check}")
+    x = gk.tensor([1.5, 2.5], device=device)
+    with pytest.raises(HostSyncError, match="pulled to the host"), backend.no_host_sync():
+        x[x > 2.0]
+    with backend.no_host_sync():
+        y = x[gk.tensor([1], device=device)]  # an integer index is no host read
+    assert x[x > 2.0].tolist() == y.tolist() == [2.5]
+
+
 def test_no_host_sync_refuses_each_conversion_and_restores_them():
     ok, reason = gk.backends.availability("strict")
     if not ok:

@@ -572,7 +572,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         rows = b.xp.arange(lq, device=b.native_device)[:, None]
         mask = b.xp.arange(lk, device=b.native_device)[None, :] <= rows + (lk - lq)
     elif attn_mask is not None:
-        mask = _on_device(attn_mask, query, "scaled_dot_product_attention").array
+        mask = _on_device(attn_mask, query, "scaled_dot_product_attention",
+                          ("attn_mask", "query")).array
         if b.is_float(mask.dtype) and mask.dtype != query.array.dtype:
             mask = b.xp.astype(mask, query.array.dtype)  # an additive mask in q's dtype
     keep = None
@@ -626,7 +627,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
     tensor([[2., 3.],
             [0., 1.]])
     """
-    idx = _on_device(input, weight, "embedding")
+    idx = _on_device(input, weight, "embedding", ("input", "weight"))
     if idx.dtype.is_floating_point or idx.dtype.kind == "b":
         raise TypeError(f"embedding: indices must be integers, not {idx.dtype}")
     if weight.ndim != 2:
@@ -648,12 +649,14 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
 
 
 # ---- losses --------------------------------------------------------------------------------
-def _on_device(x, like: Tensor, who: str) -> Tensor:
-    """`x` as a Tensor on like's device; a Tensor elsewhere is an error, not a copy."""
+def _on_device(x, like: Tensor, who: str, names: tuple[str, str] = ("target", "input")) -> Tensor:
+    """`x` as a Tensor on like's device; a Tensor elsewhere is an error, not a copy.
+    `names`: what `x` and `like` are, for the message."""
     if not isinstance(x, Tensor):
         return tensor(x, device=like.backend)
     if x.backend is not like.backend:
-        raise DeviceError(f"{who}: input is on {like.device} but target is on {x.device}")
+        raise DeviceError(f"{who}: {names[1]} is on {like.device} but {names[0]} is on "
+                          f"{x.device}")
     return x
 
 
@@ -821,7 +824,7 @@ def _nll(logp, target, weight, ignore_index, reduction, smoothing, who):
     if weight is not None:
         if weight.shape != (classes,):
             raise ShapeError(f"{who}: weight must have shape ({classes},), not {weight.shape}")
-        class_w = ops.reshape(_on_device(weight, logp, who), view)
+        class_w = ops.reshape(_on_device(weight, logp, who, ("weight", "input")), view)
         pick = pick * class_w
         lik = lik * class_w
     # The loss is -(log-likelihood), reduced. Where bounds are not checked (a GPU outside

@@ -181,8 +181,11 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     tensor([1., 1., 1.])
     """
     dt = weight.array.dtype  # (identity first: NumPy's dtype == is slow)
-    if (input.array.dtype is not dt and input.array.dtype != dt) or (
-            bias is not None and bias.array.dtype is not dt and bias.array.dtype != dt):
+    same_device = input.backend is weight.backend and (
+        bias is None or bias.backend is weight.backend)
+    if same_device and ((input.array.dtype is not dt and input.array.dtype != dt) or (
+            bias is not None and bias.array.dtype is not dt and bias.array.dtype != dt)):
+        # (on two devices the dtypes of two array libraries differ; Linear.apply names them)
         raise TypeError(f"linear: input ({input.dtype}), weight ({weight.dtype})"
                         + (f" and bias ({bias.dtype})" if bias is not None else "")
                         + " must have the same dtype; convert the input with "
