@@ -103,6 +103,9 @@ myst_heading_anchors = 3
 # and again only when its code changes. A cell that raises fails the build.
 nb_execution_mode = os.environ.get("GRADKIT_DOCS_EXECUTE", "cache")
 nb_execution_timeout = 300
+# Each page runs in a temporary working directory (as tests/test_tutorials.py runs it), so
+# the files a tutorial writes (checkpoints, plots) do not land in docs/tutorials/.
+nb_execution_in_temp = True
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_merge_streams = True

@@ -48,6 +48,16 @@ def test_integer_inputs_of_float_ops_give_float32(device):
     assert (gk.tensor([True, False], device=device) + 1).dtype == gk.int64
 
 
+def test_sum_and_prod_of_bools_count_as_int64(device):
+    # torch.sum/prod of a bool tensor give int64 (the idiom (pred == y).sum()); the Array
+    # API refuses bool sums, so array-api-strict raised TypeError here
+    b = gk.tensor([[True, False, True], [True, True, True]], device=device)
+    for y, expected in ((b.sum(), 5), (gk.sum(b, dim=1), [2, 3]), (b.prod(), 0),
+                        (b.prod(dim=1), [0, 1])):
+        assert y.dtype == gk.int64, y
+        assert y.tolist() == expected
+
+
 def test_mixed_dimensioned_tensors_promote(device):
     f32 = gk.ones(2, device=device)
     f64 = gk.ones(2, dtype=gk.float64, device=device)

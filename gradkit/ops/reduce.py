@@ -18,10 +18,15 @@ if TYPE_CHECKING:
     from gradkit._typing import Array, Dims, Grads
 
 
+def _count_bools(xp, x: Array) -> Array:
+    """Bools as int64, as torch.sum/prod count them (the Array API refuses bool sums)."""
+    return xp.astype(x, xp.int64) if xp.isdtype(x.dtype, "bool") else x
+
+
 class Sum(Function):
     def forward(self, x: Array, axis: Dims, keepdims: bool) -> Array:
         self.in_shape, self.axes, self.keepdims = x.shape, _axes(axis, x.ndim), keepdims
-        return self.backend.sum(x, self.axes, keepdims)
+        return self.backend.sum(_count_bools(self.xp, x), self.axes, keepdims)
 
     def backward(self, g: Tensor) -> Grads:
         if not self.keepdims and self.axes != tuple(range(len(self.axes))):
@@ -49,7 +54,7 @@ class Prod(Function):
 
     def forward(self, x: Array, axis: Dims, keepdims: bool) -> Array:
         self.axes, self.keepdims = _axes(axis, x.ndim), keepdims
-        return self.xp.prod(x, axis=self.axes, keepdims=keepdims)
+        return self.xp.prod(_count_bools(self.xp, x), axis=self.axes, keepdims=keepdims)
 
     def backward(self, g: Tensor) -> Grads:
         x = self.inputs[0]
