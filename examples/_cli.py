@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -354,4 +355,5 @@ def _abort_other_ranks(code) -> None:
     if code not in (0, None) and distributed.is_initialized() and \
             distributed.get_world_size() > 1:
         sys.stderr.flush()
+        time.sleep(0.5)  # let the launcher forward the error line before it kills everyone
         distributed._group().comm.Abort(code if isinstance(code, int) else 1)

@@ -21,6 +21,7 @@ An uncaught exception on any rank prints that rank's traceback and aborts every 
 from __future__ import annotations
 
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -367,6 +368,7 @@ def _abort_on_exception(exc_type: type[BaseException], exc: BaseException, tb: A
                      + "".join(lines))
     sys.stderr.flush()
     if group is not None:
+        time.sleep(0.5)  # let the launcher forward the traceback before it kills everyone
         group.comm.Abort(1)
 
 

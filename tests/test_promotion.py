@@ -58,6 +58,16 @@ def test_sum_and_prod_of_bools_count_as_int64(device):
         assert y.tolist() == expected
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "int32"])
+def test_sum_and_prod_of_integers_are_int64(device, dtype):
+    # as torch.sum/prod; NumPy sums uint8 into uint64, a dtype gradkit does not have
+    x = gk.tensor([[1, 2, 3], [4, 5, 6]], dtype=getattr(gk, dtype), device=device)
+    for y, expected in ((x.sum(), 21), (x.sum(dim=0), [5, 7, 9]), (x.prod(), 720),
+                        (x.prod(dim=1), [6, 120])):
+        assert y.dtype == gk.int64, y
+        assert y.tolist() == expected
+
+
 def test_mixed_dimensioned_tensors_promote(device):
     f32 = gk.ones(2, device=device)
     f64 = gk.ones(2, dtype=gk.float64, device=device)

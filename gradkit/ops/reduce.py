@@ -19,8 +19,11 @@ if TYPE_CHECKING:
 
 
 def _count_bools(xp, x: Array) -> Array:
-    """Bools as int64, as torch.sum/prod count them (the Array API refuses bool sums)."""
-    return xp.astype(x, xp.int64) if xp.isdtype(x.dtype, "bool") else x
+    """Bools and every integer dtype as int64, as torch.sum/prod give them (the Array API
+    refuses bool sums, and NumPy would sum uint8 into uint64, which gradkit lacks)."""
+    if xp.isdtype(x.dtype, "bool") or xp.isdtype(x.dtype, "integral") and x.dtype != xp.int64:
+        return xp.astype(x, xp.int64)
+    return x
 
 
 class Sum(Function):
@@ -123,9 +126,9 @@ def sum(input: Tensor, dim: Dims = None, keepdim: bool = False, *, axis: Dims = 
 
     Notes
     -----
-    PyTorch equivalent: :func:`torch.sum` (same semantics, except that integer and bool
-    inputs keep their dtype instead of becoming int64). The gradient broadcasts the
-    incoming gradient back to `input`'s shape.
+    PyTorch equivalent: :func:`torch.sum`, with the same semantics: bool and integer
+    inputs sum to int64. The gradient broadcasts the incoming gradient back to `input`'s
+    shape.
 
     Examples
     --------
