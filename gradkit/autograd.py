@@ -815,6 +815,27 @@ def _graph_order(roots: Sequence[Function]) -> dict[Function, int]:
     return deps
 
 
+def _leading_to(deps: dict[Function, int], roots: Sequence[Function],
+                targets: Collection[Function]) -> set[Function]:
+    """The nodes of the graph (`deps`, from _graph_order) with a path of one or more edges
+    to a node in `targets`."""
+    order, remaining = [], dict(deps)
+    stack = [fn for fn in roots if remaining[fn] == 0]
+    while stack:  # parents before children
+        fn = stack.pop()
+        order.append(fn)
+        for e in fn.edges:
+            if e is not None:
+                remaining[e] -= 1
+                if remaining[e] == 0:
+                    stack.append(e)
+    below: set[Function] = set()
+    for fn in reversed(order):  # children first
+        if any(e is not None and (e in targets or e in below) for e in fn.edges):
+            below.add(fn)
+    return below
+
+
 def run_backward(outputs: Sequence[Tensor], grad_outputs: Sequence[Tensor],
                  retain_graph: bool, create_graph: bool,
                  keep: Collection[Function] = (),
@@ -874,6 +895,9 @@ def run_backward(outputs: Sequence[Tensor], grad_outputs: Sequence[Tensor],
         if fn not in roots:
             roots.append(fn)
     deps = _graph_order(roots)
+    # grad(): run only the nodes through which gradient flows to an input in `keep`, so
+    # that the graph below a non-leaf input stays intact (and unneeded work is skipped)
+    below = _leading_to(deps, roots, keep) if keep else None
     ready = [fn for fn in roots if deps[fn] == 0]
     result: dict[Function, Tensor] = {}
     with set_grad_enabled(create_graph), _DeviceSwitch() as device:
@@ -888,6 +912,10 @@ def run_backward(outputs: Sequence[Tensor], grad_outputs: Sequence[Tensor],
                         result[fn] = g
                     else:
                         on_leaf(fn, g)
+                continue
+            if below is not None and fn not in below:  # no input asked for lies below fn
+                if g is not None and fn in keep:
+                    result[fn] = g if fn.hooks is None else _run_hooks(fn.hooks, g)
                 continue
             if fn.backend.scope is not device.active:  # another GPU (several GPUs only)
                 device.switch(fn.backend.scope)

@@ -52,8 +52,8 @@ class DataLoader:
         the CPU).
     sampler : iterable of int, optional
         Keyword only: the example indices of an epoch, in order (a
-        :class:`DistributedSampler` gives each rank its shard). Read once per epoch and
-        moved to the device as one array. Excludes ``shuffle``.
+        :class:`~gradkit.data.DistributedSampler` gives each rank its shard). Read once
+        per epoch and moved to the device as one array. Excludes ``shuffle``.
 
     Raises
     ------

@@ -60,7 +60,7 @@ _OPS = (ReduceOp.SUM, ReduceOp.AVG, ReduceOp.PRODUCT, ReduceOp.MAX, ReduceOp.MIN
 
 
 class Work:
-    """A collective started with ``async_op=True``: :meth:`wait` for its result.
+    """A collective started with ``async_op=True``: ``wait()`` for its result.
 
     Parameters
     ----------
@@ -104,7 +104,7 @@ class Work:
         return True
 
     def is_completed(self) -> bool:
-        """Whether :meth:`wait` has run (or nothing was pending).
+        """Whether ``wait()`` has run (or nothing was pending).
 
         Returns
         -------

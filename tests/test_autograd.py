@@ -520,3 +520,23 @@ def test_post_accumulate_grad_hooks_run_during_backward(device):
         queue_callback(print)
     gk.grad((w1 * w1).sum(), w1)  # grad() writes no .grad: no post hook
     assert [e[0] for e in events] == ["w1"]
+
+
+def test_grad_runs_only_the_nodes_that_reach_its_inputs(device):
+    """gk.grad(out, y) for a non-leaf y stops at y: the graph below it is neither run nor
+    freed, so a later backward through it still works (as torch.autograd.grad)."""
+    x = gk.tensor([1.0, 2.0], device=device, requires_grad=True)
+    y = x * x
+    calls = []
+    x.register_hook(lambda g: calls.append("x"))
+    (gy,) = gk.grad((y * 3).sum(), y)
+    assert gy.tolist() == [3.0, 3.0] and calls == []  # nothing below y ran
+    (gx,) = gk.grad((y * y).sum(), x, retain_graph=True)  # y's own graph is still there
+    assert gx.tolist() == [4.0, 32.0] and calls == ["x"]
+    z = x * 2
+    gy, gx = gk.grad((z * z).sum() + (y ** 3).sum(), [y, x])  # both, and through both paths
+    assert gy.tolist() == [3.0, 48.0] and gx.tolist() == [8.0 + 6.0, 16.0 + 192.0]
+    w = gk.tensor([0.3, 0.7], dtype=gk.float64, device=device, requires_grad=True)
+    b = w * 2
+    for _ in range(2):  # gradcheck on a non-leaf input, twice
+        assert gk.gradcheck(lambda t: (t.sin() * t).sum(), [b])
