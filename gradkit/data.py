@@ -155,9 +155,10 @@ class DataLoader:
         """The sampler's indices for this epoch, checked, as an int64 array on the device."""
         indices = self.sampler.indices() if hasattr(self.sampler, "indices") else \
             np.fromiter(iter(self.sampler), dtype=np.int64)
-        if indices.size and (indices.min() < 0 or indices.max() >= self.num_examples):
-            raise IndexError(f"the sampler gave index {int(indices.max())} or "
-                             f"{int(indices.min())}, outside the {self.num_examples} examples")
+        outside = indices[(indices < 0) | (indices >= self.num_examples)]
+        if outside.size:
+            raise IndexError(f"the sampler gave index {int(outside[0])}, outside the "
+                             f"{self.num_examples} examples")
         return self.backend.asarray(indices, "int64")
 
     def __repr__(self):
