@@ -471,3 +471,16 @@ def test_histc_of_a_constant_as_torch(device):
     x = gk.full((3,), 2.0, device=device)
     np.testing.assert_array_equal(gk.histc(x, bins=4).numpy(), [0.0, 0.0, 3.0, 0.0])
     np.testing.assert_array_equal(gk.histc(x, bins=3).numpy(), [0.0, 3.0, 0.0])
+
+
+def test_histograms_of_an_empty_tensor_are_zeros(device):
+    # as torch.histc / torch.histogram and numpy.histogram: zero counts; the data range of
+    # no data is [0, 1] for histogram (it used to raise NumPy's zero-size min error)
+    x = gk.tensor([], device=device)
+    np.testing.assert_array_equal(gk.histc(x, bins=4).numpy(), np.zeros(4))
+    hist, edges = gk.histogram(x, 4)
+    ref_hist, ref_edges = np.histogram(np.zeros(0, np.float32), 4)
+    np.testing.assert_array_equal(hist.numpy(), ref_hist)
+    np.testing.assert_allclose(edges.numpy(), ref_edges)
+    if torch is not None:
+        np.testing.assert_allclose(edges.numpy(), torch.histogram(torch.tensor([]), 4)[1])

@@ -870,8 +870,11 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
     return _const(input, counts)
 
 
-def _data_range(x):
-    """(min, max) of x's elements as Python floats: an explicit read from the device."""
+def _data_range(x, empty=(0.0, 0.0)):
+    """(min, max) of x's elements as Python floats: an explicit read from the device;
+    `empty` for a tensor without elements."""
+    if x.numel() == 0:
+        return empty
     xp = x.backend.xp
     lo, hi = x.backend.to_numpy(xp.stack([xp.min(x.array), xp.max(x.array)]))
     return builtins.float(lo), builtins.float(hi)
@@ -930,7 +933,8 @@ def histogram(input: Tensor, bins: int = 100, *, range: tuple[float, float] | No
     if weight is not None:
         raise NotImplementedError("histogram: weight= is not supported; use histc")
     xp, b = input.backend.xp, input.backend
-    lo, hi = _data_range(input) if range is None else map(builtins.float, range)
+    # an empty tensor has no range: [0, 1], as torch.histogram and numpy.histogram
+    lo, hi = _data_range(input, (0.0, 1.0)) if range is None else map(builtins.float, range)
     if lo == hi:  # no width: one unit around the value (PyTorch's and NumPy's histogram)
         lo, hi = lo - 0.5, hi + 0.5
     hist = histc(input, bins, lo, hi)
