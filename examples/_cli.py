@@ -22,7 +22,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +44,7 @@ class SetupError(Exception):
 def fail(message: str):
     """Print `error: message` on stderr and exit with status 2 (no traceback)."""
     print(f"error: {message}", file=sys.stderr, flush=True)
-    raise SystemExit(SETUP_ERROR)
+    sys.exit(SETUP_ERROR)  # (sys.exit: under mpiexec, gradkit.distributed then ends all ranks)
 
 
 # ---- option types -------------------------------------------------------------------------
@@ -329,7 +328,7 @@ def config(args, keys, paths=()) -> dict:
 def interrupted(message: str):
     """Print `message` on stderr after Ctrl-C and exit with status 130."""
     print(message, file=sys.stderr, flush=True)
-    raise SystemExit(INTERRUPTED)
+    sys.exit(INTERRUPTED)
 
 
 # ---- the entry point ----------------------------------------------------------------------
@@ -337,23 +336,7 @@ def run(main):
     """Call main() as a script's entry: a Ctrl-C not handled by a training loop becomes
     one line and exit status 130; main's return value is not the exit status unless an int."""
     try:
-        try:
-            result = main()
-        except KeyboardInterrupt:
-            interrupted("interrupted")
-    except SystemExit as e:
-        _abort_other_ranks(e.code)
-        raise
-    raise SystemExit(result if isinstance(result, int) else 0)
-
-
-def _abort_other_ranks(code) -> None:
-    """Under mpiexec, a rank that exits with an error ends every rank (the others would
-    wait for it in their next collective); exceptions do so by themselves."""
-    from gradkit import distributed
-
-    if code not in (0, None) and distributed.is_initialized() and \
-            distributed.get_world_size() > 1:
-        sys.stderr.flush()
-        time.sleep(0.5)  # let the launcher forward the error line before it kills everyone
-        distributed._group().comm.Abort(code if isinstance(code, int) else 1)
+        result = main()
+    except KeyboardInterrupt:
+        interrupted("interrupted")
+    sys.exit(result if isinstance(result, int) else 0)

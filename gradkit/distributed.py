@@ -13,18 +13,20 @@ for tensors on any device, through a host copy for device arrays; ``nccl`` reduc
 GPU memory, on the current stream, with no host copy.
 
 An uncaught exception on any rank prints that rank's traceback and aborts every rank
-(``MPI_Abort``), so a failed job ends at once instead of waiting in a collective.
+(``MPI_Abort``), and so does ``sys.exit`` with an error status, so a failed job ends at
+once instead of waiting in a collective.
 :class:`gradkit.nn.parallel.DistributedDataParallel` and
 :class:`gradkit.data.DistributedSampler` build data-parallel training on this module.
 """
 
 from __future__ import annotations
 
+import atexit
 import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -240,6 +242,8 @@ class _Group:
         self.backend, self.comm, self.engines = backend, comm, engines
         self.rank, self.size, self.local_rank = comm.Get_rank(), comm.Get_size(), local_rank
         self.previous_excepthook: Callable[..., Any] | None = None
+        self.previous_exit: Callable[..., Any] | None = None
+        self.exit_status: Any = 0  # what sys.exit was last called with
 
     def engine(self, backend: Backend) -> Any:
         """The engine that reduces arrays of `backend`: NCCL for GPUs when initialised
@@ -284,7 +288,8 @@ def init_process_group(backend: str = "mpi", init_method: str | None = None,
     ``"nccl"`` also creates one NCCL communicator per process for GPU tensors, on
     ``cuda:<node-local rank>``; rank 0 makes the NCCL unique id and broadcasts it over
     MPI. From here on an uncaught exception on any rank prints its traceback and aborts
-    all ranks.
+    all ranks, and so does ``sys.exit`` with an error status (``sys.exit`` is wrapped to
+    note the status; ``raise SystemExit`` is not seen).
 
     Parameters
     ----------
@@ -355,8 +360,30 @@ def init_process_group(backend: str = "mpi", init_method: str | None = None,
         engines["cupy"] = NCCLCommunicator(comm, local_rank)
     _GROUP = _Group(backend, comm, engines, local_rank)
     if _GROUP.size > 1:
-        _GROUP.previous_excepthook = sys.excepthook
-        sys.excepthook = _abort_on_exception
+        _GROUP.previous_excepthook, sys.excepthook = sys.excepthook, _abort_on_exception
+        _GROUP.previous_exit, sys.exit = sys.exit, _recording_exit
+        atexit.register(_abort_on_error_exit)  # runs before mpi4py's MPI_Finalize (LIFO)
+
+
+def _recording_exit(status: str | int | None = None) -> NoReturn:
+    """sys.exit while a group of several ranks runs: note the status, then exit."""
+    if _GROUP is not None:
+        _GROUP.exit_status = status
+    raise SystemExit(status)
+
+
+def _abort_on_error_exit() -> None:
+    """At exit after sys.exit(error): end every rank (the others would wait for this one
+    in their next collective, and its MPI_Finalize for them)."""
+    group = _GROUP
+    if group is None or group.exit_status in (0, None):
+        return
+    sys.stderr.write(f"gradkit.distributed: rank {group.rank} exited with status "
+                     f"{group.exit_status!r}; aborting all ranks\n")
+    sys.stderr.flush()
+    time.sleep(0.5)  # let the launcher forward the output before it kills everyone
+    status = group.exit_status
+    group.comm.Abort(status if isinstance(status, int) else 1)
 
 
 def _abort_on_exception(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
@@ -400,7 +427,8 @@ def is_initialized() -> bool:
 
 
 def destroy_process_group() -> None:
-    """Leave the process group: free the NCCL communicator, restore sys.excepthook.
+    """Leave the process group: free the NCCL communicator, restore sys.excepthook and
+    sys.exit.
 
     MPI itself stays initialised until the process exits (mpi4py finalises it), so a
     later :func:`init_process_group` works.
@@ -422,6 +450,9 @@ def destroy_process_group() -> None:
         engine.destroy()
     if group.previous_excepthook is not None and sys.excepthook is _abort_on_exception:
         sys.excepthook = group.previous_excepthook
+    if group.previous_exit is not None and sys.exit is _recording_exit:
+        sys.exit = group.previous_exit
+    atexit.unregister(_abort_on_error_exit)
 
 
 def get_rank() -> int:

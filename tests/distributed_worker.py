@@ -208,6 +208,13 @@ def failure():
     dist.barrier()  # the other ranks wait here for a rank that never comes
 
 
+def exit_with_error():
+    if RANK == WORLD - 1:
+        time.sleep(0.5)
+        sys.exit(3)  # as argparse and scripts end on an error: no exception to see
+    dist.barrier()
+
+
 def unused():
     gk.manual_seed(0)
     model = DDP(nn.ModuleDict({"used": nn.Linear(2, 2), "idle": nn.Linear(2, 2)}).to(DEVICE))
@@ -248,6 +255,7 @@ def buffers():
 
 
 CASES = {"collectives": collectives, "sampler": sampler, "failure": failure,
+         "exit": exit_with_error,
          "unused": unused, "buffers": buffers,
          "sgd": lambda: equivalence("sgd", False), "adamw": lambda: equivalence("adamw", False),
          "sgd-no_sync": lambda: equivalence("sgd", True),

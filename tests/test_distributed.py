@@ -96,6 +96,12 @@ def test_failure_on_one_rank_ends_all_promptly():
     assert seconds < 30, f"the job took {seconds:.0f} s to end"
 
 
+def test_sys_exit_with_an_error_on_one_rank_ends_all_promptly():
+    _, seconds, output = run("exit", 3, expect_failure=True)
+    assert "rank 2 exited with status 3; aborting all ranks" in output
+    assert seconds < 30, f"the job took {seconds:.0f} s to end"
+
+
 def test_unused_parameters_and_different_models():
     result, _, _ = run("unused", 2)
     assert "idle.weight" in result["message"]
