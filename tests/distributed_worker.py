@@ -236,6 +236,14 @@ def unused():
     else:
         raise AssertionError("no error for different models")
     assert "same model on every rank" in mismatch, mismatch
+    moved = DDP(nn.Linear(2, 2).to(DEVICE))
+    moved.to(dtype=gk.float64)
+    try:
+        moved(gk.ones(3, 2, dtype=gk.float64, device=DEVICE)).sum().backward()
+    except RuntimeError as e:
+        assert "before wrapping" in str(e), e
+    else:
+        raise AssertionError("no error for a model moved after wrapping")
     result(message=message, mismatch=mismatch)
 
 

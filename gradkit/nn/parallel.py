@@ -27,8 +27,8 @@ __all__ = ["DistributedDataParallel"]
 class _Bucket:
     """Parameters whose gradients are all-reduced as one flat array."""
 
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
+    def __init__(self, backend: Backend, dtype: str) -> None:
+        self.backend, self.dtype = backend, dtype
         self.params: list[Tensor] = []
         self.nbytes = 0
 
@@ -167,7 +167,7 @@ class DistributedDataParallel(Module):
             nbytes = p.numel() * p.dtype.itemsize
             bucket = open_buckets.get(key)
             if bucket is None or bucket.params and bucket.nbytes + nbytes > cap:
-                bucket = open_buckets[key] = _Bucket(p.backend)
+                bucket = open_buckets[key] = _Bucket(p.backend, key[0])
                 buckets.append(bucket)
             bucket.params.append(p)
             bucket.nbytes += nbytes
@@ -259,6 +259,12 @@ class DistributedDataParallel(Module):
 
     def _launch(self, bucket: _Bucket) -> None:
         b = bucket.backend
+        if any(p.backend is not b or str(p.dtype) != bucket.dtype for p in bucket.params):
+            self._ready = None  # (the next backward starts afresh)
+            raise RuntimeError(
+                f"DistributedDataParallel: parameters moved to another device or dtype after "
+                f"wrapping (bucket of {bucket.dtype} on {b.device}); call .to() on the model "
+                "before wrapping it, as PyTorch requires")
         with b.scope:
             flat = b.xp.concat([
                 b.xp.reshape(p._grad.array, (-1,)) if p._grad is not None else
