@@ -94,6 +94,10 @@ class Work:
         bool
             True, as PyTorch's.
 
+        Notes
+        -----
+        PyTorch equivalent: ``torch.distributed.Work.wait`` (without its timeout).
+
         Examples
         --------
         >>> from gradkit.distributed import Work
@@ -111,6 +115,10 @@ class Work:
         Returns
         -------
         bool
+
+        Notes
+        -----
+        PyTorch equivalent: ``torch.distributed.Work.is_completed``.
 
         Examples
         --------
@@ -635,7 +643,7 @@ def all_reduce(tensor: Tensor, op: str = ReduceOp.SUM, group: None = None,
     tensor = _check(tensor, "all_reduce")
     if op not in _OPS:
         raise ValueError(f"unknown reduce op {op!r}: expected one of {', '.join(_OPS)}")
-    if op == ReduceOp.AVG and not tensor.backend.is_float(tensor.array.dtype):
+    if op == ReduceOp.AVG and not tensor.is_floating_point():
         raise ValueError(f"ReduceOp.AVG needs a floating-point tensor, not {tensor.dtype}")
     g = _group()
     work = g.engine(tensor.backend).all_reduce(tensor.backend, tensor.array, op, async_op)

@@ -1351,6 +1351,36 @@ class Tensor(_Methods):
         """
         return self.array.ndim
 
+    def is_floating_point(self) -> bool:
+        """Whether the dtype is a floating-point one (torch.Tensor.is_floating_point).
+
+        Returns
+        -------
+        bool
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.zeros(2).is_floating_point(), gk.tensor([1, 2]).is_floating_point()
+        (True, False)
+        """
+        return self.backend.is_float(self.array.dtype)
+
+    def element_size(self) -> int:
+        """The size of one element in bytes (torch.Tensor.element_size).
+
+        Returns
+        -------
+        int
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.zeros(2).element_size(), gk.zeros(2, dtype=gk.float64).element_size()
+        (4, 8)
+        """
+        return self.dtype.itemsize
+
     def int(self) -> Tensor:
         """This tensor as int32 (torch.Tensor.int); floats are truncated toward zero.
 

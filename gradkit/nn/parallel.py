@@ -164,7 +164,7 @@ class DistributedDataParallel(Module):
         buckets: list[_Bucket] = []
         for p in reversed(params):
             key = (str(p.dtype), id(p.backend))
-            nbytes = p.numel() * p.dtype.itemsize
+            nbytes = p.numel() * p.element_size()
             bucket = open_buckets.get(key)
             if bucket is None or bucket.params and bucket.nbytes + nbytes > cap:
                 bucket = open_buckets[key] = _Bucket(p.backend, key[0])
