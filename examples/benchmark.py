@@ -385,7 +385,7 @@ def _load_example(name, module_name):
     if module_name in sys.modules:
         return sys.modules[module_name]
     if EXAMPLES not in sys.path:
-        sys.path.insert(0, EXAMPLES)  # the examples `import _cli` from their own folder
+        sys.path.append(EXAMPLES)  # the examples `import _cli` from their own folder
     spec = importlib.util.spec_from_file_location(module_name, os.path.join(EXAMPLES, f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
