@@ -2,9 +2,10 @@
 
 Two kinds of config (--configs). The MLPs tiny, small, medium and large: one step is
 forward, loss (softmax cross-entropy, or MSE for `tiny`), backward, SGD update, zero-grad.
-The Zero to Hero lecture models makemore-mlp (lecture 3), bn-mlp (lecture 4), wavenet
-(lecture 6) and gpt (lecture 7, small): built by examples/makemore.py's build_model and
-examples/gpt.py's define_gpt, the same code for gradkit and PyTorch, trained on a fixed
+The Zero to Hero lecture models makemore-mlp (lecture 3), bn-mlp (lecture 4's first
+BatchNorm MLP), bn-deep (lecture 4's deep one), wavenet (lecture 6) and gpt (lecture 7,
+small): built by examples/makemore.py's build_model, examples/gpt.py's define_gpt and,
+for bn-deep, tutorial 5's layers, the same code for gradkit and PyTorch, trained on a fixed
 batch of random tokens with SGD (makemore) or gpt.py's AdamW; only gradkit and torch run
 them, as no NumPy floor is written for them. The implementations (--impls):
 
@@ -115,14 +116,15 @@ class Lecture:
     """A Zero to Hero lecture model, built by the example that trains it.
 
     makemore.py's `build_model` (model: mlp, bn, wavenet) with its sizes for that model,
-    or gpt.py's `define_gpt` (model: gpt) with the sizes in `gpt`. Trained on a fixed batch
-    of random token indices: SGD at the lectures' lr 0.1 for makemore, gpt.py's AdamW
-    (its parameter groups, weight decay 0.1, betas (0.9, 0.99), lr 6e-3) for the GPT.
-    Only gradkit and torch run these (no NumPy floor).
+    lecture 4's deep MLP as tutorial 5 builds it (model: deep-bn; `deep_bn_mlp`, which no
+    example trains), or gpt.py's `define_gpt` (model: gpt) with the sizes in `gpt`.
+    Trained on a fixed batch of random token indices: SGD at the lectures' lr 0.1 for the
+    makemore models, gpt.py's AdamW (its parameter groups, weight decay 0.1, betas
+    (0.9, 0.99), lr 6e-3) for the GPT. Only gradkit and torch run these (no NumPy floor).
     """
 
     name: str
-    model: str  # makemore.py's --model, or "gpt"
+    model: str  # makemore.py's --model, "deep-bn" or "gpt"
     batch: int
     steps: int  # timed steps per worker by default
     gpt: tuple = ()  # the GPT's constructor arguments, as (name, value) pairs
@@ -135,9 +137,12 @@ MAKEMORE_VOCAB = 27  # a-z and "."
 MAKEMORE_LR = 0.1  # the lectures' (makemore.py trains at 0.2 with batch 128)
 GPT_VOCAB = 65  # tiny Shakespeare's characters
 GPT_LR = 6e-3  # gpt.py's default peak lr
-LECTURES = {  # batch 32 as in the lectures
+# The makemore models at the lectures' batch of 32; the GPT at a size whose step takes
+# tens of ms on a 2-core CPU (gpt.py's default: 4 layers, n_embd 128, block 64, batch 32).
+LECTURES = {
     "makemore-mlp": Lecture("makemore-mlp", "mlp", 32, 2000),
     "bn-mlp": Lecture("bn-mlp", "bn", 32, 500),
+    "bn-deep": Lecture("bn-deep", "deep-bn", 32, 300),
     "wavenet": Lecture("wavenet", "wavenet", 32, 500),
     "gpt": Lecture("gpt", "gpt", 16, 60, (("vocab_size", GPT_VOCAB), ("block_size", 64),
                                           ("n_layer", 2), ("n_head", 4), ("n_embd", 64),
@@ -420,10 +425,31 @@ def _example(name, lib):
         sys.modules.update(saved)
 
 
+def deep_bn_mlp(lib, block_size=3, n_embd=10, n_hidden=100, depth=5):
+    """Lecture 4's deep MLP, as docs/tutorials/05 builds it with `lib` (gradkit or torch):
+    embed, flatten, then `depth` times Linear (no bias), BatchNorm1d, Tanh; Kaiming init
+    with tanh's gain, the output layer scaled by 0.1."""
+    nn = lib.nn
+    layers = [nn.Embedding(MAKEMORE_VOCAB, n_embd), nn.Flatten()]
+    fan_in = n_embd * block_size
+    for _ in range(depth):
+        layers += [nn.Linear(fan_in, n_hidden, bias=False), nn.BatchNorm1d(n_hidden), nn.Tanh()]
+        fan_in = n_hidden
+    model = nn.Sequential(*layers, nn.Linear(fan_in, MAKEMORE_VOCAB))
+    with lib.no_grad():
+        for layer in model[:-1]:
+            if isinstance(layer, nn.Linear):
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="tanh")
+        model[-1].weight *= 0.1
+    return model
+
+
 def lecture_model(lib, cfg: Lecture):
     """cfg's model, made by its example's own code with `lib` (gradkit or torch)."""
     if cfg.model == "gpt":
         return _example("gpt", lib.__name__).define_gpt(lib)(**dict(cfg.gpt))
+    if cfg.model == "deep-bn":
+        return deep_bn_mlp(lib)
     makemore = _example("makemore", lib.__name__)
     sizes = {k: makemore.CONFIGS[cfg.model][k] for k in ("block_size", "n_embd", "n_hidden")}
     return makemore.build_model(cfg.model, MAKEMORE_VOCAB, **sizes)
@@ -445,7 +471,8 @@ def make_lecture_data(cfg: Lecture, seed: int):
         x, y = (rng.integers(0, opts["vocab_size"], (cfg.batch, opts["block_size"]))
                 for _ in range(2))
     else:
-        block = _example("makemore", "gradkit").CONFIGS[cfg.model]["block_size"]
+        block = 3 if cfg.model == "deep-bn" else \
+            _example("makemore", "gradkit").CONFIGS[cfg.model]["block_size"]
         x = rng.integers(0, MAKEMORE_VOCAB, (cfg.batch, block))
         y = rng.integers(0, MAKEMORE_VOCAB, cfg.batch)
     return weights, x, y

@@ -76,7 +76,7 @@ def test_smoke_run_of_a_lecture_model_with_one_thread():
         assert "target makemore-mlp: gradkit/torch" in out, out
 
 
-@pytest.mark.parametrize("name", ["makemore-mlp", "bn-mlp", "wavenet", "gpt"])
+@pytest.mark.parametrize("name", ["makemore-mlp", "bn-mlp", "bn-deep", "wavenet", "gpt"])
 def test_lecture_models_give_gradkit_and_torch_the_same_losses(name):
     """Each lecture model, built by its example's code in both libraries (makemore.py's
     under torch's names), trains from the same weights and tokens to the same losses
