@@ -45,9 +45,9 @@ threadpoolctl when it is installed).
 PyTorch runs with torch.set_num_threads(<CPUs this process may use>), the same count
 NumPy's BLAS uses by default; --threads N gives both N threads (torch.set_num_threads, and
 OPENBLAS_NUM_THREADS, OMP_NUM_THREADS and MKL_NUM_THREADS in the workers' environment).
-`--device strict` runs gradkit on array-api-strict's
-simulated device, which refuses non-standard calls and implicit host conversion: it
-checks the losses but times nothing, as that backend is a test double.
+`--device strict` runs gradkit on array-api-strict's simulated device, which refuses
+non-standard calls and implicit host conversion: it checks the losses but times nothing,
+as that backend is a test double.
 """
 
 from __future__ import annotations
@@ -425,7 +425,7 @@ def _example(name, lib):
         sys.modules.update(saved)
 
 
-def deep_bn_mlp(lib, block_size=3, n_embd=10, n_hidden=100, depth=5):
+def deep_bn_mlp(lib, block_size, n_embd, n_hidden, depth=5):
     """Lecture 4's deep MLP, as docs/tutorials/05 builds it with `lib` (gradkit or torch):
     embed, flatten, then `depth` times Linear (no bias), BatchNorm1d, Tanh; Kaiming init
     with tanh's gain, the output layer scaled by 0.1."""
@@ -444,15 +444,23 @@ def deep_bn_mlp(lib, block_size=3, n_embd=10, n_hidden=100, depth=5):
     return model
 
 
+def _makemore_sizes(cfg: Lecture):
+    """block_size, n_embd and n_hidden of a makemore model: makemore.py's for its models,
+    tutorial 5's for the deep one."""
+    if cfg.model == "deep-bn":
+        return dict(block_size=3, n_embd=10, n_hidden=100)
+    config = _example("makemore", "gradkit").CONFIGS[cfg.model]
+    return {k: config[k] for k in ("block_size", "n_embd", "n_hidden")}
+
+
 def lecture_model(lib, cfg: Lecture):
     """cfg's model, made by its example's own code with `lib` (gradkit or torch)."""
     if cfg.model == "gpt":
         return _example("gpt", lib.__name__).define_gpt(lib)(**dict(cfg.gpt))
     if cfg.model == "deep-bn":
-        return deep_bn_mlp(lib)
+        return deep_bn_mlp(lib, **_makemore_sizes(cfg))
     makemore = _example("makemore", lib.__name__)
-    sizes = {k: makemore.CONFIGS[cfg.model][k] for k in ("block_size", "n_embd", "n_hidden")}
-    return makemore.build_model(cfg.model, MAKEMORE_VOCAB, **sizes)
+    return makemore.build_model(cfg.model, MAKEMORE_VOCAB, **_makemore_sizes(cfg))
 
 
 def make_lecture_data(cfg: Lecture, seed: int):
@@ -471,9 +479,7 @@ def make_lecture_data(cfg: Lecture, seed: int):
         x, y = (rng.integers(0, opts["vocab_size"], (cfg.batch, opts["block_size"]))
                 for _ in range(2))
     else:
-        block = 3 if cfg.model == "deep-bn" else \
-            _example("makemore", "gradkit").CONFIGS[cfg.model]["block_size"]
-        x = rng.integers(0, MAKEMORE_VOCAB, (cfg.batch, block))
+        x = rng.integers(0, MAKEMORE_VOCAB, (cfg.batch, _makemore_sizes(cfg)["block_size"]))
         y = rng.integers(0, MAKEMORE_VOCAB, cfg.batch)
     return weights, x, y
 
