@@ -1,7 +1,13 @@
-"""Time one MLP training step in gradkit against a hand-written NumPy floor and PyTorch.
+"""Time one training step in gradkit against a hand-written NumPy floor and PyTorch.
 
-One step is: forward, loss (softmax cross-entropy, or MSE for `tiny`), backward, SGD
-update, zero-grad. The implementations (--impls):
+Two kinds of config (--configs). The MLPs tiny, small, medium and large: one step is
+forward, loss (softmax cross-entropy, or MSE for `tiny`), backward, SGD update, zero-grad.
+The Zero to Hero lecture models makemore-mlp (lecture 3), bn-mlp (lecture 4's first
+BatchNorm MLP), bn-deep (lecture 4's deep one), wavenet (lecture 6) and gpt (lecture 7,
+small): built by examples/makemore.py's build_model, examples/gpt.py's define_gpt and,
+for bn-deep, tutorial 5's layers, the same code for gradkit and PyTorch, trained on a fixed
+batch of random tokens with SGD (makemore) or gpt.py's AdamW; only gradkit and torch run
+them, as no NumPy floor is written for them. The implementations (--impls):
 
     gradkit        the library (nn.Sequential, F.cross_entropy / F.mse_loss, optim.SGD)
     numpy          THE FLOOR: plain, idiomatic NumPy that allocates its temporaries
@@ -12,8 +18,9 @@ update, zero-grad. The implementations (--impls):
     torch          PyTorch, when installed (skipped with a note otherwise)
 
 Every implementation starts from the same float32 weights and data, drawn on the host
-with a fixed NumPy seed, so their losses must agree; the script checks that over the
-first few steps and prints the agreement.
+with a fixed NumPy seed (the lecture models' weights: their example's own initialisation,
+made with gradkit after gk.manual_seed(seed)), so their losses must agree; the script
+checks that over the first few steps and prints the agreement.
 
 Each (implementation, config) runs in its own worker process (this script re-invoked
 with --worker), interleaved over several rounds in rotating order, after warm-up steps.
@@ -22,34 +29,42 @@ each row to the NumPy floor and to PyTorch, each worker's peak resident memory
 (ru_maxrss), how much of it the step adds over the resident size after set-up, and the
 minor page faults per step. For `large` it also prints the step's achieved GFLOP/s beside
 the machine's own float32 matmul GFLOP/s, measured in the same run. On the CPU it prints
-one line per config with issue 4's targets for gradkit/floor and gradkit/torch and
-whether this run meets them (informational: the exit status reflects only errors and
-loss mismatches).
+one line per config with issue 4's targets for gradkit/floor and gradkit/torch (issue
+13's gradkit/torch for the lecture models) and whether this run meets them
+(informational: the exit status reflects only errors and loss mismatches), and which
+BLAS library each implementation multiplies with (OpenBLAS's kernel, through
+threadpoolctl when it is installed).
 
     python examples/benchmark.py                          # all configs, 3 rounds
     python examples/benchmark.py --configs tiny,small --rounds 5 --json out.json
+    python examples/benchmark.py --configs makemore-mlp,bn-mlp,wavenet,gpt --threads 1
     python examples/benchmark.py --smoke                  # a few seconds; used by the tests
     python examples/benchmark.py --device cuda            # on a GPU (floor via CuPy)
     python examples/benchmark.py --profile --configs tiny,medium   # where gradkit's step goes
 
 PyTorch runs with torch.set_num_threads(<CPUs this process may use>), the same count
-NumPy's BLAS uses by default. `--device strict` runs gradkit on array-api-strict's
-simulated device, which refuses non-standard calls and implicit host conversion: it
-checks the losses but times nothing, as that backend is a test double.
+NumPy's BLAS uses by default; --threads N gives both N threads (torch.set_num_threads, and
+OPENBLAS_NUM_THREADS, OMP_NUM_THREADS and MKL_NUM_THREADS in the workers' environment).
+`--device strict` runs gradkit on array-api-strict's simulated device, which refuses
+non-standard calls and implicit host conversion: it checks the losses but times nothing,
+as that backend is a test double.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
+import re
 import resource
 import statistics
 import subprocess
 import sys
 import textwrap
 import time
+import types
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,6 +109,53 @@ CONFIGS = {
     "medium": Config("medium", (784, 512, 512, 10), 256, "relu", "ce", 150),
     "large": Config("large", (784, 2048, 2048, 10), 1024, "relu", "ce", 12),
 }
+
+
+@dataclass(frozen=True)
+class Lecture:
+    """A Zero to Hero lecture model, built by the example that trains it.
+
+    makemore.py's `build_model` (model: mlp, bn, wavenet) with its sizes for that model,
+    lecture 4's deep MLP as tutorial 5 builds it (model: deep-bn; `deep_bn_mlp`, which no
+    example trains), or gpt.py's `define_gpt` (model: gpt) with the sizes in `gpt`.
+    Trained on a fixed batch of random token indices: SGD at the lectures' lr 0.1 for the
+    makemore models, gpt.py's AdamW (its parameter groups, weight decay 0.1, betas
+    (0.9, 0.99), lr 6e-3) for the GPT. Only gradkit and torch run these (no NumPy floor).
+    """
+
+    name: str
+    model: str  # makemore.py's --model, "deep-bn" or "gpt"
+    batch: int
+    steps: int  # timed steps per worker by default
+    gpt: tuple = ()  # the GPT's constructor arguments, as (name, value) pairs
+
+    def flops(self):
+        return None  # not counted: the achieved-GFLOP/s line is for `large` only
+
+
+MAKEMORE_VOCAB = 27  # a-z and "."
+MAKEMORE_LR = 0.1  # the lectures' (makemore.py trains at 0.2 with batch 128)
+GPT_VOCAB = 65  # tiny Shakespeare's characters
+GPT_LR = 6e-3  # gpt.py's default peak lr
+# The makemore models at the lectures' batch of 32; the GPT at a size whose step takes
+# tens of ms on a 2-core CPU (gpt.py's default: 4 layers, n_embd 128, block 64, batch 32).
+LECTURES = {
+    "makemore-mlp": Lecture("makemore-mlp", "mlp", 32, 2000),
+    "bn-mlp": Lecture("bn-mlp", "bn", 32, 500),
+    "bn-deep": Lecture("bn-deep", "deep-bn", 32, 300),
+    "wavenet": Lecture("wavenet", "wavenet", 32, 500),
+    "gpt": Lecture("gpt", "gpt", 16, 60, (("vocab_size", GPT_VOCAB), ("block_size", 64),
+                                          ("n_layer", 2), ("n_head", 4), ("n_embd", 64),
+                                          ("dropout", 0.0))),
+}
+LECTURE_IMPLS = ("gradkit", "torch")
+LECTURE_TARGET = 0.8  # issue 13: each lecture model <= 0.8x PyTorch (1 thread and 2)
+CONFIGS.update(LECTURES)
+
+
+def impls_for(name, impls):
+    """The implementations that run config `name`: the lecture models have no NumPy rows."""
+    return [i for i in impls if name not in LECTURES or i in LECTURE_IMPLS]
 
 
 def make_data(cfg: Config, seed: int):
@@ -257,7 +319,6 @@ def _numpy_builder(cls):
 def build_torch(cfg, weights, x, y, device):
     import torch
 
-    torch.set_num_threads(_cpu_count())
     dev = device if device.startswith("cuda") and torch.cuda.is_available() else "cpu"
     layers = []
     for i, (w, b) in enumerate(weights):
@@ -319,21 +380,173 @@ BUILDERS = {"gradkit": build_gradkit, "numpy": _numpy_builder(NumpyMLP),
             "numpy-inplace": _numpy_builder(InplaceNumpyMLP), "torch": build_torch}
 
 
+# ---- the lecture models: built by examples/makemore.py and examples/gpt.py -------------
+
+EXAMPLES = os.path.dirname(os.path.abspath(__file__))
+
+
+def _load_example(name, module_name):
+    """examples/<name>.py as a fresh module called `module_name` (once in sys.modules)."""
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    if EXAMPLES not in sys.path:
+        sys.path.append(EXAMPLES)  # the examples `import _cli` from their own folder
+    spec = importlib.util.spec_from_file_location(module_name, os.path.join(EXAMPLES, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _example(name, lib):
+    """gpt.py, or makemore.py with its gradkit names bound to `lib`'s ("gradkit", "torch").
+
+    makemore.py's docstring promises that everything but main() runs unchanged under
+    `import torch as gk` (with torch.nn, torch.optim); its layer classes subclass nn.Module
+    at import, so for PyTorch it is loaded while `gradkit`, `gradkit.nn` and
+    `gradkit.nn.functional` name PyTorch's modules. gpt.py needs no such help:
+    `define_gpt(torch)` takes the library as its argument.
+    """
+    if name == "gpt" or lib == "gradkit":
+        return _load_example(name, f"_bench_{name}")
+    import torch
+
+    _load_example("_cli", "_cli")  # makemore.py's `import _cli`: with the real gradkit
+    as_gradkit = types.ModuleType("gradkit")
+    as_gradkit.__getattr__ = lambda attr: getattr(torch, attr)  # gk.tensor -> torch.tensor
+    as_gradkit.datasets = None  # imported by makemore.py, used only in main()
+    swap = {"gradkit": as_gradkit, "gradkit.nn": torch.nn,
+            "gradkit.nn.functional": torch.nn.functional}
+    saved = {key: sys.modules[key] for key in swap}
+    sys.modules.update(swap)
+    try:
+        return _load_example(name, f"_bench_{name}_torch")
+    finally:
+        sys.modules.update(saved)
+
+
+def deep_bn_mlp(lib, block_size, n_embd, n_hidden, depth=5):
+    """Lecture 4's deep MLP, as docs/tutorials/05 builds it with `lib` (gradkit or torch):
+    embed, flatten, then `depth` times Linear (no bias), BatchNorm1d, Tanh; Kaiming init
+    with tanh's gain, the output layer scaled by 0.1."""
+    nn = lib.nn
+    layers = [nn.Embedding(MAKEMORE_VOCAB, n_embd), nn.Flatten()]
+    fan_in = n_embd * block_size
+    for _ in range(depth):
+        layers += [nn.Linear(fan_in, n_hidden, bias=False), nn.BatchNorm1d(n_hidden), nn.Tanh()]
+        fan_in = n_hidden
+    model = nn.Sequential(*layers, nn.Linear(fan_in, MAKEMORE_VOCAB))
+    with lib.no_grad():
+        for layer in model[:-1]:
+            if isinstance(layer, nn.Linear):
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="tanh")
+        model[-1].weight *= 0.1
+    return model
+
+
+def _makemore_sizes(cfg: Lecture):
+    """block_size, n_embd and n_hidden of a makemore model: makemore.py's for its models,
+    tutorial 5's for the deep one."""
+    if cfg.model == "deep-bn":
+        return dict(block_size=3, n_embd=10, n_hidden=100)
+    config = _example("makemore", "gradkit").CONFIGS[cfg.model]
+    return {k: config[k] for k in ("block_size", "n_embd", "n_hidden")}
+
+
+def lecture_model(lib, cfg: Lecture):
+    """cfg's model, made by its example's own code with `lib` (gradkit or torch)."""
+    if cfg.model == "gpt":
+        return _example("gpt", lib.__name__).define_gpt(lib)(**dict(cfg.gpt))
+    if cfg.model == "deep-bn":
+        return deep_bn_mlp(lib, **_makemore_sizes(cfg))
+    makemore = _example("makemore", lib.__name__)
+    return makemore.build_model(cfg.model, MAKEMORE_VOCAB, **_makemore_sizes(cfg))
+
+
+def make_lecture_data(cfg: Lecture, seed: int):
+    """The example's initial weights (its own init after gk.manual_seed(seed)), as host
+    arrays by state_dict name, and a batch of random token indices from a NumPy seed:
+    (batch, block) contexts and (batch,) next tokens for makemore, (batch, block) inputs
+    and targets for the GPT. Every worker builds the weights with gradkit, the torch
+    worker too (so its resident memory includes gradkit's modules)."""
+    import gradkit as gk
+
+    gk.manual_seed(seed)
+    weights = {k: v.numpy() for k, v in lecture_model(gk, cfg).state_dict().items()}
+    rng = np.random.default_rng(seed)
+    if cfg.model == "gpt":
+        opts = dict(cfg.gpt)
+        x, y = (rng.integers(0, opts["vocab_size"], (cfg.batch, opts["block_size"]))
+                for _ in range(2))
+    else:
+        x = rng.integers(0, MAKEMORE_VOCAB, (cfg.batch, _makemore_sizes(cfg)["block_size"]))
+        y = rng.integers(0, MAKEMORE_VOCAB, cfg.batch)
+    return weights, x, y
+
+
+def _lecture_builder(lib_name):
+    """A builder of the lecture models' training step in gradkit or torch (the same code)."""
+
+    def build(cfg, weights, x, y, device):
+        lib = importlib.import_module(lib_name)
+        if lib_name == "torch":
+            device = device if device.startswith("cuda") and lib.cuda.is_available() else "cpu"
+        model = lecture_model(lib, cfg)
+        model.load_state_dict({k: lib.tensor(v) for k, v in weights.items()})
+        model.to(device)
+        model.train()
+        xt, yt = lib.tensor(x, device=device), lib.tensor(y, device=device)
+        if cfg.model == "gpt":  # gpt.py's optimizer (it also clips the gradient; not here)
+            opt = model.configure_optimizers(weight_decay=0.1, learning_rate=GPT_LR,
+                                             betas=(0.9, 0.99))
+            forward = lambda: model(xt, yt)[1]  # noqa: E731
+        else:
+            opt = lib.optim.SGD(model.parameters(), lr=MAKEMORE_LR)
+            forward = lambda: lib.nn.functional.cross_entropy(model(xt), yt)  # noqa: E731
+
+        def step():
+            loss = forward()
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+        sync = None
+        if device.startswith("cuda"):
+            sync = lib.cuda.synchronize if lib_name == "torch" else lambda: lib.synchronize(device)
+        return step, lambda loss: loss.item(), sync
+
+    return build
+
+
+LECTURE_BUILDERS = {"gradkit": _lecture_builder("gradkit"), "torch": _lecture_builder("torch")}
+
+
+def make_inputs(cfg, seed):
+    """Weights, inputs and targets of any config."""
+    return make_lecture_data(cfg, seed) if isinstance(cfg, Lecture) else make_data(cfg, seed)
+
+
 class Unavailable(Exception):
     """An implementation that cannot run here (not installed): skipped with a note."""
 
 
-def build(impl, cfg, weights, x, y, device):
+def build(impl, cfg, weights, x, y, device, threads=None):
+    """impl's (step, read_loss, synchronize) for cfg; torch with `threads` threads
+    (default: the CPUs this process may use)."""
     try:
         if impl == "torch":
-            import torch  # noqa: F401
+            import torch
+
+            torch.set_num_threads(threads or _cpu_count())
         elif impl == "gradkit":
             from gradkit import nn, optim
     except ImportError as e:
         raise Unavailable(f"{impl} is not importable: {e}") from None
     if impl == "gradkit" and not (hasattr(nn, "Linear") and hasattr(optim, "SGD")):
         raise Unavailable("gradkit.nn / gradkit.optim are not implemented yet")
-    return BUILDERS[impl](cfg, weights, x, y, device)
+    builders = LECTURE_BUILDERS if isinstance(cfg, Lecture) else BUILDERS
+    return builders[impl](cfg, weights, x, y, device)
 
 
 def _cpu_count() -> int:
@@ -371,9 +584,9 @@ def _rss_mb():
 
 def run_worker(impl, cfg, args):
     """Check the first losses, warm up, time the steps; return a result dict."""
-    weights, x, y = make_data(cfg, args.seed)
+    weights, x, y = make_inputs(cfg, args.seed)
     device = args.device if impl == "gradkit" or args.device.startswith("cuda") else "cpu"
-    step, read, sync = build(impl, cfg, weights, x, y, device)
+    step, read, sync = build(impl, cfg, weights, x, y, device, args.threads)
     base_mb = _rss_mb()
     losses = [read(step()) for _ in range(args.check)]
     timed = args.device != "strict"
@@ -401,7 +614,37 @@ def run_worker(impl, cfg, args):
         "step_mb": peak_mb - base_mb if base_mb is not None else None,
         "faults_per_step": (ru1.ru_minflt - ru0.ru_minflt) / len(times) if times else None,
         "gpu_mb": _gpu_mb(impl) if device.startswith("cuda") else None,
+        "blas": blas_summary(impl, device),
     }
+
+
+def _threads(n):
+    return f"{n} thread" if n == 1 else f"{n} threads"
+
+
+def blas_summary(impl, device):
+    """One line: the BLAS library (and OpenBLAS's kernel) this worker multiplies with."""
+    if device.startswith("cuda"):
+        return "cuBLAS"
+    if impl == "torch":
+        import torch
+
+        config = torch.__config__.show()
+        blas = re.search(r"BLAS_INFO=(\w+)", config)
+        mkl = re.search(r"Math Kernel Library Version ([\w.]+)", config)
+        isa = re.search(r"CPU capability usage: (\w+)", config)
+        return (f"torch {torch.__version__}: BLAS {blas[1] if blas else 'unknown'}"
+                f"{' ' + mkl[1] if mkl else ''}, CPU capability {isa[1] if isa else 'unknown'}, "
+                f"{_threads(torch.get_num_threads())}")
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # the build's BLAS; the kernel chosen at run time is unknown
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return (f"numpy {np.__version__}: {blas.get('name')} {blas.get('version')} "
+                "(kernel and threads unknown: threadpoolctl is not installed)")
+    return "; ".join(f"numpy {np.__version__}: {i['internal_api']} {i['version']} kernel "
+                     f"{i.get('architecture')}, {_threads(i['num_threads'])}"
+                     for i in threadpool_info() if i["user_api"] == "blas")
 
 
 def _gpu_mb(impl):
@@ -458,7 +701,12 @@ def spawn(what, config, args):
            "--configs", config or "tiny", "--device", args.device, "--seed", str(args.seed),
            "--steps", str(args.steps_for(config)), "--warmup", str(args.warmup_for(config)),
            "--check", str(args.check)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    env = None
+    if args.threads:  # read by OpenBLAS, OpenMP and MKL when they load
+        cmd += ["--threads", str(args.threads)]
+        env = {**os.environ, **{f"{lib}_NUM_THREADS": str(args.threads)
+                                for lib in ("OPENBLAS", "OMP", "MKL")}}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     for line in proc.stdout.splitlines():
         if line.startswith("@@result "):
             return json.loads(line[len("@@result "):])
@@ -498,7 +746,7 @@ def summarize(runs, args, impls):
                                default=None),
                 "faults_per_step": statistics.median(r["faults_per_step"] for r in got)
                 if ms else None,
-                "gpu_mb": got[0].get("gpu_mb"),
+                "gpu_mb": got[0].get("gpu_mb"), "blas": got[0].get("blas"),
             }
         ref, agree = agreement(rows, impls)
         for impl, row in rows.items():
@@ -507,7 +755,8 @@ def summarize(runs, args, impls):
             for other in ("numpy", "torch"):
                 mine, theirs = row["ms"], rows.get(other, {}).get("ms")
                 row[f"ratio_{other}"] = mine / theirs if mine and theirs else None
-            row["gflops"] = CONFIGS[name].flops() / (row["ms"] * 1e-3) / 1e9 if row["ms"] else None
+            flops = CONFIGS[name].flops()
+            row["gflops"] = flops / (row["ms"] * 1e-3) / 1e9 if row["ms"] and flops else None
         summary[name] = rows
     return summary
 
@@ -545,16 +794,20 @@ def table(summary, impls):
 
 
 def target_lines(summary):
-    """One line per config: issue 4's gradkit/floor and gradkit/torch targets, met or not
-    (judged on the ratio as printed, to two decimals, as the targets are stated)."""
+    """One line per config: issue 4's gradkit/floor and gradkit/torch targets (issue 13's
+    gradkit/torch for the lecture models), met or not (judged on the ratio as printed, to
+    two decimals, as the targets are stated)."""
+    targets = {**TARGETS, **{name: (None, LECTURE_TARGET) for name in LECTURES}}
     lines = []
     for name, rows in summary.items():
         row, floor = rows.get("gradkit"), rows.get("numpy")
-        if name not in TARGETS or not row or row["ms"] is None:
+        if name not in targets or not row or row["ms"] is None:
             continue
         parts = []
         for (key, label), limit in zip((("ratio_numpy", "floor"), ("ratio_torch", "torch")),
-                                       TARGETS[name]):
+                                       targets[name]):
+            if limit is None:
+                continue
             got = row[key]
             verdict = "n/a" if got is None else "met" if round(got, 2) <= limit else "NOT met"
             parts.append(f"gradkit/{label} {_fmt(got, '.2f')} (<= {limit}: {verdict})")
@@ -567,6 +820,14 @@ def target_lines(summary):
     return lines
 
 
+def threads_note(args):
+    """How many threads the workers' BLAS and torch were given."""
+    if args.threads:
+        return (f"{args.threads} (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, MKL_NUM_THREADS, "
+                "torch.set_num_threads)")
+    return f"BLAS default, torch {_cpu_count()}"
+
+
 def _setup_error(message):
     """One `error:` line on stderr and exit status 2: a setup problem, not a bug."""
     print(f"error: {message}", file=sys.stderr, flush=True)
@@ -574,7 +835,14 @@ def _setup_error(message):
 
 
 def check_setup(args):
-    """Before any worker runs: the device is usable and --json can be written."""
+    """Before any worker runs: the device is usable and --json can be written (and, for
+    --profile --threads, threadpoolctl is there to limit this process's BLAS threads)."""
+    if args.profile and args.threads:
+        try:
+            import threadpoolctl  # noqa: F401
+        except ImportError:
+            _setup_error("--profile --threads limits the BLAS threads with threadpoolctl: "
+                         "pip install threadpoolctl")
     if args.device != "cpu":
         import gradkit as gk
 
@@ -610,7 +878,7 @@ def parent_main(args):
     for r in range(args.rounds):
         order = impls[r % len(impls):] + impls[:r % len(impls)]
         for name in args.config_list:
-            for impl in order:
+            for impl in impls_for(name, order):
                 if impl in skipped:
                     continue
                 res = spawn(impl, name, args)
@@ -622,7 +890,7 @@ def parent_main(args):
                 else:
                     runs.append(res)
                 if args.verbose:
-                    print(f"round {r} {name:6s} {impl:13s} {_fmt_ms(res.get('ms'))} ms",
+                    print(f"round {r} {name:12s} {impl:13s} {_fmt_ms(res.get('ms'))} ms",
                           file=sys.stderr)
         if "large" in args.config_list and args.device != "strict":
             res = spawn("matmul", None, args)
@@ -634,7 +902,7 @@ def parent_main(args):
 
     print(f"gradkit step benchmark: device {args.device}, {args.rounds} round(s), "
           f"{_cpu_count()} CPU(s), numpy {np.__version__}, Python {platform.python_version()}, "
-          f"torch threads {_cpu_count()}, float32, lr {LR}")
+          f"threads {threads_note(args)}, float32")
     print(table(summary, impls))
     print(textwrap.fill(
           "ms/step: median over rounds of each worker's median step. /floor, /torch: the row's "
@@ -642,8 +910,14 @@ def parent_main(args):
           "raised it above the resident size after set-up; faults/step: minor page faults "
           f"per timed step. loss rel.diff: max relative difference of the first {args.check} "
           "losses to the ref row's.", width=100))
-    if "numpy-inplace" in impls:
+    if any("numpy-inplace" in rows for rows in summary.values()):
         print(textwrap.fill(f"note: {INPLACE_NOTE}", width=100))
+    blas = {}
+    for rows in summary.values():
+        for impl, row in rows.items():
+            blas.setdefault(impl, row["blas"])
+    for impl, line in blas.items():
+        print(f"BLAS {impl}: {line}")
     if args.device == "cpu":
         for line in target_lines(summary):
             print(line)
@@ -691,7 +965,7 @@ def parent_main(args):
 
 def _time_steps(cfg, args, steps):
     """Median ms/step of gradkit on `cfg`, after warm-up (the step builder too)."""
-    weights, x, y = make_data(cfg, args.seed)
+    weights, x, y = make_inputs(cfg, args.seed)
     step, _, sync = build("gradkit", cfg, weights, x, y, args.device)
     for _ in range(max(3, steps // 10)):
         step()
@@ -712,22 +986,31 @@ def profile_main(args):
     batch of 2) on arrays 2 wide, where the array work is negligible; the rest of the
     real step is array work. cProfile then names the hottest functions. Its tottime of
     an op's forward includes the array operators it runs inline (@, +=), so for large
-    configs the top forwards are where the array work happens.
+    configs the top forwards are where the array work happens. The lecture models get the
+    cProfile only. With --threads, the BLAS threads are limited through threadpoolctl.
     """
     import cProfile
     import pstats
 
+    if args.threads:
+        from threadpoolctl import threadpool_limits  # checked by check_setup
+
+        threadpool_limits(args.threads)
     for name in args.config_list:
         cfg = CONFIGS[name]
         steps = args.steps_for(name)
         ms, step, sync = _time_steps(cfg, args, steps)
-        narrow = Config(f"{name}-narrow", (2,) * (len(cfg.sizes) - 1) + (min(cfg.sizes[-1], 2),),
-                        2, cfg.act, cfg.loss, steps)
-        overhead, _, _ = _time_steps(narrow, args, max(steps, 200))
-        share = min(overhead / ms, 1.0)
-        print(f"\n=== {name}: {ms:.3f} ms/step; the same graph on 2-wide arrays: "
-              f"{overhead:.3f} ms, so framework overhead ~{100 * share:.0f} %, "
-              f"array work ~{100 * (1 - share):.0f} % ===")
+        if isinstance(cfg, Lecture):
+            print(f"\n=== {name}: {ms:.3f} ms/step ===")
+        else:
+            narrow = Config(f"{name}-narrow",
+                            (2,) * (len(cfg.sizes) - 1) + (min(cfg.sizes[-1], 2),),
+                            2, cfg.act, cfg.loss, steps)
+            overhead, _, _ = _time_steps(narrow, args, max(steps, 200))
+            share = min(overhead / ms, 1.0)
+            print(f"\n=== {name}: {ms:.3f} ms/step; the same graph on 2-wide arrays: "
+                  f"{overhead:.3f} ms, so framework overhead ~{100 * share:.0f} %, "
+                  f"array work ~{100 * (1 - share):.0f} % ===")
         prof = cProfile.Profile()
         prof.enable()
         for _ in range(steps):
@@ -776,6 +1059,10 @@ def parse_args(argv=None):
     p.add_argument("--check", type=_count, default=None, help="steps whose losses are compared")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, or strict (no timing)")
     p.add_argument("--seed", type=int, default=0, help="NumPy seed of weights and data")
+    p.add_argument("--threads", type=_count, default=None,
+                   help="BLAS and torch threads in the workers (OPENBLAS_NUM_THREADS, "
+                        "OMP_NUM_THREADS, MKL_NUM_THREADS, torch.set_num_threads); default: "
+                        "BLAS's own default, torch as many as the usable CPUs")
     p.add_argument("--smoke", action="store_true", help="tiny, one round, few steps")
     p.add_argument("--json", default=None, metavar="PATH", help="write all results here")
     p.add_argument("--profile", action="store_true", help="cProfile gradkit in this process")

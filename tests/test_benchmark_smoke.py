@@ -3,6 +3,7 @@
 No timing is asserted anywhere: the benchmark measures, the tests only keep it from rotting.
 """
 
+import dataclasses
 import importlib.util
 import subprocess
 import sys
@@ -54,6 +55,42 @@ def test_smoke_run_prints_the_table():
     assert float(gradkit[2]) > 0  # a time was measured (its value is not judged)
     assert float(gradkit[8]) <= 1e-4  # its losses agree with the floor's
     assert "target tiny: gradkit/floor" in out, out  # issue 4's target line, informational
+
+
+def test_smoke_run_of_a_lecture_model_with_one_thread():
+    """makemore-mlp: a gradkit row (and a torch row, when PyTorch is installed) with no
+    NumPy floor, losses that agree, and the BLAS each one multiplies with, one thread."""
+    if not _gradkit_has_training_layers():
+        pytest.skip("gradkit.nn / gradkit.optim not implemented yet")
+    out = _run("--smoke", "--configs", "makemore-mlp", "--threads", "1")
+    rows = _rows(out)
+    gradkit = rows[("makemore-mlp", "gradkit")]
+    assert float(gradkit[2]) > 0 and gradkit[3] == "-", out  # timed; no floor to divide by
+    assert ("makemore-mlp", "numpy") not in rows and "numpy-inplace" not in out, out
+    assert "LOSS MISMATCH" not in out and "ERROR" not in out, out
+    assert "threads 1 (OPENBLAS_NUM_THREADS" in out, out
+    assert "BLAS gradkit: numpy" in out, out
+    if importlib.util.find_spec("torch") is not None:
+        assert gradkit[8] != "ref" and float(gradkit[8]) <= 1e-4, out  # torch is the ref
+        assert "BLAS torch: torch" in out and "1 thread\n" in out, out
+        assert "target makemore-mlp: gradkit/torch" in out, out
+
+
+@pytest.mark.parametrize("name", ["makemore-mlp", "bn-mlp", "bn-deep", "wavenet", "gpt"])
+def test_lecture_models_give_gradkit_and_torch_the_same_losses(name):
+    """Each lecture model, built by its example's code in both libraries (makemore.py's
+    under torch's names), trains from the same weights and tokens to the same losses
+    (on a batch of 4, to be quick)."""
+    pytest.importorskip("torch")
+    bench = _load_benchmark()
+    cfg = dataclasses.replace(bench.CONFIGS[name], batch=4)
+    weights, x, y = bench.make_inputs(cfg, seed=0)
+    losses = {}
+    for impl in ("gradkit", "torch"):
+        step, read, _ = bench.build(impl, cfg, weights, x, y, "cpu")
+        losses[impl] = [read(step()) for _ in range(3)]
+    np.testing.assert_allclose(losses["gradkit"], losses["torch"], rtol=1e-4)
+    assert losses["gradkit"][-1] < losses["gradkit"][0]  # it trains
 
 
 def test_smoke_run_on_the_strict_device():

@@ -541,6 +541,7 @@ def test_fast_defaults_yield_to_explicit_options(tmp_path, capsys):
     ("gpt", ["--n-head", "0"]), ("gpt", ["--eval-iters", "0"]), ("moons", ["--steps", "0"]),
     ("engine_overhead", ["--ops", "0"]), ("engine_overhead", ["--repeats", "0"]),
     ("benchmark", ["--smoke", "--rounds", "0"]), ("benchmark", ["--steps", "0"]),
+    ("benchmark", ["--threads", "0"]),
 ])
 def test_counts_below_one_are_rejected(script, argv, capsys):
     module = load_example(script)
