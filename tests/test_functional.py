@@ -387,8 +387,13 @@ def test_batch_norm_function_train_and_eval(device):
     evaluated = F.batch_norm(t64(x, device, False), rm, rv, training=False)
     close(evaluated, (x - rm.numpy()[:, None]) / np.sqrt(rv.numpy()[:, None] + 1e-5))
     w, b = RNG(28).random(3), RNG(29).random(3)
-    assert gk.gradcheck(lambda a, c, d: F.batch_norm(a, None, None, c, d, training=True),
-                        [t64(x[:4, :, 0], device), t64(w, device), t64(b, device)])
+    def bn(a, c, d):
+        return F.batch_norm(a, None, None, c, d, training=True)
+    for shape in (x[:4, :, 0], x[:4]):  # (N, C) and (N, C, L); second order too (one node)
+        inputs = [t64(shape, device), t64(w, device), t64(b, device)]
+        assert gk.gradcheck(bn, inputs) and gk.gradgradcheck(bn, inputs)
+    y = F.batch_norm(t64(x[:4], device), None, None, training=True)
+    assert y.grad_fn.name() == "BatchNormalizeBackward0"  # one node, not eleven
 
 
 def test_embedding_values_gradient_and_padding(device):

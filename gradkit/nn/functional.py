@@ -19,7 +19,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from gradkit import debug, ops
-from gradkit.autograd import Function, ShapeError, on_device
+from gradkit.autograd import Function, ShapeError, is_grad_enabled, on_device
 from gradkit.backends import DeviceError
 from gradkit.tensor import Tensor, tensor
 from gradkit.tensor import tensor as _as_tensor  # (one_hot's argument is named `tensor`)
@@ -424,14 +424,16 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if n <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                              f"training, got input of shape {input.shape}")
-        mean = ops.mean(input, axis=axes, keepdims=True)
-        centred = input - mean
-        var = ops.mean(centred * centred, axis=axes, keepdims=True)
-        out = centred / ops.sqrt(var + eps)
+        xp, b = input.backend.xp, input.backend  # the batch statistics, outside the graph
+        x = b.to_float(input.array)
+        mean = xp.mean(x, axis=axes, keepdims=True)
+        centred = x - mean
+        var = xp.mean(centred * centred, axis=axes, keepdims=True)
+        out = BatchNormalize.apply(input, centred=centred, var=var, axes=axes, eps=eps)
         if running_mean is not None:
-            _update_running(running_mean, mean, momentum, 1.0)
+            _update_running(running_mean, Tensor.wrap(mean, b), momentum, 1.0)
         if running_var is not None:
-            _update_running(running_var, var, momentum, n / (n - 1))
+            _update_running(running_var, Tensor.wrap(var, b), momentum, n / (n - 1))
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation needs running_mean and running_var")
@@ -444,6 +446,44 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if bias is not None:
         out = out + ops.reshape(bias, view)
     return out
+
+
+class BatchNormalize(Function):
+    """(x - mean) / sqrt(var + eps) with the batch's own statistics: BatchNorm's
+    normalisation as one node (batch_norm computes `centred` = x - mean and the biased
+    `var` once, for the running statistics too).
+
+    Backward is the closed form of lecture 5 (Backprop ninja), over the normalised axes:
+    ``dx = inv_std * (g - mean(g) - xhat * mean(g * xhat))``. It runs on raw arrays, unless
+    the backward itself is being recorded (create_graph=True): then it is built from
+    differentiable ops, with ``xhat`` the node's own output and ``inv_std`` recomputed from
+    x, so that second derivatives are right.
+    """
+
+    needs_float = True
+    save_inputs = True  # (x: only read when recording a second derivative)
+    save_output = True
+
+    def forward(self, x: Array, centred: Array, var: Array, axes: tuple[int, ...],
+                eps: float) -> Array:
+        self.axes, self.eps = axes, eps
+        self.inv_std = 1.0 / self.xp.sqrt(var + eps)
+        return centred * self.inv_std
+
+    def backward(self, g: Tensor) -> Grads:
+        axes = self.axes
+        if not is_grad_enabled():  # a plain backward: array work only
+            xp, xhat, ga = self.xp, self.out, g.array
+            gx = ga - xp.mean(ga, axis=axes, keepdims=True)
+            gx -= xhat * xp.mean(ga * xhat, axis=axes, keepdims=True)
+            gx *= self.inv_std
+            return Tensor._make(gx, self.backend)
+        (x,) = self.inputs
+        centred = x - ops.mean(x, axis=axes, keepdims=True)
+        inv_std = (ops.mean(centred * centred, axis=axes, keepdims=True) + self.eps) ** -0.5
+        xhat = self.output
+        return inv_std * (g - ops.mean(g, axis=axes, keepdims=True)
+                          - xhat * ops.mean(g * xhat, axis=axes, keepdims=True))
 
 
 def _update_running(running: Tensor, batch_stat: Tensor, momentum, correction: float):
