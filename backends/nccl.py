@@ -94,57 +94,42 @@ class NCCLCommunicator:
             raise TypeError(f"NCCL cannot reduce dtype {array.dtype}")
         return dtype, self.cupy.cuda.get_current_stream().ptr
 
-    def _contiguous(self, backend: Backend, array: Any,
-                    run: Callable[[Any], None]) -> Any:
-        """Run `run` on `array`, through a contiguous copy written back if needed."""
-        with backend.scope:
-            if array.flags.c_contiguous:
-                run(array)
-            else:
-                buffer = self.cupy.ascontiguousarray(array)
-                run(buffer)
-                array[...] = buffer
+    def _run(self, backend: Backend, out: Any, op: str | None,
+             launch: Callable[[Any, int, int], None]) -> Any:
+        """Queue ``launch(contiguous out, NCCL dtype, stream)`` with this GPU current; `out`
+        goes through a contiguous copy written back if it is not contiguous. Without
+        ncclAvg (NCCL < 2.10) an average is a sum, then a division."""
         from gradkit.distributed import Work  # (no wait: the work is in stream order)
 
+        with backend.scope:
+            buffer = out if out.flags.c_contiguous else self.cupy.ascontiguousarray(out)
+            launch(buffer, *self._args(buffer))
+            if op == "avg" and self._ops["avg"] is None:
+                buffer *= 1 / self.size
+            if buffer is not out:
+                out[...] = buffer
         return Work()
 
-    def all_reduce(self, backend: Backend, array: Any, op: str, async_op: bool) -> Any:
-        def run(a: Any) -> None:
-            dtype, stream = self._args(a)
-            nccl_op = self._ops[op]
-            if nccl_op is None:  # NCCL < 2.10: sum, then divide
-                self.comm.allReduce(a.data.ptr, a.data.ptr, a.size, dtype,
-                                    self._ops["sum"], stream)
-                a *= 1 / self.size
-            else:
-                self.comm.allReduce(a.data.ptr, a.data.ptr, a.size, dtype, nccl_op, stream)
-        return self._contiguous(backend, array, run)
+    def _op(self, op: str) -> int:
+        return self._ops[op] if self._ops[op] is not None else self._ops["sum"]
 
-    def broadcast(self, backend: Backend, array: Any, src: int, async_op: bool) -> Any:
-        def run(a: Any) -> None:
-            dtype, stream = self._args(a)
-            self.comm.broadcast(a.data.ptr, a.data.ptr, a.size, dtype, src, stream)
-        return self._contiguous(backend, array, run)
+    def all_reduce(self, backend: Backend, array: Any, op: str) -> Any:
+        return self._run(backend, array, op, lambda a, dtype, stream: self.comm.allReduce(
+            a.data.ptr, a.data.ptr, a.size, dtype, self._op(op), stream))
 
-    def all_gather(self, backend: Backend, array: Any, out: Any, async_op: bool) -> Any:
-        def run(o: Any) -> None:
-            dtype, stream = self._args(array)
-            self.comm.allGather(array.data.ptr, o.data.ptr, array.size, dtype, stream)
-        return self._contiguous(backend, out, run)
+    def broadcast(self, backend: Backend, array: Any, src: int) -> Any:
+        return self._run(backend, array, None, lambda a, dtype, stream: self.comm.broadcast(
+            a.data.ptr, a.data.ptr, a.size, dtype, src, stream))
 
-    def reduce_scatter(self, backend: Backend, array: Any, out: Any, op: str,
-                       async_op: bool) -> Any:
-        def run(o: Any) -> None:
-            dtype, stream = self._args(array)
-            nccl_op = self._ops[op]
-            if nccl_op is None:
-                self.comm.reduceScatter(array.data.ptr, o.data.ptr, o.size, dtype,
-                                        self._ops["sum"], stream)
-                o *= 1 / self.size
-            else:
-                self.comm.reduceScatter(array.data.ptr, o.data.ptr, o.size, dtype, nccl_op,
-                                        stream)
-        return self._contiguous(backend, out, run)
+    def all_gather(self, backend: Backend, array: Any, out: Any) -> Any:
+        self._args(array)  # (checks the send buffer's GPU and dtype too)
+        return self._run(backend, out, None, lambda o, dtype, stream: self.comm.allGather(
+            array.data.ptr, o.data.ptr, array.size, dtype, stream))
+
+    def reduce_scatter(self, backend: Backend, array: Any, out: Any, op: str) -> Any:
+        self._args(array)
+        return self._run(backend, out, op, lambda o, dtype, stream: self.comm.reduceScatter(
+            array.data.ptr, o.data.ptr, o.size, dtype, self._op(op), stream))
 
     def destroy(self) -> None:
         """Free the NCCL communicator.

@@ -159,80 +159,50 @@ class MPICommunicator:
                      ReduceOp.MAX: MPI.MAX, ReduceOp.MIN: MPI.MIN}
 
     def _host(self, backend: Backend, array: Any) -> tuple[np.ndarray, bool]:
-        """(a host buffer holding `array`'s values, whether it must be written back)."""
-        if isinstance(array, np.ndarray) and array.flags.c_contiguous and \
-                array.flags.writeable:
-            return array, False
-        return np.ascontiguousarray(backend.to_numpy(array)).copy(), True
+        """(a C-contiguous, writable host buffer with `array`'s values, whether it is a
+        copy that must be written back). One copy at most: to_numpy already copies from a
+        device."""
+        if isinstance(array, np.ndarray):
+            if array.flags.c_contiguous and array.flags.writeable:
+                return array, False
+            return np.array(array, order="C"), True
+        return np.ascontiguousarray(backend.to_numpy(array)), True
 
-    def all_reduce(self, backend: Backend, array: Any, op: str, async_op: bool) -> Work:
-        host, copied = self._host(backend, array)
-        mpi_op = self._ops[op]
-        if async_op:
-            request = self.comm.Iallreduce(self.MPI.IN_PLACE, host, op=mpi_op)
-        else:
-            self.comm.Allreduce(self.MPI.IN_PLACE, host, op=mpi_op)
-            request = None
-
+    def _work(self, request: Any, backend: Backend, host: np.ndarray, array: Any,
+              write_back: bool, average: bool) -> Work:
+        """The Work of a started request: wait, average, write the host buffer back."""
         def finish() -> None:
-            if request is not None:
-                request.Wait()
-            if op == ReduceOp.AVG:
+            request.Wait()
+            if average:
                 np.multiply(host, 1 / self.size, out=host, casting="unsafe")
-            if copied:
+            if write_back:
                 _write_raw(backend, array, host)
-        return _done(finish, async_op)
+        return Work(finish)
 
-    def broadcast(self, backend: Backend, array: Any, src: int, async_op: bool) -> Work:
+    def all_reduce(self, backend: Backend, array: Any, op: str) -> Work:
         host, copied = self._host(backend, array)
-        request = self.comm.Ibcast(host, root=src) if async_op else None
-        if request is None:
-            self.comm.Bcast(host, root=src)
+        request = self.comm.Iallreduce(self.MPI.IN_PLACE, host, op=self._ops[op])
+        return self._work(request, backend, host, array, copied, op == ReduceOp.AVG)
 
-        def finish() -> None:
-            if request is not None:
-                request.Wait()
-            if copied and self.rank != src:
-                _write_raw(backend, array, host)
-        return _done(finish, async_op)
+    def broadcast(self, backend: Backend, array: Any, src: int) -> Work:
+        host, copied = self._host(backend, array)
+        request = self.comm.Ibcast(host, root=src)
+        return self._work(request, backend, host, array, copied and self.rank != src, False)
 
-    def all_gather(self, backend: Backend, array: Any, out: Any, async_op: bool) -> Work:
+    def all_gather(self, backend: Backend, array: Any, out: Any) -> Work:
         send, _ = self._host(backend, array)
         recv, copied = self._host(backend, out)
-        request = self.comm.Iallgather(send, recv) if async_op else None
-        if request is None:
-            self.comm.Allgather(send, recv)
+        request = self.comm.Iallgather(send, recv)
+        return self._work(request, backend, recv, out, copied, False)
 
-        def finish() -> None:
-            if request is not None:
-                request.Wait()
-            if copied:
-                _write_raw(backend, out, recv)
-        return _done(finish, async_op)
-
-    def reduce_scatter(self, backend: Backend, array: Any, out: Any, op: str,
-                       async_op: bool) -> Work:
+    def reduce_scatter(self, backend: Backend, array: Any, out: Any, op: str) -> Work:
         send, _ = self._host(backend, array)
         recv, copied = self._host(backend, out)
-        self.comm.Reduce_scatter_block(send, recv, op=self._ops[op])
-
-        def finish() -> None:
-            if op == ReduceOp.AVG:
-                np.multiply(recv, 1 / self.size, out=recv, casting="unsafe")
-            if copied:
-                _write_raw(backend, out, recv)
-        return _done(finish, async_op)
+        request = self.comm.Ireduce_scatter_block(send, recv, op=self._ops[op])
+        return self._work(request, backend, recv, out, copied, op == ReduceOp.AVG)
 
     def destroy(self) -> None:
         pass
-
-
-def _done(finish: Callable[[], None], async_op: bool) -> Work:
-    """A Work for `finish`, already waited for unless `async_op`."""
-    work = Work(finish)
-    if not async_op:
-        work.wait()
-    return work
 
 
 def _write_raw(backend: Backend, array: Any, host: np.ndarray) -> None:
@@ -646,9 +616,9 @@ def all_reduce(tensor: Tensor, op: str = ReduceOp.SUM, group: None = None,
     if op == ReduceOp.AVG and not tensor.is_floating_point():
         raise ValueError(f"ReduceOp.AVG needs a floating-point tensor, not {tensor.dtype}")
     g = _group()
-    work = g.engine(tensor.backend).all_reduce(tensor.backend, tensor.array, op, async_op)
+    work = g.engine(tensor.backend).all_reduce(tensor.backend, tensor.array, op)
     tensor._bump_version()
-    return work if async_op else None
+    return _returned(work, async_op)
 
 
 def broadcast(tensor: Tensor, src: int, group: None = None,
@@ -694,9 +664,9 @@ def broadcast(tensor: Tensor, src: int, group: None = None,
     g = _group()
     if not 0 <= src < g.size:
         raise ValueError(f"src={src} is not a rank of this group (world size {g.size})")
-    work = g.engine(tensor.backend).broadcast(tensor.backend, tensor.array, src, async_op)
+    work = g.engine(tensor.backend).broadcast(tensor.backend, tensor.array, src)
     tensor._bump_version()
-    return work if async_op else None
+    return _returned(work, async_op)
 
 
 def all_gather(tensor_list: Sequence[Tensor], tensor: Tensor, group: None = None,
@@ -750,17 +720,14 @@ def all_gather(tensor_list: Sequence[Tensor], tensor: Tensor, group: None = None
     with b.scope:
         stacked = b.xp.empty((g.size, *tensor.shape), dtype=tensor.array.dtype,
                              device=b.native_device)
-        source = b.xp.asarray(tensor.array, copy=True)  # contiguous
-    work = g.engine(b).all_gather(b, source, stacked, async_op)
+        source = b.xp.reshape(tensor.array, (-1,))  # C-contiguous (a copy only if it is not)
+    work = g.engine(b).all_gather(b, source, stacked)
 
     def finish() -> None:
         work.wait()
         for r, t in enumerate(tensor_list):
             t._write(stacked[r, ...])
-    if async_op:
-        return Work(finish)
-    finish()
-    return None
+    return _returned(Work(finish), async_op)
 
 
 def reduce_scatter_tensor(output: Tensor, input: Tensor, op: str = ReduceOp.SUM,
@@ -816,7 +783,15 @@ def reduce_scatter_tensor(output: Tensor, input: Tensor, op: str = ReduceOp.SUM,
                          "dtype and device")
     b = output.backend
     with b.scope:
-        source = b.xp.asarray(input.array, copy=True)
-    work = g.engine(b).reduce_scatter(b, source, output.array, op, async_op)
+        source = b.xp.reshape(input.array, (-1,))  # C-contiguous (a copy only if it is not)
+    work = g.engine(b).reduce_scatter(b, source, output.array, op)
     output._bump_version()
-    return work if async_op else None
+    return _returned(work, async_op)
+
+
+def _returned(work: Work, async_op: bool) -> Work | None:
+    """What a collective returns: its Work with `async_op`, else None after waiting."""
+    if async_op:
+        return work
+    work.wait()
+    return None

@@ -258,8 +258,11 @@ def buffers():
     # after the last forward the running stats are this rank's own update of rank 0's
     spread = same_everywhere(bn.running_mean)
     assert WORLD == 1 or spread > 0, "running statistics were averaged, not kept local"
-    model(gk.randn(8, 3, device=DEVICE))  # the broadcast at the start of this forward...
-    result(spread_after_local_update=spread)
+    bn.momentum = 0.0  # a forward that leaves them as the broadcast made them
+    model(gk.randn(8, 3, device=DEVICE) + RANK)
+    broadcast = max(same_everywhere(bn.running_mean), same_everywhere(bn.running_var))
+    assert broadcast == 0.0, f"rank 0's running statistics did not reach every rank ({broadcast})"
+    result(spread_after_local_update=spread, spread_after_broadcast=broadcast)
 
 
 CASES = {"collectives": collectives, "sampler": sampler, "failure": failure,

@@ -123,7 +123,7 @@ def test_loader_keeps_the_callers_data_without_a_copy(device):
 
 
 # ---- DistributedSampler -------------------------------------------------------------------
-def test_distributed_sampler_shards_are_disjoint_equal_and_cover(device):
+def test_distributed_sampler_shards_are_disjoint_equal_and_cover():
     for n, replicas in [(10, 2), (10, 3), (7, 4), (3, 5)]:
         shards = [gk.data.DistributedSampler(n, replicas, r, seed=3) for r in range(replicas)]
         indices = [s.indices() for s in shards]

@@ -110,7 +110,7 @@ def test_unused_parameters_and_different_models():
 
 def test_batchnorm_statistics_stay_local():
     result, _, _ = run("buffers", 2)
-    assert result["spread_after_local_update"] > 0
+    assert result["spread_after_local_update"] > 0 and result["spread_after_broadcast"] == 0
 
 
 # ---- the NCCL path, on the CuPy simulator ------------------------------------------------

@@ -148,7 +148,7 @@ class DistributedDataParallel(Module):
             b = ts[0].backend
             with b.scope:
                 flat = b.xp.concat([b.xp.reshape(t.array, (-1,)) for t in ts])
-            dist._group().engine(b).broadcast(b, flat, 0, False)
+            dist._group().engine(b).broadcast(b, flat, 0).wait()
             offset = 0
             for t in ts:
                 n = t.numel()
@@ -270,7 +270,7 @@ class DistributedDataParallel(Module):
                 b.xp.reshape(p._grad.array, (-1,)) if p._grad is not None else
                 b.xp.zeros(p.numel(), dtype=p.array.dtype, device=b.native_device)
                 for p in bucket.params])
-        work = dist._group().engine(b).all_reduce(b, flat, dist.ReduceOp.AVG, True)
+        work = dist._group().engine(b).all_reduce(b, flat, dist.ReduceOp.AVG)
         self._launched.append((bucket, flat, work))
 
     def _finish(self) -> None:
