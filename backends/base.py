@@ -25,6 +25,50 @@ Shape: TypeAlias = "int | Sequence[int]"
 # What names a device: "cpu", "cuda", "cuda:1", "strict", a Backend, or None (the CPU)
 DeviceLike: TypeAlias = "str | Backend | None"
 
+# Set by gradkit.compile while it records a step, None otherwise (see `host_op`).
+HOST_OP_HOOK: Callable[[Callable[..., Any], tuple, dict], Any] | None = None
+HOST_READ_HOOK: Callable[[Any], None] | None = None  # raises on a recorded array read
+
+
+def host_op(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a function that must run again at every replay of a compiled step.
+
+    Random draws (fresh numbers from the generator), bounds checks (they read indices on
+    the host) and an optimizer's step (it reads the current learning rate): gradkit.compile
+    records a call of such a function as one call, run with what is current at each
+    replay, instead of recording the array calls it makes. Costs one global read otherwise.
+
+    Parameters
+    ----------
+    fn : callable
+        The function or method.
+
+    Returns
+    -------
+    callable
+        `fn`, wrapped.
+
+    Examples
+    --------
+    >>> from gradkit.backends.base import host_op
+    >>> @host_op
+    ... def draw(n):
+    ...     return n
+    >>> draw(3)
+    3
+    """
+    import functools
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        hook = HOST_OP_HOOK
+        if hook is None:
+            return fn(*args, **kwargs)
+        return hook(fn, args, kwargs)
+
+    return run
+
+
 DTYPE_NAMES = ("bool", "int8", "int16", "int32", "int64", "uint8", "float32", "float64")
 
 
@@ -337,6 +381,8 @@ class Backend:
         >>> b.to_numpy(b.asarray([1.0, 2.0]))
         array([1., 2.])
         """
+        if HOST_READ_HOOK is not None:
+            HOST_READ_HOOK(array)
         return np.asarray(array)
 
     def owns(self, array: object) -> bool:
@@ -566,6 +612,7 @@ class Backend:
                               f"use one made with Generator(device={self.device!r})")
         return generator._native()
 
+    @host_op
     def randn(self, shape: Shape, dtype_name: str, generator: Generator | None = None) -> Array:
         """Standard normal draws, as `dtype_name` (what :func:`gradkit.randn` uses).
 
@@ -599,6 +646,7 @@ class Backend:
         """
         return self.asarray(self._rng(generator).standard_normal(shape).astype(dtype_name))
 
+    @host_op
     def rand(self, shape: Shape, dtype_name: str, generator: Generator | None = None) -> Array:
         """Uniform draws in [0, 1), as `dtype_name` (what :func:`gradkit.rand` uses).
 
@@ -632,6 +680,7 @@ class Backend:
         """
         return self.asarray(self._rng(generator).random(shape).astype(dtype_name))
 
+    @host_op
     def randint(self, low: int, high: int, shape: Shape, dtype_name: str,
                 generator: Generator | None = None) -> Array:
         """Integers uniform in [low, high), as `dtype_name`.
@@ -661,6 +710,7 @@ class Backend:
         """
         return self.asarray(self._rng(generator).integers(low, high, shape).astype(dtype_name))
 
+    @host_op
     def bernoulli_mask(self, shape: Shape, keep: float, dtype_name: str,
                        generator: Generator | None = None) -> Array:
         """1/keep where a uniform draw is below `keep`, else 0 (inverted dropout's mask).
@@ -691,6 +741,7 @@ class Backend:
         u = self._rng(generator).random(shape)
         return self.asarray(((u < keep) / keep).astype(dtype_name))
 
+    @host_op
     def permutation(self, n: int, generator: Generator | None = None) -> Array:
         """A random permutation of 0, ..., n-1, int64 (what :func:`gradkit.randperm` uses).
 
@@ -715,6 +766,7 @@ class Backend:
         """
         return self.asarray(self._rng(generator).permutation(n).astype("int64"))
 
+    @host_op
     def multinomial(self, weights: Array, n: int, replacement: bool,
                     generator: Generator | None = None) -> Array:
         """`n` category indices (int64) per row of `weights` (1-D or 2-D, floating).

@@ -25,7 +25,7 @@ if np.lib.NumpyVersion(np.__version__) >= "2.3.0":
 else:  # older NumPy deviates (2.1/2.2: count_nonzero gives a Python int; 1.x: no mT, ...)
     import array_api_compat.numpy as xp_numpy  # type: ignore[no-redef]  # one of the two
 
-from .base import Array, Backend, Generator, Shape
+from .base import Array, Backend, Generator, Shape, host_op
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 MALLOC_TUNED = False  # whether tune_malloc() has taken effect in this process
@@ -106,9 +106,11 @@ class NumpyBackend(Backend):
     def index_range(self, index: Array) -> tuple[int, int]:
         return int(index.min()), int(index.max())  # no stack and copy: ~5x faster
 
+    @host_op
     def randn(self, shape: Shape, dtype_name: str, generator: Generator | None = None) -> Array:
         return self._rng(generator).standard_normal(shape, dtype=dtype_name)
 
+    @host_op
     def rand(self, shape: Shape, dtype_name: str, generator: Generator | None = None) -> Array:
         return self._rng(generator).random(shape, dtype=dtype_name)
 
@@ -137,7 +139,8 @@ class NumpyBackend(Backend):
             except ImportError:
                 erf = False
             self._scipy_erf = erf
-        return np.asarray(self._scipy_erf(x)) if self._scipy_erf else super().erf(x)
+        # (asanyarray: a compiled step records through an ndarray subclass; keep it)
+        return np.asanyarray(self._scipy_erf(x)) if self._scipy_erf else super().erf(x)
 
     def sum(self, x: Array, axis: int | tuple[int, ...] | None, keepdims: bool) -> Array:
         # np.add.reduce is np.sum without its Python-level wrapper (a microsecond per call

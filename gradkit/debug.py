@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from .backends.base import host_op
+
 if TYPE_CHECKING:
     from .backends import Backend
 
@@ -89,6 +91,7 @@ def checks_bounds(backend: Backend) -> bool:
     return _debug or backend.checks_bounds_cheaply
 
 
+@host_op
 def check_index_bounds(backend: Backend, index: Any, low: int, high: int, what: str, limit: str,
                        ignore: int | None = None) -> None:
     """Raise IndexError naming the indices' range unless low <= index < high for every

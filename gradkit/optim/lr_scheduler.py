@@ -13,6 +13,8 @@ import math
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 
+from gradkit.backends.base import host_op
+
 from .optimizer import Optimizer
 
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR", "LinearLR",
@@ -119,6 +121,7 @@ class LRScheduler:
         """
         raise NotImplementedError
 
+    @host_op
     def step(self) -> None:
         """Advance one epoch and set every group's ``lr`` for it.
 

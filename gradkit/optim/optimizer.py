@@ -19,6 +19,7 @@ import numpy as np
 
 from gradkit import backends as _backends
 from gradkit.autograd import enable_grad, no_grad
+from gradkit.backends.base import host_op
 from gradkit.tensor import Tensor
 
 if TYPE_CHECKING:
@@ -221,6 +222,7 @@ class Optimizer:
                 else:
                     p._grad.detach().zero_()  # in place, as PyTorch's
 
+    @host_op
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient, in place, as PyTorch's.
 

@@ -1,0 +1,851 @@
+"""`gk.compile`: record one training step as a flat program of array calls, then replay it.
+
+The eager step pays, per op, for Tensor and Function objects, the graph walk and fresh
+temporaries. A compiled step runs the step once in recording mode and afterwards replays
+only the array calls it made, into the same preallocated buffers: no Tensor or Function
+objects, no graph, no allocations (tinygrad's TinyJit, Chainer's static_graph).
+
+How it records (NumPy): the state the step touches (parameters, buffers, gradients,
+optimizer state, the input batch) is viewed as `_Traced`, an ndarray subclass whose
+`__array_ufunc__`, `__array_function__` and array methods compute as usual and append each
+call to the program, its result becoming a buffer. Views of buffers need no replay (their
+memory is the buffers'). Work that must run again at every replay with what is current
+then, such as `Optimizer.step` (the learning rate of a schedule, Adam's step count), random
+draws (fresh numbers from the generator) and index-bounds checks, is marked
+`backends.base.host_op` and recorded as one call of itself.
+
+A step's lifecycle, per guard key (argument shapes, dtypes, devices, requires_grad, the
+modules' train/eval modes, grad mode): the first call runs eagerly (it creates optimizer
+state and lazy buffers); the second records while it runs; the third verifies, running the
+step eagerly and by replay from the same state and comparing every number bit for bit
+(principle 6: an array call the recorder missed cannot give a silently wrong number); later
+calls replay.
+
+What the recorder refuses, with `CompileError`: reading a value on the host inside the
+step (``loss.item()``, ``float(x)``, ``if (x > 0).any():``), data-dependent shapes
+(boolean-mask indexing, nonzero), and a replay that differs from the eager step. Backends
+other than NumPy run the step eagerly at every call (CUDA graphs: see docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .autograd import _mode
+from .backends import base as _base
+from .tensor import Tensor
+
+__all__ = ["compile", "CompileError", "CompiledStep"]
+
+
+class CompileError(RuntimeError):
+    """What a compiled step cannot record, or a replay that differs from the eager step.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> issubclass(gk.CompileError, RuntimeError)
+    True
+    """
+
+
+# ---- the recorder -------------------------------------------------------------------------
+_RECORDER: _Recorder | None = None  # the one recording now (a step is recorded on one thread)
+
+
+def _plain(x: Any) -> Any:
+    return np.ndarray.view(x, np.ndarray) if isinstance(x, _Traced) else x
+
+
+def _unwrap(value: Any, found: list) -> Any:
+    """`value` with every _Traced array inside (lists, tuples, dicts) replaced by a plain
+    view of it; the plain views are appended to `found`."""
+    if isinstance(value, _Traced):
+        plain = value._plain()
+        found.append(plain)
+        return plain
+    if isinstance(value, (list, tuple)):
+        items = [_unwrap(v, found) for v in value]
+        return type(value)(items) if isinstance(value, tuple) and not hasattr(
+            value, "_fields") else items if isinstance(value, list) else tuple(items)
+    if isinstance(value, dict):
+        return {k: _unwrap(v, found) for k, v in value.items()}
+    return value
+
+
+# functions of arrays whose Python result depends on shapes only (not on values)
+_SHAPE_ONLY = {np.shape, np.ndim, np.size, np.result_type, np.may_share_memory,
+               np.shares_memory, np.iscomplexobj, np.isrealobj}
+# functions whose result's shape depends on the values: refused (a replay could not fit)
+_DATA_SHAPED = {np.nonzero, np.flatnonzero, np.argwhere, np.unique, np.extract,
+                np.compress, np.trim_zeros}
+# NumPy's creation functions: while a step records, what they make is a buffer of the
+# program, filled again at each replay (a later in-place write into it must be recorded,
+# and a plain array's writes cannot be seen): name -> where the fill value is
+_CREATION = {"zeros": 0, "ones": 1, "empty": None, "full": ("fill_value", 1),
+             "zeros_like": 0, "ones_like": 1, "empty_like": None,
+             "full_like": ("fill_value", 1)}
+
+
+def _creator(rec: _Recorder, original: Callable[..., Any], fill: Any) -> Callable[..., Any]:
+    def create(*args: Any, **kwargs: Any) -> Any:
+        found: list = []
+        array = original(*_unwrap(args, found), **_unwrap(kwargs, found))
+        if _RECORDER is not rec or rec.paused:
+            return array
+        rec.own(array)
+        if isinstance(fill, tuple):
+            value = kwargs[fill[0]] if fill[0] in kwargs else args[fill[1]]
+            rec.ops.append(functools.partial(np.copyto, array, _plain(value)))
+        elif fill is not None:
+            rec.ops.append(functools.partial(np.ndarray.fill, array, fill))
+        return array.view(_Traced)
+
+    return create
+
+
+def _host_read(what: str) -> CompileError:
+    return CompileError(
+        f"the compiled step reads a tensor's value on the host ({what}) while recording: "
+        "its Python control flow would depend on this batch's numbers, which a replay "
+        "cannot follow. Return the tensor from the step and read it outside (e.g. "
+        "`loss = step(x, y); print(loss.item())`), or call the step uncompiled")
+
+
+class _Traced(np.ndarray):
+    """A NumPy array whose calls are recorded while a step is being compiled.
+
+    Outside a recording (a traced array kept past it) it computes like a plain array.
+    """
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        found: list = []
+        args = _unwrap(inputs, found)
+        rec = _RECORDER
+        if method == "at":  # in place on args[0], at indices: no result
+            if rec is None or rec.paused:
+                return ufunc.at(*args)
+            return rec.write(ufunc.at, args, args[0], found)
+        out = kwargs.get("out")
+        if out is not None:
+            kwargs["out"] = _unwrap(out, [])
+        result = getattr(ufunc, method)(*args, **kwargs)
+        if rec is None or rec.paused:
+            return result if out is None else out[0] if len(out) == 1 else out
+        return rec.call(getattr(ufunc, method), args, kwargs, result, found,
+                        out=out, fills=method == "__call__" and "where" not in kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        rec = _RECORDER
+        found: list = []
+        pargs, pkwargs = _unwrap(args, found), _unwrap(kwargs, found)
+        if rec is not None and not rec.paused and func in _DATA_SHAPED:
+            raise CompileError(f"np.{func.__name__} inside a compiled step: its result's "
+                               "shape depends on the values, which a replay cannot follow")
+        result = func(*pargs, **pkwargs)
+        if rec is None or rec.paused or func in _SHAPE_ONLY:
+            return result
+        out = kwargs.get("out")
+        return rec.call(func, pargs, pkwargs, result, found, out=None if out is None else (
+            out,), fills=out is not None)
+
+    # values read on the host: data-dependent Python
+    def __bool__(self) -> bool:
+        if _RECORDER is not None and not _RECORDER.paused:
+            raise _host_read("bool()")
+        return bool(self._plain())
+
+    def __float__(self) -> float:
+        if _RECORDER is not None and not _RECORDER.paused:
+            raise _host_read("float()")
+        return float(self._plain())
+
+    def __int__(self) -> int:
+        if _RECORDER is not None and not _RECORDER.paused:
+            raise _host_read("int()")
+        return int(self._plain())
+
+    def __index__(self) -> int:
+        if _RECORDER is not None and not _RECORDER.paused:
+            raise _host_read("as an index")
+        return self._plain().__index__()
+
+    def item(self, *args: Any) -> Any:
+        if _RECORDER is not None and not _RECORDER.paused:
+            raise _host_read(".item()")
+        return self._plain().item(*args)
+
+    def tolist(self) -> Any:
+        if _RECORDER is not None and not _RECORDER.paused:
+            raise _host_read(".tolist()")
+        return self._plain().tolist()
+
+    def __getitem__(self, index: Any) -> Any:
+        return _method(self, np.ndarray.__getitem__, index)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        _method(self, np.ndarray.__setitem__, index, value)
+
+    def __array_finalize__(self, obj: Any) -> None:
+        pass
+
+    def _plain(self) -> np.ndarray:
+        return np.ndarray.view(self, np.ndarray)
+
+    def __reduce__(self) -> Any:  # pickles (deepcopy of a model mid-step) as plain arrays
+        return self._plain().__reduce__()
+
+
+def _array_method(name: str) -> Callable[..., Any]:
+    unbound = getattr(np.ndarray, name)
+
+    def method(self: _Traced, *args: Any, **kwargs: Any) -> Any:
+        return _method(self, unbound, *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+# ndarray methods that compute without going through a ufunc (views need no replay; the
+# recorder tells them apart by memory)
+for _name in ("astype", "copy", "reshape", "transpose", "swapaxes", "ravel", "flatten",
+              "squeeze", "take", "repeat", "clip", "fill", "dot", "argmax", "argmin",
+              "argsort", "sort", "put", "choose", "diagonal", "trace", "cumsum", "cumprod",
+              "round", "searchsorted", "partition", "view", "__copy__", "__deepcopy__"):
+    setattr(_Traced, _name, _array_method(_name))
+del _name
+
+
+def _method(self: _Traced, unbound: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run an ndarray method on the plain array, recording it while a step records."""
+    rec = _RECORDER
+    found: list = [self._plain()]
+    plain = found[0]
+    pargs, pkwargs = _unwrap(args, found), _unwrap(kwargs, found)
+    if rec is None or rec.paused:
+        result = unbound(plain, *pargs, **pkwargs)
+        return result
+    if unbound is np.ndarray.view:  # a view (of a dtype or type): memory shared, no call
+        return unbound(plain, *pargs, **pkwargs).view(_Traced)
+    if unbound is np.ndarray.__getitem__ and _is_mask(pargs[0]):
+        raise CompileError("boolean-mask indexing inside a compiled step: the result's "
+                           "shape depends on the values, which a replay cannot follow")
+    if unbound is np.ndarray.__setitem__:
+        return rec.write(unbound, (plain, *pargs), plain, found)
+    if unbound in (np.ndarray.fill, np.ndarray.sort, np.ndarray.put, np.ndarray.partition):
+        return rec.write(unbound, (plain, *pargs), plain, found, pkwargs)
+    result = unbound(plain, *pargs, **pkwargs)
+    out = pkwargs.get("out")
+    return rec.call(unbound, (plain, *pargs), pkwargs, result, found,
+                    out=None if out is None else (out,), fills=out is not None)
+
+
+def _is_mask(index: Any) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(i, np.ndarray) and i.dtype == np.bool_ for i in items)
+
+
+def _into(buffers: tuple, fn: Any, args: tuple, kwargs: dict) -> None:
+    """Replay a call without `out=`: compute, then copy into the recorded buffers."""
+    result = fn(*args, **kwargs)
+    if len(buffers) == 1:
+        np.copyto(buffers[0], result)
+    else:
+        for buf, r in zip(buffers, result):
+            np.copyto(buf, r)
+
+
+def _restore(array: np.ndarray, initial: np.ndarray) -> None:
+    np.copyto(array, initial)
+
+
+class _Recorder:
+    """Collects the program while one step runs: a list of argument-free callables."""
+
+    def __init__(self) -> None:
+        self.ops: list[Callable[[], Any]] = []
+        self.paused = False
+        self.buffers: dict[int, np.ndarray] = {}  # id -> every array the program owns
+        self.read: set[int] = set()  # ids of the arrays the program reads (plain bases)
+
+    def own(self, array: np.ndarray) -> None:
+        self.buffers[id(array)] = array
+
+    def _note_reads(self, found: list) -> None:
+        for a in found:
+            self.read.add(id(a.base if a.base is not None else a))
+
+    def _prepare_write(self, target: np.ndarray, full: bool) -> None:
+        """A recorded write into `target`: a plain array the step made (np.zeros, ...) is
+        restored to its recorded contents before each replay, unless overwritten whole."""
+        base = target.base if target.base is not None else target
+        if id(base) not in self.buffers and not isinstance(target, _Traced):
+            self.own(base)
+            if not full:
+                self.ops.append(functools.partial(_restore, base, base.copy()))
+
+    def call(self, fn: Any, args: Any, kwargs: dict, result: Any, found: list, *,
+             out: Any, fills: bool) -> Any:
+        """Record `fn(*args, **kwargs)` that gave `result`; return it as traced arrays."""
+        self._note_reads(found)
+        if out is not None:  # into the caller's arrays: replayed as it is
+            for o in out:
+                self._prepare_write(_plain(o), fills)
+            self.ops.append(functools.partial(fn, *args, **kwargs))
+            return out[0] if len(out) == 1 else out
+        results = result if isinstance(result, tuple) else (result,)
+        buffers = []
+        for r in results:
+            if isinstance(r, (bool, int, float, complex)):
+                raise _host_read(f"{getattr(fn, '__name__', fn)} returned a Python "
+                                 f"{type(r).__name__}")
+            if not isinstance(r, np.ndarray):
+                r = np.asarray(r)  # NumPy scalars: 0-d buffers
+            elif any(np.may_share_memory(r, a) for a in found):
+                buffers.append(None)  # a view of a buffer: nothing to replay
+                continue
+            self.own(r)
+            buffers.append(r)
+        fresh = tuple(b for b in buffers if b is not None)
+        if fresh:
+            if isinstance(fn, np.ufunc) or getattr(fn, "__self__", None).__class__ is np.ufunc:
+                kw = dict(kwargs, out=fresh)
+                self.ops.append(functools.partial(fn, *args, **kw))
+            else:
+                self.ops.append(functools.partial(_into, fresh, fn, args, kwargs))
+        traced = tuple((r if b is None else b).view(_Traced)
+                       for r, b in zip(results, buffers))
+        return traced if isinstance(result, tuple) else traced[0]
+
+    def write(self, fn: Any, args: tuple, target: np.ndarray, found: list,
+              kwargs: dict | None = None) -> None:
+        """Record an in-place method (setitem, fill, sort) on `target`."""
+        self._note_reads(found)
+        self._prepare_write(target, False)
+        fn(*args, **(kwargs or {}))
+        self.ops.append(functools.partial(fn, *args, **(kwargs or {})))
+
+    def host(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        """Run a `host_op` now with recording paused, and record it for every replay."""
+        found: list = []
+        pargs, pkwargs = _unwrap(args, found), _unwrap(kwargs, found)
+        self._note_reads(found)
+        before = self.before_host(fn, pargs)
+        self.paused = True
+        try:
+            result = fn(*pargs, **pkwargs)
+        finally:
+            self.paused = False
+        if isinstance(result, np.ndarray):
+            self.own(result)
+            self.ops.append(functools.partial(_into, (result,), fn, pargs, pkwargs))
+            return result.view(_Traced)
+        if before is not None:
+            self.ops.append(before)
+        self.ops.append(functools.partial(fn, *pargs, **pkwargs))
+        return result
+
+    def before_host(self, fn: Callable[..., Any], args: tuple) -> Callable[[], None] | None:
+        """Set by the compiled step: what must be true before a host op replays (the
+        gradients an optimizer reads are bound to the recorded buffers)."""
+        return None
+
+
+def _host_read_hook(array: Any) -> None:
+    if isinstance(array, _Traced) and _RECORDER is not None and not _RECORDER.paused:
+        raise _host_read("a host copy")
+
+
+def _host_op_hook(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    rec = _RECORDER
+    if rec is None or rec.paused:
+        return fn(*args, **kwargs)
+    return rec.host(fn, args, kwargs)
+
+
+# ---- the compiled step -------------------------------------------------------------------
+def _find_state(fn: Callable[..., Any], args: tuple, kwargs: dict) -> tuple[list, list, list]:
+    """The modules, optimizers (and schedulers) and tensors a step can reach: its
+    arguments, and the objects its code names (closure cells, globals, `self`)."""
+    from .nn.module import Module
+    from .optim.lr_scheduler import LRScheduler
+    from .optim.optimizer import Optimizer
+
+    roots: list = [*args, *kwargs.values()]
+    f = fn
+    while isinstance(f, functools.partial):
+        roots += [*f.args, *f.keywords.values()]
+        f = f.func
+    if inspect.ismethod(f):
+        roots.append(f.__self__)
+        f = f.__func__
+    if inspect.isfunction(f):
+        cv = inspect.getclosurevars(f)
+        roots += [*cv.nonlocals.values(), *cv.globals.values()]
+        roots += list(f.__defaults__ or ())
+    elif isinstance(f, Module):
+        roots.append(f)
+    modules: dict[int, Any] = {}
+    optims: dict[int, Any] = {}
+    tensors: dict[int, Tensor] = {}
+
+    def visit(obj: Any, depth: int) -> None:
+        if isinstance(obj, Tensor):
+            tensors.setdefault(id(obj), obj)
+        elif isinstance(obj, Module):
+            for m in obj.modules():
+                if id(m) in modules:
+                    continue
+                modules[id(m)] = m
+                for v in vars(m).values():
+                    if isinstance(v, Tensor):
+                        tensors.setdefault(id(v), v)
+            for t in [*obj.parameters(), *obj.buffers()]:
+                tensors.setdefault(id(t), t)
+        elif isinstance(obj, Optimizer):
+            if id(obj) not in optims:
+                optims[id(obj)] = obj
+                for group in obj.param_groups:
+                    for p in group["params"]:
+                        tensors.setdefault(id(p), p)
+                for state in obj.state.values():
+                    for v in state.values():
+                        if isinstance(v, Tensor):
+                            tensors.setdefault(id(v), v)
+        elif isinstance(obj, LRScheduler):
+            optims.setdefault(id(obj), obj)
+            visit(obj.optimizer, depth)
+        elif depth < 2 and isinstance(obj, (list, tuple)):
+            for v in obj:
+                visit(v, depth + 1)
+        elif depth < 2 and isinstance(obj, dict):
+            for v in obj.values():
+                visit(v, depth + 1)
+
+    for r in roots:
+        visit(r, 0)
+    return list(modules.values()), list(optims.values()), list(tensors.values())
+
+
+def _signature(value: Any) -> Any:
+    """The part of the guard key one argument contributes."""
+    if isinstance(value, Tensor):
+        a = value.array
+        return (a.shape, a.dtype, value.backend, value._requires_grad)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return (type(value), value)
+    if isinstance(value, (list, tuple)):
+        return (type(value), tuple(_signature(v) for v in value))
+    return (type(value), id(value))
+
+
+class _Program:
+    """One recorded step: its calls, the buffers they use, and how to bind them."""
+
+    def __init__(self) -> None:
+        self.ops: list[Callable[[], Any]] = []
+        self.inputs: list[tuple[int, np.ndarray]] = []  # (argument position, static buffer)
+        self.state: list[tuple[Tensor, np.ndarray]] = []  # tensors and their arrays
+        self.grads_after: list[tuple[Tensor, Tensor | None]] = []  # .grad of each param
+        # the parameters whose .grad the step reads as it finds it, and that gradient
+        self.grads_read: list[tuple[Tensor, Tensor]] = []
+        self.output: Any = None  # the step's result, with buffers for tensors
+        self.calls = 0  # replays so far
+
+
+class CompiledStep:
+    """A training step compiled by :func:`compile`; call it as the function itself.
+
+    Attributes
+    ----------
+    stats : dict
+        ``{"eager": n, "recorded": n, "verified": n, "replayed": n}``: how the calls so far
+        ran.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> step = gk.compile(lambda x: x * 2)
+    >>> step(gk.tensor([1.0]))
+    tensor([2.])
+    >>> step.stats["eager"]
+    1
+    """
+
+    def __init__(self, fn: Callable[..., Any], verify: bool = True) -> None:
+        self.fn = fn
+        self.verify = verify
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        self._programs: dict[Any, _Program | int] = {}  # key -> calls seen, or program
+        self.stats = {"eager": 0, "recorded": 0, "verified": 0, "replayed": 0}
+        self._found: tuple[list, list, list] | None = None  # modules, optimizers, tensors
+        self._numpy = True  # whether every tensor found is on the NumPy backend
+
+    def _discover(self, args: tuple, kwargs: dict) -> tuple[list, list, list]:
+        self._found = found = _find_state(self.fn, args, kwargs)
+        backends = {t.backend for t in found[2]} | {
+            a.backend for a in args if isinstance(a, Tensor)}
+        self._numpy = all(b.name == "numpy" for b in backends)
+        return found
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        modules, optims, tensors = self._found or self._discover(args, kwargs)
+        if not self._numpy or _RECORDER is not None:
+            self.stats["eager"] += 1  # other backends (and a step inside a step): eager
+            return self.fn(*args, **kwargs)
+        key = (tuple(_signature(a) for a in args),
+               tuple((k, _signature(v)) for k, v in sorted(kwargs.items())),
+               tuple(m.training for m in modules), _mode.enabled)
+        entry = self._programs.get(key, 0)
+        if isinstance(entry, _Program):
+            if self._bound(entry, tensors):
+                if entry.calls == 0 and self.verify:
+                    return self._verified(entry, args, kwargs, modules, optims, tensors)
+                return self._replay(entry, args, kwargs)
+            entry = 1  # the state was replaced (model.to(), load_state_dict): record again
+        if entry == 0:
+            self._programs[key] = 1
+            self.stats["eager"] += 1
+            return self.fn(*args, **kwargs)
+        modules, optims, tensors = self._discover(args, kwargs)
+        if not self._numpy:
+            self.stats["eager"] += 1
+            return self.fn(*args, **kwargs)
+        program, result = self._record(args, kwargs, list(tensors), optims)
+        self._programs[key] = program
+        self.stats["recorded"] += 1
+        return result
+
+    # -- recording -----------------------------------------------------------------------
+    def _record(self, args: tuple, kwargs: dict, tensors: list[Tensor],
+                optims: list) -> tuple[_Program, Any]:
+        global _RECORDER
+        program = _Program()
+        rec = _Recorder()
+        params = [t for t in tensors if t._requires_grad]
+        grads0 = {id(p): p._grad for p in params}
+        for g in grads0.values():
+            if g is not None and id(g) not in {id(t) for t in tensors}:
+                tensors.append(g)
+        originals = [(t, t.array) for t in tensors]
+        originals_by_id = {id(t): a for t, a in originals}
+        # the arguments: static buffers the replays copy each new batch into
+        call_args = list(args)
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor):
+                buf = np.array(a.array, copy=True)
+                program.inputs.append((i, buf))
+                t = Tensor._make(buf.view(_Traced), a.backend)
+                t._requires_grad = a._requires_grad
+                call_args[i] = t
+        by_param = {id(p): p for p in params}
+        premade: dict[int, Tensor] = {}
+
+        def bound_grads() -> list[tuple[Tensor, Tensor | None]]:
+            """Each parameter's .grad now, as a tensor of plain buffers (made once per
+            buffer), to set before a host op (Optimizer.step) replays."""
+            out = []
+            for p in by_param.values():
+                g = p._grad
+                if g is None:
+                    out.append((p, None))
+                    continue
+                a = _plain(g.array)
+                t = premade.get(id(a))
+                if t is None:
+                    t = premade[id(a)] = Tensor._make(a, g.backend)
+                out.append((p, t))
+            return out
+
+        def before_host(fn: Callable[..., Any], pargs: tuple) -> Callable[[], None] | None:
+            if not pargs or not any(pargs[0] is o for o in optims) or not hasattr(
+                    pargs[0], "param_groups"):
+                return None
+            return functools.partial(_set_grads, bound_grads())
+
+        rec.before_host = before_host  # type: ignore[method-assign]
+        for t, a in originals:
+            if isinstance(a, np.ndarray):
+                t.array = a.view(_Traced)
+                rec.own(a)
+        for _, buf in program.inputs:
+            rec.own(buf)
+        _RECORDER = rec
+        _base.HOST_OP_HOOK, _base.HOST_READ_HOOK = _host_op_hook, _host_read_hook
+        creators = {name: getattr(np, name) for name in _CREATION}
+        for name, fill in _CREATION.items():
+            setattr(np, name, _creator(rec, creators[name], fill))
+        try:
+            result = self.fn(*call_args, **kwargs)
+        finally:
+            for name, original in creators.items():
+                setattr(np, name, original)
+            _RECORDER = None
+            _base.HOST_OP_HOOK = _base.HOST_READ_HOOK = None
+            # the state back to plain arrays; a tensor whose storage the step replaced gets
+            # the new values copied into its original array at the end of every replay
+            for t, a in originals:
+                final = _plain(t.array)
+                if final is not a and isinstance(a, np.ndarray) and final.shape == a.shape \
+                        and final.dtype == a.dtype:
+                    rec.ops.append(functools.partial(np.copyto, a, final))
+                    np.copyto(a, final)
+                t.array = a
+        program.grads_after = bound_grads()
+        # a step that reads .grad as it finds it (accumulation without zero_grad): the
+        # replay must find it where it was read, so the new values go back there
+        read = [p for p in params if grads0[id(p)] is not None and
+                id(_plain(originals_by_id[id(grads0[id(p)])])) in rec.read]
+        after = dict((id(p), g) for p, g in program.grads_after)
+        for p in read:
+            g0, final = grads0[id(p)], after[id(p)]
+            if final is not g0 and final is not None:
+                rec.ops.append(functools.partial(np.copyto, g0.array, final.array))
+                np.copyto(g0.array, final.array)
+            after[id(p)] = g0
+        program.grads_after = [(p, after[id(p)]) for p, _ in program.grads_after]
+        program.grads_read = [(p, grads0[id(p)]) for p in read]
+        _set_grads(program.grads_after)
+        program.ops = rec.ops
+        program.state = originals
+        program.output = _static(result)
+        return program, _fresh(program.output)
+
+    # -- replaying -----------------------------------------------------------------------
+    def _bound(self, program: _Program, tensors: list[Tensor]) -> bool:
+        """Whether the tensors still hold the arrays the program was recorded on."""
+        state = {id(t): a for t, a in program.state}
+        for t in tensors:
+            a = state.get(id(t))
+            if a is None or t.array is not a:
+                if t._requires_grad or a is not None:
+                    return False
+        for p, g in program.grads_read:  # the step reads .grad: where it read it
+            if p._grad is not g:
+                return False
+        return True
+
+    def _replay(self, program: _Program, args: tuple, kwargs: dict) -> Any:
+        for i, buf in program.inputs:
+            np.copyto(buf, args[i].array)
+        for op in program.ops:
+            op()
+        _set_grads(program.grads_after)
+        program.calls += 1
+        self.stats["replayed"] += 1
+        return _fresh(program.output)
+
+    def _verified(self, program: _Program, args: tuple, kwargs: dict, modules: list,
+                  optims: list, tensors: list[Tensor]) -> Any:
+        """The first replay: run the step eagerly and by replay from the same state, and
+        compare every number (the state, the gradients, the result) bit for bit."""
+        snapshot = _Snapshot(program, optims)
+        eager = self.fn(*args, **kwargs)
+        after_eager = _Snapshot(program, optims)
+        eager_out = _flatten(eager)
+        snapshot.restore()
+        replayed = self._replay(program, args, kwargs)
+        after_replay = _Snapshot(program, optims)
+        problem = after_eager.differs(after_replay)
+        if problem is None:
+            got = _flatten(replayed)
+            for i, (a, b) in enumerate(zip(eager_out, got)):
+                if not _same(a, b):
+                    problem = f"the step's result {i}"
+        if problem is not None:
+            after_eager.restore()
+            raise CompileError(
+                f"gk.compile: replaying the recorded step gave different numbers from the "
+                f"eager step ({problem} differs). Something in the step computed outside the "
+                f"recorded array calls (a NumPy function the recorder does not see, Python "
+                f"state changed by the step, or a module attribute read as a constant). The "
+                f"eager step's results were kept; call the function uncompiled")
+        self.stats["verified"] += 1
+        self.stats["replayed"] -= 1
+        return replayed
+
+    def reset(self) -> None:
+        """Forget every recorded program: the next calls run eagerly, then record again.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> step = gk.compile(lambda x: x + 1)
+        >>> step.reset()
+        """
+        self._programs.clear()
+        self._found = None
+
+
+def _set_grads(grads: list[tuple[Tensor, Tensor | None]]) -> None:
+    for p, g in grads:
+        p._grad = g
+
+
+def _static(result: Any) -> Any:
+    """The step's result with each tensor's array as a plain buffer."""
+    if isinstance(result, Tensor):
+        return Tensor._make(_plain(result.array), result.backend)
+    if isinstance(result, (list, tuple)):
+        return type(result)(_static(r) for r in result)
+    if isinstance(result, dict):
+        return {k: _static(v) for k, v in result.items()}
+    return result
+
+
+def _fresh(output: Any) -> Any:
+    """A copy of the recorded result's tensors: what the caller gets (a buffer would change
+    under a caller who keeps it)."""
+    if isinstance(output, Tensor):
+        return Tensor._make(output.array.copy(), output.backend)
+    if isinstance(output, (list, tuple)):
+        return type(output)(_fresh(r) for r in output)
+    if isinstance(output, dict):
+        return {k: _fresh(v) for k, v in output.items()}
+    return output
+
+
+def _flatten(result: Any) -> list[Any]:
+    if isinstance(result, Tensor):
+        return [result.array]
+    if isinstance(result, (list, tuple)):
+        return [a for r in result for a in _flatten(r)]
+    if isinstance(result, dict):
+        return [a for r in result.values() for a in _flatten(r)]
+    return [result]
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(
+            a, b, equal_nan=a.dtype.kind in "fc")
+    return bool(a == b)
+
+
+def _copied(value: Any) -> Any:
+    return value.copy() if isinstance(value, (list, dict)) else value
+
+
+class _Snapshot:
+    """A copy of everything a step changes: the state tensors' values, each parameter's
+    gradient, the optimizers' Python state (Adam's step count), the generators."""
+
+    def __init__(self, program: _Program, optims: list) -> None:
+        self.program = program
+        self.arrays = [(t, t.array, t.array.copy()) for t, _ in program.state]
+        self.grads = [(p, p._grad, None if p._grad is None else p._grad.array.copy())
+                      for p, _ in program.grads_after]
+        self.optims = [(o, {k: {n: v for n, v in s.items() if not isinstance(v, Tensor)}
+                            for k, s in o.state.items()},
+                        [dict(g) for g in o.param_groups]) if hasattr(o, "param_groups")
+                       else (o, {k: _copied(v) for k, v in vars(o).items()}, None)
+                       for o in optims]  # optimizers, and schedulers (no param_groups)
+        backends = {t.backend for t, _ in program.state}
+        self.rngs = [(b, b._rng(), b.rng_state(b._rng())) for b in backends]
+
+    def restore(self) -> None:
+        for t, a, values in self.arrays:
+            t.array = a
+            np.copyto(a, values)
+        for p, g, values in self.grads:
+            p._grad = g
+            if g is not None:
+                np.copyto(g.array, values)
+        for o, state, groups in self.optims:
+            if groups is None:  # a scheduler
+                vars(o).update({k: _copied(v) for k, v in state.items()})
+                continue
+            for k, s in state.items():
+                o.state[k].update(s)
+            for g, saved in zip(o.param_groups, groups):
+                g.update(saved)
+        for b, rng, st in self.rngs:
+            b.set_rng_state(rng, st)
+
+    def differs(self, other: _Snapshot) -> str | None:
+        """What first differs from `other` (a name for the message), or None."""
+        for i, ((t, _, a), (_, _, b)) in enumerate(zip(self.arrays, other.arrays)):
+            if not _same(a, b):
+                return f"state tensor {i} of shape {tuple(a.shape)}"
+        for i, ((_, _, a), (_, _, b)) in enumerate(zip(self.grads, other.grads)):
+            if (a is None) != (b is None) or (a is not None and not _same(a, b)):
+                return f"the gradient of parameter {i}"
+        for (_, s1, _), (_, s2, _) in zip(self.optims, other.optims):
+            if s1 != s2:
+                return "the optimizer's state"
+        return None
+
+
+def compile(fn: Callable[..., Any] | None = None, *, verify: bool = True) -> Any:
+    """Compile a training step: record it once, then replay its array calls.
+
+    The step (forward, loss, backward, optimizer step; any function of tensors) runs
+    eagerly on its first call, is recorded on its second, verified against the eager step
+    on its third, and replayed from then on: the same NumPy calls into the same buffers,
+    with no Tensor or Function objects made and no graph walked. A replay draws fresh
+    random numbers from the generator, reads the optimizer's current hyper-parameters (a
+    learning-rate schedule), and copies the new batch into its input buffers. Calls with
+    other shapes, dtypes, devices, requires_grad, train/eval modes or grad mode record a
+    program of their own.
+
+    Parameters
+    ----------
+    fn : callable
+        The step. Its tensor arguments are the batch; the modules, optimizers and tensors
+        it uses are found from its arguments, closure and globals.
+    verify : bool, default True
+        Check the first replay against the eager step, bit for bit (it costs one extra
+        step, once).
+
+    Returns
+    -------
+    CompiledStep
+        Call it like `fn`. Tensors it returns are copies, detached from any graph.
+
+    Raises
+    ------
+    CompileError
+        When the step reads a tensor's value on the host while being recorded (``.item()``,
+        ``float()``, ``if x.any():``), uses data-dependent shapes (boolean masks,
+        nonzero), or when the verified replay differs from the eager step.
+
+    Notes
+    -----
+    PyTorch equivalent: :func:`torch.compile` (and CUDA graphs' capture and replay).
+    Differences: it compiles nothing (it records array calls, as tinygrad's TinyJit does);
+    Python state the step changes besides tensors, optimizers and schedulers is not
+    replayed; on backends other than NumPy the step runs eagerly at every call.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> from gradkit import nn, optim
+    >>> gk.manual_seed(0)
+    >>> model = nn.Linear(3, 1)
+    >>> opt = optim.SGD(model.parameters(), lr=0.1)
+    >>> @gk.compile
+    ... def step(x, y):
+    ...     opt.zero_grad()
+    ...     loss = ((model(x) - y) ** 2).mean()
+    ...     loss.backward()
+    ...     opt.step()
+    ...     return loss
+    >>> x, y = gk.randn(8, 3), gk.randn(8, 1)
+    >>> losses = [step(x, y).item() for _ in range(5)]
+    >>> step.stats
+    {'eager': 1, 'recorded': 1, 'verified': 1, 'replayed': 2}
+    >>> losses[4] < losses[0]
+    True
+    """
+    if fn is None:
+        return functools.partial(compile, verify=verify)
+    return CompiledStep(fn, verify=verify)
+
+
+_ = weakref  # (kept for future per-object caches)

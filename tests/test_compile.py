@@ -1,0 +1,293 @@
+"""gk.compile: a recorded and replayed step gives the eager step's numbers, bit for bit.
+
+Each case builds the same model twice from one seed, trains one eagerly and one through
+gk.compile on the same batches, and compares the losses, the parameters, the gradients
+and the buffers exactly after every step (the replays included). Then the guards, the
+host ops (learning-rate schedules, random draws) and what the recorder refuses.
+"""
+
+import copy
+import importlib.util
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import gradkit as gk
+import gradkit.nn.functional as F
+from gradkit import nn, optim
+
+EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
+
+
+def _example(name):
+    key = f"_compile_test_{name}"
+    if key not in sys.modules:
+        if EXAMPLES not in sys.path:
+            sys.path.append(EXAMPLES)
+        spec = importlib.util.spec_from_file_location(key, os.path.join(EXAMPLES, f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+def _state(model, opt):
+    arrays = [p.array.copy() for p in model.parameters()]
+    arrays += [None if p.grad is None else p.grad.array.copy() for p in model.parameters()]
+    arrays += [b.array.copy() for b in model.buffers()]
+    for s in opt.state.values():
+        arrays += [v.array.copy() if isinstance(v, gk.Tensor) else v for v in s.values()]
+    return arrays
+
+
+def _assert_same(a, b, what):
+    assert len(a) == len(b), what
+    for i, (x, y) in enumerate(zip(a, b)):
+        if isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype and x.shape == y.shape, (what, i)
+            assert np.array_equal(x, y, equal_nan=True), (what, i, np.abs(x - y).max())
+        else:
+            assert x == y, (what, i, x, y)
+
+
+def _train_both(make, batches, loss_fn, steps=8, schedule=None, seed=0):
+    """Train make()'s (model, optimizer) eagerly and compiled on the same batches; compare
+    everything after each step. Returns the compiled step (for its stats)."""
+    results = []
+    for compiled in (False, True):
+        gk.manual_seed(seed)
+        model, opt = make()
+        sched = schedule(opt) if schedule else None
+
+        def step(*batch):
+            opt.zero_grad()
+            loss = loss_fn(model, *batch)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            return loss
+
+        run = gk.compile(step) if compiled else step
+        gk.manual_seed(seed + 1)  # the same random draws (dropout) in both runs
+        trace = []
+        for i in range(steps):
+            loss = run(*batches(i))
+            trace.append((loss.array.copy(), _state(model, opt)))
+        results.append((trace, run))
+    (eager, _), (replayed, run) = results
+    for i, ((l1, s1), (l2, s2)) in enumerate(zip(eager, replayed)):
+        _assert_same([l1], [l2], f"loss at step {i}")
+        _assert_same(s1, s2, f"state after step {i}")
+    assert run.stats["replayed"] >= steps - 3, run.stats
+    return run
+
+
+def _fixed(*arrays):
+    return lambda i: arrays
+
+
+def _fresh_batches(shape_x, classes):
+    def batches(i):  # batch i: the same in both runs
+        rng = np.random.default_rng((5, i))
+        x = gk.tensor(rng.standard_normal(shape_x).astype(np.float32))
+        y = gk.tensor(rng.integers(0, classes, shape_x[0]))
+        return x, y
+    return batches
+
+
+def test_mlp_sgd_momentum_bit_identical():
+    def make():
+        model = nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 4))
+        return model, optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True,
+                                weight_decay=1e-3)
+
+    _train_both(make, _fresh_batches((16, 6), 4),
+                lambda m, x, y: F.cross_entropy(m(x), y))
+
+
+def test_adamw_with_a_schedule_reads_the_current_learning_rate():
+    def make():
+        model = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 1))
+        return model, optim.AdamW(model.parameters(), lr=0.05, weight_decay=0.1)
+
+    batches = _fresh_batches((12, 5), 2)
+    run = _train_both(make, lambda i: (batches(i)[0], gk.ones(12, 1)),
+                      lambda m, x, y: F.mse_loss(m(x), y), steps=10,
+                      schedule=lambda opt: optim.lr_scheduler.StepLR(opt, 2, gamma=0.5))
+    assert run.stats == {"eager": 1, "recorded": 1, "verified": 1, "replayed": 7}
+
+
+def test_dropout_draws_fresh_numbers_at_every_replay():
+    def make():
+        model = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Dropout(0.5), nn.Linear(64, 3))
+        return model, optim.SGD(model.parameters(), lr=0.05)
+
+    x = gk.randn(10, 8)
+    y = gk.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    _train_both(make, _fixed(x, y), lambda m, x, y: F.cross_entropy(m(x), y))
+    # and the masks differ between replays: the same batch gives different losses
+    gk.manual_seed(0)
+    model, opt = make()
+    step = gk.compile(lambda x, y: F.cross_entropy(model(x), y))
+    with gk.no_grad():
+        losses = {step(x, y).item() for _ in range(6)}
+    assert len(losses) == 6
+
+
+@pytest.mark.parametrize("name", ["mlp", "bn", "wavenet"])
+def test_makemore_models_bit_identical(name):
+    makemore = _example("makemore")
+    block = 8 if name == "wavenet" else 3
+
+    def make():
+        model = makemore.build_model(name, 27, block, 10, 64)
+        return model, optim.SGD(model.parameters(), lr=0.1)
+
+    def batches(i):
+        rng = np.random.default_rng((1, i))
+        return (gk.tensor(rng.integers(0, 27, (32, block))),
+                gk.tensor(rng.integers(0, 27, 32)))
+
+    _train_both(make, batches, lambda m, x, y: F.cross_entropy(m(x), y))
+
+
+def test_gpt_example_bit_identical():
+    gpt = _example("gpt")
+
+    def make():
+        model = gpt.GPT(vocab_size=20, block_size=8, n_embd=16, n_head=2, n_layer=2,
+                        dropout=0.1)
+        return model, model.configure_optimizers(0.1, 1e-3, (0.9, 0.99))
+
+    def batches(i):
+        rng = np.random.default_rng((2, i))
+        idx = rng.integers(0, 20, (4, 9))
+        return gk.tensor(idx[:, :-1]), gk.tensor(idx[:, 1:])
+
+    _train_both(make, batches, lambda m, x, y: m(x, y)[1], steps=6)
+
+
+def test_batchnorm_running_statistics_and_eval_mode_are_guarded():
+    gk.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Linear(8, 2))
+    twin = copy.deepcopy(model)
+    x = gk.randn(16, 4)
+
+    def forward(m):
+        return m(x).sum()
+
+    step = gk.compile(forward)
+    for i in range(5):
+        with gk.no_grad():
+            a, b = step(model), forward(twin)
+        assert np.array_equal(a.array, b.array)
+    _assert_same([t.array for t in model.buffers()], [t.array for t in twin.buffers()],
+                 "running statistics")
+    model.eval()
+    twin.eval()
+    with gk.no_grad():
+        a, b = step(model), forward(twin)
+    assert np.array_equal(a.array, b.array)  # eval mode: its own program, running stats
+
+
+def test_a_new_shape_records_a_program_of_its_own():
+    model = nn.Linear(3, 2)
+    step = gk.compile(lambda x: model(x).sum())
+    for n in (4, 4, 4, 4, 7, 7, 7, 4):
+        with gk.no_grad():
+            got = step(gk.ones(n, 3)).item()
+            assert got == model(gk.ones(n, 3)).sum().item()
+    assert step.stats == {"eager": 2, "recorded": 2, "verified": 2, "replayed": 2}
+
+
+def test_the_result_is_a_copy_the_caller_can_keep():
+    model = nn.Linear(2, 1)
+    opt = optim.SGD(model.parameters(), lr=0.5)
+
+    @gk.compile
+    def step(x):
+        opt.zero_grad()
+        loss = model(x).square().mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    x = gk.ones(3, 2)
+    losses = [step(x) for _ in range(6)]
+    values = [t.item() for t in losses]
+    assert len(set(values)) == 6  # each kept tensor still holds its own step's value
+    assert not losses[-1].requires_grad
+
+
+def test_model_parameters_changed_outside_are_read_by_the_replay():
+    model = nn.Linear(2, 1)
+    step = gk.compile(lambda x: model(x).sum())
+    x = gk.ones(1, 2)
+    with gk.no_grad():
+        for _ in range(4):
+            step(x)
+        model.weight.fill_(2.0)
+        model.bias.fill_(1.0)
+        assert step(x).item() == 5.0
+
+
+def test_reading_a_value_on_the_host_while_recording_is_refused():
+    model = nn.Linear(2, 1)
+
+    def step(x):
+        loss = model(x).sum()
+        if loss.item() > 0:  # data-dependent Python
+            return loss
+        return -loss
+
+    compiled = gk.compile(step)
+    with gk.no_grad():
+        compiled(gk.ones(1, 2))
+        with pytest.raises(gk.CompileError, match=r"\.item\(\)"):
+            compiled(gk.ones(1, 2))
+
+
+def test_boolean_mask_indexing_is_refused():
+    step = gk.compile(lambda x: x[x > 0].sum())
+    x = gk.tensor([1.0, -1.0, 2.0])
+    step(x)
+    with pytest.raises(gk.CompileError, match="boolean-mask"):
+        step(x)
+
+
+def test_a_step_that_hides_work_from_the_recorder_fails_verification():
+    model = nn.Linear(2, 1)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x):
+        opt.zero_grad()
+        # a constant made from the parameters outside any recorded call: stale at replay
+        scale = gk.tensor(np.asarray(model.weight.array).sum().copy())
+        loss = (model(x) * scale).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    compiled = gk.compile(step)
+    x = gk.ones(3, 2)
+    compiled(x)
+    compiled(x)
+    with pytest.raises(gk.CompileError, match="different numbers"):
+        compiled(x)
+
+
+def test_other_backends_run_eagerly(device):
+    model = nn.Linear(2, 1, device=device)
+    step = gk.compile(lambda x: model(x).sum())
+    x = gk.ones(2, 2, device=device)
+    with gk.no_grad():
+        results = [step(x) for _ in range(4)]
+    want = model(x).sum()
+    for r in results:
+        assert r.device == want.device
+        np.testing.assert_array_equal(r.numpy(), want.numpy())
+    if device != "cpu":
+        assert step.stats["eager"] == 4
