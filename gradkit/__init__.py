@@ -67,8 +67,8 @@ from .dtypes import (
     result_type,
     uint8,
 )
-from .jit import CompileError, compile
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .jit import CompileError, compile
 from .ops import FUNCTIONS as _OPS
 from .tensor import Tensor, tensor  # noqa: I001  (first: the rest builds on it)
 

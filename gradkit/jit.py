@@ -138,8 +138,7 @@ class _Traced(np.ndarray):
         result = getattr(ufunc, method)(*args, **kwargs)
         if rec is None or rec.paused:
             return result if out is None else out[0] if len(out) == 1 else out
-        return rec.call(getattr(ufunc, method), args, kwargs, result, found,
-                        out=out, fills=method == "__call__" and "where" not in kwargs)
+        return rec.call(getattr(ufunc, method), args, kwargs, result, found, out=out)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         rec = _RECORDER
@@ -152,8 +151,8 @@ class _Traced(np.ndarray):
         if rec is None or rec.paused or func in _SHAPE_ONLY:
             return result
         out = kwargs.get("out")
-        return rec.call(func, pargs, pkwargs, result, found, out=None if out is None else (
-            out,), fills=out is not None)
+        return rec.call(func, pargs, pkwargs, result, found,
+                        out=None if out is None else (out,))
 
     # values read on the host: data-dependent Python
     def __bool__(self) -> bool:
@@ -243,7 +242,7 @@ def _method(self: _Traced, unbound: Any, *args: Any, **kwargs: Any) -> Any:
     result = unbound(plain, *pargs, **pkwargs)
     out = pkwargs.get("out")
     return rec.call(unbound, (plain, *pargs), pkwargs, result, found,
-                    out=None if out is None else (out,), fills=out is not None)
+                    out=None if out is None else (out,))
 
 
 def _is_mask(index: Any) -> bool:
@@ -261,46 +260,42 @@ def _into(buffers: tuple, fn: Any, args: tuple, kwargs: dict) -> None:
             np.copyto(buf, r)
 
 
-def _restore(array: np.ndarray, initial: np.ndarray) -> None:
-    np.copyto(array, initial)
+def _root(array: np.ndarray) -> int:
+    """The id of the array that owns `array`'s memory (NumPy collapses chains of views)."""
+    return id(array if array.base is None else array.base)
 
 
 class _Recorder:
-    """Collects the program while one step runs: a list of argument-free callables."""
+    """Collects the program while one step runs: a list of argument-free callables.
+
+    A write into an array that is not the program's own (a constant from outside the step)
+    is replayed as it is: the array changes at every replay as it would eagerly.
+    """
 
     def __init__(self) -> None:
         self.ops: list[Callable[[], Any]] = []
-        self.paused = False
-        self.buffers: dict[int, np.ndarray] = {}  # id -> every array the program owns
-        self.read: set[int] = set()  # ids of the arrays the program reads (plain bases)
+        self.paused = False  # inside a host op: compute, record nothing
+        self.buffers: list[np.ndarray] = []  # every array the program made (kept alive)
+        self.read: set[int] = set()  # roots of the arrays the recorded calls read
+        # what must be set before a host op replays (the gradients an optimizer reads)
+        self.before_host: Callable[[Any], Callable[[], None] | None] = lambda obj: None
 
     def own(self, array: np.ndarray) -> None:
-        self.buffers[id(array)] = array
+        self.buffers.append(array)
 
     def _note_reads(self, found: list) -> None:
         for a in found:
-            self.read.add(id(a.base if a.base is not None else a))
-
-    def _prepare_write(self, target: np.ndarray, full: bool) -> None:
-        """A recorded write into `target`: a plain array the step made (np.zeros, ...) is
-        restored to its recorded contents before each replay, unless overwritten whole."""
-        base = target.base if target.base is not None else target
-        if id(base) not in self.buffers and not isinstance(target, _Traced):
-            self.own(base)
-            if not full:
-                self.ops.append(functools.partial(_restore, base, base.copy()))
+            self.read.add(_root(a))
 
     def call(self, fn: Any, args: Any, kwargs: dict, result: Any, found: list, *,
-             out: Any, fills: bool) -> Any:
+             out: Any) -> Any:
         """Record `fn(*args, **kwargs)` that gave `result`; return it as traced arrays."""
         self._note_reads(found)
         if out is not None:  # into the caller's arrays: replayed as it is
-            for o in out:
-                self._prepare_write(_plain(o), fills)
             self.ops.append(functools.partial(fn, *args, **kwargs))
             return out[0] if len(out) == 1 else out
         results = result if isinstance(result, tuple) else (result,)
-        buffers = []
+        buffers: list[np.ndarray | None] = []
         for r in results:
             if isinstance(r, (bool, int, float, complex)):
                 raise _host_read(f"{getattr(fn, '__name__', fn)} returned a Python "
@@ -327,7 +322,6 @@ class _Recorder:
               kwargs: dict | None = None) -> None:
         """Record an in-place method (setitem, fill, sort) on `target`."""
         self._note_reads(found)
-        self._prepare_write(target, False)
         fn(*args, **(kwargs or {}))
         self.ops.append(functools.partial(fn, *args, **(kwargs or {})))
 
@@ -336,7 +330,7 @@ class _Recorder:
         found: list = []
         pargs, pkwargs = _unwrap(args, found), _unwrap(kwargs, found)
         self._note_reads(found)
-        before = self.before_host(fn, pargs)
+        before = self.before_host(pargs[0] if pargs else None)
         self.paused = True
         try:
             result = fn(*pargs, **pkwargs)
@@ -350,11 +344,6 @@ class _Recorder:
             self.ops.append(before)
         self.ops.append(functools.partial(fn, *pargs, **pkwargs))
         return result
-
-    def before_host(self, fn: Callable[..., Any], args: tuple) -> Callable[[], None] | None:
-        """Set by the compiled step: what must be true before a host op replays (the
-        gradients an optimizer reads are bound to the recorded buffers)."""
-        return None
 
 
 def _host_read_hook(array: Any) -> None:
@@ -456,7 +445,12 @@ class _Program:
         # the parameters whose .grad the step reads as it finds it, and that gradient
         self.grads_read: list[tuple[Tensor, Tensor]] = []
         self.output: Any = None  # the step's result, with buffers for tensors
+        self.buffers: list[np.ndarray] = []  # what the calls write (kept alive)
+        self.grad_tensors: set[int] = set()  # ids of the .grad tensors among `state`
         self.calls = 0  # replays so far
+
+
+_MAX_PROGRAMS = 16  # programs (and their buffers) kept per compiled step
 
 
 class CompiledStep:
@@ -481,7 +475,7 @@ class CompiledStep:
     def __init__(self, fn: Callable[..., Any], verify: bool = True) -> None:
         self.fn = fn
         self.verify = verify
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
         self._programs: dict[Any, _Program | int] = {}  # key -> calls seen, or program
         self.stats = {"eager": 0, "recorded": 0, "verified": 0, "replayed": 0}
         self._found: tuple[list, list, list] | None = None  # modules, optimizers, tensors
@@ -499,133 +493,142 @@ class CompiledStep:
         if not self._numpy or _RECORDER is not None:
             self.stats["eager"] += 1  # other backends (and a step inside a step): eager
             return self.fn(*args, **kwargs)
-        key = (tuple(_signature(a) for a in args),
-               tuple((k, _signature(v)) for k, v in sorted(kwargs.items())),
-               tuple(m.training for m in modules), _mode.enabled)
+        key = self._key(args, kwargs, modules, tensors)
         entry = self._programs.get(key, 0)
         if isinstance(entry, _Program):
-            if self._bound(entry, tensors):
+            if self._bound(entry):
                 if entry.calls == 0 and self.verify:
                     return self._verified(entry, args, kwargs, modules, optims, tensors)
                 return self._replay(entry, args, kwargs)
             entry = 1  # the state was replaced (model.to(), load_state_dict): record again
-        if entry == 0:
-            self._programs[key] = 1
+        if entry == 0 and not self.stats["eager"]:  # the first call: eager (it makes the
+            self._programs[key] = 1  # optimizer's state and lazy buffers)
             self.stats["eager"] += 1
             return self.fn(*args, **kwargs)
         modules, optims, tensors = self._discover(args, kwargs)
         if not self._numpy:
             self.stats["eager"] += 1
             return self.fn(*args, **kwargs)
+        key = self._key(args, kwargs, modules, tensors)  # (the state was found again)
         program, result = self._record(args, kwargs, list(tensors), optims)
+        if len(self._programs) >= _MAX_PROGRAMS:  # forget the oldest (a scalar argument
+            del self._programs[next(iter(self._programs))]  # that changes every call)
         self._programs[key] = program
         self.stats["recorded"] += 1
         return result
 
+    @staticmethod
+    def _key(args: tuple, kwargs: dict, modules: list, tensors: list[Tensor]) -> Any:
+        """The guard: what must be equal for a program to be replayed. Besides the
+        arguments, modes and requires_grad, which gradients are None: a step that does not
+        zero them adds to them, a different program."""
+        return (tuple(_signature(a) for a in args),
+                tuple((k, _signature(v)) for k, v in sorted(kwargs.items())),
+                tuple(m.training for m in modules), _mode.enabled,
+                tuple(t._requires_grad for t in tensors),
+                tuple(t._grad is None for t in tensors))
+
     # -- recording -----------------------------------------------------------------------
     def _record(self, args: tuple, kwargs: dict, tensors: list[Tensor],
                 optims: list) -> tuple[_Program, Any]:
+        """Run the step once with its state viewed as `_Traced`; return the program and
+        the step's result."""
         global _RECORDER
-        program = _Program()
-        rec = _Recorder()
+        program, rec = _Program(), _Recorder()
+        batch = {id(a) for a in args}
+        tensors = [t for t in tensors if id(t) not in batch]  # (arguments: the batch)
         params = [t for t in tensors if t._requires_grad]
-        grads0 = {id(p): p._grad for p in params}
-        for g in grads0.values():
-            if g is not None and id(g) not in {id(t) for t in tensors}:
-                tensors.append(g)
-        originals = [(t, t.array) for t in tensors]
-        originals_by_id = {id(t): a for t, a in originals}
-        # the arguments: static buffers the replays copy each new batch into
-        call_args = list(args)
+        grads0 = {id(p): p._grad for p in params}  # .grad as the step finds it
+        known = {id(t) for t in tensors}
+        tensors += [g for g in grads0.values() if g is not None and id(g) not in known]
+        originals = [(t, t.array) for t in tensors if isinstance(t.array, np.ndarray)]
+        call_args = list(args)  # each tensor argument: a static buffer for the batch
         for i, a in enumerate(args):
             if isinstance(a, Tensor):
                 buf = np.array(a.array, copy=True)
                 program.inputs.append((i, buf))
-                t = Tensor._make(buf.view(_Traced), a.backend)
+                call_args[i] = t = Tensor._make(buf.view(_Traced), a.backend)
                 t._requires_grad = a._requires_grad
-                call_args[i] = t
-        by_param = {id(p): p for p in params}
-        premade: dict[int, Tensor] = {}
+                rec.own(buf)
+        premade: dict[int, Tensor] = {}  # a plain tensor per gradient buffer
 
-        def bound_grads() -> list[tuple[Tensor, Tensor | None]]:
-            """Each parameter's .grad now, as a tensor of plain buffers (made once per
-            buffer), to set before a host op (Optimizer.step) replays."""
-            out = []
-            for p in by_param.values():
+        def grads_now() -> list[tuple[Tensor, Tensor | None]]:
+            """Each parameter's .grad now, as a tensor of the program's buffer."""
+            bound: list[tuple[Tensor, Tensor | None]] = []
+            for p in params:
                 g = p._grad
-                if g is None:
-                    out.append((p, None))
-                    continue
-                a = _plain(g.array)
-                t = premade.get(id(a))
-                if t is None:
-                    t = premade[id(a)] = Tensor._make(a, g.backend)
-                out.append((p, t))
-            return out
+                if g is not None:
+                    a = _plain(g.array)
+                    if id(a) not in premade:
+                        premade[id(a)] = Tensor._make(a, g.backend)
+                    g = premade[id(a)]
+                bound.append((p, g))
+            return bound
 
-        def before_host(fn: Callable[..., Any], pargs: tuple) -> Callable[[], None] | None:
-            if not pargs or not any(pargs[0] is o for o in optims) or not hasattr(
-                    pargs[0], "param_groups"):
-                return None
-            return functools.partial(_set_grads, bound_grads())
+        def before_host(obj: Any) -> Callable[[], None] | None:
+            if any(obj is o for o in optims) and hasattr(obj, "param_groups"):
+                return functools.partial(_set_grads, grads_now())
+            return None  # (an optimizer's step reads .grad, which replays do not set)
 
-        rec.before_host = before_host  # type: ignore[method-assign]
+        rec.before_host = before_host
+        views = []
         for t, a in originals:
-            if isinstance(a, np.ndarray):
-                t.array = a.view(_Traced)
-                rec.own(a)
-        for _, buf in program.inputs:
-            rec.own(buf)
+            t.array = view = a.view(_Traced)
+            views.append(view)
+            rec.own(a)
+        creators = {name: getattr(np, name) for name in _CREATION}
         _RECORDER = rec
         _base.HOST_OP_HOOK, _base.HOST_READ_HOOK = _host_op_hook, _host_read_hook
-        creators = {name: getattr(np, name) for name in _CREATION}
-        for name, fill in _CREATION.items():
-            setattr(np, name, _creator(rec, creators[name], fill))
         try:
+            for name, fill in _CREATION.items():
+                setattr(np, name, _creator(rec, creators[name], fill))
             result = self.fn(*call_args, **kwargs)
         finally:
             for name, original in creators.items():
                 setattr(np, name, original)
             _RECORDER = None
             _base.HOST_OP_HOOK = _base.HOST_READ_HOOK = None
-            # the state back to plain arrays; a tensor whose storage the step replaced gets
-            # the new values copied into its original array at the end of every replay
+            replaced = [(a, _plain(t.array)) for (t, a), view in zip(originals, views)
+                        if t.array is not view]
             for t, a in originals:
-                final = _plain(t.array)
-                if final is not a and isinstance(a, np.ndarray) and final.shape == a.shape \
-                        and final.dtype == a.dtype:
-                    rec.ops.append(functools.partial(np.copyto, a, final))
-                    np.copyto(a, final)
-                t.array = a
-        program.grads_after = bound_grads()
-        # a step that reads .grad as it finds it (accumulation without zero_grad): the
-        # replay must find it where it was read, so the new values go back there
-        read = [p for p in params if grads0[id(p)] is not None and
-                id(_plain(originals_by_id[id(grads0[id(p)])])) in rec.read]
-        after = dict((id(p), g) for p, g in program.grads_after)
-        for p in read:
-            g0, final = grads0[id(p)], after[id(p)]
-            if final is not g0 and final is not None:
-                rec.ops.append(functools.partial(np.copyto, g0.array, final.array))
-                np.copyto(g0.array, final.array)
+                t.array = a  # the state as plain arrays again
+        # a tensor whose storage the step replaced: the new values go into its array
+        for a, final in replaced:
+            if final.shape != a.shape or final.dtype != a.dtype:
+                raise CompileError(
+                    f"the compiled step replaced a tensor of shape {a.shape} and dtype "
+                    f"{a.dtype} by one of shape {final.shape} and dtype {final.dtype}; "
+                    "move or cast models outside the step")
+            rec.ops.append(functools.partial(np.copyto, a, final))
+            np.copyto(a, final)
+        # .grad as the step found it, where the step reads it (accumulating without
+        # zero_grad): the replay must find the new gradient there too
+        after = dict((id(p), g) for p, g in grads_now())
+        for p in params:
+            g0 = grads0[id(p)]
+            if g0 is None or _root(g0.array) not in rec.read:
+                continue
+            final_grad = after[id(p)]
+            if final_grad is not None and final_grad is not g0:
+                rec.ops.append(functools.partial(np.copyto, g0.array, final_grad.array))
+                np.copyto(g0.array, final_grad.array)
             after[id(p)] = g0
-        program.grads_after = [(p, after[id(p)]) for p, _ in program.grads_after]
-        program.grads_read = [(p, grads0[id(p)]) for p in read]
+            program.grads_read.append((p, g0))
+        program.grads_after = [(p, after[id(p)]) for p in params]
+        program.grad_tensors = {id(g) for g in grads0.values() if g is not None}
         _set_grads(program.grads_after)
-        program.ops = rec.ops
-        program.state = originals
+        program.ops, program.state = rec.ops, originals
+        program.buffers = rec.buffers
         program.output = _static(result)
         return program, _fresh(program.output)
 
     # -- replaying -----------------------------------------------------------------------
-    def _bound(self, program: _Program, tensors: list[Tensor]) -> bool:
-        """Whether the tensors still hold the arrays the program was recorded on."""
-        state = {id(t): a for t, a in program.state}
-        for t in tensors:
-            a = state.get(id(t))
-            if a is None or t.array is not a:
-                if t._requires_grad or a is not None:
-                    return False
+    def _bound(self, program: _Program) -> bool:
+        """Whether the tensors still hold the arrays the program was recorded on (not so
+        after model.to() or an assignment to .data), and the gradients it reads."""
+        for t, a in program.state:
+            if t.array is not a:
+                return False
         for p, g in program.grads_read:  # the step reads .grad: where it read it
             if p._grad is not g:
                 return False
@@ -755,7 +758,7 @@ class _Snapshot:
             np.copyto(a, values)
         for p, g, values in self.grads:
             p._grad = g
-            if g is not None:
+            if g is not None and values is not None:
                 np.copyto(g.array, values)
         for o, state, groups in self.optims:
             if groups is None:  # a scheduler
@@ -770,8 +773,9 @@ class _Snapshot:
 
     def differs(self, other: _Snapshot) -> str | None:
         """What first differs from `other` (a name for the message), or None."""
+        grads = self.program.grad_tensors  # (compared below, as .grad)
         for i, ((t, _, a), (_, _, b)) in enumerate(zip(self.arrays, other.arrays)):
-            if not _same(a, b):
+            if id(t) not in grads and not _same(a, b):
                 return f"state tensor {i} of shape {tuple(a.shape)}"
         for i, ((_, _, a), (_, _, b)) in enumerate(zip(self.grads, other.grads)):
             if (a is None) != (b is None) or (a is not None and not _same(a, b)):
@@ -826,7 +830,7 @@ def compile(fn: Callable[..., Any] | None = None, *, verify: bool = True) -> Any
     --------
     >>> import gradkit as gk
     >>> from gradkit import nn, optim
-    >>> gk.manual_seed(0)
+    >>> _ = gk.manual_seed(0)
     >>> model = nn.Linear(3, 1)
     >>> opt = optim.SGD(model.parameters(), lr=0.1)
     >>> @gk.compile
