@@ -10,6 +10,7 @@ batch of random tokens with SGD (makemore) or gpt.py's AdamW; only gradkit and t
 them, as no NumPy floor is written for them. The implementations (--impls):
 
     gradkit        the library (nn.Sequential, F.cross_entropy / F.mse_loss, optim.SGD)
+    gradkit-compiled  the same step through gk.compile (recorded once, then replayed)
     numpy          THE FLOOR: plain, idiomatic NumPy that allocates its temporaries
                    (h = x @ W.T + b, np.maximum, g @ W, W -= lr * gW); the "/floor" column
                    divides by it, and issue 4's targets are stated against it
@@ -29,8 +30,9 @@ each row to the NumPy floor and to PyTorch, each worker's peak resident memory
 (ru_maxrss), how much of it the step adds over the resident size after set-up, and the
 minor page faults per step. For `large` it also prints the step's achieved GFLOP/s beside
 the machine's own float32 matmul GFLOP/s, measured in the same run. On the CPU it prints
-one line per config with issue 4's targets for gradkit/floor and gradkit/torch (issue
-13's gradkit/torch for the lecture models) and whether this run meets them
+one line per config and gradkit row with issue 13's targets for the eager and the compiled
+step against the floor and PyTorch (gradkit/torch for the lecture models) and whether this
+run meets them
 (informational: the exit status reflects only errors and loss mismatches), and which
 BLAS library each implementation multiplies with (OpenBLAS's kernel, through
 threadpoolctl when it is installed).
@@ -69,13 +71,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-IMPLS = ("gradkit", "numpy", "numpy-inplace", "torch")
+IMPLS = ("gradkit", "gradkit-compiled", "numpy", "numpy-inplace", "torch")
 LR = 0.05
 LOSS_RTOL = 1e-4  # float32, a few steps, different summation orders
 MATMUL_N = 2048
 # Issue 4's targets on a CPU: config -> (max gradkit/floor, max gradkit/torch); and on
 # medium, gradkit's peak resident memory at most MEDIUM_RSS_TARGET x the floor's.
 TARGETS = {"tiny": (3.0, 0.6), "small": (3.0, 0.6), "medium": (0.85, 0.9), "large": (1.02, 1.0)}
+# Issue 13's: the eager step (tiny and small <= 1.0x torch) and the compiled one
+EAGER_TARGETS = {"tiny": (None, 1.0), "small": (None, 1.0), "medium": (0.85, 0.9),
+                 "large": (1.02, 1.0)}
+COMPILED_TARGETS = {"tiny": (2.0, 0.6), "small": (2.0, 0.6), "medium": (0.7, None),
+                    "large": (0.9, None)}
 MEDIUM_RSS_TARGET = 1.3
 INPLACE_NOTE = ("numpy-inplace: hand-tuned NumPy: preallocated buffers, in place; a reference "
                 "row, not the floor (the floor is the plain `numpy` row).")
@@ -148,7 +155,7 @@ LECTURES = {
                                           ("n_layer", 2), ("n_head", 4), ("n_embd", 64),
                                           ("dropout", 0.0))),
 }
-LECTURE_IMPLS = ("gradkit", "torch")
+LECTURE_IMPLS = ("gradkit", "gradkit-compiled", "torch")
 LECTURE_TARGET = 0.8  # issue 13: each lecture model <= 0.8x PyTorch (1 thread and 2)
 CONFIGS.update(LECTURES)
 
@@ -522,6 +529,22 @@ def _lecture_builder(lib_name):
 LECTURE_BUILDERS = {"gradkit": _lecture_builder("gradkit"), "torch": _lecture_builder("torch")}
 
 
+def _compiled(builder):
+    """The gradkit step through gk.compile: recorded once, then replayed."""
+
+    def build(cfg, weights, x, y, device):
+        import gradkit as gk
+
+        step, read_loss, sync = builder(cfg, weights, x, y, device)
+        return gk.compile(step), read_loss, sync
+
+    return build
+
+
+BUILDERS["gradkit-compiled"] = _compiled(build_gradkit)
+LECTURE_BUILDERS["gradkit-compiled"] = _compiled(LECTURE_BUILDERS["gradkit"])
+
+
 def make_inputs(cfg, seed):
     """Weights, inputs and targets of any config."""
     return make_lecture_data(cfg, seed) if isinstance(cfg, Lecture) else make_data(cfg, seed)
@@ -539,11 +562,11 @@ def build(impl, cfg, weights, x, y, device, threads=None):
             import torch
 
             torch.set_num_threads(threads or _cpu_count())
-        elif impl == "gradkit":
+        elif impl.startswith("gradkit"):
             from gradkit import nn, optim
     except ImportError as e:
         raise Unavailable(f"{impl} is not importable: {e}") from None
-    if impl == "gradkit" and not (hasattr(nn, "Linear") and hasattr(optim, "SGD")):
+    if impl.startswith("gradkit") and not (hasattr(nn, "Linear") and hasattr(optim, "SGD")):
         raise Unavailable("gradkit.nn / gradkit.optim are not implemented yet")
     builders = LECTURE_BUILDERS if isinstance(cfg, Lecture) else BUILDERS
     return builders[impl](cfg, weights, x, y, device)
@@ -585,7 +608,7 @@ def _rss_mb():
 def run_worker(impl, cfg, args):
     """Check the first losses, warm up, time the steps; return a result dict."""
     weights, x, y = make_inputs(cfg, args.seed)
-    device = args.device if impl == "gradkit" or args.device.startswith("cuda") else "cpu"
+    device = args.device if impl.startswith("gradkit") or args.device.startswith("cuda") else "cpu"
     step, read, sync = build(impl, cfg, weights, x, y, device, args.threads)
     base_mb = _rss_mb()
     losses = [read(step()) for _ in range(args.check)]
@@ -794,29 +817,32 @@ def table(summary, impls):
 
 
 def target_lines(summary):
-    """One line per config: issue 4's gradkit/floor and gradkit/torch targets (issue 13's
-    gradkit/torch for the lecture models), met or not (judged on the ratio as printed, to
-    two decimals, as the targets are stated)."""
-    targets = {**TARGETS, **{name: (None, LECTURE_TARGET) for name in LECTURES}}
+    """One line per config and gradkit row: issue 13's targets for the eager and the
+    compiled step (against the NumPy floor and PyTorch; gradkit/torch for the lecture
+    models), met or not (judged on the ratio as printed, to two decimals, as the targets
+    are stated)."""
+    lecture = {name: (None, LECTURE_TARGET) for name in LECTURES}
     lines = []
-    for name, rows in summary.items():
-        row, floor = rows.get("gradkit"), rows.get("numpy")
-        if name not in targets or not row or row["ms"] is None:
-            continue
-        parts = []
-        for (key, label), limit in zip((("ratio_numpy", "floor"), ("ratio_torch", "torch")),
-                                       targets[name]):
-            if limit is None:
+    for impl, targets in (("gradkit", {**EAGER_TARGETS, **lecture}),
+                          ("gradkit-compiled", {**COMPILED_TARGETS, **lecture})):
+        for name, rows in summary.items():
+            row, floor = rows.get(impl), rows.get("numpy")
+            if name not in targets or not row or row["ms"] is None:
                 continue
-            got = row[key]
-            verdict = "n/a" if got is None else "met" if round(got, 2) <= limit else "NOT met"
-            parts.append(f"gradkit/{label} {_fmt(got, '.2f')} (<= {limit}: {verdict})")
-        if name == "medium" and floor:
-            ratio = row["peak_rss_mb"] / floor["peak_rss_mb"]
-            verdict = "met" if round(ratio, 2) <= MEDIUM_RSS_TARGET else "NOT met"
-            parts.append(f"peak RSS gradkit/floor {ratio:.2f} "
-                         f"(<= {MEDIUM_RSS_TARGET:g}: {verdict})")
-        lines.append(f"target {name}: " + "; ".join(parts))
+            parts = []
+            for (key, label), limit in zip((("ratio_numpy", "floor"), ("ratio_torch", "torch")),
+                                           targets[name]):
+                if limit is None:
+                    continue
+                got = row[key]
+                verdict = "n/a" if got is None else "met" if round(got, 2) <= limit else "NOT met"
+                parts.append(f"{impl}/{label} {_fmt(got, '.2f')} (<= {limit}: {verdict})")
+            if name == "medium" and floor and impl == "gradkit":
+                ratio = row["peak_rss_mb"] / floor["peak_rss_mb"]
+                verdict = "met" if round(ratio, 2) <= MEDIUM_RSS_TARGET else "NOT met"
+                parts.append(f"peak RSS gradkit/floor {ratio:.2f} "
+                             f"(<= {MEDIUM_RSS_TARGET:g}: {verdict})")
+            lines.append(f"target {name} {impl}: " + "; ".join(parts))
     return lines
 
 
