@@ -456,6 +456,13 @@ _MAX_PROGRAMS = 16  # programs (and their buffers) kept per compiled step
 class CompiledStep:
     """A training step compiled by :func:`compile`; call it as the function itself.
 
+    Parameters
+    ----------
+    fn : callable
+        The step.
+    verify : bool, default True
+        Check the first replay of each program against the eager step.
+
     Attributes
     ----------
     stats : dict

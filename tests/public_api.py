@@ -52,6 +52,7 @@ _MODULES: dict[str, list[str] | None] = {
     "gradkit.data": ["DistributedSampler"],  # (DataLoader is gk.DataLoader)
     "gradkit.distributed": None,
     "gradkit.nn.parallel": None,
+    "gradkit.jit": ["CompiledStep"],  # (compile and CompileError are gk.*)
     "gradkit.cuda": ["is_available", "device_count", "synchronize", "manual_seed",
                      "manual_seed_all"],
     "gradkit.backends": None,
