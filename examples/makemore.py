@@ -8,6 +8,7 @@
     python examples/makemore.py --fast --steps 1000  # --fast's tiny model; explicit options win
     python examples/makemore.py --resume runs/makemore-mlp.safetensors  # after Ctrl-C
     python examples/makemore.py --model bn --diagnose  # makemore 3's (lecture 4's) statistics
+    python examples/makemore.py --compile         # each step recorded once, then replayed
 
 makemore 1-5 are lectures 2-6 of "Neural Networks: Zero to Hero". Each model reads the
 previous block_size characters of a name and predicts the next one (27 classes: a-z and
@@ -76,7 +77,7 @@ CONFIGS = {
                     lr=0.2),
 }
 COMMON = dict(model="mlp", data=None, cache=None, seed=42, device=None, out=Path("runs"),
-              checkpoint_every=1000, resume=None, fast=False, diagnose=False)
+              checkpoint_every=1000, resume=None, fast=False, diagnose=False, compile=False)
 # --fast: a tiny model, a few steps; an option given explicitly wins over both tables.
 FAST = dict(n_embd=8, n_hidden=32, steps=300, checkpoint_every=100)
 # The options that define a run: kept in its checkpoints, taken from them by --resume.
@@ -108,8 +109,14 @@ def parse_args(argv=None):
                    help="record the Tanh layers' activation and gradient statistics and the "
                         "update:data ratios (mlp, bn, wavenet): print a summary, save "
                         "diagnostics-<model>.png in --out")
+    p.add_argument("--compile", action="store_true",
+                   help="run each training step through gk.compile: recorded once, then "
+                        "replayed (the same numbers; not with --diagnose)")
     model = vars(p.parse_args(argv)).get("model", COMMON["model"])
     args = cli.parse(p, argv, {**COMMON, **CONFIGS[model]}, FAST)
+    if args.compile and args.diagnose:
+        cli.fail("--compile: not with --diagnose (its hooks run in Python at every step, "
+                 "which a replayed step skips)")
     if args.cache is None:
         args.cache = datasets.default_data_dir()  # $GRADKIT_DATA, else ~/.cache/gradkit
     return args
@@ -309,18 +316,21 @@ def main(argv=None):
 
     # --diagnose: hooks record statistics on the device every step, with no host transfer
     recorder = gk.diagnostics.Recorder(model, optimizer) if args.diagnose else None
+    def train_step(Xb, Yb):
+        loss = F.cross_entropy(model(Xb), Yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        return loss
+
+    step = gk.compile(train_step) if args.compile else train_step
     start = time.perf_counter()
     first = checkpoint.done or 0
     try:
         for i in range(first, args.steps):
             ix = gk.randint(0, Xtr.shape[0], (args.batch_size,), device=device)  # a minibatch
-            Xb, Yb = Xtr[ix], Ytr[ix]
-            logits = model(Xb)
-            loss = F.cross_entropy(logits, Yb)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
+            loss = step(Xtr[ix], Ytr[ix])
             if i % max(1, args.steps // 10) == 0 or i == args.steps - 1:
                 print(f"step {i:6d}/{args.steps}: loss {loss.item():.4f}")  # a sync, now and then
             if (i + 1) % args.checkpoint_every == 0 or i + 1 == args.steps:

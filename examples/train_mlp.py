@@ -7,6 +7,7 @@
     python examples/train_mlp.py --resume runs/checkpoint.safetensors  # after Ctrl-C
     python examples/train_mlp.py --diagnose       # lecture 4's activation/gradient statistics
     mpiexec -n 2 python examples/train_mlp.py --distributed  # data parallel, 2 processes
+    python examples/train_mlp.py --compile        # the step recorded once, then replayed
 
 With --distributed (under mpiexec; needs the distributed extra) every process trains a
 replica on its shard of each batch (--batch-size is per process) and
@@ -52,7 +53,7 @@ from gradkit.nn.parallel import DistributedDataParallel
 # The defaults, and --fast's (a quick smoke run); an option given explicitly wins over both.
 DEFAULTS = dict(data=None, device=None, epochs=40, batch_size=64, hidden=256, dropout=0.1,
                 lr=2e-3, weight_decay=1e-2, seed=0, limit=None, out=Path("runs"), fast=False,
-                resume=None, diagnose=False, distributed=False)
+                resume=None, diagnose=False, distributed=False, compile=False)
 FAST = dict(epochs=3, hidden=128, limit=2000)
 # The options that define a run: kept in its checkpoints, taken from them by --resume.
 RUN = ("data", "epochs", "batch_size", "hidden", "dropout", "lr", "weight_decay", "seed",
@@ -87,7 +88,14 @@ def parse_args(argv=None):
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel training across the processes mpiexec starts "
                         "(gradkit.distributed; one GPU per process on CUDA)")
-    return cli.parse(p, argv, DEFAULTS, FAST)
+    p.add_argument("--compile", action="store_true",
+                   help="run each training step through gk.compile: recorded once, then "
+                        "replayed (the same numbers; not with --distributed or --diagnose)")
+    args = cli.parse(p, argv, DEFAULTS, FAST)
+    if args.compile and (args.distributed or args.diagnose):
+        cli.fail("--compile: not with --distributed or --diagnose (their hooks run in "
+                 "Python at every step, which a replayed step skips)")
+    return args
 
 
 def start_distributed(device):
@@ -276,6 +284,15 @@ def train(args):
     # every step (no host transfer); they come to the host once, after training.
     recorder = diagnostics.Recorder(net, optimizer) if args.diagnose else None
 
+    def train_step(xb, yb):
+        loss = F.cross_entropy(model(xb), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        return loss
+
+    step = gk.compile(train_step) if args.compile else train_step
     first = (checkpoint.done or 0) + 1
     bar = progress(range(first, args.epochs + 1), desc="training", unit="epoch",
                    initial=first - 1, total=args.epochs, disable=None if save else True)
@@ -285,11 +302,7 @@ def train(args):
             sampler.set_epoch(epoch)
             loss_sum = gk.zeros((), device=device)  # summed on the device: no sync per step
             for xb, yb in loader:
-                loss = F.cross_entropy(model(xb), yb)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
+                loss = step(xb, yb)
                 loss_sum = loss_sum + loss.detach()
             if args.distributed:  # the mean over all processes' batches
                 dist.all_reduce(loss_sum, op=dist.ReduceOp.AVG)

@@ -29,6 +29,7 @@ other than NumPy run the step eagerly at every call (CUDA graphs: see docs/perfo
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import weakref
@@ -738,10 +739,6 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _copied(value: Any) -> Any:
-    return value.copy() if isinstance(value, (list, dict)) else value
-
-
 class _Snapshot:
     """A copy of everything a step changes: the state tensors' values, each parameter's
     gradient, the optimizers' Python state (Adam's step count), the generators."""
@@ -754,7 +751,7 @@ class _Snapshot:
         self.optims = [(o, {k: {n: v for n, v in s.items() if not isinstance(v, Tensor)}
                             for k, s in o.state.items()},
                         [dict(g) for g in o.param_groups]) if hasattr(o, "param_groups")
-                       else (o, {k: _copied(v) for k, v in vars(o).items()}, None)
+                       else (o, copy.deepcopy(o.state_dict()), None)
                        for o in optims]  # optimizers, and schedulers (no param_groups)
         backends = {t.backend for t, _ in program.state}
         self.rngs = [(b, b._rng(), b.rng_state(b._rng())) for b in backends]
@@ -769,7 +766,7 @@ class _Snapshot:
                 np.copyto(g.array, values)
         for o, state, groups in self.optims:
             if groups is None:  # a scheduler
-                vars(o).update({k: _copied(v) for k, v in state.items()})
+                o.load_state_dict(copy.deepcopy(state))
                 continue
             for k, s in state.items():
                 o.state[k].update(s)

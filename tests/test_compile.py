@@ -375,3 +375,44 @@ def test_gradient_accumulation_without_zero_grad_in_the_step():
         results.append(trace)
     for i, (a, b) in enumerate(zip(*results)):
         _assert_same(a, b, f"after micro-batch {i}")
+
+
+def test_train_mlp_example_model_with_adamw_and_a_sequential_schedule():
+    train_mlp = _example("train_mlp")
+
+    def make():
+        model = train_mlp.build_model(in_features=12, hidden=32, n_classes=5, dropout=0.2)
+        return model, optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.05)
+
+    def schedule(opt):  # train_mlp.py's: warm-up, then cosine
+        return optim.lr_scheduler.SequentialLR(opt, [
+            optim.lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=3),
+            optim.lr_scheduler.CosineAnnealingLR(opt, T_max=6)], milestones=[3])
+
+    _train_both(make, _fresh_batches((16, 12), 5),
+                lambda m, x, y: F.cross_entropy(m(x), y), steps=10, schedule=schedule)
+
+
+def test_gradient_clipping_inside_the_step():
+    results = []
+    for compiled in (False, True):
+        gk.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
+        opt = optim.SGD(model.parameters(), lr=0.5)
+
+        def step(x, y, model=model, opt=opt):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 0.1)
+            opt.step()
+            return loss
+
+        run = gk.compile(step) if compiled else step
+        trace = []
+        batches = _fresh_batches((8, 6), 3)
+        for i in range(8):
+            trace.append((run(*batches(i)).array.copy(), _state(model, opt)))
+        results.append(trace)
+    for i, ((l1, s1), (l2, s2)) in enumerate(zip(*results)):
+        _assert_same([l1] + s1, [l2] + s2, f"step {i}")

@@ -237,6 +237,19 @@ def test_makemore_runs_on_strict(tmp_path):
     assert "device strict" in out and "dev loss" in out
 
 
+@pytest.mark.parametrize("model", ["bn", "wavenet"])
+def test_makemore_compiled_equals_eager(tmp_path, model):
+    """--compile: the same losses and samples as the eager run, printed to the digit."""
+    write_names(tmp_path / "names.txt")
+    outs = [run("makemore.py", "--fast", "--steps", "60", "--model", model, "--data",
+                "names.txt", "--device", "cpu", "--out", name, *flags, cwd=tmp_path)
+            for name, flags in (("eager", []), ("compiled", ["--compile"]))]
+    lines = [[line for line in out.splitlines() if ("loss" in line or line.islower())
+              and "checkpoint" not in line and "ms/step" not in line]
+             for out in outs]
+    assert lines[0] == lines[1] and len(lines[0]) > 5
+
+
 def test_makemore_explicit_flags_win_over_fast():
     args = load_example("makemore").parse_args(["--fast", "--model", "bn", "--steps", "7",
                                                 "--lr", "0.5"])
@@ -742,3 +755,21 @@ def test_distributed_benchmark_smoke(tmp_path):
     rows = [ln for ln in out.splitlines() if ln.startswith("| ") and "ms" not in ln]
     assert [r.split(" | ")[0] for r in rows][-2:] == ["| 2 ranks", "| 2 ranks"]
     assert rows[-2].split(" | ")[4] == "1" and rows[-1].split(" | ")[4] == "6"  # calls/step
+
+
+def test_train_mlp_compiled_equals_eager(tmp_path):
+    """--compile replays the recorded step: the same losses, accuracies and weights, bit
+    for bit (dropout's draws included)."""
+    train_mlp = load_example("train_mlp")
+    runs = [train_mlp.main(["--fast", "--epochs", "2", "--device", "cpu",
+                            "--out", str(tmp_path / name)] + flags)
+            for name, flags in (("eager", []), ("compiled", ["--compile"]))]
+    assert runs[0]["history"] == runs[1]["history"]
+    for a, b in zip(runs[0]["model"].parameters(), runs[1]["model"].parameters()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_train_mlp_compile_refuses_diagnose():
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "train_mlp.py"), "--compile",
+                           "--diagnose"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: --compile")
