@@ -8,6 +8,7 @@ with the model written the way his nanoGPT writes it.
     python examples/gpt.py --fast               # a tiny model, a few seconds
     python examples/gpt.py --fast --steps 200   # --fast's model; explicit options win
     python examples/gpt.py --resume runs/gpt.safetensors   # after Ctrl-C
+    python examples/gpt.py --compile            # the step recorded once, then replayed
 
 Prints the train and val loss every --eval-interval steps, the final losses, the time per
 step and a sample of generated text. Every --checkpoint-every steps (and at the end) the
@@ -62,7 +63,8 @@ FAST = dict(steps=60, batch_size=8, block_size=16, n_layer=2, n_head=2, n_embd=3
             dropout=0.0, lr=3e-3, eval_interval=20, eval_iters=4, max_new_tokens=100,
             checkpoint_every=20)
 OPTIONS = dict(data=None, device=None, temperature=0.8, top_k=20, seed=1337, fast=False,
-               compare_torch=False, out=Path("runs"), checkpoint_every=100, resume=None)
+               compare_torch=False, out=Path("runs"), checkpoint_every=100, resume=None,
+               compile=False)
 # The options that define a run: kept in its checkpoints, taken from them by --resume.
 RUN = ("data", "steps", "batch_size", "block_size", "n_layer", "n_head", "n_embd", "dropout",
        "lr", "eval_interval", "eval_iters", "seed")
@@ -323,6 +325,18 @@ def train(torch, model, splits, args, name="gradkit", checkpoint=None, resumed=N
         if device.startswith("cuda"):
             torch.cuda.synchronize(device)
 
+    def step_fn(xb, yb):
+        _, loss = model(xb, yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        return loss
+
+    # --compile: gradkit's step recorded once, then replayed (gk.compile; PyTorch's own
+    # torch.compile is another thing, not used here)
+    train_step = torch.compile(step_fn) if args.compile and name == "gradkit" else step_fn
     start = time.perf_counter()
     try:
         for step in range(first, args.steps + 1):
@@ -339,12 +353,7 @@ def train(torch, model, splits, args, name="gradkit", checkpoint=None, resumed=N
             sync()
             tic = time.perf_counter()
             xb, yb = get_batch(torch, splits["train"], args.batch_size, args.block_size)
-            _, loss = model(xb, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
+            train_step(xb, yb)
             sync()
             step_seconds.append(time.perf_counter() - tic)
     except KeyboardInterrupt:
@@ -391,6 +400,9 @@ def parse_args(argv=None):
     p.add_argument("--fast", action="store_true", help="a tiny model for a few seconds")
     p.add_argument("--compare-torch", action="store_true",
                    help="also train the same model, same initial weights, with PyTorch")
+    p.add_argument("--compile", action="store_true",
+                   help="run gradkit's training step through gk.compile: recorded once, "
+                        "then replayed (the same numbers)")
     args = cli.parse(p, argv, {**OPTIONS, **DEFAULTS}, FAST)
     if args.n_embd % args.n_head:
         p.error(f"--n-embd {args.n_embd} must be a multiple of --n-head {args.n_head}")

@@ -391,6 +391,19 @@ def small_gpt(gpt, fused=True, **kwargs):
     return gpt.GPT(**{**config, **kwargs}, fused=fused)
 
 
+def test_gpt_compiled_equals_eager(tmp_path):
+    """--compile (with dropout, clipping, AdamW and the schedule): the same losses and
+    sample as the eager run."""
+    write_text(tmp_path / "words.txt")
+    outs = [run("gpt.py", "--fast", "--steps", "40", "--device", "cpu", "--data", "words.txt",
+                "--dropout", "0.1", "--out", name, *flags, cwd=tmp_path)
+            for name, flags in (("eager", []), ("compiled", ["--compile"]))]
+    kept = [[line for line in out.splitlines()
+             if "ms/step" not in line and "checkpoint" not in line] for out in outs]
+    assert kept[0] == kept[1]
+    assert any("step    40" in line for line in kept[0])
+
+
 def test_gpt_generate_is_cropped_seeded_and_reproducible(device):
     gpt = load_example("gpt")
     model = small_gpt(gpt).to(device)
