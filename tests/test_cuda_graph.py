@@ -67,6 +67,7 @@ def test_matmul_is_refused_while_capturing(backend):
     """CuPy 13.6 and 14.2 refuse every cuBLAS call on a capturing stream (see dev-notes)."""
     a = backend.asarray(np.ones((4, 3), np.float32))
     b = backend.asarray(np.ones((3, 2), np.float32))
+    a @ b  # the cuBLAS handle is made outside the capture
     cap = backend.graph_capture()
     with pytest.raises(NotImplementedError, match="cuBLAS"):
         with cap.session():
@@ -341,6 +342,18 @@ def test_simulator_launch_into_a_capture_and_allocator(backend):
         assert pool.used_bytes() == 4096
         del y
         assert pool.used_bytes() == 0
+
+
+@pytest.mark.cupy_sim
+def test_simulator_session_joins_the_streams_by_events(backend):
+    cupy = _simulator()
+    cap = backend.graph_capture()
+    side = cap._stream
+    with cupy.cuda.Stream() as outer:
+        with cap.session():
+            pass
+    assert side.waited_for == [outer]  # on entry: the side stream waits for the outer one
+    assert outer.waited_for == [side]  # on exit: the outer stream waits for the side one
 
 
 def cupy_sim_config():

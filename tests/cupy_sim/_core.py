@@ -329,7 +329,10 @@ def call(name: str, fn, args, kwargs, sources=None):
         result = fn(*a, **kw)
     out = rewrap(result, dev, args if sources is None else sources,
                  [o for o in outs if isinstance(o, ndarray)] if outs else None)
-    record_call(fn, args, kwargs, None if saved else out)
+    if name not in ("empty", "empty_like"):
+        record_call(fn, args, kwargs, None if saved else out)
+    elif saved is not None:  # no kernel: pool memory as it was, garbage
+        poison(out)
     unwritten(saved)
     return out
 

@@ -16,7 +16,8 @@ Follows CuPy 14.2 / 13.6 (cupy/cuda/stream.pyx, graph.pyx, memory.pyx, cupy/cuda
   raises CUDARuntimeError cudaErrorStreamCaptureUnsupported and invalidates the capture
   (`_core.sync`); a host-to-device copy raises RuntimeError; cuBLAS calls raise
   NotImplementedError (`_core.refuse_cublas`). Allocating is allowed.
-- Events record and wait instantly (nothing here is asynchronous).
+- Events record and wait instantly (nothing here is asynchronous); a stream lists the
+  streams it waited for (`waited_for`), for tests.
 - `MemoryPool().malloc(size)`, `used_bytes()`, `total_bytes()`, `free_all_blocks()`;
   `using_allocator(allocator)` (thread-local) and `get_allocator()`: inside it, every new
   array's bytes are taken from the allocator, and returned when the array is collected.
@@ -74,6 +75,7 @@ class Stream:
         self.non_blocking = non_blocking
         self._capture: _Capture | None = None
         self._stack: list = []
+        self.waited_for: list = []  # simulator only: the streams whose events it waited for
 
     def __eq__(self, other):
         return isinstance(other, Stream) and other.ptr == self.ptr
@@ -121,7 +123,7 @@ class Stream:
         return event
 
     def wait_event(self, event):
-        pass  # every operation has already run
+        self.waited_for.append(event.stream)  # every operation has already run
 
     def begin_capture(self, mode=None):
         if self.ptr in (0, 1):
@@ -171,6 +173,7 @@ class Event:
             raise ValueError("Timing must be disabled for interprocess events")
         self.ptr = next(_ptrs)
         self.device_id = get_device_id()
+        self.stream = None  # simulator only: where it was last recorded
 
     @property
     def done(self):
@@ -180,6 +183,7 @@ class Event:
         stream = get_current_stream() if stream is None else stream
         if stream.device_id not in (-1, self.device_id):
             raise CUDARuntimeError("cudaErrorInvalidResourceHandle: invalid resource handle")
+        self.stream = stream
 
     def synchronize(self):
         from ._core import sync
