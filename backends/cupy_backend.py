@@ -164,7 +164,7 @@ class _CudaGraphCapture:
             self._capturing = False
             try:
                 self._stream.end_capture()
-            except Exception:  # noqa: S110 (an invalidated capture: the body's error matters)
+            except Exception:  # an invalidated capture: the body's error is what matters
                 pass
 
 
