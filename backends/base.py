@@ -14,7 +14,7 @@ import contextlib
 import math
 import secrets
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Literal, NamedTuple, TypeAlias
+from typing import Any, Literal, NamedTuple, Protocol, TypeAlias
 
 import numpy as np
 
@@ -165,6 +165,46 @@ def refusing_to_numpy(backend: Backend) -> Iterator[None]:
             del backend.to_numpy
         else:
             backend.to_numpy = saved  # type: ignore[method-assign]
+
+
+class GraphCapture(Protocol):
+    """Records device work once and replays it cheaply: a backend's CUDA graphs.
+
+    `Backend.graph_capture()` makes one per compiled step (gk.compile). Every recording
+    and every replay runs inside `session()`; within it, the work between `begin()` and
+    `end()` is captured, and the function `end()` returns launches it again. Work outside
+    a begin/end pair (host ops: an optimizer step reading the learning rate, copying a
+    new batch into a static input buffer) runs eagerly, in stream order with the
+    launches. A replay reads and writes the very memory the recording used: arrays a
+    graph reads must stay alive and be written in place.
+
+    Notes
+    -----
+    gradkit-only; PyTorch's counterpart is torch.cuda.CUDAGraph with torch.cuda.graph.
+
+    Examples
+    --------
+    >>> import gradkit as gk
+    >>> gk.get_backend("cpu").graph_capture() is None  # NumPy records no graphs
+    True
+    """
+
+    @property
+    def capturing(self) -> bool:
+        """Whether a capture is under way (between `begin()` and `end()`)."""
+        ...
+
+    def session(self) -> contextlib.AbstractContextManager[None]:
+        """The context of a recording and of every replay (device, stream, memory)."""
+        ...
+
+    def begin(self) -> None:
+        """Start capturing, inside `session()`."""
+        ...
+
+    def end(self) -> Callable[[], None]:
+        """Stop capturing; return the function that launches what was captured."""
+        ...
 
 
 class Backend:
@@ -484,6 +524,24 @@ class Backend:
         module = getattr(self.xp, "__name__", type(self.xp).__name__)
         version = getattr(self.xp, "__version__", "")
         return f"{module} {version}".strip() + f" on {self.device}"
+
+    def graph_capture(self) -> GraphCapture | None:
+        """A new recorder of device work as CUDA graphs, or None where there are none.
+
+        gk.compile asks once per compiled step; a backend without graphs (NumPy, the
+        strict test double) gives None and the step is replayed op by op instead.
+
+        Returns
+        -------
+        GraphCapture or None
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> gk.get_backend("cpu").graph_capture() is None
+        True
+        """
+        return None
 
     def index_range(self, index: Array) -> tuple[int, int]:
         """The smallest and largest value of a non-empty integer array, as host ints.

@@ -3,8 +3,9 @@
 Everything CuPy-specific in gradkit is in this file (and nccl.py, the NCCL collectives of
 gradkit.distributed): device selection, transfers, the
 device random generator and native kernels for the operations in backends/base.py,
-each of which has a generic fallback there that the tests compare it with, and the
-fused optimizer kernels of backends/kernels.py, tested against gradkit.optim's rules.
+each of which has a generic fallback there that the tests compare it with, the
+fused optimizer kernels of backends/kernels.py, tested against gradkit.optim's rules,
+and CUDA graphs by stream capture (`_CudaGraphCapture`, for gk.compile).
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ import cupyx
 import numpy as np
 from array_api_compat import cupy as xp_cupy
 
-from .base import Array, Backend, Generator, HostSyncError, Shape, refusing_to_numpy
+from .base import (
+    Array,
+    Backend,
+    Generator,
+    GraphCapture,
+    HostSyncError,
+    Shape,
+    refusing_to_numpy,
+)
 from .kernels import ADAM, SGD, SGD_MOMENTUM, adam_scalars, sgd_scalars
 
 # CuPy's synchronisation detector (experimental, deprecated since CuPy 10 but present in
@@ -66,6 +75,97 @@ def _on_device(fn: Callable[..., Any], device: Any) -> Callable[..., Any]:
             return fn(*args, **kwargs)
 
     return on_device
+
+
+class _CudaGraphCapture:
+    """One compiled step's CUDA graphs (backends/base.py GraphCapture), on one GPU.
+
+    Owns a side stream (capture needs a stream other than the legacy default one) and a
+    private memory pool. While capturing, CuPy allocates from that pool only: a graph
+    replays into the addresses it was captured with, so its memory, even where the
+    arrays were freed after capture, must never back another array. Outside a capture,
+    work in a session allocates from the allocator that was current before, so that no
+    eagerly made array can sit in memory a later launch overwrites. The pool lives as
+    long as this object, which every launch function keeps alive.
+
+    What CuPy refuses while a stream is capturing (docs/dev-notes.md, CUDA graphs):
+    cuBLAS calls (so `@` and matmul of floating arrays), cuRAND's host API, host copies
+    both ways (`float(x)`, `.get()`, `cupy.asarray(host data)`) and synchronising.
+    """
+
+    def __init__(self, device: Any) -> None:
+        self._device = device
+        with device:
+            self._stream = cupy.cuda.Stream(non_blocking=True)
+            self._entered = cupy.cuda.Event(disable_timing=True)
+            self._left = cupy.cuda.Event(disable_timing=True)
+        self._pool = cupy.cuda.MemoryPool()
+        self._capturing = False
+
+    @property
+    def capturing(self) -> bool:
+        """Whether the side stream is capturing (between begin() and end())."""
+        return self._capturing
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """This GPU, the side stream and the capture-aware allocator, for the body.
+
+        The side stream waits for the stream current before (events, no host wait), and
+        that stream waits for the side stream afterwards. A capture left open by an
+        exception is abandoned; one left open otherwise is an error."""
+        with self._device:
+            previous = cupy.cuda.get_current_stream()
+            outer = cupy.cuda.get_allocator()
+
+            def malloc(size: int) -> Any:
+                return (self._pool.malloc if self._capturing else outer)(size)
+
+            self._stream.wait_event(previous.record(self._entered))
+            try:
+                with self._stream, cupy.cuda.using_allocator(malloc):
+                    try:
+                        yield
+                    except BaseException:
+                        self._abandon()
+                        raise
+                    if self._capturing:
+                        self._abandon()
+                        raise RuntimeError("graph capture still under way at the end of "
+                                           "session(): call end() first")
+            finally:
+                previous.wait_event(self._stream.record(self._left))
+
+    def begin(self) -> None:
+        """Start capturing on the side stream (CuPy's default, relaxed capture mode: the
+        pool may still call cudaMalloc while capturing)."""
+        if self._capturing:
+            raise RuntimeError("begin(): a graph capture is already under way")
+        if cupy.cuda.get_current_stream() != self._stream:
+            raise RuntimeError("begin() outside session()")
+        self._stream.begin_capture()
+        self._capturing = True
+
+    def end(self) -> Callable[[], None]:
+        """Stop capturing; the function that launches the captured graph on the side stream."""
+        if not self._capturing:
+            raise RuntimeError("end() without begin()")
+        self._capturing = False
+        graph = self._stream.end_capture()
+        return functools.partial(self._launch, graph)
+
+    def _launch(self, graph: Any) -> None:
+        if cupy.cuda.get_current_stream(self._device.id) != self._stream:
+            raise RuntimeError("a captured CUDA graph launched outside session()")
+        graph.launch(self._stream)
+
+    def _abandon(self) -> None:
+        if self._capturing:
+            self._capturing = False
+            try:
+                self._stream.end_capture()
+            except Exception:  # an invalidated capture: the body's error is what matters
+                pass
 
 
 class CupyBackend(Backend):
@@ -146,6 +246,10 @@ class CupyBackend(Backend):
                                         f"detected a synchronisation) on {self.device} "
                                         f"inside no_host_sync()") from e
                 raise
+
+    def graph_capture(self) -> GraphCapture:
+        """A new `_CudaGraphCapture` on this GPU (one per compiled step)."""
+        return _CudaGraphCapture(self.native_device)
 
     def describe(self) -> str:
         try:

@@ -19,7 +19,11 @@ bugs (../shared/GPU-NOTES.md):
 - `ElementwiseKernel`'s argument and type rules, its body run by a NumPy reference
   registered under the kernel's name and source signature (`_kernel.py`, `kernel_refs.py`);
 - CuPy 13 vs 14: the namespace and ndarray methods of each (names.json, recorded from
-  the real packages), e.g. no `ndarray.mT` before 14.
+  the real packages), e.g. no `ndarray.mT` before 14;
+- streams, events, memory pools and CUDA graphs by stream capture (`_graph.py`): what is
+  issued on a capturing stream is recorded and replayed by `Graph.launch()` into the same
+  arrays; host transfers, synchronisation and cuBLAS calls on a capturing stream raise
+  as in CuPy.
 
 It is test support, not a GPU emulator: numbers are NumPy's, nothing is asynchronous.
 """
@@ -34,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _core, _kernel, _nccl, _random
+from . import _core, _graph, _kernel, _nccl, _random
 from ._core import (
     Config,
     CUDARuntimeError,
@@ -46,6 +50,8 @@ from ._core import (
     check_device,
     get_device_id,
     ndarray,
+    record_call,
+    refuse_in_capture,
     rewrap,
     sync,
     unwrap,
@@ -96,11 +102,20 @@ def _function(name, fn):
             dev = get_device_id()
             if isinstance(obj, ndarray):
                 if obj._dev != dev:  # a copy between GPUs (cudaMemcpyPeer): always allowed
-                    return _wrap(np.array(obj._a, dtype=dtype, order=order), dev)
+                    out = _wrap(np.array(obj._a, dtype=dtype, order=order), dev)
+                    record_call(_copy_of, (obj, dtype, order), {}, out)
+                    return out
                 out = np.asarray(obj._a, dtype=dtype, order=order)
                 if copy and np.may_share_memory(out, obj._a):
                     out = out.copy()
-                return obj if out is obj._a else _wrap(out, dev)
+                if out is obj._a:
+                    return obj
+                out = _wrap(out, dev)
+                record_call(_copy_of, (obj, dtype, order), {}, out)
+                return out
+            # cupy/cuda/memory.pyx, MemoryPointer.copy_from_host_async
+            refuse_in_capture("the current stream is capturing, so H2D transfers are "
+                              "disallowed", RuntimeError)
             if isinstance(obj, (list, tuple)):
                 obj = [unwrap(o, dev) if isinstance(o, ndarray) else o for o in obj]
             return _wrap(np.array(obj, dtype=dtype, order=order), dev)
@@ -112,7 +127,7 @@ def _function(name, fn):
                 return call(name, np.where, (condition,), {})
             return call(name, np.where, (condition, x, y), {})
         f = where
-    elif name in _SYNCING:
+    elif name in _SYNCING:  # (cupy.where(condition) above too)
         def syncing(*args, **kwargs):
             sync(f"cupy.{name}")
             return call(name, fn, args, kwargs)
@@ -154,7 +169,14 @@ class Ufunc:
         check_device(a, dev)
         idx = _core.wrap_indices(indices, a.shape, dev)
         args = (a._a, idx) if b is None else (a._a, idx, unwrap(b, dev))
+        saved = _core.snapshot((a,))
         self._uf.at(*args)
+        record_call(self._replay_at, (a, indices, b, dev), {}, None)
+        _core.unwritten(saved)
+
+    def _replay_at(self, a, indices, b, dev):
+        idx = _core.wrap_indices(indices, a.shape, dev)
+        self._uf.at(*((a, idx) if b is None else (a, idx, b)))
 
     def __repr__(self):
         return f"<ufunc '{self.__name__}'>"
@@ -176,6 +198,10 @@ def from_dlpack(obj, *, device=None, copy=None):
     raise TypeError("the simulated GPU imports DLPack only from its own arrays")
 
 
+def _copy_of(a, dtype, order):
+    return np.array(a, dtype=dtype, order=order)
+
+
 class _MemoryPool:
     def used_bytes(self):
         return 0
@@ -188,25 +214,6 @@ class _MemoryPool:
 
 
 _POOL = _MemoryPool()
-
-
-class _Stream:
-    ptr = 0x5742  # a handle, as CuPy's (the null stream's is 0; any int will do here)
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def use(self):
-        return self
-
-    def synchronize(self):
-        sync("Stream.synchronize")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        pass
 
 
 class _Uncompiled:
@@ -286,14 +293,20 @@ def install(gpus: int = 1, peer_access: bool = False, version: str = "14.2.0"):
                     ("cuda", "random", "linalg", "fft", "testing", "sparse")]
 
     runtime = _runtime()
+    g = _graph
     cuda = _module("cupy.cuda", Device=Device, runtime=runtime, is_available=lambda: True,
-                   get_current_stream=lambda: _Stream(), Stream=_Stream,
-                   get_device_id=get_device_id)
+                   get_current_stream=g.get_current_stream, Stream=g.Stream,
+                   ExternalStream=g.ExternalStream, Event=g.Event, Graph=g.Graph,
+                   get_elapsed_time=g.get_elapsed_time, MemoryPool=g.MemoryPool,
+                   get_allocator=g.get_allocator, set_allocator=g.set_allocator,
+                   using_allocator=g.using_allocator, get_device_id=get_device_id)
     cuda.__path__ = []
     cuda.device = _module("cupy.cuda.device", Device=Device)
-    cuda.stream = _module("cupy.cuda.stream", Stream=_Stream, ExternalStream=_Stream,
-                          get_current_stream=lambda: _Stream())
-    cuda.ExternalStream = _Stream
+    cuda.stream = _module("cupy.cuda.stream", Stream=g.Stream, ExternalStream=g.ExternalStream,
+                          Event=g.Event, get_current_stream=g.get_current_stream)
+    cuda.graph = _module("cupy.cuda.graph", Graph=g.Graph)
+    cuda.memory = _module("cupy.cuda.memory", MemoryPool=g.MemoryPool,
+                          get_allocator=g.get_allocator, set_allocator=g.set_allocator)
     cuda.nccl = _module("cupy.cuda.nccl", **{n: getattr(_nccl, n) for n in dir(_nccl)
                                              if n.isupper() or n in _nccl.PUBLIC})
     random = _module("cupy.random", default_rng=_random.default_rng,
@@ -316,6 +329,7 @@ def install(gpus: int = 1, peer_access: bool = False, version: str = "14.2.0"):
     backends_runtime = runtime  # the same functions, as in CuPy (array-api-compat uses both)
     modules = {"cupy": cupy, "cupy.cuda": cuda, "cupy.cuda.runtime": runtime,
                "cupy.cuda.device": cuda.device, "cupy.cuda.stream": cuda.stream,
+               "cupy.cuda.graph": cuda.graph, "cupy.cuda.memory": cuda.memory,
                "cupy.cuda.nccl": cuda.nccl,
                "cupy.random": random, "cupy.linalg": linalg, "cupy.fft": fft,
                "cupyx": cupyx, "cupyx.scipy": scipy, "cupyx.scipy.special": special,
@@ -333,6 +347,10 @@ def install(gpus: int = 1, peer_access: bool = False, version: str = "14.2.0"):
 def _erf(x):
     """cupyx.scipy.special.erf: elementwise, in x's floating dtype, on x's device."""
     dev = get_device_id()
-    a = unwrap(x, dev)
-    out = np.vectorize(math.erf, otypes=[np.float64])(a).astype(a.dtype)
-    return rewrap(out, dev)
+    out = rewrap(_erf_of(unwrap(x, dev)), dev)
+    record_call(_erf_of, (x,), {}, out)
+    return out
+
+
+def _erf_of(a):
+    return np.vectorize(math.erf, otypes=[np.float64])(a).astype(a.dtype)

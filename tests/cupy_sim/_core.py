@@ -3,6 +3,15 @@
 An `ndarray` holds a NumPy array (`_a`, its storage) and the id of the device it lives on
 (`_dev`). Everything CuPy refuses is refused here the same way; everything that makes
 CuPy wait for the GPU (a value read on the host) is counted as a synchronisation.
+
+Stream capture (CUDA graphs, `_graph.py`): while the current stream is capturing, every
+operation that computes is `record`ed, as a thunk that recomputes it from the storage of
+the same argument arrays and writes the result into the storage of the same result
+arrays; a graph launch runs the thunks in order. As on a GPU, capturing executes
+nothing: the operation runs once for its result's shape and dtype, then arrays it wrote
+in place get their old values back (`unwritten`) and new floating results hold NaN
+(`record_call`), the garbage of fresh pool memory. What CuPy refuses while capturing
+raises here too (`sync`, `refuse_in_capture`, `refuse_cublas`).
 """
 
 from __future__ import annotations
@@ -10,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import warnings
+import weakref
 
 import numpy as np
 
@@ -23,13 +33,17 @@ class Config:
     syncs = 0  # host synchronisations counted so far
     last_sync = ""  # what caused the last one
     raise_on_sync = False  # every synchronisation raises (DeviceSynchronized)
+    # CuPy 13.6 and 14.2 refuse cuBLAS calls on a capturing stream (cublas.setStream raises
+    # NotImplementedError); True models a CuPy or a GEMM path that allows them
+    cublas_in_capture = False
 
     @classmethod
     def major(cls) -> int:
         return int(cls.version.split(".")[0])
 
 
-_local = threading.local()  # .device: the current device; .allow_sync: cupyx's switch
+_local = threading.local()  # .device: the current device; .allow_sync: cupyx's switch;
+# .streams: device -> the current stream (absent: the null stream); .allocator: using_allocator's
 
 
 class DeviceSynchronized(RuntimeError):
@@ -40,13 +54,138 @@ class CUDARuntimeError(RuntimeError):
     """cupy_backends.cuda.api.runtime.CUDARuntimeError."""
 
 
-def sync(what: str):
-    """Count a host synchronisation; raise where synchronising is forbidden."""
+def sync(what: str, kind: str = "d2h"):
+    """Count a host synchronisation; raise where synchronising is forbidden.
+
+    `kind` is "d2h" for a value copied to the host (CuPy checks capture itself and raises
+    RuntimeError before any CUDA call) or "sync" for a stream/device synchronize (CUDA's
+    cudaErrorStreamCaptureUnsupported, which also invalidates the capture)."""
     Config.syncs += 1
     Config.last_sync = what
     if Config.raise_on_sync or not getattr(_local, "allow_sync", True):
         raise DeviceSynchronized(f"simulated GPU: host synchronisation ({what}) where "
                                  "synchronisation is not allowed")
+    capture = capturing()
+    if capture is not None:
+        if kind == "sync":
+            capture.invalid = True
+            raise CUDARuntimeError("cudaErrorStreamCaptureUnsupported: operation not "
+                                   "permitted when stream is capturing")
+        # cupy/cuda/memory.pyx, MemoryPointer.copy_to_host_async
+        raise RuntimeError("the current stream is capturing, so D2H transfers are disallowed")
+
+
+# ---- stream capture ------------------------------------------------------------------------
+def current_stream(dev: int | None = None):
+    """The current stream of device `dev` (default: current); None for the null stream."""
+    streams = getattr(_local, "streams", None)
+    return None if streams is None else streams.get(get_device_id() if dev is None else dev)
+
+
+def capturing():
+    """The capture the current stream records into, or None."""
+    stream = current_stream()
+    return None if stream is None else stream._capture
+
+
+def record(thunk):
+    """Add `thunk` to the current stream's capture, if it is capturing."""
+    capture = capturing()
+    if capture is not None:
+        capture.ops.append(thunk)
+
+
+def refuse_in_capture(message: str, error=NotImplementedError):
+    """What CuPy raises for a library call (cuBLAS, an H2D copy) on a capturing stream."""
+    if capturing() is not None:
+        raise error(message)
+
+
+# CuPy functions that call cuBLAS for floating operands (cupy/_core/_routines_linalg.pyx:
+# tensordot_core, matmul); a product of two vectors is a CUB or elementwise reduction.
+CUBLAS_FUNCTIONS = {"matmul", "dot", "tensordot", "inner", "vdot", "einsum", "kron",
+                    "__matmul__", "__rmatmul__", "__imatmul__"}
+
+
+# Functions that write their first argument in place.
+INPLACE_FUNCTIONS = {"copyto", "put", "place", "putmask", "fill_diagonal"}
+_INPLACE_METHODS = {"sort", "partition", "put", "resize", "itemset", "setfield"}
+
+
+def refuse_cublas(name: str, args):
+    """cupy_backends/cuda/libs/cublas.pyx setStream's refusal on a capturing stream."""
+    if capturing() is None or Config.cublas_in_capture:
+        return
+    arrays = [a for a in args if isinstance(a, ndarray)]
+    if not arrays or np.result_type(*(a.dtype for a in arrays)).kind not in "fc":
+        return  # integer products: CuPy's own kernel
+    if all(a.ndim <= 1 for a in arrays):
+        return  # a vector product: a reduction kernel
+    raise NotImplementedError("calling cuBLAS API during stream capture is currently "
+                              f"unsupported (cupy.{name.strip('_')})")
+
+
+def storage(value):
+    """`value` with device arrays replaced by their NumPy storage (no checks): a recorded
+    operation's arguments, read anew at each replay."""
+    if isinstance(value, ndarray):
+        return value._a
+    if isinstance(value, (list, tuple)):
+        return type(value)(storage(v) for v in value)
+    if isinstance(value, dict):
+        return {k: storage(v) for k, v in value.items()}
+    return value
+
+
+def snapshot(targets):
+    """Before an operation that writes `targets` (device arrays) in place: their values, to
+    be put back by `unwritten` if the stream is capturing (None otherwise)."""
+    if capturing() is None:
+        return None
+    return [(t, t._a.copy()) for t in targets if isinstance(t, ndarray)]
+
+
+def unwritten(saved):
+    """Undo the in-place writes of an operation that was only being captured."""
+    if saved:
+        for t, values in saved:
+            t._a[...] = values
+
+
+def poison(out):
+    if isinstance(out, ndarray):
+        if out._a.base is None and out.dtype.kind in "fc":  # fresh memory, not a view
+            out._a.fill(np.nan)
+    elif isinstance(out, (tuple, list)):
+        for o in out:
+            poison(o)
+
+
+def write_back(out, result):
+    """Replay: put a recomputed `result` into the storage of the captured result `out`
+    (nothing to do where the operation wrote in place or returned a view)."""
+    if isinstance(out, ndarray):
+        if isinstance(result, np.ndarray) and (result is out._a or
+                                               np.may_share_memory(result, out._a)):
+            return
+        out._a[...] = result
+    elif isinstance(out, (tuple, list)):
+        for o, r in zip(out, result):
+            write_back(o, r)
+
+
+def record_call(fn, args, kwargs, out):
+    """Record `fn(*args, **kwargs)` (device arrays read at replay) whose result was `out`."""
+    if capturing() is None:
+        return
+
+    def replay():
+        with np.errstate(all="ignore"):
+            write_back(out, fn(*storage(args), **storage(kwargs)))
+
+    record(replay)
+    if out is not None and not any(o is out for o in args):
+        poison(out)
 
 
 @contextlib.contextmanager
@@ -90,7 +229,7 @@ class Device:
         _local.device = self.id
 
     def synchronize(self):
-        sync("Device.synchronize")
+        sync("Device.synchronize", "sync")
 
     @property
     def compute_capability(self):
@@ -146,6 +285,12 @@ def _wrap(a: np.ndarray, dev: int | None = None) -> ndarray:
     out = object.__new__(ndarray)
     out._a = a
     out._dev = get_device_id() if dev is None else dev
+    allocator = getattr(_local, "allocator", None)
+    if allocator is not None and a.base is None:  # new memory, inside using_allocator
+        memory = allocator(a.nbytes)
+        free = getattr(memory, "free", None)
+        if free is not None:
+            weakref.finalize(out, free)
     return out
 
 
@@ -173,14 +318,23 @@ def rewrap(result, dev: int, sources=(), outs=None):
 def call(name: str, fn, args, kwargs, sources=None):
     """Run NumPy's `fn` as CuPy's function `name` on the current device."""
     dev = get_device_id()
+    if name in CUBLAS_FUNCTIONS:
+        refuse_cublas(name, args)
     a = [unwrap(x, dev, name) for x in args]
     kw = {k: unwrap(v, dev, name) for k, v in kwargs.items()}
     outs = kwargs.get("out")
     outs = (outs if isinstance(outs, tuple) else (outs,)) if outs is not None else None
+    saved = snapshot((*(outs or ()), *(args[:1] if name in INPLACE_FUNCTIONS else ())))
     with np.errstate(all="ignore"):  # a GPU never warns about inf or nan
         result = fn(*a, **kw)
-    return rewrap(result, dev, args if sources is None else sources,
-                  [o for o in outs if isinstance(o, ndarray)] if outs else None)
+    out = rewrap(result, dev, args if sources is None else sources,
+                 [o for o in outs if isinstance(o, ndarray)] if outs else None)
+    if name not in ("empty", "empty_like"):
+        record_call(fn, args, kwargs, None if saved else out)
+    elif saved is not None:  # no kernel: pool memory as it was, garbage
+        poison(out)
+    unwritten(saved)
+    return out
 
 
 # ---- indexing ------------------------------------------------------------------------------
@@ -313,6 +467,8 @@ class ndarray:
         return np.array(self._a, order=order)
 
     def set(self, arr, stream=None):
+        refuse_in_capture("the current stream is capturing, so H2D transfers are disallowed",
+                          RuntimeError)
         if not isinstance(arr, np.ndarray):
             raise TypeError(f"Only numpy.ndarray can be set to cupy.ndarray, not {type(arr)}")
         if arr.shape != self.shape:
@@ -353,7 +509,9 @@ class ndarray:
         if isinstance(result, np.ndarray) and np.may_share_memory(result, self._a):
             return _wrap(result, self._dev)  # a view: no kernel, stays on its device
         check_device(self, dev)
-        return rewrap(result, dev)
+        out = rewrap(result, dev)
+        record_call(_gather, (self, index, dev), {}, out)
+        return out
 
     def __setitem__(self, index, value):
         dev = get_device_id()
@@ -361,7 +519,10 @@ class ndarray:
         if isinstance(value, np.ndarray):
             _refuse_host(value)  # CuPy refuses assignment from CPU arrays (gh-2079)
         idx = wrap_indices(index, self.shape, dev)
+        saved = snapshot((self,))
         self._a[idx] = unwrap(value, dev)
+        record_call(_scatter, (self, index, value, dev), {}, None)
+        unwritten(saved)
 
     # -- methods CuPy's ndarray shares with NumPy's ----------------------------------------
     @property
@@ -389,11 +550,15 @@ class ndarray:
         check_device(self, get_device_id())
         if not copy and np.dtype(dtype) == self.dtype:
             return self
-        return _wrap(self._a.astype(dtype, order=order, copy=True))
+        out = _wrap(self._a.astype(dtype, order=order, copy=True))
+        record_call(_call_method("astype"), (self, dtype), {"order": order}, out)
+        return out
 
     def copy(self, order="C"):
         check_device(self, get_device_id())
-        return _wrap(self._a.copy(order=order))
+        out = _wrap(self._a.copy(order=order))
+        record_call(_call_method("copy"), (self,), {"order": order}, out)
+        return out
 
     def take(self, indices, axis=None, out=None):
         dev = get_device_id()
@@ -402,13 +567,18 @@ class ndarray:
         n = self.size if axis is None else self.shape[axis]
         if isinstance(idx, (np.ndarray, int, np.integer)) and n > 0:
             idx = np.mod(idx, n)  # CuPy's take wraps
-        return rewrap(self._a.take(idx, axis=axis), dev)
+        out = rewrap(self._a.take(idx, axis=axis), dev)
+        record_call(_take, (self, indices, axis), {}, out)
+        return out
 
     def fill(self, value):
         if isinstance(value, np.ndarray):
             _refuse_host(value)
         check_device(self, get_device_id())
+        saved = snapshot((self,))
         self._a.fill(unwrap(value, get_device_id()))
+        record_call(_call_method("fill"), (self, value), {}, None)
+        unwritten(saved)
 
     def nonzero(self):
         sync("ndarray.nonzero")
@@ -417,6 +587,22 @@ class ndarray:
     def __reduce__(self):  # pickling reads the data: a synchronisation, as in CuPy
         sync("pickle")
         return (_unpickle, (self._a.copy(), self._dev))
+
+
+# Replays of indexing kernels (on storage): index arrays read anew, wrapped again.
+def _gather(a, index, dev):
+    return a[wrap_indices(index, a.shape, dev)]
+
+
+def _scatter(a, index, value, dev):
+    a[wrap_indices(index, a.shape, dev)] = value
+
+
+def _take(a, indices, axis):
+    n = a.size if axis is None else a.shape[axis]
+    if isinstance(indices, (np.ndarray, int, np.integer)) and n > 0:
+        indices = np.mod(indices, n)
+    return a.take(indices, axis=axis)
 
 
 def _unpickle(a, dev):
@@ -437,15 +623,25 @@ def _method(name):
         dev = get_device_id()
         a = [unwrap(x, dev, name) for x in args]
         kw = {k: unwrap(v, dev, name) for k, v in kwargs.items()}
+        saved = snapshot((kwargs.get("out"), *((self,) if name in _INPLACE_METHODS else ())))
         with np.errstate(all="ignore"):
             result = getattr(self._a, name)(*a, **kw)
         if isinstance(result, np.ndarray) and np.may_share_memory(result, self._a):
             return _wrap(result, self._dev)  # a view (reshape, transpose, ...)
         check_device(self, dev)
-        return rewrap(result, dev)
+        out = rewrap(result, dev)
+        record_call(_call_method(name), (self, *args), kwargs, None if saved else out)
+        unwritten(saved)
+        return out
 
     method.__name__ = name
     return method
+
+
+def _call_method(name):
+    def call_method(a, *args, **kwargs):
+        return getattr(a, name)(*args, **kwargs)
+    return call_method
 
 
 def _operator(name, inplace=False):
@@ -456,14 +652,18 @@ def _operator(name, inplace=False):
             _refuse_host(other)
         if isinstance(other, (list, tuple)):
             return NotImplemented
+        if name in CUBLAS_FUNCTIONS:
+            refuse_cublas(name, (self, other))
         o = unwrap(other, dev)
+        saved = snapshot((self,)) if inplace else None
         with np.errstate(all="ignore"):
             result = getattr(self._a, name)(o)
         if result is NotImplemented:
             return result
-        if inplace:
-            return self
-        return rewrap(result, dev)
+        out = self if inplace else rewrap(result, dev)
+        record_call(_call_method(name), (self, other), {}, out)
+        unwritten(saved)
+        return out
 
     op.__name__ = name
     return op
@@ -473,7 +673,9 @@ def _unary(name):
     def op(self):
         check_device(self, get_device_id())
         with np.errstate(all="ignore"):
-            return rewrap(getattr(self._a, name)(), get_device_id())
+            out = rewrap(getattr(self._a, name)(), get_device_id())
+        record_call(_call_method(name), (self,), {}, out)
+        return out
 
     op.__name__ = name
     return op

@@ -40,7 +40,7 @@ import re
 
 import numpy as np
 
-from ._core import _operands, _wrap, ndarray
+from ._core import _operands, _wrap, ndarray, poison, record, snapshot, unwritten
 
 __all__ = ["CUPY_VERSION", "ElementwiseKernel", "ParameterInfo", "register", "signature"]
 
@@ -317,19 +317,30 @@ class ElementwiseKernel:
         if 0 in shape:
             return ret
 
-        outs = [a._a for a in out_args]
-        ins = []
-        for v, p, t in zip(in_values, self.in_params, in_types):
-            if isinstance(v, _Scalar):
-                ins.append(v.cast(t))
-                continue
-            if any(np.may_share_memory(v, o) for o in outs):
-                v = v.copy()
-            v = v if p.raw else np.broadcast_to(v, shape)
-            v = v.view()
-            v.flags.writeable = False
-            ins.append(v)
         reference = _reference(self)
-        with np.errstate(all="ignore"):
-            reference(*ins, *outs)
+
+        def run():  # reads the arrays' storage anew: a graph launch replays it
+            outs = [a._a for a in out_args]
+            ins = []
+            for a, v, p, t in zip(args, in_values, self.in_params, in_types):
+                if isinstance(v, _Scalar):
+                    ins.append(v.cast(t))
+                    continue
+                v = a._a
+                if any(np.may_share_memory(v, o) for o in outs):
+                    v = v.copy()
+                v = v if p.raw else np.broadcast_to(v, shape)
+                v = v.view()
+                v.flags.writeable = False
+                ins.append(v)
+            with np.errstate(all="ignore"):
+                reference(*ins, *outs)
+
+        given = args[self.nin:]  # outputs written in place: unchanged by a capture
+        saved = snapshot(given)
+        run()
+        record(run)
+        unwritten(saved)
+        if saved is not None:
+            poison(out_args[len(given):])
         return ret

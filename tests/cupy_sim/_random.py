@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import _wrap, check_device, get_device_id, rewrap
+from ._core import _wrap, check_device, get_device_id, record_call, rewrap, snapshot, unwritten
 
 _STATE_BYTES = 37  # PCG64: 128-bit state, 128-bit increment, has_uint32, uinteger
 
@@ -45,11 +45,13 @@ class Generator:
         dev = get_device_id()
         check_device(self.bit_generator._state, dev)  # the state is read on this device
         state = self.bit_generator._state
-        bitgen = np.random.PCG64()
-        bitgen.state = _decode(state._a)
-        result = getattr(np.random.Generator(bitgen), method)(*args, **kwargs)
-        state._a[...] = _encode(bitgen.state)
-        return rewrap(np.asarray(result), dev)
+        saved = snapshot((state,))
+        out = rewrap(_draw(state._a, method, args, kwargs), dev)
+        # a kernel that reads and advances the state in device memory: a graph launch draws
+        # anew (CuPy's Generator launches curand device code, no cuRAND host API)
+        record_call(_draw, (state, method, args, kwargs), {}, out)
+        unwritten(saved)
+        return out
 
     def random(self, size=None, dtype=np.float64, out=None):
         return self._draw("random", size, dtype=dtype)
@@ -62,6 +64,15 @@ class Generator:
 
     def uniform(self, low=0.0, high=1.0, size=None, dtype=np.float64):
         return self._draw("uniform", low, high, size).astype(dtype)
+
+
+def _draw(state, method, args, kwargs):
+    """NumPy's `method` drawn from the PCG64 state stored in `state` (advanced in place)."""
+    bitgen = np.random.PCG64()
+    bitgen.state = _decode(state)
+    result = getattr(np.random.Generator(bitgen), method)(*args, **kwargs)
+    state[...] = _encode(bitgen.state)
+    return np.asarray(result)
 
 
 def _other_draw(name):
