@@ -1053,6 +1053,32 @@ class Backend:
         flat = xp.reshape(values, (1, -1)) @ xp.astype(onehot, values.dtype)
         return xp.reshape(flat, shape)
 
+    def matmul(self, a: Array, b: Array) -> Array:
+        """``a @ b``: every matrix product of the ops goes through here.
+
+        So that a backend can run it its own way where the operator cannot be used: CuPy
+        refuses cuBLAS while a CUDA graph is being captured, so gradkit.compile runs each
+        product by itself between two graphs there.
+
+        Parameters
+        ----------
+        a, b : array
+            Raw arrays of this backend that `@` accepts.
+
+        Returns
+        -------
+        array
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import gradkit as gk
+        >>> gk.get_backend("cpu").matmul(np.eye(2), np.array([[1.0], [2.0]]))
+        array([[1.],
+               [2.]])
+        """
+        return a @ b
+
     def erf(self, x: Array) -> Array:
         """The error function, elementwise, in x's floating dtype (standard-only).
 

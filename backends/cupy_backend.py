@@ -28,6 +28,7 @@ from .base import (
     Generator,
     GraphCapture,
     HostSyncError,
+    host_op,
     Shape,
     refusing_to_numpy,
 )
@@ -246,6 +247,12 @@ class CupyBackend(Backend):
                                         f"detected a synchronisation) on {self.device} "
                                         f"inside no_host_sync()") from e
                 raise
+
+    @host_op
+    def matmul(self, a: Array, b: Array) -> Array:
+        # A host op: while gradkit.compile captures a CUDA graph, a product (cuBLAS, which
+        # CuPy refuses during capture) runs by itself between two graphs.
+        return a @ b
 
     def graph_capture(self) -> GraphCapture:
         """A new `_CudaGraphCapture` on this GPU (one per compiled step)."""

@@ -29,6 +29,7 @@ other than NumPy run the step eagerly at every call (CUDA graphs: see docs/perfo
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import inspect
@@ -251,14 +252,22 @@ def _is_mask(index: Any) -> bool:
     return any(isinstance(i, np.ndarray) and i.dtype == np.bool_ for i in items)
 
 
+def _copy_into(buffer: Any, values: Any) -> None:
+    """Write `values` into `buffer` in place (NumPy or CuPy)."""
+    if isinstance(buffer, np.ndarray):
+        np.copyto(buffer, values)
+    else:
+        buffer[...] = values
+
+
 def _into(buffers: tuple, fn: Any, args: tuple, kwargs: dict) -> None:
     """Replay a call without `out=`: compute, then copy into the recorded buffers."""
     result = fn(*args, **kwargs)
     if len(buffers) == 1:
-        np.copyto(buffers[0], result)
+        _copy_into(buffers[0], result)
     else:
         for buf, r in zip(buffers, result):
-            np.copyto(buf, r)
+            _copy_into(buf, r)
 
 
 def _root(array: np.ndarray) -> int:
@@ -283,6 +292,15 @@ class _Recorder:
 
     def own(self, array: np.ndarray) -> None:
         self.buffers.append(array)
+
+    def copy(self, dst: Any, src: Any) -> None:
+        """Copy `src` into `dst` now and at every replay."""
+        self.ops.append(functools.partial(_copy_into, dst, src))
+        _copy_into(dst, src)
+
+    def reads(self, array: Any) -> bool:
+        """Whether a recorded call read `array` (as the step found it)."""
+        return _root(array) in self.read
 
     def _note_reads(self, found: list) -> None:
         for a in found:
@@ -344,6 +362,54 @@ class _Recorder:
         if before is not None:
             self.ops.append(before)
         self.ops.append(functools.partial(fn, *pargs, **pkwargs))
+        return result
+
+
+class _GraphRecorder:
+    """The recorder on a backend with CUDA graphs (CuPy): the step's device work is
+    captured into graphs, which host ops and matrix products cut. CuPy refuses cuBLAS while
+    a stream captures (docs/dev-notes.md), so each matmul is a host op: run by itself at
+    each replay, between two graphs. The graphs are launched as soon as they are captured,
+    so that the recording call computes the step as the replays will."""
+
+    def __init__(self, capture: Any) -> None:
+        self.capture = capture
+        self.ops: list[Callable[[], Any]] = []
+        self.paused = False
+        self.buffers: list[Any] = []
+        self.before_host: Callable[[Any], Callable[[], None] | None] = lambda obj: None
+
+    def cut(self) -> None:
+        """End the capture under way (if any), keep its graph, and launch it."""
+        if self.capture.capturing:
+            launch = self.capture.end()
+            self.ops.append(launch)
+            launch()
+
+    def copy(self, dst: Any, src: Any) -> None:
+        dst[...] = src  # captured: runs at the end of every replay's last graph
+
+    def reads(self, array: Any) -> bool:
+        return True  # (what a graph reads is not seen: assume it reads .grad)
+
+    def host(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        self.cut()
+        before = self.before_host(args[0] if args else None)
+        if before is not None:
+            before()
+        self.paused = True
+        try:
+            result = fn(*args, **kwargs)
+        finally:
+            self.paused = False
+        if before is not None:
+            self.ops.append(before)
+        if result is not None and hasattr(result, "shape"):
+            self.buffers.append(result)
+            self.ops.append(functools.partial(_into, (result,), fn, args, kwargs))
+        else:
+            self.ops.append(functools.partial(fn, *args, **kwargs))
+        self.capture.begin()
         return result
 
 
@@ -448,6 +514,7 @@ class _Program:
         self.output: Any = None  # the step's result, with buffers for tensors
         self.buffers: list[np.ndarray] = []  # what the calls write (kept alive)
         self.grad_tensors: set[int] = set()  # ids of the .grad tensors among `state`
+        self.capture: Any = None  # the backend's graph capture (CuPy), None on NumPy
         self.calls = 0  # replays so far
 
 
@@ -487,18 +554,27 @@ class CompiledStep:
         self._programs: dict[Any, _Program | int] = {}  # key -> calls seen, or program
         self.stats = {"eager": 0, "recorded": 0, "verified": 0, "replayed": 0}
         self._found: tuple[list, list, list] | None = None  # modules, optimizers, tensors
-        self._numpy = True  # whether every tensor found is on the NumPy backend
+        # how steps are recorded: "numpy" (array calls), "graph" (CUDA graphs) or None
+        # (not at all: tensors on several devices, or a backend with neither)
+        self._kind: str | None = "numpy"
+        self._backend: Any = None
 
     def _discover(self, args: tuple, kwargs: dict) -> tuple[list, list, list]:
         self._found = found = _find_state(self.fn, args, kwargs)
         backends = {t.backend for t in found[2]} | {
             a.backend for a in args if isinstance(a, Tensor)}
-        self._numpy = all(b.name == "numpy" for b in backends)
+        self._backend = next(iter(backends)) if len(backends) == 1 else None
+        if all(b.name == "numpy" for b in backends):
+            self._kind = "numpy"
+        elif self._backend is not None and self._backend.graph_capture() is not None:
+            self._kind = "graph"
+        else:
+            self._kind = None
         return found
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         modules, optims, tensors = self._found or self._discover(args, kwargs)
-        if not self._numpy or _RECORDER is not None:
+        if self._kind is None or _RECORDER is not None:
             self.stats["eager"] += 1  # other backends (and a step inside a step): eager
             return self.fn(*args, **kwargs)
         key = self._key(args, kwargs, modules, tensors)
@@ -506,7 +582,9 @@ class CompiledStep:
         if isinstance(entry, _Program):
             if self._bound(entry):
                 if entry.calls == 0 and self.verify:
-                    return self._verified(entry, args, kwargs, modules, optims, tensors)
+                    scope = _base.NO_SCOPE if self._backend is None else self._backend.scope
+                    with scope:  # (the snapshots are copied on the step's device)
+                        return self._verified(entry, args, kwargs, modules, optims, tensors)
                 return self._replay(entry, args, kwargs)
             entry = 1  # the state was replaced (model.to(), load_state_dict): record again
         if entry == 0 and not self.stats["eager"]:  # the first call: eager (it makes the
@@ -514,7 +592,7 @@ class CompiledStep:
             self.stats["eager"] += 1
             return self.fn(*args, **kwargs)
         modules, optims, tensors = self._discover(args, kwargs)
-        if not self._numpy:
+        if self._kind is None:
             self.stats["eager"] += 1
             return self.fn(*args, **kwargs)
         key = self._key(args, kwargs, modules, tensors)  # (the state was found again)
@@ -539,25 +617,21 @@ class CompiledStep:
     # -- recording -----------------------------------------------------------------------
     def _record(self, args: tuple, kwargs: dict, tensors: list[Tensor],
                 optims: list) -> tuple[_Program, Any]:
-        """Run the step once with its state viewed as `_Traced`; return the program and
-        the step's result."""
+        """Run the step once while recording it; return the program and the result.
+
+        On NumPy the state is viewed as `_Traced` and every array call is recorded; on a
+        backend with CUDA graphs the step runs under stream capture (`_GraphRecorder`)."""
         global _RECORDER
-        program, rec = _Program(), _Recorder()
+        program = _Program()
+        capture = None if self._kind == "numpy" else self._backend.graph_capture()
+        rec: Any = _Recorder() if capture is None else _GraphRecorder(capture)
         batch = {id(a) for a in args}
         tensors = [t for t in tensors if id(t) not in batch]  # (arguments: the batch)
         params = [t for t in tensors if t._requires_grad]
         grads0 = {id(p): p._grad for p in params}  # .grad as the step finds it
         known = {id(t) for t in tensors}
         tensors += [g for g in grads0.values() if g is not None and id(g) not in known]
-        originals = [(t, t.array) for t in tensors if isinstance(t.array, np.ndarray)]
-        call_args = list(args)  # each tensor argument: a static buffer for the batch
-        for i, a in enumerate(args):
-            if isinstance(a, Tensor):
-                buf = np.array(a.array, copy=True)
-                program.inputs.append((i, buf))
-                call_args[i] = t = Tensor._make(buf.view(_Traced), a.backend)
-                t._requires_grad = a._requires_grad
-                rec.own(buf)
+        originals = [(t, t.array) for t in tensors]
         premade: dict[int, Tensor] = {}  # a plain tensor per gradient buffer
 
         def grads_now() -> list[tuple[Tensor, Tensor | None]]:
@@ -579,18 +653,75 @@ class CompiledStep:
             return None  # (an optimizer's step reads .grad, which replays do not set)
 
         rec.before_host = before_host
+        session = contextlib.nullcontext() if capture is None else capture.session()
+        with session:
+            call_args = list(args)  # each tensor argument: a static buffer for the batch
+            for i, a in enumerate(args):
+                if isinstance(a, Tensor):
+                    buf = a.array.copy()
+                    program.inputs.append((i, buf))
+                    call_args[i] = t = Tensor._make(
+                        buf.view(_Traced) if capture is None else buf, a.backend)
+                    t._requires_grad = a._requires_grad
+            result, replaced = self._run_recording(rec, capture, call_args, kwargs, originals)
+            # a tensor whose storage the step replaced: the new values go into its array
+            for a, final in replaced:
+                if final.shape != a.shape or final.dtype != a.dtype:
+                    raise CompileError(
+                        f"the compiled step replaced a tensor of shape {a.shape} and dtype "
+                        f"{a.dtype} by one of shape {final.shape} and dtype {final.dtype}; "
+                        "move or cast models outside the step")
+                rec.copy(a, final)
+            # .grad as the step found it, where the step reads it (accumulating without
+            # zero_grad): the replay must find the new gradient there too
+            after = dict((id(p), g) for p, g in grads_now())
+            for p in params:
+                g0 = grads0[id(p)]
+                if g0 is None or not rec.reads(g0.array):
+                    continue
+                final_grad = after[id(p)]
+                if final_grad is not None and final_grad is not g0:
+                    rec.copy(g0.array, final_grad.array)
+                after[id(p)] = g0
+                program.grads_read.append((p, g0))
+            if capture is not None:
+                rec.cut()
+        program.grads_after = [(p, after[id(p)]) for p in params]
+        program.grad_tensors = {id(g) for g in grads0.values() if g is not None}
+        _set_grads(program.grads_after)
+        program.ops, program.state, program.buffers = rec.ops, originals, rec.buffers
+        program.capture = capture
+        program.output = _static(result)
+        return program, _fresh(program.output)
+
+    def _run_recording(self, rec: Any, capture: Any, call_args: list, kwargs: dict,
+                       originals: list) -> tuple[Any, list]:
+        """Call the step with the recorder installed; return its result and the (array,
+        new array) of each tensor whose storage it replaced."""
+        global _RECORDER
         views = []
-        for t, a in originals:
-            t.array = view = a.view(_Traced)
-            views.append(view)
-            rec.own(a)
+        if capture is None:
+            for t, a in originals:
+                t.array = view = a.view(_Traced)
+                views.append(view)
+                rec.own(a)
+        else:
+            views = [a for _, a in originals]
         creators = {name: getattr(np, name) for name in _CREATION}
         _RECORDER = rec
         _base.HOST_OP_HOOK, _base.HOST_READ_HOOK = _host_op_hook, _host_read_hook
         try:
-            for name, fill in _CREATION.items():
-                setattr(np, name, _creator(rec, creators[name], fill))
-            result = self.fn(*call_args, **kwargs)
+            if capture is None:
+                for name, fill in _CREATION.items():
+                    setattr(np, name, _creator(rec, creators[name], fill))
+            else:
+                capture.begin()
+            try:
+                result = self.fn(*call_args, **kwargs)
+            except RuntimeError as e:  # CuPy refuses host copies while capturing
+                if capture is not None and "capturing" in str(e):
+                    raise _host_read(str(e)) from e
+                raise
         finally:
             for name, original in creators.items():
                 setattr(np, name, original)
@@ -600,35 +731,7 @@ class CompiledStep:
                         if t.array is not view]
             for t, a in originals:
                 t.array = a  # the state as plain arrays again
-        # a tensor whose storage the step replaced: the new values go into its array
-        for a, final in replaced:
-            if final.shape != a.shape or final.dtype != a.dtype:
-                raise CompileError(
-                    f"the compiled step replaced a tensor of shape {a.shape} and dtype "
-                    f"{a.dtype} by one of shape {final.shape} and dtype {final.dtype}; "
-                    "move or cast models outside the step")
-            rec.ops.append(functools.partial(np.copyto, a, final))
-            np.copyto(a, final)
-        # .grad as the step found it, where the step reads it (accumulating without
-        # zero_grad): the replay must find the new gradient there too
-        after = dict((id(p), g) for p, g in grads_now())
-        for p in params:
-            g0 = grads0[id(p)]
-            if g0 is None or _root(g0.array) not in rec.read:
-                continue
-            final_grad = after[id(p)]
-            if final_grad is not None and final_grad is not g0:
-                rec.ops.append(functools.partial(np.copyto, g0.array, final_grad.array))
-                np.copyto(g0.array, final_grad.array)
-            after[id(p)] = g0
-            program.grads_read.append((p, g0))
-        program.grads_after = [(p, after[id(p)]) for p in params]
-        program.grad_tensors = {id(g) for g in grads0.values() if g is not None}
-        _set_grads(program.grads_after)
-        program.ops, program.state = rec.ops, originals
-        program.buffers = rec.buffers
-        program.output = _static(result)
-        return program, _fresh(program.output)
+        return result, replaced
 
     # -- replaying -----------------------------------------------------------------------
     def _bound(self, program: _Program) -> bool:
@@ -643,10 +746,17 @@ class CompiledStep:
         return True
 
     def _replay(self, program: _Program, args: tuple, kwargs: dict) -> Any:
-        for i, buf in program.inputs:
-            np.copyto(buf, args[i].array)
-        for op in program.ops:
-            op()
+        if program.capture is None:
+            for i, buf in program.inputs:
+                np.copyto(buf, args[i].array)
+            for op in program.ops:
+                op()
+        else:
+            with program.capture.session():
+                for i, buf in program.inputs:
+                    buf[...] = args[i].array
+                for op in program.ops:
+                    op()
         _set_grads(program.grads_after)
         program.calls += 1
         self.stats["replayed"] += 1
@@ -714,7 +824,11 @@ def _fresh(output: Any) -> Any:
     """A copy of the recorded result's tensors: what the caller gets (a buffer would change
     under a caller who keeps it)."""
     if isinstance(output, Tensor):
-        return Tensor._make(output.array.copy(), output.backend)
+        b = output.backend
+        if b.scope is _base.NO_SCOPE:
+            return Tensor._make(output.array.copy(), b)
+        with b.scope:  # (several GPUs: copied on the array's own)
+            return Tensor._make(output.array.copy(), b)
     if isinstance(output, (list, tuple)):
         return type(output)(_fresh(r) for r in output)
     if isinstance(output, dict):
@@ -732,7 +846,13 @@ def _flatten(result: Any) -> list[Any]:
     return [result]
 
 
+def _host(x: Any) -> Any:
+    """A device array's values on the host (CuPy's .get()); anything else as it is."""
+    return x.get() if hasattr(x, "get") and hasattr(x, "shape") else x
+
+
 def _same(a: Any, b: Any) -> bool:
+    a, b = _host(a), _host(b)
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
         return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(
             a, b, equal_nan=a.dtype.kind in "fc")
@@ -759,11 +879,11 @@ class _Snapshot:
     def restore(self) -> None:
         for t, a, values in self.arrays:
             t.array = a
-            np.copyto(a, values)
+            _copy_into(a, values)
         for p, g, values in self.grads:
             p._grad = g
             if g is not None and values is not None:
-                np.copyto(g.array, values)
+                _copy_into(g.array, values)
         for o, state, groups in self.optims:
             if groups is None:  # a scheduler
                 o.load_state_dict(copy.deepcopy(state))

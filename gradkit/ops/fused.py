@@ -25,7 +25,7 @@ class Linear(Function):
         if x.shape[-1] != w.shape[1]:
             raise ShapeError(f"linear: input of shape {tuple(x.shape)} does not fit a weight of "
                              f"shape {tuple(w.shape)} (in_features {w.shape[1]})")
-        y = x @ w.T  # .T, not .mT: CuPy 13 arrays have no mT (w is 2-d)
+        y = self.backend.matmul(x, w.T)  # .T, not .mT: CuPy 13 has no mT (w is 2-d)
         if b is not None:
             y += b
         return y
@@ -102,7 +102,7 @@ class ScaledDotProductAttention(Function):
     def forward(self, q: Array, k: Array, v: Array, mask: Array, keep: Array,
                 scale: float) -> Array:
         xp = self.xp
-        s = q @ xp.matrix_transpose(k)
+        s = self.backend.matmul(q, xp.matrix_transpose(k))
         s *= scale
         if mask is not None:
             s = s + mask if self.backend.is_float(mask.dtype) else xp.where(mask, s, -math.inf)
@@ -110,7 +110,7 @@ class ScaledDotProductAttention(Function):
         p = xp.exp(s)
         p /= xp.sum(p, axis=-1, keepdims=True)
         self.p, self.keep, self.scale = p, keep, scale
-        return (p if keep is None else p * keep) @ v
+        return self.backend.matmul(p if keep is None else p * keep, v)
 
     def backward(self, g: Tensor) -> Grads:
         q, k, v = self.inputs

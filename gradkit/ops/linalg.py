@@ -43,7 +43,7 @@ class MatMul(Function):
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise ShapeError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not "
                              "fit (inner dimensions differ)")
-        return a @ b
+        return self.backend.matmul(a, b)
 
     def backward(self, g: Tensor) -> Grads:
         a, b = self.inputs  # only what a needed gradient reads: a for gb, b for ga
