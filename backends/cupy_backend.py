@@ -28,8 +28,8 @@ from .base import (
     Generator,
     GraphCapture,
     HostSyncError,
-    host_op,
     Shape,
+    host_op,
     refusing_to_numpy,
 )
 from .kernels import ADAM, SGD, SGD_MOMENTUM, adam_scalars, sgd_scalars
