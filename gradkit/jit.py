@@ -33,7 +33,7 @@ import contextlib
 import copy
 import functools
 import inspect
-import weakref
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -99,8 +99,8 @@ def _creator(rec: _Recorder, original: Callable[..., Any], fill: Any) -> Callabl
     def create(*args: Any, **kwargs: Any) -> Any:
         found: list = []
         array = original(*_unwrap(args, found), **_unwrap(kwargs, found))
-        if _RECORDER is not rec or rec.paused:
-            return array
+        if _RECORDER is not rec or rec.paused or threading.get_ident() != rec.thread:
+            return array  # (another thread's arrays, a DataLoader's, are not the step's)
         rec.own(array)
         if isinstance(fill, tuple):
             value = kwargs[fill[0]] if fill[0] in kwargs else args[fill[1]]
@@ -284,6 +284,7 @@ class _Recorder:
 
     def __init__(self) -> None:
         self.ops: list[Callable[[], Any]] = []
+        self.thread = threading.get_ident()  # the thread the step runs on
         self.paused = False  # inside a host op: compute, record nothing
         self.buffers: list[np.ndarray] = []  # every array the program made (kept alive)
         self.read: set[int] = set()  # roots of the arrays the recorded calls read
@@ -975,5 +976,3 @@ def compile(fn: Callable[..., Any] | None = None, *, verify: bool = True) -> Any
         return functools.partial(compile, verify=verify)
     return CompiledStep(fn, verify=verify)
 
-
-_ = weakref  # (kept for future per-object caches)
