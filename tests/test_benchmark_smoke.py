@@ -54,7 +54,10 @@ def test_smoke_run_prints_the_table():
     assert gradkit is not None, out
     assert float(gradkit[2]) > 0  # a time was measured (its value is not judged)
     assert float(gradkit[8]) <= 1e-4  # its losses agree with the floor's
-    assert "target tiny: gradkit/floor" in out, out  # issue 4's target line, informational
+    assert "target tiny gradkit: gradkit/torch" in out, out  # target lines, informational
+    assert "target tiny gradkit-compiled: gradkit-compiled/floor" in out, out
+    compiled = rows.get(("tiny", "gradkit-compiled"))
+    assert compiled is not None and float(compiled[8]) <= 1e-4, out  # the same losses
 
 
 def test_smoke_run_of_a_lecture_model_with_one_thread():
@@ -73,7 +76,7 @@ def test_smoke_run_of_a_lecture_model_with_one_thread():
     if importlib.util.find_spec("torch") is not None:
         assert gradkit[8] != "ref" and float(gradkit[8]) <= 1e-4, out  # torch is the ref
         assert "BLAS torch: torch" in out and "1 thread\n" in out, out
-        assert "target makemore-mlp: gradkit/torch" in out, out
+        assert "target makemore-mlp gradkit: gradkit/torch" in out, out
 
 
 @pytest.mark.parametrize("name", ["makemore-mlp", "bn-mlp", "bn-deep", "wavenet", "gpt"])
