@@ -95,19 +95,33 @@ _CREATION = {"zeros": 0, "ones": 1, "empty": None, "full": ("fill_value", 1),
              "full_like": ("fill_value", 1)}
 
 
+def _adopt(r: np.ndarray) -> tuple[_Traced, np.ndarray]:
+    """`r`'s values in a traced array that owns its memory, as the eager result does (code
+    that copies views, testing `.base`, behaves alike), and the plain view of it that the
+    replays write into."""
+    if r.flags.c_contiguous or r.flags.f_contiguous:
+        t = np.ndarray.__new__(_Traced, r.shape, r.dtype,
+                               order="C" if r.flags.c_contiguous else "F")
+        buffer = np.ndarray.view(t, np.ndarray)
+        np.copyto(buffer, r)
+        return t, buffer
+    return r.view(_Traced), r  # (a strided result: kept as it is)
+
+
 def _creator(rec: _Recorder, original: Callable[..., Any], fill: Any) -> Callable[..., Any]:
     def create(*args: Any, **kwargs: Any) -> Any:
         found: list = []
         array = original(*_unwrap(args, found), **_unwrap(kwargs, found))
         if _RECORDER is not rec or rec.paused or threading.get_ident() != rec.thread:
             return array  # (another thread's arrays, a DataLoader's, are not the step's)
+        traced, array = _adopt(array)
         rec.own(array)
         if isinstance(fill, tuple):
             value = kwargs[fill[0]] if fill[0] in kwargs else args[fill[1]]
             rec.ops.append(functools.partial(np.copyto, array, _plain(value)))
         elif fill is not None:
             rec.ops.append(functools.partial(np.ndarray.fill, array, fill))
-        return array.view(_Traced)
+        return traced
 
     return create
 
@@ -271,8 +285,10 @@ def _into(buffers: tuple, fn: Any, args: tuple, kwargs: dict) -> None:
 
 
 def _root(array: np.ndarray) -> int:
-    """The id of the array that owns `array`'s memory (NumPy collapses chains of views)."""
-    return id(array if array.base is None else array.base)
+    """The id of the array that owns `array`'s memory (the end of its chain of bases)."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return id(array)
 
 
 class _Recorder:
@@ -315,7 +331,8 @@ class _Recorder:
             self.ops.append(functools.partial(fn, *args, **kwargs))
             return out[0] if len(out) == 1 else out
         results = result if isinstance(result, tuple) else (result,)
-        buffers: list[np.ndarray | None] = []
+        fresh: list[np.ndarray] = []  # the buffers the replay writes
+        traced: list[_Traced] = []
         for r in results:
             if isinstance(r, (bool, int, float, complex)):
                 raise _host_read(f"{getattr(fn, '__name__', fn)} returned a Python "
@@ -323,20 +340,19 @@ class _Recorder:
             if not isinstance(r, np.ndarray):
                 r = np.asarray(r)  # NumPy scalars: 0-d buffers
             elif any(np.may_share_memory(r, a) for a in found):
-                buffers.append(None)  # a view of a buffer: nothing to replay
+                traced.append(r.view(_Traced))  # a view of a buffer: nothing to replay
                 continue
-            self.own(r)
-            buffers.append(r)
-        fresh = tuple(b for b in buffers if b is not None)
+            t, buffer = _adopt(r)
+            self.own(buffer)
+            fresh.append(buffer)
+            traced.append(t)
         if fresh:
             if isinstance(fn, np.ufunc) or getattr(fn, "__self__", None).__class__ is np.ufunc:
-                kw = dict(kwargs, out=fresh)
+                kw = dict(kwargs, out=tuple(fresh))
                 self.ops.append(functools.partial(fn, *args, **kw))
             else:
-                self.ops.append(functools.partial(_into, fresh, fn, args, kwargs))
-        traced = tuple((r if b is None else b).view(_Traced)
-                       for r, b in zip(results, buffers))
-        return traced if isinstance(result, tuple) else traced[0]
+                self.ops.append(functools.partial(_into, tuple(fresh), fn, args, kwargs))
+        return tuple(traced) if isinstance(result, tuple) else traced[0]
 
     def write(self, fn: Any, args: tuple, target: np.ndarray, found: list,
               kwargs: dict | None = None) -> None:
@@ -357,9 +373,10 @@ class _Recorder:
         finally:
             self.paused = False
         if isinstance(result, np.ndarray):
-            self.own(result)
-            self.ops.append(functools.partial(_into, (result,), fn, pargs, pkwargs))
-            return result.view(_Traced)
+            traced, buffer = _adopt(result)
+            self.own(buffer)
+            self.ops.append(functools.partial(_into, (buffer,), fn, pargs, pkwargs))
+            return traced
         if before is not None:
             self.ops.append(before)
         self.ops.append(functools.partial(fn, *pargs, **pkwargs))
@@ -641,10 +658,9 @@ class CompiledStep:
             for p in params:
                 g = p._grad
                 if g is not None:
-                    a = _plain(g.array)
-                    if id(a) not in premade:
-                        premade[id(a)] = Tensor._make(a, g.backend)
-                    g = premade[id(a)]
+                    if id(g.array) not in premade:  # (keyed by the array, kept alive)
+                        premade[id(g.array)] = Tensor._make(_plain(g.array), g.backend)
+                    g = premade[id(g.array)]
                 bound.append((p, g))
             return bound
 
