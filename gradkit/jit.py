@@ -540,7 +540,7 @@ _MAX_PROGRAMS = 16  # programs (and their buffers) kept per compiled step
 
 
 class CompiledStep:
-    """A training step compiled by :func:`compile`; call it as the function itself.
+    """A training step compiled by :func:`gradkit.compile`; call it as the function itself.
 
     Parameters
     ----------
