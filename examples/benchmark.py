@@ -692,7 +692,19 @@ def run_matmul(args):
     return {"impl": "matmul", "gflops": 2 * n**3 / statistics.median(times) / 1e9}
 
 
+def write_chainer_data(cfg, args):
+    """make_data's arrays as the .npz the Chainer worker reads: W0, b0, W1, b1, ..., x, y."""
+    weights, x, y = make_data(cfg, args.seed)
+    arrays = {"x": x, "y": y}
+    for i, (w, b) in enumerate(weights):
+        arrays[f"W{i}"], arrays[f"b{i}"] = w, b
+    np.savez(args.npz, **arrays)
+
+
 def worker_main(args):
+    if args.worker == "chainer-data":
+        write_chainer_data(CONFIGS[args.configs], args)
+        return
     try:
         if args.worker == "matmul":
             result = run_matmul(args)
@@ -747,13 +759,16 @@ def spawn_chainer(what, config, args):
         cmd = [args.chainer_python, worker, "--matmul", str(MATMUL_N), "--seed", str(args.seed)]
         return _run_worker_process(what, cmd, args)
     cfg = CONFIGS[config]
-    weights, x, y = make_data(cfg, args.seed)
-    arrays = {"x": x, "y": y}
-    for i, (w, b) in enumerate(weights):
-        arrays[f"W{i}"], arrays[f"b{i}"] = w, b
     with tempfile.TemporaryDirectory(prefix="gradkit-bench-chainer-") as folder:
         data = os.path.join(folder, f"{config}.npz")
-        np.savez(data, **arrays)
+        # Written by a child process: drawn here, the arrays would raise this process's
+        # peak resident size, which every later worker inherits as its ru_maxrss start.
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker", "chainer-data",
+               "--configs", config, "--seed", str(args.seed), "--npz", data]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0 or not os.path.isfile(data):
+            tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
+            return {"impl": what, "error": f"writing its data failed ({proc.returncode}):\n{tail}"}
         cmd = [args.chainer_python, worker, data, "--config", config, "--act", cfg.act,
                "--loss", cfg.loss, "--lr", repr(LR), "--steps", str(args.steps_for(config)),
                "--warmup", str(args.warmup_for(config)), "--check", str(args.check)]
@@ -1172,6 +1187,7 @@ def parse_args(argv=None):
     p.add_argument("--profile-top", type=_count, default=20, help="functions listed by --profile")
     p.add_argument("--verbose", "-v", action="store_true", help="log each worker to stderr")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--npz", default=None, help=argparse.SUPPRESS)  # chainer-data's output
     args = p.parse_args(argv)
 
     if args.smoke:
