@@ -17,6 +17,10 @@ them, as no NumPy floor is written for them. The implementations (--impls):
     numpy-inplace  hand-tuned NumPy: preallocated buffers, in place (out=, +=); a
                    reference row beside the floor, not the floor
     torch          PyTorch, when installed (skipped with a note otherwise)
+    chainer        Chainer 7.8, only with --chainer-venv PATH: the MLPs written with
+                   Chainer's links, functions and SGD (examples/_chainer_worker.py), run by
+                   the Python of that virtual environment (Chainer needs NumPy < 2, so it
+                   lives apart from gradkit), from the same weights and data (an .npz)
 
 Every implementation starts from the same float32 weights and data, drawn on the host
 with a fixed NumPy seed (the lecture models' weights: their example's own initialisation,
@@ -43,6 +47,7 @@ threadpoolctl when it is installed).
     python examples/benchmark.py --smoke                  # a few seconds; used by the tests
     python examples/benchmark.py --device cuda            # on a GPU (floor via CuPy)
     python examples/benchmark.py --profile --configs tiny,medium   # where gradkit's step goes
+    python examples/benchmark.py --configs medium,large --chainer-venv /work/chainer-venv
 
 PyTorch runs with torch.set_num_threads(<CPUs this process may use>), the same count
 NumPy's BLAS uses by default; --threads N gives both N threads (torch.set_num_threads, and
@@ -72,6 +77,11 @@ from dataclasses import dataclass
 import numpy as np
 
 IMPLS = ("gradkit", "gradkit-compiled", "numpy", "numpy-inplace", "torch")
+CHAINER = "chainer"  # an extra column, only with --chainer-venv (another Python runs it)
+CHAINER_WORKER = "_chainer_worker.py"  # beside this script; imports neither gradkit nor us
+CHAINER_SETUP = ("python3.11 -m venv PATH && PATH/bin/pip install 'numpy<2' 'setuptools<81' "
+                 "wheel threadpoolctl && PATH/bin/pip install --no-build-isolation "
+                 "chainer==7.8.1")
 LR = 0.05
 LOSS_RTOL = 1e-4  # float32, a few steps, different summation orders
 MATMUL_N = 2048
@@ -705,7 +715,19 @@ def run_matmul(args):
     return {"impl": "matmul", "gflops": 2 * n**3 / statistics.median(times) / 1e9}
 
 
+def write_chainer_data(cfg, args):
+    """make_data's arrays as the .npz the Chainer worker reads: W0, b0, W1, b1, ..., x, y."""
+    weights, x, y = make_data(cfg, args.seed)
+    arrays = {"x": x, "y": y}
+    for i, (w, b) in enumerate(weights):
+        arrays[f"W{i}"], arrays[f"b{i}"] = w, b
+    np.savez(args.npz, **arrays)
+
+
 def worker_main(args):
+    if args.worker == "chainer-data":
+        write_chainer_data(CONFIGS[args.configs], args)
+        return
     try:
         if args.worker == "matmul":
             result = run_matmul(args)
@@ -720,13 +742,21 @@ def worker_main(args):
 
 def spawn(what, config, args):
     """Run one worker process; a result dict, or {"error": ...} naming what went wrong."""
+    if what in (CHAINER, "chainer-matmul"):
+        return spawn_chainer(what, config, args)
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", what,
            "--configs", config or "tiny", "--device", args.device, "--seed", str(args.seed),
            "--steps", str(args.steps_for(config)), "--warmup", str(args.warmup_for(config)),
            "--check", str(args.check)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    return _run_worker_process(what, cmd, args)
+
+
+def _run_worker_process(what, cmd, args):
+    """Run a worker's command line; its `@@result` line parsed, or {"error": ...}."""
     env = None
     if args.threads:  # read by OpenBLAS, OpenMP and MKL when they load
-        cmd += ["--threads", str(args.threads)]
         env = {**os.environ, **{f"{lib}_NUM_THREADS": str(args.threads)
                                 for lib in ("OPENBLAS", "OMP", "MKL")}}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -735,6 +765,68 @@ def spawn(what, config, args):
             return json.loads(line[len("@@result "):])
     tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-8:])
     return {"impl": what, "error": f"worker exited with {proc.returncode}:\n{tail}"}
+
+
+def spawn_chainer(what, config, args):
+    """Run the Chainer worker (examples/_chainer_worker.py) with --chainer-venv's Python.
+
+    It cannot import gradkit or this script (NumPy < 2 there), so the weights, inputs and
+    targets drawn here (make_data, the same seed as every other worker) reach it through
+    a temporary .npz file; it answers with the same `@@result` line as the others.
+    "chainer-matmul" measures that NumPy's own float32 matmul (MATMUL_N^3) instead.
+    """
+    import tempfile
+
+    worker = os.path.join(EXAMPLES, CHAINER_WORKER)
+    if what == "chainer-matmul":
+        cmd = [args.chainer_python, worker, "--matmul", str(MATMUL_N), "--seed", str(args.seed)]
+        return _run_worker_process(what, cmd, args)
+    cfg = CONFIGS[config]
+    with tempfile.TemporaryDirectory(prefix="gradkit-bench-chainer-") as folder:
+        data = os.path.join(folder, f"{config}.npz")
+        # Written by a child process: drawn here, the arrays would raise this process's
+        # peak resident size, which every later worker inherits as its ru_maxrss start.
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker", "chainer-data",
+               "--configs", config, "--seed", str(args.seed), "--npz", data]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0 or not os.path.isfile(data):
+            tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
+            return {"impl": what, "error": f"writing its data failed ({proc.returncode}):\n{tail}"}
+        cmd = [args.chainer_python, worker, data, "--config", config, "--act", cfg.act,
+               "--loss", cfg.loss, "--lr", repr(LR), "--steps", str(args.steps_for(config)),
+               "--warmup", str(args.warmup_for(config)), "--check", str(args.check)]
+        return _run_worker_process(what, cmd, args)
+
+
+def chainer_python(venv):
+    """The Python of the virtual environment `venv` (or `venv` itself if it is one), checked
+    to import Chainer and NumPy; a one-line setup error naming what is wrong otherwise."""
+    setup = f"build one with: {CHAINER_SETUP.replace('PATH', venv)}"
+    if os.path.isdir(venv):
+        found = [os.path.join(venv, *rel) for rel in (("bin", "python"),
+                                                      ("Scripts", "python.exe"))]
+        python = next((f for f in found if os.path.isfile(f)), None)
+        if python is None:
+            _setup_error(f"--chainer-venv {venv}: not a virtual environment (no bin/python "
+                         f"in it); {setup}")
+    elif os.path.isfile(venv) and os.access(venv, os.X_OK):
+        python = venv  # a Python executable given directly
+    elif os.path.exists(venv):
+        _setup_error(f"--chainer-venv {venv}: neither a virtual environment nor a Python "
+                     f"executable; {setup}")
+    else:
+        _setup_error(f"--chainer-venv {venv}: no such directory; {setup}")
+    probe = "import chainer, numpy; print(chainer.__version__, numpy.__version__)"
+    try:
+        proc = subprocess.run([python, "-c", probe], capture_output=True, text=True,
+                              timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        _setup_error(f"--chainer-venv {venv}: its Python ({python}) does not run: {e}")
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
+        _setup_error(f"--chainer-venv {venv}: its Python ({python}) cannot import Chainer "
+                     f"and NumPy ({last}); {setup}")
+    return python
 
 
 def agreement(results, impls):
@@ -775,7 +867,7 @@ def summarize(runs, args, impls):
         for impl, row in rows.items():
             row["loss_rel_diff"] = agree.get(impl)
             row["loss_ref"] = ref
-            for other in ("numpy", "torch"):
+            for other in ("numpy", "torch", *([CHAINER] if CHAINER in impls else [])):
                 mine, theirs = row["ms"], rows.get(other, {}).get("ms")
                 row[f"ratio_{other}"] = mine / theirs if mine and theirs else None
             flops = CONFIGS[name].flops()
@@ -795,8 +887,9 @@ def _fmt(v, spec):
 
 
 def table(summary, impls):
-    head = ["config", "impl", "ms/step", "/floor", "/torch", "peak RSS MB", "step MB",
-            "faults/step", "loss rel.diff"]
+    with_chainer = any(CHAINER in rows for rows in summary.values())
+    head = ["config", "impl", "ms/step", "/floor", "/torch", *(["/chainer"] * with_chainer),
+            "peak RSS MB", "step MB", "faults/step", "loss rel.diff"]
     lines = []
     for name, rows in summary.items():
         for impl in impls:
@@ -805,8 +898,9 @@ def table(summary, impls):
             r = rows[impl]
             label = impl if r["device"] == "cpu" else f"{impl} ({r['device']})"
             diff = "ref" if impl == r["loss_ref"] else _fmt(r["loss_rel_diff"], ".1e")
+            chainer = [_fmt(r.get("ratio_chainer"), ".2f")] if with_chainer else []
             lines.append([name, label, _fmt_ms(r["ms"]), _fmt(r["ratio_numpy"], ".2f"),
-                          _fmt(r["ratio_torch"], ".2f"), _fmt(r["peak_rss_mb"], ".0f"),
+                          _fmt(r["ratio_torch"], ".2f"), *chainer, _fmt(r["peak_rss_mb"], ".0f"),
                           _fmt(r["step_mb"], ".1f"), _fmt(r["faults_per_step"], ".0f"), diff])
     widths = [max(len(row[i]) for row in [head, *lines]) for i in range(len(head))]
     fmt_row = lambda row: "| " + " | ".join(  # noqa: E731
@@ -869,6 +963,11 @@ def check_setup(args):
         except ImportError:
             _setup_error("--profile --threads limits the BLAS threads with threadpoolctl: "
                          "pip install threadpoolctl")
+    if args.chainer_venv and not args.profile:
+        if args.device != "cpu":
+            _setup_error(f"--chainer-venv: Chainer runs on the CPU only here, not on --device "
+                         f"{args.device}; leave --chainer-venv out there")
+        args.chainer_python = chainer_python(args.chainer_venv)
     if args.device != "cpu":
         import gradkit as gk
 
@@ -900,7 +999,7 @@ def parent_main(args):
     impls = args.impl_list
     check_setup(args)
     t_start, load = time.perf_counter(), _load()
-    runs, skipped, errors, matmul = [], {}, [], []
+    runs, skipped, errors, matmul, chainer_matmul = [], {}, [], [], []
     for r in range(args.rounds):
         order = impls[r % len(impls):] + impls[:r % len(impls)]
         for name in args.config_list:
@@ -924,6 +1023,12 @@ def parent_main(args):
                 matmul.append(res["gflops"])
             else:
                 errors.append(f"matmul reference: {res.get('error')}")
+            if CHAINER in impls:  # the same product with Chainer's NumPy and its BLAS
+                res = spawn("chainer-matmul", None, args)
+                if "gflops" in res:
+                    chainer_matmul.append(res["gflops"])
+                else:
+                    errors.append(f"chainer's matmul reference: {res.get('error')}")
     summary = summarize(runs, args, impls)
 
     print(f"gradkit step benchmark: device {args.device}, {args.rounds} round(s), "
@@ -931,7 +1036,8 @@ def parent_main(args):
           f"threads {threads_note(args)}, float32")
     print(table(summary, impls))
     print(textwrap.fill(
-          "ms/step: median over rounds of each worker's median step. /floor, /torch: the row's "
+          "ms/step: median over rounds of each worker's median step. /floor, /torch"
+          f"{', /chainer' if CHAINER in impls else ''}: the row's "
           "ms/step over theirs. peak RSS: the worker's ru_maxrss; step MB: how far the steps "
           "raised it above the resident size after set-up; faults/step: minor page faults "
           f"per timed step. loss rel.diff: max relative difference of the first {args.check} "
@@ -959,10 +1065,15 @@ def parent_main(args):
         peak = statistics.median(matmul)
         rates = ", ".join(f"{impl} {row['gflops']:.0f}" for impl, row in summary["large"].items()
                           if row["gflops"])
+        chainer_rate = ""
+        if chainer_matmul:
+            chainer_rate = (f"; with chainer's NumPy {statistics.median(chainer_matmul):.0f} "
+                            "GFLOP/s")
         print(textwrap.fill(
             f"large: {CONFIGS['large'].flops() / 1e9:.1f} GFLOP of matmul per step; achieved "
             f"GFLOP/s: {rates}; machine float32 matmul ({MATMUL_N}^3, "
-            f"{'NumPy' if args.device == 'cpu' else 'CuPy'}): {peak:.0f} GFLOP/s", width=100))
+            f"{'NumPy' if args.device == 'cpu' else 'CuPy'}): {peak:.0f} GFLOP/s"
+            f"{chainer_rate}", width=100))
     for name, rows in summary.items():
         gpu = ", ".join(f"{impl} {row['gpu_mb']:.0f}" for impl, row in rows.items()
                         if row["gpu_mb"] is not None)
@@ -981,6 +1092,8 @@ def parent_main(args):
             json.dump({"args": {k: v for k, v in vars(args).items() if not callable(v)},
                        "cpus": _cpu_count(), "numpy": np.__version__,
                        "python": platform.python_version(), "matmul_gflops": matmul,
+                       **({"chainer_matmul_gflops": chainer_matmul} if CHAINER in impls
+                          else {}),
                        "skipped": skipped, "errors": errors, "summary": summary,
                        "targets": target_lines(summary) if args.device == "cpu" else [],
                        "runs": runs}, f, indent=1)
@@ -1076,7 +1189,12 @@ def parse_args(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--configs", default=None, help=f"comma list of {','.join(CONFIGS)}")
     p.add_argument("--impls", default=",".join(IMPLS),
-                   help=f"comma list of {','.join(IMPLS)} (numpy is the floor)")
+                   help=f"comma list of {','.join(IMPLS)} (numpy is the floor), and "
+                        f"{CHAINER} with --chainer-venv")
+    p.add_argument("--chainer-venv", default=None, metavar="PATH",
+                   help="also run Chainer 7.8 (the MLPs only, on the CPU) with the Python of "
+                        "this virtual environment, as the column 'chainer'; build it with: "
+                        + CHAINER_SETUP.replace("%", "%%"))
     p.add_argument("--rounds", type=_count, default=None, help="interleaved rounds (default 3)")
     p.add_argument("--steps", type=_count, default=None,
                    help="timed steps per worker (default per config: "
@@ -1095,6 +1213,7 @@ def parse_args(argv=None):
     p.add_argument("--profile-top", type=_count, default=20, help="functions listed by --profile")
     p.add_argument("--verbose", "-v", action="store_true", help="log each worker to stderr")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--npz", default=None, help=argparse.SUPPRESS)  # chainer-data's output
     args = p.parse_args(argv)
 
     if args.smoke:
@@ -1109,9 +1228,15 @@ def parse_args(argv=None):
     args.config_list = [c.strip() for c in args.configs.split(",") if c.strip()]
     args.impl_list = [i.strip() for i in args.impls.split(",") if i.strip()]
     unknown = [c for c in args.config_list if c not in CONFIGS]
-    unknown += [i for i in args.impl_list if i not in IMPLS]
+    if args.chainer_venv and CHAINER not in args.impl_list:
+        args.impl_list.append(CHAINER)  # --chainer-venv asks for the column
+    unknown += [i for i in args.impl_list if i not in (*IMPLS, CHAINER)]
     if unknown:
-        p.error(f"unknown config or impl {unknown}; configs {list(CONFIGS)}, impls {list(IMPLS)}")
+        p.error(f"unknown config or impl {unknown}; configs {list(CONFIGS)}, impls "
+                f"{[*IMPLS, CHAINER]}")
+    if CHAINER in args.impl_list and not args.chainer_venv:
+        p.error(f"--impls {CHAINER} needs --chainer-venv PATH, a virtual environment with "
+                f"Chainer 7.8 (build it with: {CHAINER_SETUP})")
     args.steps_for = lambda name: args.steps or CONFIGS[name or "tiny"].steps
     args.warmup_for = lambda name: (args.warmup if args.warmup is not None
                                     else max(3, args.steps_for(name) // 10))

@@ -600,6 +600,49 @@ def test_benchmark_setup_errors_are_one_line(tmp_path):
     assert "gradkit[cuda12]" in proc.stderr and "gradkit.selfcheck" in proc.stderr
 
 
+CHAINER_VENV = os.environ.get("GRADKIT_CHAINER_VENV")
+
+
+@pytest.mark.skipif(not CHAINER_VENV, reason="the Chainer column needs a virtual environment "
+                    "with Chainer 7.8: set GRADKIT_CHAINER_VENV to it (docs/performance.md)")
+def test_benchmark_chainer_column_agrees_with_the_floor(tmp_path):
+    """--chainer-venv: Chainer's MLP (MSE and cross-entropy) runs in that venv's Python,
+    from the same weights and data, so its losses agree with the NumPy floor's."""
+    out = run("benchmark.py", "--smoke", "--configs", "tiny,small", "--impls", "numpy",
+              "--chainer-venv", CHAINER_VENV, cwd=tmp_path)
+    rows = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and cells[0] != "config":
+            rows[cells[0], cells[1]] = cells
+    for config in ("tiny", "small"):
+        chainer = rows[config, "chainer"]  # ms/step, /floor, /torch, /chainer, ..., rel.diff
+        assert float(chainer[2]) > 0 and chainer[5] == "1.00", out
+        assert float(chainer[-1]) <= 1e-4, out
+        assert rows[config, "numpy"][-1] == "ref", out
+    assert re.search(r"^BLAS chainer: chainer 7\.8\.\d+, numpy 1\.\S+: ", out, re.M), out
+    assert "LOSS MISMATCH" not in out and "ERROR" not in out, out
+
+
+def test_benchmark_bad_chainer_venv_is_one_clear_line(tmp_path, capsys):
+    missing = tmp_path / "no-such-venv"
+    proc = run_failing("benchmark.py", "--smoke", "--chainer-venv", missing, cwd=tmp_path)
+    assert proc.stderr.startswith(f"error: --chainer-venv {missing}: no such directory; "
+                                  f"build one with: python3.11 -m venv {missing}"), proc.stderr
+    proc = run_failing("benchmark.py", "--smoke", "--chainer-venv", tmp_path, cwd=tmp_path)
+    assert proc.stderr.startswith(f"error: --chainer-venv {tmp_path}: not a virtual "
+                                  "environment (no bin/python in it)"), proc.stderr
+    if not has("chainer"):  # this Python, given directly, has no Chainer
+        proc = run_failing("benchmark.py", "--smoke", "--chainer-venv", sys.executable,
+                           cwd=tmp_path)
+        assert "cannot import Chainer and NumPy (ModuleNotFoundError: No module named " \
+               "'chainer')" in proc.stderr, proc.stderr
+    with pytest.raises(SystemExit) as info:  # the column without a venv to run it
+        load_example("benchmark").parse_args(["--impls", "numpy,chainer"])
+    assert info.value.code == 2
+    assert "--impls chainer needs --chainer-venv PATH" in capsys.readouterr().err
+
+
 def _state_equal(a, b):
     assert a.keys() == b.keys()
     for k in a:

@@ -148,6 +148,40 @@ def test_cross_entropy_values_and_gradients(reduction, device):
                         [t64(x, device)])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_fused_node_gives_the_bits_of_log_softmax_and_nll(dtype, device):
+    """The common case runs as one SoftmaxCrossEntropy node; its loss and gradient are
+    bit for bit those of log_softmax followed by nll_loss (the ops it fuses)."""
+    rng = RNG(7)
+    cases = [((6, 4), "mean", -100), ((6, 4), "sum", -100), ((5, 3, 2), "mean", 1),
+             ((4,), "sum", -100)]
+    for shape, reduction, ignore in cases:
+        x = (rng.standard_normal(shape) * 4).astype(dtype)
+        axis = 1 if len(shape) > 1 else 0
+        y = rng.integers(0, shape[axis], shape[:axis] + shape[axis + 1:])
+        target = gk.tensor(y, device=device)
+        got = []
+        for fused in (True, False):
+            xt = gk.tensor(x, device=device, requires_grad=True)
+            loss = (F.cross_entropy(xt, target, reduction=reduction, ignore_index=ignore)
+                    if fused else F.nll_loss(F.log_softmax(xt, dim=axis), target,
+                                             reduction=reduction, ignore_index=ignore))
+            loss.backward()
+            got.append((loss.numpy(), xt.grad.numpy()))
+        assert got[0][0].tobytes() == got[1][0].tobytes(), (shape, reduction)
+        assert got[0][1].tobytes() == got[1][1].tobytes(), (shape, reduction)
+    assert type(F.cross_entropy(t64([[1.0, 2.0]], device), gk.tensor([1], device=device))
+                .grad_fn).__name__ == "SoftmaxCrossEntropy"
+
+
+def test_cross_entropy_second_derivative(device):
+    x = t64(RNG(8).standard_normal((4, 3)), device)
+    target = gk.tensor([0, 2, 1, 1], device=device)
+    assert gk.gradgradcheck(lambda t: F.cross_entropy(t, target), [x])
+    assert gk.gradgradcheck(lambda t: F.cross_entropy(t, target, reduction="sum",
+                                                      ignore_index=1), [x])
+
+
 def test_cross_entropy_gradient_is_softmax_minus_onehot(device):
     x = RNG(5).standard_normal((5, 3))
     y = np.array([2, 0, 1, 1, 0])

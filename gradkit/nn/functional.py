@@ -821,8 +821,11 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, *
     if input.ndim == 0:
         raise ShapeError("cross_entropy: input must have a class axis, got a 0-d tensor")
     axis = 1 if input.ndim > 1 else 0
-    logp = ops.log_softmax(input, axis=axis)
     target = _on_device(target, input, "cross_entropy")
+    if (weight is None and not label_smoothing and reduction != "none"
+            and not target.dtype.is_floating_point):  # the common case: one node
+        return _fused_cross_entropy(input, target, ignore_index, reduction)
+    logp = ops.log_softmax(input, axis=axis)
     if target.dtype.is_floating_point:
         return _soft_cross_entropy(logp, target, weight, axis, reduction, label_smoothing)
     return _nll(logp, target, weight, ignore_index, reduction, label_smoothing,
@@ -834,30 +837,96 @@ def _class_view(ndim: int, axis: int, classes: int) -> tuple:
     return tuple(classes if i == axis else 1 for i in range(ndim))
 
 
+def _target_pick(input, target, ignore_index, who):
+    """The checked class indices of `target` for `input` (logits or log-probabilities):
+    (the raw indices, `hit`: the one-hot pick, boolean of input's shape, `kept`: the
+    targets that are not ignore_index, the class view). Raises on a target that does not
+    fit; where bounds are checked, on one out of range."""
+    axis = 1 if input.ndim > 1 else 0
+    classes = input.shape[axis]
+    target = _on_device(target, input, who)
+    expected = input.shape[:axis] + input.shape[axis + 1:]
+    if target.shape != expected:
+        raise ShapeError(f"{who}: target of shape {target.shape} does not fit input of shape "
+                         f"{input.shape} (expected target shape {expected})")
+    if target.dtype.is_floating_point or target.dtype.kind == "b":
+        raise TypeError(f"{who}: target must hold integer class indices, not {target.dtype}")
+    b = input.backend
+    xp, t, dev = b.xp, target.array, b.native_device
+    if debug.checks_bounds(b):
+        debug.check_index_bounds(b, t, 0, classes, f"{who}: targets",
+                                 f"{classes} classes (ignore_index={ignore_index})",
+                                 ignore=ignore_index)
+    kept = t != ignore_index
+    view = _class_view(input.ndim, axis, classes)
+    classes_in_view = xp.reshape(xp.arange(classes, dtype=t.dtype, device=dev), view)
+    picked_t = t if not 0 <= ignore_index < classes else xp.where(kept, t, -1)
+    hit = xp.expand_dims(picked_t, axis=axis) == classes_in_view  # the one-hot pick
+    return t, hit, kept, view
+
+
+@on_device
+def _fused_cross_entropy(input, target, ignore_index, reduction):
+    """cross_entropy of logits against class indices, reduced, without a class weight or
+    label smoothing (every classifier's loss), as one SoftmaxCrossEntropy node."""
+    if not input.backend.is_float(input.array.dtype):  # integer logits (as log_softmax)
+        input = Tensor.wrap(input.backend.to_float(input.array), input.backend)
+    t, hit, kept, _ = _target_pick(input, target, ignore_index, "cross_entropy")
+    factor = _nll_factor(input.backend, input.array.dtype, hit, kept, reduction)
+    return SoftmaxCrossEntropy.apply(input, hit, factor, axis=1 if input.ndim > 1 else 0)
+
+
+class SoftmaxCrossEntropy(Function):
+    """cross_entropy's common case as one node: log_softmax of the logits along the class
+    axis, the targets' log-probabilities picked by the one-hot mask `hit`, summed and
+    multiplied by `factor` (-1/n for the mean, -1 for the sum; NaN for a target out of
+    range). The same array operations as LogSoftmax, where, sum and the product would
+    run as separate nodes, so the same numbers; one node instead of four in forward and
+    one array pass instead of eight ops in backward, which is Chainer's
+    softmax_cross_entropy. Backward, ``g * factor`` at the picks less the softmax times
+    each row's share, runs on raw arrays, unless it is being recorded (create_graph):
+    then it is built from differentiable ops, log_softmax recomputed from the logits.
+    """
+
+    save_inputs = True  # (the logits: only read when recording a second derivative)
+
+    def forward(self, x: Array, hit: Array, factor: Array, axis: int) -> Array:
+        xp = self.xp
+        self.axis = axis
+        if x.size == 0:  # nothing to normalise (LogSoftmax's zeros)
+            logp = xp.zeros_like(x)
+        else:
+            logp = x - xp.max(x, axis=axis, keepdims=True)
+            logp -= xp.log(xp.sum(xp.exp(logp), axis=axis, keepdims=True))
+        self.logp = logp
+        self.zero = xp.zeros((), dtype=x.dtype, device=self.backend.native_device)
+        lik = xp.where(hit, logp, self.zero)
+        return self.backend.sum(lik, tuple(range(x.ndim)), False) * factor
+
+    def backward(self, g: Tensor) -> Grads:
+        x, hit, factor = self.inputs
+        b = self.backend
+        if not is_grad_enabled():  # a plain backward: array work only
+            xp = self.xp
+            gw = xp.where(hit, g.array * factor, self.zero)
+            e = xp.exp(self.logp)
+            e *= b.sum(gw, (self.axis,), True)
+            gw -= e
+            return Tensor._make(gw, b), None, None
+        picked = ops.where(Tensor.wrap(hit, b), g * Tensor.wrap(factor, b), 0.0)
+        logp = ops.log_softmax(x, axis=self.axis)
+        return picked - ops.exp(logp) * ops.sum(picked, axis=self.axis, keepdims=True), None, None
+
+
 @on_device
 def _nll(logp, target, weight, ignore_index, reduction, smoothing, who):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{who}: reduction must be one of {_REDUCTIONS}, not {reduction!r}")
     axis = 1 if logp.ndim > 1 else 0
     classes = logp.shape[axis]
-    target = _on_device(target, logp, who)
-    expected = logp.shape[:axis] + logp.shape[axis + 1:]
-    if target.shape != expected:
-        raise ShapeError(f"{who}: target of shape {target.shape} does not fit input of shape "
-                         f"{logp.shape} (expected target shape {expected})")
-    if target.dtype.is_floating_point or target.dtype.kind == "b":
-        raise TypeError(f"{who}: target must hold integer class indices, not {target.dtype}")
+    t, hit, kept, view = _target_pick(logp, target, ignore_index, who)
     b = logp.backend
-    xp, t, dtype, dev = b.xp, target.array, logp.array.dtype, b.native_device
-    if debug.checks_bounds(b):
-        debug.check_index_bounds(b, t, 0, classes, f"{who}: targets",
-                                 f"{classes} classes (ignore_index={ignore_index})",
-                                 ignore=ignore_index)
-    kept = t != ignore_index
-    view = _class_view(logp.ndim, axis, classes)
-    classes_in_view = xp.reshape(xp.arange(classes, dtype=t.dtype, device=dev), view)
-    picked_t = t if not 0 <= ignore_index < classes else xp.where(kept, t, -1)
-    hit = xp.expand_dims(picked_t, axis=axis) == classes_in_view  # the one-hot pick
+    xp, dtype, dev = b.xp, logp.array.dtype, b.native_device
     pick = Tensor.wrap(xp.astype(hit, dtype), b)
     # where, not logp * pick: a masked class (logit -inf) would give -inf * 0 = NaN
     lik = ops.where(Tensor.wrap(hit, b), logp, 0.0)
@@ -888,16 +957,26 @@ def _reduced_nll(total, pick, hit, kept, reduction, weight):
     """-total, or its mean over the kept targets (weighted); NaN if any target was
     outside [0, C) without being ignore_index (hit then misses a kept target)."""
     b = total.backend
-    xp, dtype, dev = b.xp, total.array.dtype, b.native_device
+    if reduction == "mean" and weight is not None:  # by the summed weights of the kept
+        total = total / ops.sum(pick)
+    unweighted = "mean" if weight is None else "sum"  # (the weighted mean divided above)
+    factor = _nll_factor(b, total.array.dtype, hit, kept, unweighted if reduction == "mean"
+                         else reduction)
+    return total * Tensor.wrap(factor, b)
+
+
+def _nll_factor(b, dtype, hit, kept, reduction):
+    """The 0-d array that turns a summed log-likelihood into the loss: -1/(the number of
+    kept targets) for "mean", -1 for "sum"; NaN if a target was outside [0, C) without
+    being ignore_index (`hit` then misses a kept target)."""
+    xp = b.xp
     n_hit = xp.count_nonzero(hit)
     all_valid = n_hit == xp.count_nonzero(kept)
-    if reduction == "mean" and weight is None:
+    if reduction == "mean":
         factor = -1.0 / xp.astype(n_hit, dtype)
     else:
-        factor = xp.full((), -1.0, dtype=dtype, device=dev)
-        if reduction == "mean":  # normalised by the summed weights of the kept targets
-            total = total / ops.sum(pick)
-    return total * Tensor.wrap(xp.where(all_valid, factor, math.nan), b)
+        factor = xp.full((), -1.0, dtype=dtype, device=b.native_device)
+    return xp.where(all_valid, factor, math.nan)
 
 
 def _soft_cross_entropy(logp, target, weight, axis, reduction, smoothing):
