@@ -464,7 +464,7 @@ class Function(_Node):
         if isinstance(out, backend.scalar_types):  # NumPy reductions return scalars
             out = backend.asarray(out)
         if not (requires_grad and _mode.enabled):
-            result = Tensor._make(out, backend)
+            result = _make_tensor(out, backend)
             return result._alias(inputs[0]) if fn.view else result
         # Record the node: where each input's gradient goes (its node, the leaf's
         # AccumulateGrad, or None), whether it is needed, and the input shapes.
@@ -499,7 +499,7 @@ class Function(_Node):
                 else:
                     saved.append(x if keep else None)
                     versions.append(None)
-        result = Tensor._make(out, backend, fn)
+        result = _make_tensor(out, backend, fn)
         if fn.view:
             result._alias(inputs[0])
         if save_output:
@@ -654,8 +654,10 @@ class Function(_Node):
         True
         """
         # (None where the declared types say otherwise: a released node is not read again)
-        self.inputs = self.out = self.edges = self.versions = None  # type: ignore[assignment]
-        self.out_version = None
+        if self.versions is not None:  # (only what was kept: most nodes keep nothing)
+            self.inputs = self.out = self.versions = None  # type: ignore[assignment]
+            self.out_version = None
+        self.edges = None  # type: ignore[assignment]
         self.freed = True
 
     def name(self) -> str:
@@ -991,7 +993,7 @@ def run_backward(outputs: Sequence[Tensor], grad_outputs: Sequence[Tensor],
                     elif create_graph or prev.array.dtype != ig.array.dtype:
                         grads[edge] = prev + ig  # an op of the graph being built
                     else:  # plain array work: this sum is no node of any graph
-                        grads[edge] = Tensor._make(prev.array + ig.array, ig.backend)
+                        grads[edge] = _make_tensor(prev.array + ig.array, ig.backend)
                 n = deps[edge] = deps[edge] - 1
                 if not n:
                     ready.append(edge)
@@ -1284,3 +1286,5 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
 
 from . import ops as _ops  # noqa: E402  (last: tensor.py and ops.py build on this module)
 from .tensor import Tensor  # noqa: E402
+
+_make_tensor = Tensor._make  # (bound once: the hot paths skip the class attribute lookup)
