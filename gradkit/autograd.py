@@ -374,14 +374,6 @@ class Function(_Node):
     # the version of each saved input when it was saved; None if nothing was saved
     versions: Sequence[int | None] | None
     out_version: _Version | None  # the saved output's version counter (it was at 0); None
-    # (needs_float, save_inputs, save_output), read by apply on every call: one class
-    # lookup instead of three (set for each subclass by __init_subclass__)
-    _flags: tuple[bool, Any, bool] = (False, False, False)
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls._flags = (cls.needs_float, cls.save_inputs, cls.save_output)
-
 
     @classmethod
     def apply(cls, *inputs: Any, **options: Any) -> Any:
@@ -443,8 +435,7 @@ class Function(_Node):
                 arrays.append(x)
         if backend is None:  # (every op gets a tensor; a clear error if one does not)
             raise TypeError(f"{cls.__name__.lower()}: no tensor among the inputs")
-        needs_float, save_inputs, save_output = cls._flags
-        if needs_float:  # integer tensors to float32 (floats pass untouched)
+        if cls.needs_float:  # integer tensors to float32 (floats pass untouched)
             for i, x in enumerate(inputs):
                 if isinstance(x, Tensor) and x.array.dtype not in backend.float_dtypes:
                     arrays[i] = backend.to_float(arrays[i])
@@ -485,10 +476,10 @@ class Function(_Node):
         fn.edges, fn.needs, fn.shapes = edges, needs, shapes
         fn.freed = False
         fn.retained = fn.hooks = fn.out_version = None
-        if not save_inputs:
+        if not cls.save_inputs:
             fn.inputs, fn.versions = (), None
         else:  # what backward reads, and its version now
-            kept = _ALL if save_inputs is True else cls._kept(needs)
+            kept = _ALL if cls.save_inputs is True else cls._kept(needs)
             saved: list[Any] = []
             versions: list[int | None] = []
             fn.inputs, fn.versions = saved, versions
@@ -502,7 +493,7 @@ class Function(_Node):
         result = _make_tensor(out, backend, fn)
         if fn.view:
             result._alias(inputs[0])
-        if save_output:
+        if cls.save_output:
             fn.out = out
             fn.out_version = result._counter()
             if fn.versions is None:
