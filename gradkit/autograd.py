@@ -278,7 +278,17 @@ class set_grad_enabled(_GradModeDecorator):
 
 
 # ---- the op protocol ----------------------------------------------------------------
-class Function:
+class _Node:
+    """The fields every node of the graph has, as slots (declared and documented in
+    Function). Slots because apply and the engine touch them on every op: an instance
+    dict is slower, and CPython turns a node's dict into a full dict of its own once a
+    node holds more than a few attributes. Op subclasses still get a dict for their own."""
+
+    __slots__ = ("backend", "xp", "edges", "needs", "shapes", "inputs", "versions", "out",
+                 "out_version", "freed", "retained", "hooks")
+
+
+class Function(_Node):
     """One differentiable primitive; an instance is one node of the graph.
 
     Subclass it to add an op: `forward` computes on raw arrays of ``self.xp`` (the
@@ -348,21 +358,22 @@ class Function:
     view = False
     needs_float = False
 
-    # set by apply: backend, xp, edges, shapes, needs, inputs, versions, out, out_version
-    # (release() sets what it frees to None: a released node is not read again)
+    # The slots of _Node, set by apply (backend and xp before forward, the rest when it
+    # records the node; release() sets what it frees to None: a released node is not
+    # read again). The defaults apply gives are in the comments.
     backend: Backend
     xp: Any  # the backend's Array API namespace
     edges: Sequence[Function | None]
     shapes: Sequence[Any]  # each input's shape (None for an input that is no tensor)
     needs: Sequence[bool]
-    out: Array
-    freed = False
-    retained: list[weakref.ref[Tensor]] | None = None  # the outputs that retain_grad()
-    hooks: dict[int, Callable[[Tensor], Tensor | None]] | None = None  # register_hook's
-    inputs: Sequence[Any] = ()  # the saved inputs (save_inputs)
-    # the version of each saved input when it was saved (or () if none)
-    versions: Sequence[int | None] | None = None
-    out_version: _Version | None = None  # the saved output's version counter (it was at 0)
+    out: Array  # (save_output only)
+    freed: bool  # False
+    retained: list[weakref.ref[Tensor]] | None  # the outputs that retain_grad(); None
+    hooks: dict[int, Callable[[Tensor], Tensor | None]] | None  # register_hook's; None
+    inputs: Sequence[Any]  # the saved inputs (save_inputs); ()
+    # the version of each saved input when it was saved; None if nothing was saved
+    versions: Sequence[int | None] | None
+    out_version: _Version | None  # the saved output's version counter (it was at 0); None
 
     @classmethod
     def apply(cls, *inputs: Any, **options: Any) -> Any:
@@ -413,10 +424,10 @@ class Function:
         arrays: list[Any] = []
         for x in inputs:
             if isinstance(x, Tensor):
-                if backend is None:
+                if x.backend is not backend:
+                    if backend is not None:
+                        common_backend(cls.__name__.lower(), (backend, x.backend))  # raises
                     backend = x.backend
-                elif x.backend is not backend:
-                    common_backend(cls.__name__.lower(), (backend, x.backend))  # raises
                 if x._requires_grad:
                     requires_grad = True
                 arrays.append(x.array)
@@ -432,24 +443,25 @@ class Function:
         fn.backend = backend
         fn.xp = backend.xp
         try:
-            if backend.scope is NO_SCOPE:
-                out = fn.forward(*arrays, **options)
-            else:  # several GPUs: kernels run on the current one, so make it the inputs'
-                with backend.scope:
+            if backend.scope is not NO_SCOPE:  # several GPUs: kernels run on the current
+                with backend.scope:  # one, so make it the inputs'
                     out = fn.forward(*arrays, **options)
+            elif options:
+                out = fn.forward(*arrays, **options)
+            else:  # (the common case, without building an empty dict for the call)
+                out = fn.forward(*arrays)
         except (ValueError, TypeError, IndexError) as e:
             raise _explain(cls, e, inputs, backend) from e
         if isinstance(out, backend.scalar_types):  # NumPy reductions return scalars
             out = backend.asarray(out)
         if not (requires_grad and _mode.enabled):
-            result = Tensor._make(out, backend)
+            result = _make_tensor(out, backend)
             return result._alias(inputs[0]) if fn.view else result
-        # Record the node: where each input's gradient goes (its node, the leaf itself, or
-        # None), whether it is needed, and the input shapes.
+        # Record the node: where each input's gradient goes (its node, the leaf's
+        # AccumulateGrad, or None), whether it is needed, and the input shapes.
         edges: list[Function | None] = []
         needs: list[bool] = []
         shapes: list[Any] = []
-        fn.edges, fn.needs, fn.shapes = edges, needs, shapes
         for x in inputs:
             if isinstance(x, Tensor):
                 shapes.append(x.array.shape)
@@ -461,7 +473,12 @@ class Function:
                 shapes.append(None)
             edges.append(None)
             needs.append(False)
-        if cls.save_inputs:  # what backward reads, and its version now
+        fn.edges, fn.needs, fn.shapes = edges, needs, shapes
+        fn.freed = False
+        fn.retained = fn.hooks = fn.out_version = None
+        if not cls.save_inputs:
+            fn.inputs, fn.versions = (), None
+        else:  # what backward reads, and its version now
             kept = _ALL if cls.save_inputs is True else cls._kept(needs)
             saved: list[Any] = []
             versions: list[int | None] = []
@@ -473,7 +490,7 @@ class Function:
                 else:
                     saved.append(x if keep else None)
                     versions.append(None)
-        result = Tensor._make(out, backend, fn)
+        result = _make_tensor(out, backend, fn)
         if fn.view:
             result._alias(inputs[0])
         if cls.save_output:
@@ -628,8 +645,10 @@ class Function:
         True
         """
         # (None where the declared types say otherwise: a released node is not read again)
-        self.inputs = self.out = self.edges = self.versions = None  # type: ignore[assignment]
-        self.out_version = None
+        if self.versions is not None:  # (only what was kept: most nodes keep nothing)
+            self.inputs = self.out = self.versions = None  # type: ignore[assignment]
+            self.out_version = None
+        self.edges = None  # type: ignore[assignment]
         self.freed = True
 
     def name(self) -> str:
@@ -755,6 +774,9 @@ class AccumulateGrad(Function):
     def __init__(self, leaf: Tensor) -> None:
         self.leaf = weakref.ref(leaf)
         self.backend = leaf.backend
+        self.freed = False
+        self.retained = self.hooks = self.versions = self.out_version = None
+        self.inputs = ()
 
     def release(self) -> None:
         """Free nothing: the node is shared by every graph the leaf is in.
@@ -900,6 +922,7 @@ def run_backward(outputs: Sequence[Tensor], grad_outputs: Sequence[Tensor],
     below = _leading_to(deps, roots, keep) if keep else None
     ready = [fn for fn in roots if deps[fn] == 0]
     result: dict[Function, Tensor] = {}
+    backend = None  # the backend of the last node run (its scope is `device.active`)
     with set_grad_enabled(create_graph), _DeviceSwitch() as device:
         while ready:
             fn = ready.pop()
@@ -917,8 +940,10 @@ def run_backward(outputs: Sequence[Tensor], grad_outputs: Sequence[Tensor],
                 if g is not None and fn in keep:
                     result[fn] = g if fn.hooks is None else _run_hooks(fn.hooks, g)
                 continue
-            if fn.backend.scope is not device.active:  # another GPU (several GPUs only)
-                device.switch(fn.backend.scope)
+            if fn.backend is not backend:
+                backend = fn.backend
+                if backend.scope is not device.active:  # another GPU (several GPUs only)
+                    device.switch(backend.scope)
             in_grads: tuple[Tensor | None, ...]
             if g is None:  # every consumer returned None for it: nothing flows through it,
                 in_grads = (None,) * len(fn.edges)  # but its inputs still count it as done
@@ -959,9 +984,9 @@ def run_backward(outputs: Sequence[Tensor], grad_outputs: Sequence[Tensor],
                     elif create_graph or prev.array.dtype != ig.array.dtype:
                         grads[edge] = prev + ig  # an op of the graph being built
                     else:  # plain array work: this sum is no node of any graph
-                        grads[edge] = Tensor._make(prev.array + ig.array, ig.backend)
-                deps[edge] -= 1
-                if deps[edge] == 0:
+                        grads[edge] = _make_tensor(prev.array + ig.array, ig.backend)
+                n = deps[edge] = deps[edge] - 1
+                if not n:
                     ready.append(edge)
             if not retain_graph:
                 fn.release()
@@ -1252,3 +1277,5 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
 
 from . import ops as _ops  # noqa: E402  (last: tensor.py and ops.py build on this module)
 from .tensor import Tensor  # noqa: E402
+
+_make_tensor = Tensor._make  # (bound once: the hot paths skip the class attribute lookup)

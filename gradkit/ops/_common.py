@@ -90,7 +90,10 @@ def _cast(x, dtype):
 
 def binary(cls: type[Function], a: Any, b: Any) -> Tensor:
     """Apply the elementwise Function `cls` to two operands after type promotion."""
-    t, other = (a, b) if isinstance(a, Tensor) else (b, a)
+    if isinstance(a, Tensor):
+        t, other = a, b
+    else:
+        t, other = b, a
     kind = type(other)  # the common cases first: a float tensor with a Python number,
     if kind is float or kind is int:  # or two tensors of one dtype, need no promotion
         if t.array.dtype in t.backend.float_dtypes:
