@@ -25,17 +25,21 @@ class Linear(Function):
         if x.shape[-1] != w.shape[1]:
             raise ShapeError(f"linear: input of shape {tuple(x.shape)} does not fit a weight of "
                              f"shape {tuple(w.shape)} (in_features {w.shape[1]})")
-        y = self.backend.matmul(x, w.T)  # .T, not .mT: CuPy 13 has no mT (w is 2-d)
+        # (B, T, in) as one (B*T, in) product, not B products of (T, in): one large GEMM
+        x2 = x if x.ndim == 2 else self.xp.reshape(x, (-1, x.shape[-1]))
+        y = self.backend.matmul(x2, w.T)  # .T, not .mT: CuPy 13 has no mT (w is 2-d)
         if b is not None:
             y += b
-        return y
+        return y if x.ndim == 2 else self.xp.reshape(y, (*x.shape[:-1], w.shape[0]))
 
     def backward(self, g: Tensor) -> Grads:
         x, w, _ = self.inputs  # the bias's gradient reads neither
-        gx = matmul(g, w) if self.needs[0] else None
-        gw = gb = None
+        g2 = g if g.ndim == 2 else reshape(g, (-1, g.shape[-1]))  # (one GEMM, as forward)
+        gx = gw = gb = None
+        if self.needs[0]:
+            gx = matmul(g2, w)
+            gx = gx if g.ndim == 2 else reshape(gx, (*g.shape[:-1], w.shape[1]))
         if self.needs[1]:
-            g2 = g if g.ndim == 2 else reshape(g, (-1, g.shape[-1]))
             x2 = x if x.ndim == 2 else reshape(x, (-1, x.shape[-1]))
             gw = matmul(g2, x2, True, False)
         if self.needs[2]:
