@@ -404,6 +404,12 @@ case("linear_no_bias", lambda x, w: ops.linear(x, w), lambda x, w: x @ w.T,
      several(normal(3, 4), normal(2, 4)))
 case("linear_3d", lambda x, w, b: ops.linear(x, w, b), lambda x, w, b: x @ w.T + b,
      several(normal(2, 3, 4), normal(2, 4), normal(2)))
+case("linear_1d", lambda x, w, b: ops.linear(x, w, b), lambda x, w, b: x @ w.T + b,
+     several(normal(4), normal(2, 4), normal(2)))
+# (B, T, in) is multiplied as one (B*T, in) matrix: here from a non-contiguous view
+case("linear_4d_transposed", lambda x, w, b: ops.linear(x.transpose(0, 1), w, b),
+     lambda x, w, b: np.swapaxes(x, 0, 1) @ w.T + b,
+     several(normal(3, 2, 2, 4), normal(5, 4), normal(5)))
 
 
 # ---- elementwise functions -------------------------------------------------------------------
