@@ -507,6 +507,34 @@ def _find_state(fn: Callable[..., Any], args: tuple, kwargs: dict) -> tuple[list
     return list(modules.values()), list(optims.values()), list(tensors.values())
 
 
+def _tensors_in(value: Any, found: list | None = None) -> list[Tensor]:
+    """The tensors in the arguments, in a fixed order (through lists, tuples, dicts)."""
+    found = [] if found is None else found
+    if isinstance(value, Tensor):
+        found.append(value)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _tensors_in(v, found)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _tensors_in(v, found)
+    return found
+
+
+def _replaced(value: Any, static: dict[int, Tensor]) -> Any:
+    """`value` with each tensor argument replaced by its static tensor."""
+    if isinstance(value, Tensor):
+        return static[id(value)]
+    if isinstance(value, list):
+        return [_replaced(v, static) for v in value]
+    if isinstance(value, tuple):
+        items = [_replaced(v, static) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+    if isinstance(value, dict):
+        return {k: _replaced(v, static) for k, v in value.items()}
+    return value
+
+
 def _signature(value: Any) -> Any:
     """The part of the guard key one argument contributes."""
     if isinstance(value, Tensor):
@@ -516,6 +544,8 @@ def _signature(value: Any) -> Any:
         return (type(value), value)
     if isinstance(value, (list, tuple)):
         return (type(value), tuple(_signature(v) for v in value))
+    if isinstance(value, dict):
+        return (type(value), tuple((k, _signature(v)) for k, v in value.items()))
     return (type(value), id(value))
 
 
@@ -524,7 +554,7 @@ class _Program:
 
     def __init__(self) -> None:
         self.ops: list[Callable[[], Any]] = []
-        self.inputs: list[tuple[int, np.ndarray]] = []  # (argument position, static buffer)
+        self.inputs: list[Any] = []  # a static buffer per tensor argument (_tensors_in)
         self.state: list[tuple[Tensor, np.ndarray]] = []  # tensors and their arrays
         self.grads_after: list[tuple[Tensor, Tensor | None]] = []  # .grad of each param
         # the parameters whose .grad the step reads as it finds it, and that gradient
@@ -643,7 +673,7 @@ class CompiledStep:
         program = _Program()
         capture = None if self._kind == "numpy" else self._backend.graph_capture()
         rec: Any = _Recorder() if capture is None else _GraphRecorder(capture)
-        batch = {id(a) for a in args}
+        batch = {id(a) for a in _tensors_in((args, kwargs))}
         tensors = [t for t in tensors if id(t) not in batch]  # (arguments: the batch)
         params = [t for t in tensors if t._requires_grad]
         grads0 = {id(p): p._grad for p in params}  # .grad as the step finds it
@@ -672,15 +702,16 @@ class CompiledStep:
         rec.before_host = before_host
         session = contextlib.nullcontext() if capture is None else capture.session()
         with session:
-            call_args = list(args)  # each tensor argument: a static buffer for the batch
-            for i, a in enumerate(args):
-                if isinstance(a, Tensor):
-                    buf = a.array.copy()
-                    program.inputs.append((i, buf))
-                    call_args[i] = t = Tensor._make(
-                        buf.view(_Traced) if capture is None else buf, a.backend)
-                    t._requires_grad = a._requires_grad
-            result, replaced = self._run_recording(rec, capture, call_args, kwargs, originals)
+            static: dict[int, Tensor] = {}  # each tensor argument: a buffer for the batch
+            for a in _tensors_in((args, kwargs)):
+                buf = a.array.copy()
+                program.inputs.append(buf)
+                static[id(a)] = t = Tensor._make(
+                    buf.view(_Traced) if capture is None else buf, a.backend)
+                t._requires_grad = a._requires_grad
+            call_args, call_kwargs = _replaced((args, kwargs), static)
+            result, replaced = self._run_recording(rec, capture, call_args, call_kwargs,
+                                                   originals)
             # a tensor whose storage the step replaced: the new values go into its array
             for a, final in replaced:
                 if final.shape != a.shape or final.dtype != a.dtype:
@@ -763,15 +794,16 @@ class CompiledStep:
         return True
 
     def _replay(self, program: _Program, args: tuple, kwargs: dict) -> Any:
+        batch = _tensors_in((args, kwargs))
         if program.capture is None:
-            for i, buf in program.inputs:
-                np.copyto(buf, args[i].array)
+            for buf, t in zip(program.inputs, batch):
+                np.copyto(buf, t.array)
             for op in program.ops:
                 op()
         else:
             with program.capture.session():
-                for i, buf in program.inputs:
-                    buf[...] = args[i].array
+                for buf, t in zip(program.inputs, batch):
+                    buf[...] = t.array
                 for op in program.ops:
                     op()
         _set_grads(program.grads_after)

@@ -470,3 +470,14 @@ def test_gradient_clipping_inside_the_step():
         results.append(trace)
     for i, ((l1, s1), (l2, s2)) in enumerate(zip(*results)):
         _assert_same([l1] + s1, [l2] + s2, f"step {i}")
+
+
+def test_tensors_passed_by_keyword_or_in_a_tuple_are_the_batch():
+    model = nn.Linear(3, 1)
+    step = gk.compile(lambda batch, *, scale: (model(batch[0]) * batch[1] * scale).sum())
+    with gk.no_grad():
+        for i in range(6):
+            x, w, s = gk.randn(4, 3), gk.randn(4, 1), gk.full((), float(i))
+            got = step((x, w), scale=s)
+            assert np.array_equal(got.array, (model(x) * w * s).sum().array), i
+    assert step.stats["replayed"] == 3
