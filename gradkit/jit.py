@@ -334,11 +334,9 @@ class _Recorder:
         fresh: list[np.ndarray] = []  # the buffers the replay writes
         traced: list[_Traced] = []
         for r in results:
-            if isinstance(r, (bool, int, float, complex)):
-                raise _host_read(f"{getattr(fn, '__name__', fn)} returned a Python "
-                                 f"{type(r).__name__}")
-            if not isinstance(r, np.ndarray):
-                r = np.asarray(r)  # NumPy scalars: 0-d buffers
+            if not isinstance(r, np.ndarray):  # NumPy and Python scalars (NumPy < 2.3's
+                r = np.asarray(r)  # count_nonzero): 0-d buffers; Python that reads one
+                # as a number (bool(), float()) raises as a host read
             elif any(np.may_share_memory(r, a) for a in found):
                 traced.append(r.view(_Traced))  # a view of a buffer: nothing to replay
                 continue
