@@ -11,6 +11,7 @@ fused kernel for one (`fused_adam_update`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import secrets
 from collections.abc import Callable, Iterator, Sequence
@@ -57,8 +58,6 @@ def host_op(fn: Callable[..., Any]) -> Callable[..., Any]:
     >>> draw(3)
     3
     """
-    import functools
-
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
         hook = HOST_OP_HOOK

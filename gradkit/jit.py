@@ -74,8 +74,7 @@ def _unwrap(value: Any, found: list) -> Any:
         return plain
     if isinstance(value, (list, tuple)):
         items = [_unwrap(v, found) for v in value]
-        return type(value)(items) if isinstance(value, tuple) and not hasattr(
-            value, "_fields") else items if isinstance(value, list) else tuple(items)
+        return items if isinstance(value, list) else tuple(items)
     if isinstance(value, dict):
         return {k: _unwrap(v, found) for k, v in value.items()}
     return value
@@ -115,7 +114,6 @@ def _creator(rec: _Recorder, original: Callable[..., Any], fill: Any) -> Callabl
         if _RECORDER is not rec or rec.paused or threading.get_ident() != rec.thread:
             return array  # (another thread's arrays, a DataLoader's, are not the step's)
         traced, array = _adopt(array)
-        rec.own(array)
         if isinstance(fill, tuple):
             value = kwargs[fill[0]] if fill[0] in kwargs else args[fill[1]]
             rec.ops.append(functools.partial(np.copyto, array, _plain(value)))
@@ -302,13 +300,9 @@ class _Recorder:
         self.ops: list[Callable[[], Any]] = []
         self.thread = threading.get_ident()  # the thread the step runs on
         self.paused = False  # inside a host op: compute, record nothing
-        self.buffers: list[np.ndarray] = []  # every array the program made (kept alive)
         self.read: set[int] = set()  # roots of the arrays the recorded calls read
         # what must be set before a host op replays (the gradients an optimizer reads)
         self.before_host: Callable[[Any], Callable[[], None] | None] = lambda obj: None
-
-    def own(self, array: np.ndarray) -> None:
-        self.buffers.append(array)
 
     def copy(self, dst: Any, src: Any) -> None:
         """Copy `src` into `dst` now and at every replay."""
@@ -341,11 +335,10 @@ class _Recorder:
                 traced.append(r.view(_Traced))  # a view of a buffer: nothing to replay
                 continue
             t, buffer = _adopt(r)
-            self.own(buffer)
             fresh.append(buffer)
             traced.append(t)
         if fresh:
-            if isinstance(fn, np.ufunc) or getattr(fn, "__self__", None).__class__ is np.ufunc:
+            if isinstance(getattr(fn, "__self__", fn), np.ufunc):  # a ufunc or its method
                 kw = dict(kwargs, out=tuple(fresh))
                 self.ops.append(functools.partial(fn, *args, **kw))
             else:
@@ -372,7 +365,6 @@ class _Recorder:
             self.paused = False
         if isinstance(result, np.ndarray):
             traced, buffer = _adopt(result)
-            self.own(buffer)
             self.ops.append(functools.partial(_into, (buffer,), fn, pargs, pkwargs))
             return traced
         if before is not None:
@@ -392,7 +384,6 @@ class _GraphRecorder:
         self.capture = capture
         self.ops: list[Callable[[], Any]] = []
         self.paused = False
-        self.buffers: list[Any] = []
         self.before_host: Callable[[Any], Callable[[], None] | None] = lambda obj: None
 
     def cut(self) -> None:
@@ -421,7 +412,6 @@ class _GraphRecorder:
         if before is not None:
             self.ops.append(before)
         if result is not None and hasattr(result, "shape"):
-            self.buffers.append(result)
             self.ops.append(functools.partial(_into, (result,), fn, args, kwargs))
         else:
             self.ops.append(functools.partial(fn, *args, **kwargs))
@@ -558,7 +548,6 @@ class _Program:
         # the parameters whose .grad the step reads as it finds it, and that gradient
         self.grads_read: list[tuple[Tensor, Tensor]] = []
         self.output: Any = None  # the step's result, with buffers for tensors
-        self.buffers: list[np.ndarray] = []  # what the calls write (kept alive)
         self.grad_tensors: set[int] = set()  # ids of the .grad tensors among `state`
         self.capture: Any = None  # the backend's graph capture (CuPy), None on NumPy
         self.calls = 0  # replays so far
@@ -667,7 +656,6 @@ class CompiledStep:
 
         On NumPy the state is viewed as `_Traced` and every array call is recorded; on a
         backend with CUDA graphs the step runs under stream capture (`_GraphRecorder`)."""
-        global _RECORDER
         program = _Program()
         capture = None if self._kind == "numpy" else self._backend.graph_capture()
         rec: Any = _Recorder() if capture is None else _GraphRecorder(capture)
@@ -735,7 +723,7 @@ class CompiledStep:
         program.grads_after = [(p, after[id(p)]) for p in params]
         program.grad_tensors = {id(g) for g in grads0.values() if g is not None}
         _set_grads(program.grads_after)
-        program.ops, program.state, program.buffers = rec.ops, originals, rec.buffers
+        program.ops, program.state = rec.ops, originals
         program.capture = capture
         program.output = _static(result)
         return program, _fresh(program.output)
@@ -750,7 +738,6 @@ class CompiledStep:
             for t, a in originals:
                 t.array = view = a.view(_Traced)
                 views.append(view)
-                rec.own(a)
         else:
             views = [a for _, a in originals]
         creators = {name: getattr(np, name) for name in _CREATION}

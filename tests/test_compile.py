@@ -481,3 +481,38 @@ def test_tensors_passed_by_keyword_or_in_a_tuple_are_the_batch():
             got = step((x, w), scale=s)
             assert np.array_equal(got.array, (model(x) * w * s).sum().array), i
     assert step.stats["replayed"] == 3
+
+
+def test_nonzero_and_printing_inside_the_step_are_refused():
+    x = gk.tensor([1.0, 0.0, 2.0])
+    for body, match in ((lambda x: gk.tensor(np.nonzero(x.array)[0]).sum(), "nonzero"),
+                        (lambda x: print(x * 2) or x.sum(), "host")):
+        step = gk.compile(body)
+        step(x)
+        with pytest.raises(gk.CompileError, match=match):
+            step(x)
+
+
+def test_a_step_that_replaces_a_tensor_by_another_shape_is_refused():
+    buf = gk.zeros(3)
+
+    def step(x):
+        buf.data = gk.zeros(5)  # storage of another shape: no fixed buffer can hold it
+        return x.sum()
+
+    compiled = gk.compile(step)
+    compiled(gk.ones(2))
+    buf.data = gk.zeros(3)
+    with pytest.raises(gk.CompileError, match=r"replaced a tensor of shape \(3,\)"):
+        compiled(gk.ones(2))
+
+
+def test_at_most_sixteen_programs_are_kept_and_each_is_right():
+    w = nn.Parameter(gk.ones(2))
+    step = gk.compile(lambda scale: (w * scale).sum())
+    with gk.no_grad():
+        for scale in [float(i) for i in range(20) for _ in range(3)]:
+            assert step(scale).item() == 2 * scale
+    assert len(step._programs) <= 16
+    step.reset()
+    assert not step._programs
