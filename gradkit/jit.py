@@ -357,6 +357,10 @@ class _Recorder:
         found: list = []
         pargs, pkwargs = _unwrap(args, found), _unwrap(kwargs, found)
         self._note_reads(found)
+        if fn is _optimizer_step() and len(pargs) == 1 and not pkwargs:
+            updates = pargs[0]._recordable()
+            if updates is not None:
+                return self.optimizer_step(pargs[0], updates)
         before = self.before_host(pargs[0] if pargs else None)
         self.paused = True
         try:
@@ -371,6 +375,36 @@ class _Recorder:
             self.ops.append(before)
         self.ops.append(functools.partial(fn, *pargs, **pkwargs))
         return result
+
+
+    def optimizer_step(self, opt: Any, updates: list) -> None:
+        """Record an optimizer's step as its array work, its scalars (learning rate, bias
+        corrections) in 0-d buffers of each parameter's dtype that a host op refreshes at
+        every replay, before that work."""
+        self.paused = True
+        try:
+            values = [opt._scalars(group, p, state) for group, p, state in updates]
+        finally:
+            self.paused = False
+        vectors = [np.array(v, dtype=p.array.dtype) for v, (_, p, _) in zip(values, updates)]
+        self.ops.append(functools.partial(_refresh_scalars, opt, updates, vectors))
+        for (group, p, state), vector in zip(updates, vectors):
+            scalars = tuple(vector[i, ...].view(_Traced) for i in range(len(vector)))
+            opt._arrays(group, p, state, scalars)
+            p._bump_version()
+
+
+def _refresh_scalars(opt: Any, updates: list, vectors: list[np.ndarray]) -> None:
+    """Replay the host part of a recorded optimizer step: this step's scalars."""
+    for (group, p, state), vector in zip(updates, vectors):
+        vector[...] = opt._scalars(group, p, state)
+        p._bump_version()  # written in place, as step() does
+
+
+def _optimizer_step() -> Any:
+    from .optim.optimizer import Optimizer
+
+    return Optimizer.step.__wrapped__  # type: ignore[attr-defined]
 
 
 class _GraphRecorder:
@@ -612,7 +646,7 @@ class CompiledStep:
         if self._kind is None or _RECORDER is not None:
             self.stats["eager"] += 1  # other backends (and a step inside a step): eager
             return self.fn(*args, **kwargs)
-        key = self._key(args, kwargs, modules, tensors)
+        key = self._key(args, kwargs, modules, optims, tensors)
         entry = self._programs.get(key, 0)
         if isinstance(entry, _Program):
             if self._bound(entry):
@@ -630,7 +664,7 @@ class CompiledStep:
         if self._kind is None:
             self.stats["eager"] += 1
             return self.fn(*args, **kwargs)
-        key = self._key(args, kwargs, modules, tensors)  # (the state was found again)
+        key = self._key(args, kwargs, modules, optims, tensors)  # (the state was found again)
         program, result = self._record(args, kwargs, list(tensors), optims)
         if len(self._programs) >= _MAX_PROGRAMS:  # forget the oldest (a scalar argument
             del self._programs[next(iter(self._programs))]  # that changes every call)
@@ -639,15 +673,18 @@ class CompiledStep:
         return result
 
     @staticmethod
-    def _key(args: tuple, kwargs: dict, modules: list, tensors: list[Tensor]) -> Any:
+    def _key(args: tuple, kwargs: dict, modules: list, optims: list,
+             tensors: list[Tensor]) -> Any:
         """The guard: what must be equal for a program to be replayed. Besides the
-        arguments, modes and requires_grad, which gradients are None: a step that does not
-        zero them adds to them, a different program."""
+        arguments, modes and requires_grad, which gradients are None (a step that does not
+        zero them adds to them, a different program) and which branches the optimizers'
+        hyper-parameters choose (momentum or none)."""
         return (tuple(_signature(a) for a in args),
                 tuple((k, _signature(v)) for k, v in sorted(kwargs.items())),
                 tuple(m.training for m in modules), _mode.enabled,
                 tuple(t._requires_grad for t in tensors),
-                tuple(t._grad is None for t in tensors))
+                tuple(t._grad is None for t in tensors),
+                tuple(o._structure() for o in optims if hasattr(o, "_structure")))
 
     # -- recording -----------------------------------------------------------------------
     def _record(self, args: tuple, kwargs: dict, tensors: list[Tensor],
@@ -899,7 +936,15 @@ class _Snapshot:
 
     def __init__(self, program: _Program, optims: list) -> None:
         self.program = program
-        self.arrays = [(t, t.array, t.array.copy()) for t, _ in program.state]
+        tensors = [t for t, _ in program.state]
+        known = {id(t) for t in tensors}
+        for o in optims:  # (state an optimizer made while the step was recorded too)
+            for s in getattr(o, "state", {}).values():
+                for v in s.values():
+                    if isinstance(v, Tensor) and id(v) not in known:
+                        known.add(id(v))
+                        tensors.append(v)
+        self.arrays = [(t, t.array, t.array.copy()) for t in tensors]
         self.grads = [(p, p._grad, None if p._grad is None else p._grad.array.copy())
                       for p, _ in program.grads_after]
         self.optims = [(o, {k: {n: v for n, v in s.items() if not isinstance(v, Tensor)}

@@ -516,3 +516,68 @@ def test_at_most_sixteen_programs_are_kept_and_each_is_right():
     assert len(step._programs) <= 16
     step.reset()
     assert not step._programs
+
+
+def _host_steps(run):
+    """The optimizer steps a compiled step's programs replay whole on the host, and the
+    optimizer steps recorded as array work (their scalars refreshed by a host op)."""
+    from gradkit.jit import _optimizer_step, _refresh_scalars
+
+    ops = [op for p in run._programs.values() if not isinstance(p, int) for op in p.ops]
+    whole = sum(getattr(op, "func", None) is _optimizer_step() for op in ops)
+    split = sum(getattr(op, "func", None) is _refresh_scalars for op in ops)
+    return whole, split
+
+
+@pytest.mark.parametrize("dtype", [gk.float32, gk.float64])
+@pytest.mark.parametrize("make_opt", [
+    lambda ps: optim.SGD(ps, lr=0.1),
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.8, dampening=0.3, weight_decay=1e-2,
+                         maximize=True),
+    lambda ps: optim.Adam(ps, lr=0.02, weight_decay=1e-2, amsgrad=True),
+    lambda ps: optim.AdamW(ps, lr=0.02, betas=(0.8, 0.9), eps=1e-6, maximize=True),
+], ids=["sgd", "sgd-momentum-dampening-decay-maximize", "adam-amsgrad-decay", "adamw"])
+def test_the_optimizer_step_is_recorded_as_array_work(make_opt, dtype):
+    """The optimizer's arithmetic is part of the program, its scalars (learning rate from a
+    schedule, Adam's bias corrections from its step count) 0-d buffers refreshed at each
+    replay: the same numbers as eagerly, bit for bit, in float32 and float64."""
+    def make():
+        model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)).to(dtype=dtype)
+        return model, make_opt(model.parameters())
+
+    def batches(i):
+        x, y = _fresh_batches((10, 5), 3)(i)
+        return x.to(dtype=dtype), y
+
+    run = _train_both(make, batches, lambda m, x, y: F.cross_entropy(m(x), y), steps=10,
+                      schedule=lambda opt: optim.lr_scheduler.StepLR(opt, 3, gamma=0.5))
+    assert _host_steps(run) == (0, 1)
+
+
+def test_a_hyperparameter_that_chooses_a_branch_is_part_of_the_guard():
+    """weight_decay from 0 to nonzero (and momentum turned on) changes what the step
+    computes, not only a scalar: the step records again, and stays bit-identical."""
+    results = []
+    for compiled in (False, True):
+        gk.manual_seed(0)
+        model = nn.Linear(4, 2)
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        step = _training_step(model, opt, None, lambda m, x: m(x).square().mean())
+        run = gk.compile(step) if compiled else step
+        trace = []
+        for i in range(12):
+            if i == 5:
+                opt.param_groups[0]["weight_decay"] = 0.1
+            if i == 8:
+                opt.param_groups[0]["momentum"] = 0.9
+            x = gk.tensor(np.random.default_rng((4, i)).standard_normal((6, 4)),
+                          dtype=gk.float32)
+            trace.append((run(x).array.copy(), _state(model, opt)))
+        results.append((trace, run))
+    (eager, _), (replayed, run) = results
+    for i, ((l1, s1), (l2, s2)) in enumerate(zip(eager, replayed)):
+        _assert_same([l1] + s1, [l2] + s2, f"step {i}")
+    assert run.stats["recorded"] == 3, run.stats
+    # the momentum buffer is made by the first step with momentum: that program runs
+    # step() whole; the two before it record the update as array work
+    assert _host_steps(run) == (1, 2)

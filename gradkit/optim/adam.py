@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
+
+from gradkit.backends.kernels import adam_scalars
 
 from .optimizer import Optimizer, Params, _check_flags
 
 if TYPE_CHECKING:
     from gradkit._typing import Array
 
-__all__ = ["Adam", "AdamW", "adam_update"]
+__all__ = ["Adam", "AdamW", "adam_arrays", "adam_update"]
 
 
 def adam_update(xp: Any, param: Array, grad: Array, m: Array, v: Array, lr: float,
@@ -48,23 +49,61 @@ def adam_update(xp: Any, param: Array, grad: Array, m: Array, v: Array, lr: floa
     >>> p.round(6)
     array([0.9])
     """
-    if weight_decay:
+    return adam_arrays(xp, param, grad, m, v,
+                       adam_scalars(lr, beta1, beta2, eps, weight_decay, decoupled, step),
+                       (weight_decay != 0, decoupled), max_v)
+
+
+def adam_arrays(xp: Any, param: Array, grad: Array, m: Array, v: Array, scalars: tuple,
+                flags: tuple[bool, bool], max_v: Array | None = None) -> None:
+    """Adam's array work: `adam_update` once its scalars are computed.
+
+    Each scalar is an operand of one array operation, never combined with another
+    scalar, so that 0-d arrays of the parameter's dtype give the numbers Python floats
+    give (NumPy casts a Python float to the array's dtype first): gk.compile records this
+    with its scalars in 0-d buffers that each replay refreshes.
+
+    Parameters
+    ----------
+    xp : namespace
+        The arrays' array namespace.
+    param, grad, m, v, max_v : array
+        As for `adam_update`.
+    scalars : tuple
+        `adam_scalars`' ``(lr / bias1, beta1, 1 - beta1, beta2, 1 - beta2, eps,
+        sqrt(bias2), weight_decay or 0 when decoupled, 1 - lr * weight_decay or 1)``:
+        Python floats or 0-d arrays.
+    flags : tuple of bool
+        ``(weight_decay != 0, decoupled)``: the branches.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradkit.backends.kernels import adam_scalars
+    >>> from gradkit.optim.adam import adam_arrays
+    >>> p, m, v = np.array([1.]), np.zeros(1), np.zeros(1)
+    >>> adam_arrays(np, p, np.array([2.]), m, v,
+    ...             adam_scalars(0.1, 0.9, 0.999, 1e-8, 0.0, False, 1), (False, False))
+    >>> p.round(6)
+    array([0.9])
+    """
+    lr_t, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, bias2_sqrt, wd, decay = scalars
+    decayed, decoupled = flags
+    if decayed:
         if decoupled:
-            param *= 1 - lr * weight_decay
+            param *= decay
         else:
-            grad = grad + weight_decay * param
+            grad = grad + wd * param
     m *= beta1
-    m += (1 - beta1) * grad
+    m += one_minus_beta1 * grad
     v *= beta2
-    v += (1 - beta2) * (grad * grad)
+    v += one_minus_beta2 * (grad * grad)
     if max_v is not None:
         max_v[...] = xp.maximum(max_v, v)
-    bias1 = 1 - beta1**step
-    bias2 = 1 - beta2**step
     denom = xp.sqrt(v if max_v is None else max_v)
-    denom /= math.sqrt(bias2)
+    denom /= bias2_sqrt
     denom += eps
-    param -= (lr / bias1) * (m / denom)
+    param -= lr_t * (m / denom)
 
 
 class Adam(Optimizer):
@@ -161,25 +200,45 @@ class Adam(Optimizer):
             raise ValueError(f"Invalid weight_decay value: {values['weight_decay']}")
         _check_flags(values)
 
+    _branches = ("weight_decay", "decoupled_weight_decay", "amsgrad", "maximize", "fused")
+
     def _update(self, group, p, state):
         if state is None:
             state = self.state[p] = {"step": 0, "exp_avg": self._zeros_state(p),
                                      "exp_avg_sq": self._zeros_state(p)}
         if group["amsgrad"] and "max_exp_avg_sq" not in state:
             state["max_exp_avg_sq"] = self._zeros_state(p)
-        state["step"] += 1
-        grad = -p._grad.array if group["maximize"] else p._grad.array
-        beta1, beta2 = group["betas"]
-        args = (p.array, grad, self._array(state["exp_avg"], p),
-                self._array(state["exp_avg_sq"], p), group["lr"], beta1, beta2, group["eps"],
-                group["weight_decay"], group["decoupled_weight_decay"], state["step"])
         fused = p.backend.fused_adam_update if group["fused"] is not False else None
-        if group["amsgrad"]:
-            adam_update(p.backend.xp, *args, max_v=self._array(state["max_exp_avg_sq"], p))
-        elif fused is not None:
-            fused(*args)
-        else:
-            adam_update(p.backend.xp, *args)
+        if fused is None or group["amsgrad"]:
+            self._arrays(group, p, state, self._scalars(group, p, state))
+            return
+        state["step"] += 1
+        beta1, beta2 = group["betas"]
+        fused(p.array, self._grad(group, p), self._array(state["exp_avg"], p),
+              self._array(state["exp_avg_sq"], p), group["lr"], beta1, beta2, group["eps"],
+              group["weight_decay"], group["decoupled_weight_decay"], state["step"])
+
+    def _splits(self, group, p, state):
+        fused = p.backend.fused_adam_update is not None and group["fused"] is not False
+        return (state is not None and not (fused and not group["amsgrad"])
+                and (not group["amsgrad"] or "max_exp_avg_sq" in state))
+
+    def _scalars(self, group, p, state):
+        state["step"] += 1
+        beta1, beta2 = group["betas"]
+        return adam_scalars(group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
+                            group["decoupled_weight_decay"], state["step"])
+
+    def _arrays(self, group, p, state, scalars):
+        max_v = self._array(state["max_exp_avg_sq"], p) if group["amsgrad"] else None
+        adam_arrays(p.backend.xp, p.array, self._grad(group, p),
+                    self._array(state["exp_avg"], p), self._array(state["exp_avg_sq"], p),
+                    scalars, (group["weight_decay"] != 0, group["decoupled_weight_decay"]),
+                    max_v)
+
+    @staticmethod
+    def _grad(group, p):
+        return -p._grad.array if group["maximize"] else p._grad.array
 
 
 class AdamW(Adam):

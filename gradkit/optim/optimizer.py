@@ -268,6 +268,46 @@ class Optimizer:
     def _update(self, group: dict, p: Tensor, state: dict | None) -> None:
         raise NotImplementedError
 
+    # ---- a step in two parts, for gk.compile ------------------------------------------------
+    # An optimizer whose update is `_arrays(group, p, state, _scalars(group, p, state))`
+    # lets gk.compile record the array work into the program, with the scalars (the
+    # learning rate, Adam's bias corrections) in 0-d buffers that each replay refreshes on
+    # the host. Otherwise its whole step() runs on the host at each replay.
+    _branches: tuple[str, ...] = ()  # the hyper-parameters whose truth chooses code paths
+
+    def _structure(self) -> tuple:
+        """What a recorded step depends on besides shapes: per group, its parameters and
+        the truth of each hyper-parameter that chooses a branch (weight_decay != 0)."""
+        return tuple((len(g["params"]), *(bool(g[k]) for k in self._branches))
+                     for g in self.param_groups)
+
+    def _recordable(self) -> list[tuple[dict, Tensor, dict | None]] | None:
+        """The (group, parameter, state) of each update step() would make now, when every
+        one splits into `_scalars` and `_arrays`; None when step() must run whole."""
+        updates = []
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p._grad is None:
+                    continue
+                state = self.state.get(p)
+                if not self._splits(group, p, state):
+                    return None
+                updates.append((group, p, state))
+        return updates
+
+    def _splits(self, group: dict, p: Tensor, state: dict | None) -> bool:
+        """Whether p's update is `_arrays` of `_scalars` (no fused kernel, state made)."""
+        return False
+
+    def _scalars(self, group: dict, p: Tensor, state: dict | None) -> tuple:
+        """The Python numbers p's update uses, each computed as the update rule does; advances
+        the state's counters (Adam's step)."""
+        raise NotImplementedError
+
+    def _arrays(self, group: dict, p: Tensor, state: dict | None, scalars: tuple) -> Any:
+        """p's update from `_scalars`' numbers, or 0-d arrays of p's dtype holding them."""
+        raise NotImplementedError
+
     def _zeros_state(self, p: Tensor) -> Tensor:
         """A zero tensor like p, on p's device: fresh optimizer state."""
         return Tensor.wrap(p.backend.xp.zeros_like(p.array), p.backend)

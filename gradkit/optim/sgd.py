@@ -12,7 +12,7 @@ from .optimizer import Optimizer, Params, _check_flags
 if TYPE_CHECKING:
     from gradkit._typing import Array
 
-__all__ = ["SGD", "sgd_update"]
+__all__ = ["SGD", "sgd_arrays", "sgd_update"]
 
 
 def sgd_update(xp: Any, param: Array, grad: Array, buf: Array | None, lr: float, momentum: float,
@@ -53,14 +53,56 @@ def sgd_update(xp: Any, param: Array, grad: Array, buf: Array | None, lr: float,
     >>> p
     array([0.5, 1.5])
     """
-    if weight_decay:
+    flags = (weight_decay != 0, momentum != 0, bool(nesterov), dampening != 0)
+    return sgd_arrays(xp, param, grad, buf, (lr, momentum, 1 - dampening, weight_decay),
+                      flags)
+
+
+def sgd_arrays(xp: Any, param: Array, grad: Array, buf: Array | None, scalars: tuple,
+               flags: tuple[bool, bool, bool, bool]) -> Array | None:
+    """SGD's array work: `sgd_update` once its scalars are computed.
+
+    Each scalar is an operand of one array operation, never combined with another
+    scalar, so that 0-d arrays of the parameter's dtype give the numbers Python floats
+    give (NumPy casts a Python float to the array's dtype first): gk.compile records this
+    with its scalars in 0-d buffers that each replay refreshes.
+
+    Parameters
+    ----------
+    xp : namespace
+        The arrays' array namespace.
+    param, grad, buf : array
+        As for `sgd_update`.
+    scalars : tuple
+        ``(lr, momentum, 1 - dampening, weight_decay)``: Python floats or 0-d arrays.
+    flags : tuple of bool
+        ``(weight_decay != 0, momentum != 0, nesterov, dampening != 0)``: the branches.
+
+    Returns
+    -------
+    array or None
+        The momentum buffer, as for `sgd_update`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradkit.optim.sgd import sgd_arrays
+    >>> p = np.array([1., 2.])
+    >>> sgd_arrays(np, p, np.array([1., 1.]), None, (0.5, 0.0, 1.0, 0.0),
+    ...            (False, False, False, False))
+    >>> p
+    array([0.5, 1.5])
+    """
+    lr, momentum, damp, weight_decay = scalars
+    decayed, with_momentum, nesterov, dampened = flags
+    if decayed:
         grad = grad + weight_decay * param
-    if momentum:
-        if buf is None:
+    if with_momentum:
+        if buf is None:  # the first step: the buffer is the undampened gradient
             buf = xp.asarray(grad, copy=True)  # owned by the optimizer
         else:
             buf *= momentum
-            buf += (1 - dampening) * grad if dampening else grad
+            buf += damp * grad if dampened else grad
         grad = grad + momentum * buf if nesterov else buf
     param -= lr * grad
     return buf
@@ -154,17 +196,38 @@ class SGD(Optimizer):
                              f"(momentum={momentum}, dampening={dampening})")
         _check_flags(values)
 
+    _branches = ("momentum", "weight_decay", "nesterov", "dampening", "maximize", "fused")
+
     def _update(self, group, p, state):
-        grad = p._grad.array
-        if group["maximize"]:
-            grad = -grad
-        momentum = group["momentum"]
-        buf = None
-        if state is not None and state.get("momentum_buffer") is not None:
-            buf = self._array(state["momentum_buffer"], p)
-        args = (p.array, grad, buf, group["lr"], momentum, group["weight_decay"],
-                group["nesterov"], group["dampening"])
+        buf = self._buffer(p, state)
         fused = p.backend.fused_sgd_update if group["fused"] is not False else None
-        new_buf = fused(*args) if fused is not None else sgd_update(p.backend.xp, *args)
-        if momentum and buf is None:
+        if fused is None:
+            new_buf = self._arrays(group, p, state, self._scalars(group, p, state))
+        else:
+            new_buf = fused(p.array, self._grad(group, p), buf, group["lr"], group["momentum"],
+                            group["weight_decay"], group["nesterov"], group["dampening"])
+        if group["momentum"] and buf is None:
             self.state[p] = {"momentum_buffer": Tensor.wrap(new_buf, p.backend)}
+
+    def _splits(self, group, p, state):
+        fused = p.backend.fused_sgd_update is not None and group["fused"] is not False
+        return not fused and (not group["momentum"] or self._buffer(p, state) is not None)
+
+    def _scalars(self, group, p, state):
+        return (group["lr"], group["momentum"], 1 - group["dampening"], group["weight_decay"])
+
+    def _arrays(self, group, p, state, scalars):
+        flags = (group["weight_decay"] != 0, group["momentum"] != 0, bool(group["nesterov"]),
+                 group["dampening"] != 0)
+        return sgd_arrays(p.backend.xp, p.array, self._grad(group, p), self._buffer(p, state),
+                          scalars, flags)
+
+    @staticmethod
+    def _grad(group, p):
+        return -p._grad.array if group["maximize"] else p._grad.array
+
+    def _buffer(self, p, state):
+        """p's momentum buffer (on p's device and dtype), None before the first step."""
+        if state is None or state.get("momentum_buffer") is None:
+            return None
+        return self._array(state["momentum_buffer"], p)
