@@ -282,6 +282,37 @@ def _into(buffers: tuple, fn: Any, args: tuple, kwargs: dict) -> None:
             _copy_into(buf, r)
 
 
+# functions that write their one result into `out=` as they would have made it
+_OUT_KEYWORD = {np.sum, np.mean, np.max, np.min, np.prod, np.take, np.concatenate, np.dot,
+                np.clip, np.cumsum}
+
+
+_ASTYPE = getattr(np, "astype", None)  # (NumPy >= 2.1)
+
+
+def _where_into(buffer: np.ndarray, condition: Any, x: Any, y: Any) -> None:
+    np.copyto(buffer, y)
+    np.copyto(buffer, x, where=condition)
+
+
+def _writes_into(fn: Any, args: tuple, kwargs: dict,
+                 buffer: np.ndarray) -> Callable[[], Any] | None:
+    """`fn(*args, **kwargs)` as a call that writes into `buffer` itself (no result to
+    allocate and copy at each replay), where NumPy has one that gives the same values."""
+    if "out" in kwargs:
+        return None
+    if fn in _OUT_KEYWORD:
+        return functools.partial(fn, *args, **kwargs, out=buffer)
+    if fn is np.where and len(args) == 3 and not kwargs:  # (a selection: exact)
+        return functools.partial(_where_into, buffer, *args)
+    if fn is _ASTYPE and len(args) == 2 and not kwargs:  # (astype casts unsafely)
+        return functools.partial(np.copyto, buffer, args[0], casting="unsafe")
+    if fn is np.reshape and set(kwargs) <= {"shape", "newshape", "copy"} and \
+            buffer.flags.c_contiguous and isinstance(args[0], np.ndarray):
+        return functools.partial(np.copyto, buffer.reshape(args[0].shape), args[0])
+    return None
+
+
 def _root(array: np.ndarray) -> int:
     """The id of the array that owns `array`'s memory (the end of its chain of bases)."""
     while isinstance(array.base, np.ndarray):
@@ -341,6 +372,8 @@ class _Recorder:
             if isinstance(getattr(fn, "__self__", fn), np.ufunc):  # a ufunc or its method
                 kw = dict(kwargs, out=tuple(fresh))
                 self.ops.append(functools.partial(fn, *args, **kw))
+            elif len(fresh) == 1 and (op := _writes_into(fn, args, kwargs, fresh[0])):
+                self.ops.append(op)
             else:
                 self.ops.append(functools.partial(_into, tuple(fresh), fn, args, kwargs))
         return tuple(traced) if isinstance(result, tuple) else traced[0]

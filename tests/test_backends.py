@@ -58,6 +58,24 @@ def test_numpy_native_scatter_add_equals_generic_fallback():
         np.testing.assert_allclose(native, generic, rtol=1e-6, atol=1e-6)
 
 
+def test_numpy_scatter_add_of_whole_rows_is_add_at_exactly():
+    """The embedding-gradient case (whole rows at integer indices, negative ones too) takes
+    a flat 1-d add.at: the same sums in the same order, bit for bit, and an index out of
+    range still raises instead of wrapping."""
+    b = backends.get_backend("cpu")
+    rng = np.random.default_rng(3)
+    rows = rng.integers(-7, 7, (5, 9))
+    for index in (rows, (rows,), (rows, Ellipsis)):
+        values = rng.standard_normal((5, 9, 4, 3)).astype(np.float32)
+        expected = np.zeros((7, 4, 3), np.float32)
+        np.add.at(expected, index, values)
+        got = b.scatter_add((7, 4, 3), index, values)
+        assert got.dtype == np.float32 and np.array_equal(got, expected)
+    for bad in (7, -8):
+        with pytest.raises(IndexError):
+            b.scatter_add((7, 2), np.array([0, bad]), np.ones((2, 2), np.float32))
+
+
 def test_setitem_matches_numpy_last_write_wins(backend):
     """Native setitem and the generic one-hot fallback both write as NumPy does."""
     rng = np.random.default_rng(2)
