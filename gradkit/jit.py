@@ -33,6 +33,7 @@ import contextlib
 import copy
 import functools
 import inspect
+import math
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -288,6 +289,14 @@ _OUT_KEYWORD = {np.sum, np.mean, np.max, np.min, np.prod, np.take, np.concatenat
 
 
 _ASTYPE = getattr(np, "astype", None)  # (NumPy >= 2.1)
+# reductions and the ufunc whose reduce they call on floating-point input
+_REDUCTIONS = {np.sum: np.add.reduce, np.max: np.maximum.reduce, np.min: np.minimum.reduce,
+               np.mean: np.add.reduce}
+
+
+def _mean_into(total: Callable[[], Any], buffer: np.ndarray, count: np.intp) -> None:
+    total()  # np.mean: the sum, then divided by the count (a NumPy integer) in place
+    np.true_divide(buffer, count, out=buffer, casting="unsafe")
 
 
 def _where_into(buffer: np.ndarray, condition: Any, x: Any, y: Any) -> None:
@@ -301,6 +310,20 @@ def _writes_into(fn: Any, args: tuple, kwargs: dict,
     allocate and copy at each replay), where NumPy has one that gives the same values."""
     if "out" in kwargs:
         return None
+    reduce = _REDUCTIONS.get(fn)
+    if reduce is not None and len(args) == 1 and set(kwargs) <= {"axis", "keepdims"} and \
+            isinstance(args[0], np.ndarray) and args[0].dtype.kind == "f":
+        # the ufunc's reduce itself, without NumPy's Python wrapper (microseconds per call)
+        x, axis = args[0], kwargs.get("axis")
+        call = functools.partial(reduce, x, axis=axis, keepdims=kwargs.get("keepdims", False),
+                                 out=buffer)
+        if fn is not np.mean:
+            return call
+        if x.dtype not in (np.float32, np.float64):
+            return None  # (float16's mean adds in float32)
+        axes = range(x.ndim) if axis is None else axis if isinstance(axis, tuple) else (axis,)
+        count = np.intp(math.prod(x.shape[a] for a in axes))  # as np.mean divides
+        return functools.partial(_mean_into, call, buffer, count)
     if fn in _OUT_KEYWORD:
         return functools.partial(fn, *args, **kwargs, out=buffer)
     if fn is np.where and len(args) == 3 and not kwargs:  # (a selection: exact)

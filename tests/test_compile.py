@@ -581,3 +581,26 @@ def test_a_hyperparameter_that_chooses_a_branch_is_part_of_the_guard():
     # the momentum buffer is made by the first step with momentum: that program runs
     # step() whole; the two before it record the update as array work
     assert _host_steps(run) == (1, 2)
+
+
+@pytest.mark.parametrize("dtype", [gk.float32, gk.float64])
+def test_reductions_selections_and_copies_replay_with_the_eager_numbers(dtype):
+    """Sums, means, maxima, where, casts and reshaping copies are replayed writing into
+    their buffers (the reduce of the ufunc, two copyto for where): the eager numbers."""
+    other = gk.float64 if dtype != gk.float64 else gk.float32
+
+    def f(x):
+        return [x.mean(), x.mean(1), x.mean((0, 2), keepdim=True), x.sum(-1),
+                x.sum((0, 1), keepdim=True), x.amax(2), x.amin(0, keepdim=True),
+                x.max(1).values, gk.where(x > 0, x, -1.0), x.to(other),
+                x.transpose(0, 2).reshape(-1), x.softmax(-1)]
+
+    step = gk.compile(f)
+    rng = np.random.default_rng(7)
+    for i in range(6):
+        x = gk.tensor(rng.standard_normal((4, 5, 6)) * 10, dtype=dtype)
+        got, expected = step(x), f(x)
+        for j, (a, b) in enumerate(zip(got, expected)):
+            assert a.dtype == b.dtype and a.shape == b.shape, (i, j)
+            assert np.array_equal(a.array, b.array), (i, j)
+    assert step.stats["replayed"] == 3
