@@ -6,7 +6,7 @@ from __future__ import annotations
 import builtins
 import math
 import warnings
-from typing import TYPE_CHECKING, NamedTuple, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from gradkit.autograd import Function, ShapeError, on_device
 from gradkit.tensor import Tensor
@@ -21,9 +21,14 @@ if TYPE_CHECKING:
 def _count_bools(xp, x: Array) -> Array:
     """Bools and every integer dtype as int64, as torch.sum/prod give them (the Array API
     refuses bool sums, and NumPy would sum uint8 into uint64, which gradkit lacks)."""
-    if xp.isdtype(x.dtype, "bool") or xp.isdtype(x.dtype, "integral") and x.dtype != xp.int64:
-        return xp.astype(x, xp.int64)
-    return x
+    cast = _AS_INT64.get(x.dtype)
+    if cast is None:  # (isdtype costs microseconds: once per dtype)
+        cast = _AS_INT64[x.dtype] = bool(xp.isdtype(x.dtype, "bool") or (
+            xp.isdtype(x.dtype, "integral") and x.dtype != xp.int64))
+    return xp.astype(x, xp.int64) if cast else x
+
+
+_AS_INT64: dict[Any, bool] = {}  # dtype -> whether sums cast it to int64 first
 
 
 class Sum(Function):
