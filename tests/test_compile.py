@@ -604,3 +604,19 @@ def test_reductions_selections_and_copies_replay_with_the_eager_numbers(dtype):
             assert a.dtype == b.dtype and a.shape == b.shape, (i, j)
             assert np.array_equal(a.array, b.array), (i, j)
     assert step.stats["replayed"] == 3
+
+
+def test_an_optimizer_subclass_with_its_own_update_runs_it_at_every_replay():
+    """A subclass that overrides _update is not split by the parent's rule: its whole step
+    runs on the host at each replay, with its own numbers."""
+    class HalfStepSGD(optim.SGD):
+        def _update(self, group, p, state):
+            p.array[...] -= 0.5 * group["lr"] * p._grad.array
+
+    def make():
+        model = nn.Linear(3, 2)
+        return model, HalfStepSGD(model.parameters(), lr=0.1)
+
+    run = _train_both(make, lambda i: (_fresh_batches((4, 3), 2)(i)[0],),
+                      lambda m, x: m(x).square().mean())
+    assert _host_steps(run) == (1, 0)

@@ -21,14 +21,15 @@ if TYPE_CHECKING:
 def _count_bools(xp, x: Array) -> Array:
     """Bools and every integer dtype as int64, as torch.sum/prod give them (the Array API
     refuses bool sums, and NumPy would sum uint8 into uint64, which gradkit lacks)."""
-    cast = _AS_INT64.get(x.dtype)
+    key = (xp, x.dtype)  # (xp first: dtypes of two libraries are never compared)
+    cast = _AS_INT64.get(key)
     if cast is None:  # (isdtype costs microseconds: once per dtype)
-        cast = _AS_INT64[x.dtype] = bool(xp.isdtype(x.dtype, "bool") or (
+        cast = _AS_INT64[key] = bool(xp.isdtype(x.dtype, "bool") or (
             xp.isdtype(x.dtype, "integral") and x.dtype != xp.int64))
     return xp.astype(x, xp.int64) if cast else x
 
 
-_AS_INT64: dict[Any, bool] = {}  # dtype -> whether sums cast it to int64 first
+_AS_INT64: dict[Any, bool] = {}  # (xp, dtype) -> whether sums cast it to int64 first
 
 
 class Sum(Function):

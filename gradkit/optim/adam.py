@@ -219,6 +219,8 @@ class Adam(Optimizer):
               group["weight_decay"], group["decoupled_weight_decay"], state["step"])
 
     def _splits(self, group, p, state):
+        if type(self)._update is not Adam._update:  # (a subclass's own rule)
+            return False
         fused = p.backend.fused_adam_update is not None and group["fused"] is not False
         return (state is not None and not (fused and not group["amsgrad"])
                 and (not group["amsgrad"] or "max_exp_avg_sq" in state))

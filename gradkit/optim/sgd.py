@@ -210,6 +210,8 @@ class SGD(Optimizer):
             self.state[p] = {"momentum_buffer": Tensor.wrap(new_buf, p.backend)}
 
     def _splits(self, group, p, state):
+        if type(self)._update is not SGD._update:  # (a subclass's own rule)
+            return False
         fused = p.backend.fused_sgd_update is not None and group["fused"] is not False
         return not fused and (not group["momentum"] or self._buffer(p, state) is not None)
 
