@@ -405,8 +405,14 @@ def test_layer_norm(device):
     close(F.layer_norm(t64(x, device, False), (4,)), _norm_ref(x, (2,)))
     close(F.layer_norm(t64(x, device, False), (3, 4), t64(w, device, False),
                        t64(b, device, False)), _norm_ref(x, (1, 2)) * w + b)
-    assert gk.gradcheck(lambda a, c, d: F.layer_norm(a, 4, c, d),
-                        [t64(x, device), t64(w[0], device), t64(b[0], device)])
+    def ln(a, c, d):
+        return F.layer_norm(a, 4, c, d)
+    inputs = [t64(x, device), t64(w[0], device), t64(b[0], device)]
+    assert gk.gradcheck(ln, inputs) and gk.gradgradcheck(ln, inputs)
+    two = [t64(x, device), t64(w, device), t64(b, device)]  # over two trailing axes
+    assert gk.gradcheck(lambda a, c, d: F.layer_norm(a, (3, 4), c, d), two)
+    y = F.layer_norm(t64(x, device), 4)
+    assert y.grad_fn.name() == "LayerNormalizeBackward0"  # one node, not seven
     with pytest.raises(gk.ShapeError, match="normalized_shape"):
         F.layer_norm(t64(x, device, False), (3,))
 

@@ -313,13 +313,17 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
     return input * Tensor.wrap(mask, b)
 
 
-def _normalized(input: Tensor, axes, eps: float) -> Tensor:
-    """(x - mean) / sqrt(var + eps) over `axes`, with the biased variance."""
-    centred = input - ops.mean(input, axis=axes, keepdims=True)
-    var = ops.mean(centred * centred, axis=axes, keepdims=True)
-    return centred / ops.sqrt(var + eps)
+def _statistics(input: Tensor, axes: tuple[int, ...]) -> tuple[Array, Array, Array]:
+    """The mean over `axes`, x - mean and the biased variance, as raw arrays (outside the
+    graph: the normalising node differentiates through them itself)."""
+    xp = input.backend.xp
+    x = input.backend.to_float(input.array)
+    mean = xp.mean(x, axis=axes, keepdims=True)
+    centred = x - mean
+    return mean, centred, xp.mean(centred * centred, axis=axes, keepdims=True)
 
 
+@on_device
 def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalise over the trailing ``normalized_shape`` axes, then scale and shift.
@@ -359,7 +363,9 @@ def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Ten
     if input.shape[input.ndim - len(shape):] != shape or len(shape) > input.ndim:
         raise ShapeError(f"layer_norm: input of shape {input.shape} does not end with "
                          f"normalized_shape {shape}")
-    out = _normalized(input, tuple(range(input.ndim - len(shape), input.ndim)), eps)
+    axes = tuple(range(input.ndim - len(shape), input.ndim))
+    _, centred, var = _statistics(input, axes)
+    out = LayerNormalize.apply(input, centred=centred, var=var, axes=axes, eps=eps)
     if weight is not None:
         out = out * weight
     if bias is not None:
@@ -424,11 +430,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if n <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                              f"training, got input of shape {input.shape}")
-        xp, b = input.backend.xp, input.backend  # the batch statistics, outside the graph
-        x = b.to_float(input.array)
-        mean = xp.mean(x, axis=axes, keepdims=True)
-        centred = x - mean
-        var = xp.mean(centred * centred, axis=axes, keepdims=True)
+        b = input.backend
+        mean, centred, var = _statistics(input, axes)  # also for the running statistics
         out = BatchNormalize.apply(input, centred=centred, var=var, axes=axes, eps=eps)
         if running_mean is not None:
             _update_running(running_mean, Tensor.wrap(mean, b), momentum, 1.0)
@@ -448,10 +451,10 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     return out
 
 
-class BatchNormalize(Function):
-    """(x - mean) / sqrt(var + eps) with the batch's own statistics: BatchNorm's
-    normalisation as one node (batch_norm computes `centred` = x - mean and the biased
-    `var` once, for the running statistics too).
+class Normalize(Function):
+    """(x - mean) / sqrt(var + eps) over `axes`, the statistics of x itself, as one node:
+    the caller computes `centred` = x - mean and the biased `var` once (`_statistics`;
+    batch_norm uses them for the running statistics too).
 
     Backward is the closed form of lecture 5 (Backprop ninja), over the normalised axes:
     ``dx = inv_std * (g - mean(g) - xhat * mean(g * xhat))``. It runs on raw arrays, unless
@@ -484,6 +487,14 @@ class BatchNormalize(Function):
         xhat = self.output
         return inv_std * (g - ops.mean(g, axis=axes, keepdims=True)
                           - xhat * ops.mean(g * xhat, axis=axes, keepdims=True))
+
+
+class BatchNormalize(Normalize):
+    """BatchNorm's normalisation: over every axis but the channels'."""
+
+
+class LayerNormalize(Normalize):
+    """LayerNorm's normalisation: over the trailing ``normalized_shape`` axes."""
 
 
 def _update_running(running: Tensor, batch_stat: Tensor, momentum, correction: float):
