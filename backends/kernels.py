@@ -143,8 +143,8 @@ def adam_scalars(lr: float, beta1: float, beta2: float, eps: float, weight_decay
     bias1, bias2 = 1 - beta1**step, 1 - beta2**step
     wd = 0.0 if decoupled else weight_decay
     decay = 1 - lr * weight_decay if decoupled and weight_decay else 1.0
-    return tuple(float(x) for x in (lr / bias1, beta1, 1 - beta1, beta2, 1 - beta2, eps,
-                                    math.sqrt(bias2), wd, decay))
+    return (float(lr / bias1), float(beta1), float(1 - beta1), float(beta2),
+            float(1 - beta2), float(eps), math.sqrt(bias2), float(wd), float(decay))
 
 
 def sgd_scalars(lr: float, momentum: float, weight_decay: float, nesterov: bool,

@@ -200,11 +200,13 @@ class SGD(Optimizer):
 
     def _update(self, group, p, state):
         buf = self._buffer(p, state)
+        grad = -p._grad.array if group["maximize"] else p._grad.array
         fused = p.backend.fused_sgd_update if group["fused"] is not False else None
         if fused is None:
-            new_buf = self._arrays(group, p, state, self._scalars(group, p, state))
+            new_buf = sgd_arrays(p.backend.xp, p.array, grad, buf,
+                                 self._scalars(group, p, state), self._flags(group))
         else:
-            new_buf = fused(p.array, self._grad(group, p), buf, group["lr"], group["momentum"],
+            new_buf = fused(p.array, grad, buf, group["lr"], group["momentum"],
                             group["weight_decay"], group["nesterov"], group["dampening"])
         if group["momentum"] and buf is None:
             self.state[p] = {"momentum_buffer": Tensor.wrap(new_buf, p.backend)}
@@ -219,17 +221,18 @@ class SGD(Optimizer):
         return (group["lr"], group["momentum"], 1 - group["dampening"], group["weight_decay"])
 
     def _arrays(self, group, p, state, scalars):
-        flags = (group["weight_decay"] != 0, group["momentum"] != 0, bool(group["nesterov"]),
-                 group["dampening"] != 0)
-        return sgd_arrays(p.backend.xp, p.array, self._grad(group, p), self._buffer(p, state),
-                          scalars, flags)
+        grad = -p._grad.array if group["maximize"] else p._grad.array
+        return sgd_arrays(p.backend.xp, p.array, grad, self._buffer(p, state), scalars,
+                          self._flags(group))
 
     @staticmethod
-    def _grad(group, p):
-        return -p._grad.array if group["maximize"] else p._grad.array
+    def _flags(group):
+        return (group["weight_decay"] != 0, group["momentum"] != 0, bool(group["nesterov"]),
+                group["dampening"] != 0)
 
     def _buffer(self, p, state):
         """p's momentum buffer (on p's device and dtype), None before the first step."""
-        if state is None or state.get("momentum_buffer") is None:
+        if state is None:
             return None
-        return self._array(state["momentum_buffer"], p)
+        buf = state.get("momentum_buffer")
+        return None if buf is None else self._array(buf, p)
