@@ -336,6 +336,21 @@ def _writes_into(fn: Any, args: tuple, kwargs: dict,
     return None
 
 
+def _gives_the_same(op: Callable[[], Any], buffer: np.ndarray) -> bool:
+    """Whether `op` writes into `buffer` the bytes it holds now (the call's result): tried
+    once while recording, so that a NumPy whose out= path differs (or refuses the
+    buffer's layout) keeps the compute-and-copy replay instead."""
+    expected = buffer.copy()
+    try:
+        op()
+        same = buffer.tobytes() == expected.tobytes()
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        np.copyto(buffer, expected)
+    return same
+
+
 def _root(array: np.ndarray) -> int:
     """The id of the array that owns `array`'s memory (the end of its chain of bases)."""
     while isinstance(array.base, np.ndarray):
@@ -395,7 +410,8 @@ class _Recorder:
             if isinstance(getattr(fn, "__self__", fn), np.ufunc):  # a ufunc or its method
                 kw = dict(kwargs, out=tuple(fresh))
                 self.ops.append(functools.partial(fn, *args, **kw))
-            elif len(fresh) == 1 and (op := _writes_into(fn, args, kwargs, fresh[0])):
+            elif len(fresh) == 1 and (op := _writes_into(fn, args, kwargs, fresh[0])) \
+                    and _gives_the_same(op, fresh[0]):
                 self.ops.append(op)
             else:
                 self.ops.append(functools.partial(_into, tuple(fresh), fn, args, kwargs))
@@ -431,7 +447,6 @@ class _Recorder:
             self.ops.append(before)
         self.ops.append(functools.partial(fn, *pargs, **pkwargs))
         return result
-
 
     def optimizer_step(self, opt: Any, updates: list) -> None:
         """Record an optimizer's step as its array work, its scalars (learning rate, bias

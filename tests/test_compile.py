@@ -620,3 +620,15 @@ def test_an_optimizer_subclass_with_its_own_update_runs_it_at_every_replay():
     run = _train_both(make, lambda i: (_fresh_batches((4, 3), 2)(i)[0],),
                       lambda m, x: m(x).square().mean())
     assert _host_steps(run) == (1, 0)
+
+
+def test_a_replay_form_is_used_only_if_it_writes_the_recorded_bytes():
+    """A call replayed with out= (or copyto) is tried once while recording: if NumPy gives
+    other bytes, or refuses the buffer, the replay computes and copies instead."""
+    from gradkit.jit import _gives_the_same
+
+    buf = np.array([1.0, -0.0], np.float32)
+    assert _gives_the_same(lambda: np.copyto(buf, [1.0, -0.0]), buf)
+    assert not _gives_the_same(lambda: np.copyto(buf, [1.0, 0.0]), buf)  # +0 is not -0
+    assert not _gives_the_same(lambda: np.dot(np.ones((2, 2)), np.ones(2), out=buf), buf)
+    assert buf.tobytes() == np.array([1.0, -0.0], np.float32).tobytes()  # restored
