@@ -196,6 +196,20 @@ def test_engine_overhead_runs(tmp_path):
     assert len(lines) == 2 and all("ratio" in line for line in lines)
 
 
+def test_compiled_profile_times_each_recorded_call(tmp_path):
+    out = run("compiled_profile.py", "tiny", "--steps", "3", "--top", "4", cwd=tmp_path)
+    lines = out.splitlines()
+    assert lines[0].startswith("tiny: compiled step") and "recorded calls" in lines[0]
+    groups = [line for line in lines[1:] if " calls " in line]
+    assert 1 <= len(groups) <= 4 and any("matmul" in line for line in groups)
+    assert lines[-1].startswith("matrix products: 8, NumPy")  # 3 forward, 5 backward
+
+
+def test_compiled_profile_refuses_an_unknown_config(tmp_path):
+    proc = run_failing("compiled_profile.py", "huge", cwd=tmp_path)
+    assert "unknown config 'huge'" in proc.stderr
+
+
 # ---- makemore.py ----------------------------------------------------------------------------
 def write_names(path, n=400, seed=0):
     """Names with structure: all 26 letters, but each letter is followed by one of two
@@ -566,6 +580,7 @@ def test_fast_defaults_yield_to_explicit_options(tmp_path, capsys):
     ("makemore", ["--checkpoint-every", "0"]), ("gpt", ["--steps", "0"]),
     ("gpt", ["--n-head", "0"]), ("gpt", ["--eval-iters", "0"]), ("moons", ["--steps", "0"]),
     ("engine_overhead", ["--ops", "0"]), ("engine_overhead", ["--repeats", "0"]),
+    ("compiled_profile", ["tiny", "--steps", "0"]),
     ("benchmark", ["--smoke", "--rounds", "0"]), ("benchmark", ["--steps", "0"]),
     ("benchmark", ["--threads", "0"]),
 ])
