@@ -73,10 +73,24 @@ class ShapeError(ValueError):
 
 # ---- grad mode (thread-local) ---------------------------------------------------------
 class _GradMode(threading.local):
-    enabled = True
+    enabled = True  # (written only by _set_mode)
 
 
 _mode = _GradMode()
+# How many threads have grad mode off now. While none has, apply need not read the
+# thread-local mode (a few tenths of a microsecond per op). A thread that ends with its
+# mode off leaves this above 0: then every op reads its thread's mode, which is correct.
+_threads_off = 0
+_threads_off_lock = threading.Lock()
+
+
+def _set_mode(enabled: bool) -> None:
+    """Set this thread's grad mode (the one place that does, so `_threads_off` stays right)."""
+    global _threads_off
+    with _threads_off_lock:
+        if enabled != _mode.enabled:
+            _threads_off += -1 if enabled else 1
+            _mode.enabled = enabled
 
 
 def is_grad_enabled() -> bool:
@@ -167,10 +181,10 @@ class _SwitchGrad(_GradModeDecorator):
 
     def __enter__(self) -> None:
         self._prev.append(_mode.enabled)
-        _mode.enabled = self.mode
+        _set_mode(self.mode)
 
     def __exit__(self, *exc: object) -> None:
-        _mode.enabled = self._prev.pop()
+        _set_mode(self._prev.pop())
 
     def _clone(self) -> _SwitchGrad:
         return type(self)()
@@ -261,16 +275,16 @@ class set_grad_enabled(_GradModeDecorator):
     def __init__(self, mode: bool) -> None:
         self.mode = bool(mode)
         self.prev = _mode.enabled
-        _mode.enabled = self.mode
+        _set_mode(self.mode)
 
     def __enter__(self) -> None:
-        _mode.enabled = self.mode
+        _set_mode(self.mode)
 
     def __exit__(self, *exc: object) -> None:
-        _mode.enabled = self.prev
+        _set_mode(self.prev)
 
     def __call__(self, func: _F) -> _F:
-        _mode.enabled = self.prev  # decorating is not a switch
+        _set_mode(self.prev)  # decorating is not a switch
         return super().__call__(func)
 
     def _clone(self) -> set_grad_enabled:
@@ -284,8 +298,8 @@ class _Node:
     dict is slower, and CPython turns a node's dict into a full dict of its own once a
     node holds more than a few attributes. Op subclasses still get a dict for their own."""
 
-    __slots__ = ("backend", "xp", "edges", "needs", "shapes", "inputs", "versions", "out",
-                 "out_version", "freed", "retained", "hooks")
+    __slots__ = ("backend", "xp", "edges", "shapes", "inputs", "versions", "out",
+                 "out_version", "retained", "hooks", "_needs", "_uses")
 
 
 class Function(_Node):
@@ -319,7 +333,9 @@ class Function(_Node):
         exactly its inputs' shapes, or the engine raises.
     view : bool
         True when the output shares the input's storage (reshape, transpose, basic
-        indexing); it then shares the input's version counter.
+        indexing); it then shares the input's version counter. Forward may set
+        ``self.view = False`` for a call that copies (a class whose outputs are never
+        views keeps the default, False, and then forward must not set it).
     needs_float : bool
         Integer inputs are cast to the default float32 first (sqrt of ints).
 
@@ -365,15 +381,26 @@ class Function(_Node):
     xp: Any  # the backend's Array API namespace
     edges: Sequence[Function | None]
     shapes: Sequence[Any]  # each input's shape (None for an input that is no tensor)
-    needs: Sequence[bool]
+    _needs: list[bool] | None  # the `needs` property, once read; None
+    # how many edges of the nodes recorded so far point at this node (its consumers, in
+    # every graph it is part of); with 1, _graph_order need not count them; 0
+    _uses: int
     out: Array  # (save_output only)
-    freed: bool  # False
     retained: list[weakref.ref[Tensor]] | None  # the outputs that retain_grad(); None
     hooks: dict[int, Callable[[Tensor], Tensor | None]] | None  # register_hook's; None
     inputs: Sequence[Any]  # the saved inputs (save_inputs); ()
     # the version of each saved input when it was saved; None if nothing was saved
     versions: Sequence[int | None] | None
     out_version: _Version | None  # the saved output's version counter (it was at 0); None
+    # (needs_float, save_inputs, save_output, view) as apply reads them, in one class
+    # attribute (made when the class is: reading a class attribute costs a few hundred
+    # instructions, on every op)
+    _flags: tuple[bool, bool | tuple[tuple[int, ...], ...], bool, bool] = (
+        False, False, False, False)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._flags = (cls.needs_float, cls.save_inputs, cls.save_output, cls.view)
 
     @classmethod
     def apply(cls, *inputs: Any, **options: Any) -> Any:
@@ -419,27 +446,45 @@ class Function(_Node):
         >>> Double.apply(gk.tensor([1.0, 2.0], requires_grad=True))
         tensor([2., 4.], grad_fn=<DoubleBackward0>)
         """
+        record = not _threads_off or _mode.enabled  # grad mode is on (see _threads_off)
         backend: Backend | None = None
-        requires_grad = False
+        requires_grad = False  # (and recording)
         arrays: list[Any] = []
+        # For the node, while recording: where each input's gradient goes (its node, the
+        # leaf's AccumulateGrad, or None) and the input shapes. (`needs` is derived from
+        # the edges when an op's backward asks: one list fewer per node.)
+        edges: list[Function | None] = []
+        shapes: list[Any] = []
         for x in inputs:
             if isinstance(x, Tensor):
                 if x.backend is not backend:
                     if backend is not None:
                         common_backend(cls.__name__.lower(), (backend, x.backend))  # raises
                     backend = x.backend
-                if x._requires_grad:
-                    requires_grad = True
-                arrays.append(x.array)
+                array = x.array
+                arrays.append(array)
+                if record:
+                    shapes.append(array.shape)
+                    if x._requires_grad:
+                        requires_grad = True
+                        edge = x._node or x._acc or x._accumulator()
+                        edge._uses += 1
+                        edges.append(edge)
+                    else:
+                        edges.append(None)
             else:
                 arrays.append(x)
+                if record:
+                    shapes.append(None)
+                    edges.append(None)
         if backend is None:  # (every op gets a tensor; a clear error if one does not)
             raise TypeError(f"{cls.__name__.lower()}: no tensor among the inputs")
-        if cls.needs_float:  # integer tensors to float32 (floats pass untouched)
+        needs_float, save_inputs, save_output, view = cls._flags
+        if needs_float:  # integer tensors to float32 (floats pass untouched)
             for i, x in enumerate(inputs):
                 if isinstance(x, Tensor) and x.array.dtype not in backend.float_dtypes:
                     arrays[i] = backend.to_float(arrays[i])
-        fn = cls.__new__(cls)
+        fn = _new_object(cls)
         fn.backend = backend
         fn.xp = backend.xp
         try:
@@ -448,38 +493,30 @@ class Function(_Node):
                     out = fn.forward(*arrays, **options)
             elif options:
                 out = fn.forward(*arrays, **options)
-            else:  # (the common case, without building an empty dict for the call)
+            elif len(arrays) == 2:  # (the common cases: a call with * costs twice as much)
+                a0, a1 = arrays
+                out = fn.forward(a0, a1)
+            elif len(arrays) == 1:
+                out = fn.forward(arrays[0])
+            else:
                 out = fn.forward(*arrays)
         except (ValueError, TypeError, IndexError) as e:
             raise _explain(cls, e, inputs, backend) from e
-        if isinstance(out, backend.scalar_types):  # NumPy reductions return scalars
-            out = backend.asarray(out)
-        if not (requires_grad and _mode.enabled):
-            result = _make_tensor(out, backend)
-            return result._alias(inputs[0]) if fn.view else result
-        # Record the node: where each input's gradient goes (its node, the leaf's
-        # AccumulateGrad, or None), whether it is needed, and the input shapes.
-        edges: list[Function | None] = []
-        needs: list[bool] = []
-        shapes: list[Any] = []
-        for x in inputs:
-            if isinstance(x, Tensor):
-                shapes.append(x.array.shape)
-                if x._requires_grad:
-                    edges.append(x._node or x._acc or x._accumulator())
-                    needs.append(True)
-                    continue
+        if type(out) not in backend.array_types:  # (a set lookup is cheaper than isinstance)
+            if isinstance(out, backend.scalar_types):  # NumPy reductions return scalars
+                out = backend.asarray(out)
             else:
-                shapes.append(None)
-            edges.append(None)
-            needs.append(False)
-        fn.edges, fn.needs, fn.shapes = edges, needs, shapes
-        fn.freed = False
-        fn.retained = fn.hooks = fn.out_version = None
-        if not cls.save_inputs:
-            fn.inputs, fn.versions = (), None
+                backend.array_types.add(type(out))
+        if not requires_grad:
+            result = _make_tensor(out, backend)
+            return result._alias(inputs[0]) if view and fn.view else result
+        fn.edges, fn.shapes = edges, tuple(shapes)  # (a tuple of shapes leaves the GC's lists)
+        fn._uses = 0
+        fn.retained = fn.hooks = fn.out_version = fn._needs = fn.versions = None
+        if not save_inputs:
+            fn.inputs = ()
         else:  # what backward reads, and its version now
-            kept = _ALL if cls.save_inputs is True else cls._kept(needs)
+            kept = _ALL if save_inputs is True else cls._kept(edges)
             saved: list[Any] = []
             versions: list[int | None] = []
             fn.inputs, fn.versions = saved, versions
@@ -490,21 +527,49 @@ class Function(_Node):
                 else:
                     saved.append(x if keep else None)
                     versions.append(None)
-        result = _make_tensor(out, backend, fn)
-        if fn.view:
+        result = _new_object(Tensor)  # (Tensor._make(out, backend, fn), without the call)
+        result.array = out
+        result.backend = backend
+        result._node = fn
+        result._requires_grad = True
+        result._grad = result._vc = result._base = result._acc = None
+        if view and fn.view:
             result._alias(inputs[0])
-        if cls.save_output:
+        if save_output:
             fn.out = out
             fn.out_version = result._counter()
             if fn.versions is None:
                 fn.versions = ()  # (the engine checks saved tensors when versions is set)
         return result
 
+    @property
+    def needs(self) -> list[bool]:
+        """Which inputs want a gradient: True where the input is a tensor that requires
+        grad (PyTorch's ``ctx.needs_input_grad``). Derived from `edges` on first read.
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0], requires_grad=True)
+        >>> (x * gk.tensor([2.0])).grad_fn.needs
+        [True, False]
+        """
+        needs = self._needs
+        if needs is None:
+            edges = self.edges
+            if edges is None:
+                raise GradkitError(f"{self.name()}: the node was freed by backward; what its "
+                                   "inputs needed is no longer known")
+            needs = self._needs = [e is not None for e in edges]
+        return needs
+
     @classmethod
-    def _kept(cls, needs: Sequence[bool]) -> tuple[bool, ...]:
-        """Which inputs to keep, given which gradients are needed: those that a needed
-        gradient reads, by `save_inputs` (cached per class and pattern)."""
-        key = (cls, tuple(needs))
+    def _kept(cls, edges: Sequence[Function | None]) -> tuple[bool, ...]:
+        """Which inputs to keep, given which gradients are needed (an edge that is not
+        None): those that a needed gradient reads, by `save_inputs` (cached per class
+        and pattern)."""
+        needs = tuple(e is not None for e in edges)
+        key = (cls, needs)
         kept = _KEPT.get(key)
         if kept is None:
             save = cls.save_inputs
@@ -648,8 +713,29 @@ class Function(_Node):
         if self.versions is not None:  # (only what was kept: most nodes keep nothing)
             self.inputs = self.out = self.versions = None  # type: ignore[assignment]
             self.out_version = None
-        self.edges = None  # type: ignore[assignment]
-        self.freed = True
+        self.edges = None  # type: ignore[assignment]  # (which is what `freed` reads)
+
+    @property
+    def freed(self) -> bool:
+        """Whether backward has released this node (its `edges` are gone with it).
+
+        Examples
+        --------
+        >>> import gradkit as gk
+        >>> x = gk.tensor([1.0], requires_grad=True)
+        >>> y = x * x
+        >>> y.grad_fn.freed
+        False
+        >>> y.sum().backward()
+        >>> y.grad_fn.freed
+        True
+        """
+        return self.edges is None
+
+    @freed.setter
+    def freed(self, value: bool) -> None:  # (for a release() of a subclass that sets it)
+        if value:
+            self.edges = None  # type: ignore[assignment]
 
     def name(self) -> str:
         """The node's name as PyTorch prints it: MulBackward0 for Mul.
@@ -672,6 +758,9 @@ class Function(_Node):
 
 
 _ALL = itertools.repeat(True)  # save_inputs = True: keep every input
+_release = Function.release
+_PLAIN_RELEASE: set[type[Function]] = set()  # the classes seen that keep Function's release()
+_new_object = object.__new__  # (a node is made without calling __init__)
 _KEPT: dict[tuple[type[Function], tuple[bool, ...]], tuple[bool, ...]] = {}  # which to keep
 
 
@@ -774,9 +863,9 @@ class AccumulateGrad(Function):
     def __init__(self, leaf: Tensor) -> None:
         self.leaf = weakref.ref(leaf)
         self.backend = leaf.backend
-        self.freed = False
-        self.retained = self.hooks = self.versions = self.out_version = None
+        self.retained = self.hooks = self.versions = self.out_version = self._needs = None
         self.inputs = ()
+        self._uses = 0
 
     def release(self) -> None:
         """Free nothing: the node is shared by every graph the leaf is in.
@@ -810,30 +899,42 @@ class AccumulateGrad(Function):
         return "AccumulateGrad"
 
 
-def _graph_order(roots: Sequence[Function]) -> dict[Function, int]:
+def _graph_order(roots: Sequence[Function], exact: bool = True) -> dict[Function, int]:
     """Count, for every node reachable from `roots`, how many edges point at it.
 
-    Iterative (no recursion limit) and linear in the size of the graph.
+    Unless `exact`, nodes with one consumer in every graph recorded so far (``_uses ==
+    1``, most nodes) are left out: such a node is reached once, through that consumer,
+    and the graph walk takes a missing count as 1. (Exact when a root may also be some
+    node's input, or for _leading_to.) Iterative (no recursion limit) and linear in the
+    size of the graph. Raises if a node reached was freed.
     """
     deps: dict[Function, int] = {}
-    stack = list(roots)
+    # (None at the bottom: a list that empties and refills reallocates its memory each time)
+    stack: list[Function | None] = [None, *roots]
     for r in roots:
         deps[r] = 0
-    while stack:
-        fn = stack.pop()
-        if fn.freed:
+    fn = stack.pop()
+    while fn is not None:
+        if (edges := fn.edges) is None:  # (freed)
             raise GradkitError(
                 "trying to backward through the graph a second time (or to use a result "
                 "of a freed graph); its buffers were freed by the first backward. Pass "
                 "retain_graph=True to the first backward if you need to do this.")
-        for e in fn.edges:
+        follow = None  # the next node to visit, without passing through the stack
+        for e in edges:
             if e is None:
                 continue
-            if e in deps:
+            if e._uses == 1 and not exact:
+                pass
+            elif e in deps:
                 deps[e] += 1
+                continue
             else:
                 deps[e] = 1
-                stack.append(e)
+            if follow is not None:
+                stack.append(follow)
+            follow = e
+        fn = follow if follow is not None else stack.pop()
     return deps
 
 
@@ -908,7 +1009,9 @@ def run_backward(outputs: Sequence[Tensor], grad_outputs: Sequence[Tensor],
     >>> list(result.values())
     [tensor([2., 4.])]
     """
-    grads: dict[Function, Tensor] = {}  # node -> gradient of its output, summed over uses
+    # node -> the sum of the gradients its consumers have sent so far, for nodes with
+    # several consumers (a node with one gets its gradient handed over in `ready`)
+    grads: dict[Function, Tensor] = {}
     roots: list[Function] = []
     g: Tensor | None
     for out, g in zip(outputs, grad_outputs):
@@ -916,25 +1019,39 @@ def run_backward(outputs: Sequence[Tensor], grad_outputs: Sequence[Tensor],
         grads[fn] = g if fn not in grads else grads[fn] + g
         if fn not in roots:
             roots.append(fn)
-    deps = _graph_order(roots)
+    # (exact: _leading_to needs every node, and a root that some node consumes gets a
+    # gradient as a root and one from that node)
+    exact = bool(keep) or any(fn._uses for fn in roots)
+    deps = _graph_order(roots, exact)
     # grad(): run only the nodes through which gradient flows to an input in `keep`, so
     # that the graph below a non-leaf input stays intact (and unneeded work is skipped)
     below = _leading_to(deps, roots, keep) if keep else None
-    ready = [fn for fn in roots if deps[fn] == 0]
+    # the nodes whose consumers are all done, each with its complete gradient (None when
+    # every consumer returned None for it), run last in first out
+    # (None at the bottom, as in _graph_order's stack)
+    ready: list[tuple[Function, Tensor | None] | None] = [
+        None, *[(fn, grads.pop(fn)) for fn in roots if deps[fn] == 0]]
+    # The top of `ready`, kept out of it (most nodes make one node ready, which runs next)
+    after: Function | None = None
+    after_g: Tensor | None = None
     result: dict[Function, Tensor] = {}
     backend = None  # the backend of the last node run (its scope is `device.active`)
     with set_grad_enabled(create_graph), _DeviceSwitch() as device:
-        while ready:
-            fn = ready.pop()
-            g = grads.pop(fn, None)
-            if type(fn) is AccumulateGrad:  # a leaf's gradient: complete
+        while True:
+            if after is not None:
+                fn, g, after = after, after_g, None
+            elif (item := ready.pop()) is not None:
+                fn, g = item
+            else:
+                break
+            if (kind := type(fn)) is AccumulateGrad:  # a leaf's gradient: complete
                 if g is not None:
                     if fn.hooks is not None:
                         g = _run_hooks(fn.hooks, g)
                     if on_leaf is None:
                         result[fn] = g
                     else:
-                        on_leaf(fn, g)
+                        on_leaf(fn, g)  # type: ignore[arg-type]  # (an AccumulateGrad)
                 continue
             if below is not None and fn not in below:  # no input asked for lies below fn
                 if g is not None and fn in keep:
@@ -964,8 +1081,9 @@ def run_backward(outputs: Sequence[Tensor], grad_outputs: Sequence[Tensor],
                         "differentiate through it")
                 if fn.versions is not None:
                     fn._check_saved()
-                returned = fn.backward(g)
-                in_grads = returned if isinstance(returned, tuple) else (returned,)
+                in_grads = fn.backward(g)  # type: ignore[assignment]  # (a tuple just below)
+                if not isinstance(in_grads, tuple):
+                    in_grads = (in_grads,)
                 if len(in_grads) != len(fn.edges):
                     raise GradkitError(
                         f"{type(fn).__name__}.backward returned {len(in_grads)} gradients "
@@ -978,19 +1096,38 @@ def run_backward(outputs: Sequence[Tensor], grad_outputs: Sequence[Tensor],
                     if array.shape != shape or array.dtype not in b.float_dtypes or \
                             ig.backend is not b:
                         ig = _fitted_gradient(fn, in_grads, ig, edge, shape)
-                    prev = grads.get(edge)
-                    if prev is None:
-                        grads[edge] = ig
-                    elif create_graph or prev.array.dtype != ig.array.dtype:
-                        grads[edge] = prev + ig  # an op of the graph being built
-                    else:  # plain array work: this sum is no node of any graph
-                        grads[edge] = _make_tensor(prev.array + ig.array, ig.backend)
-                n = deps[edge] = deps[edge] - 1
-                if not n:
-                    ready.append(edge)
-            if not retain_graph:
+                if edge._uses != 1 or exact:  # (else fn is its only consumer: it is ready)
+                    n = deps.get(edge, 1)  # (left out by _graph_order: one consumer)
+                    if n != 1:  # more consumers to come
+                        deps[edge] = n - 1
+                        if ig is not None:
+                            prev = grads.get(edge)
+                            grads[edge] = ig if prev is None else \
+                                _add_gradients(prev, ig, create_graph)
+                        continue
+                    if grads:  # the last consumer: add what the others sent
+                        prev = grads.pop(edge, None)
+                        if prev is not None:
+                            ig = prev if ig is None else _add_gradients(prev, ig, create_graph)
+                if after is not None:
+                    ready.append((after, after_g))
+                after, after_g = edge, ig
+            if retain_graph:
+                continue
+            if fn.versions is None and kind in _PLAIN_RELEASE:  # release(), inline: most
+                fn.edges = None  # type: ignore[assignment]  # nodes keep nothing
+            else:  # else to free
                 fn.release()
+                if kind.release is _release:
+                    _PLAIN_RELEASE.add(kind)
     return result
+
+
+def _add_gradients(prev: Tensor, g: Tensor, create_graph: bool) -> Tensor:
+    """Two gradients of one node's output, summed (in the order they arrived)."""
+    if create_graph or prev.array.dtype != g.array.dtype:
+        return prev + g  # an op of the graph being built
+    return _make_tensor(prev.array + g.array, g.backend)  # plain array work: no node
 
 
 class _DeviceSwitch:

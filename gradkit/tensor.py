@@ -31,6 +31,9 @@ _INPLACE = {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul,
 _BINARY = {"+=": "Add", "-=": "Sub", "*=": "Mul", "/=": "Div"}  # the ops in gradkit.ops
 
 
+_new_object = object.__new__  # (Tensor._make: a module global is read faster than object's)
+
+
 class _Version:
     """The version counter of one storage, shared by every tensor that aliases it (views,
     `detach()`, `.data`). Each in-place write bumps it; a node of the graph remembers the
@@ -172,7 +175,7 @@ class Tensor(_Methods):
 
     @classmethod
     def _make(cls, array: Array, backend: Backend, node: Function | None = None) -> Tensor:
-        t = object.__new__(cls)
+        t = _new_object(cls)
         t.array = array
         t.backend = backend
         t._grad = None
@@ -1085,29 +1088,17 @@ class Tensor(_Methods):
             return other
         return tensor(other, device=self.backend)
 
-    def __add__(self, other: TensorOrScalar) -> Tensor:
-        return _ops.binary(_ops.Add, self, other)
-
-    def __radd__(self, other: TensorOrScalar) -> Tensor:
-        return _ops.binary(_ops.Add, other, self)
-
-    def __sub__(self, other: TensorOrScalar) -> Tensor:
-        return _ops.binary(_ops.Sub, self, other)
-
-    def __rsub__(self, other: TensorOrScalar) -> Tensor:
-        return _ops.binary(_ops.Sub, other, self)
-
-    def __mul__(self, other: TensorOrScalar) -> Tensor:
-        return _ops.binary(_ops.Mul, self, other)
-
-    def __rmul__(self, other: TensorOrScalar) -> Tensor:
-        return _ops.binary(_ops.Mul, other, self)
-
-    def __truediv__(self, other: TensorOrScalar) -> Tensor:
-        return _ops.binary(_ops.Div, self, other)
-
-    def __rtruediv__(self, other: TensorOrScalar) -> Tensor:
-        return _ops.binary(_ops.Div, other, self)
+    if TYPE_CHECKING:  # + - * / and their reflected forms: gradkit/ops/elementwise.py
+        # attaches them (`binary_operator`: the op's apply after type promotion, in one
+        # call layer, since they are the hottest path of eager code)
+        def __add__(self, other: TensorOrScalar) -> Tensor: ...
+        def __radd__(self, other: TensorOrScalar) -> Tensor: ...
+        def __sub__(self, other: TensorOrScalar) -> Tensor: ...
+        def __rsub__(self, other: TensorOrScalar) -> Tensor: ...
+        def __mul__(self, other: TensorOrScalar) -> Tensor: ...
+        def __rmul__(self, other: TensorOrScalar) -> Tensor: ...
+        def __truediv__(self, other: TensorOrScalar) -> Tensor: ...
+        def __rtruediv__(self, other: TensorOrScalar) -> Tensor: ...
 
     def __pow__(self, other: TensorOrScalar) -> Tensor:
         return _ops.pow(self, other)

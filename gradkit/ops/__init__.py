@@ -23,7 +23,7 @@ from gradkit.autograd import Function
 
 from . import convert, elementwise, fused, index, linalg, reduce, shape
 from . import softmax as _softmax  # (gradkit.ops.softmax is the function, below)
-from ._common import FUNCTIONS, METHODS, _operand, binary, promoted
+from ._common import FUNCTIONS, METHODS, OPERATORS, _operand, binary, promoted
 
 _FAMILIES = (elementwise, reduce, shape, index, linalg, _softmax, fused, convert)
 
@@ -59,6 +59,6 @@ if TYPE_CHECKING:  # what the loop and the table above put here, spelled out for
 # The one table: every public op is gk.<name> (gradkit/__init__.py) and Tensor.<name>.
 from gradkit.tensor import Tensor  # noqa: E402
 
-for _name, _method in METHODS.items():
+for _name, _method in (METHODS | OPERATORS).items():
     setattr(Tensor, _name, _method)
 del _name, _method

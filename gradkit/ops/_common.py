@@ -104,12 +104,51 @@ def binary(cls: type[Function], a: Any, b: Any) -> Tensor:
     return cls.apply(*promoted(a, b))
 
 
+def binary_operator(cls: type[Function],
+                    reflected: bool = False) -> Callable[[Tensor, Any], Tensor]:
+    """Tensor's operator for the elementwise Function `cls` (``__add__`` for Add;
+    ``__radd__`` with `reflected`): `binary` in one call layer, since the operators are
+    the hottest path of eager code."""
+    apply = cls.apply
+
+    def operator(self: Tensor, other: Any) -> Tensor:
+        kind = type(other)  # the common cases first, as in `binary`
+        if kind is float or kind is int:
+            if self.array.dtype in self.backend.float_dtypes:
+                return apply(self, other)
+        elif isinstance(other, Tensor) and other.backend is self.backend and (
+                other.array.dtype is self.array.dtype or other.array.dtype == self.array.dtype):
+            return apply(self, other)
+        return apply(*promoted(self, other))
+
+    def reflected_operator(self: Tensor, other: Any) -> Tensor:  # other + self, and so on
+        kind = type(other)
+        if kind is float or kind is int:
+            if self.array.dtype in self.backend.float_dtypes:
+                return apply(other, self)
+        elif isinstance(other, Tensor) and other.backend is self.backend and (
+                other.array.dtype is self.array.dtype or other.array.dtype == self.array.dtype):
+            return apply(other, self)
+        return apply(*promoted(other, self))
+
+    if reflected:
+        operator = reflected_operator
+    name = f"__{'r' if reflected else ''}{_OPERATOR_NAMES[cls.__name__]}__"
+    operator.__name__, operator.__qualname__ = name, f"Tensor.{name}"
+    OPERATORS[name] = operator
+    return operator
+
+
+_OPERATOR_NAMES = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "truediv"}
+
+
 # ==== the API table ======================================================================
 # Every public op registers here once; gradkit/__init__.py exports FUNCTIONS as gk.<name>
 # and ops/__init__.py attaches METHODS to Tensor. So adding an op touches its family file
 # (and a registry case in gradkit/testing/op_registry.py), nothing else.
 FUNCTIONS: dict = {}  # name -> gk.<name>
 METHODS: dict = {}  # name -> Tensor.<name> (the same function: the tensor is its input)
+OPERATORS: dict = {}  # "__add__" and the like -> Tensor's operator (binary_operator)
 
 
 def public(*names: str, method: bool = True, function: bool = True) -> Callable[[_F], _F]:

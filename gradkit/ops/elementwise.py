@@ -12,7 +12,7 @@ from gradkit.autograd import Function, ShapeError, on_device
 from gradkit.backends import common_backend
 from gradkit.tensor import Tensor, tensor
 
-from ._common import _SCALARS, _const, binary, promoted, public
+from ._common import _SCALARS, _const, binary, binary_operator, promoted, public
 
 if TYPE_CHECKING:
 
@@ -351,6 +351,12 @@ def div(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
     tensor([0.5, 1. ])
     """
     return binary(Div, input, other)
+
+
+for _cls in (Add, Sub, Mul, Div):  # Tensor's + - * / and their reflected forms
+    binary_operator(_cls)
+    binary_operator(_cls, reflected=True)
+del _cls
 
 
 # ==== elementwise functions ============================================================

@@ -106,6 +106,8 @@ def _clamp_slices(items, shape, masks):
 
 
 class GetItem(Function):
+    view = True  # (forward says per call: False for integer arrays and masks)
+
     def forward(self, x: Array, index: Any, advanced: bool) -> Array:
         self.in_shape, self.index, self.advanced = x.shape, index, advanced
         # Ints, slices, None and Ellipsis select a view; integer arrays and masks copy.
