@@ -121,6 +121,8 @@ def binary_operator(cls: type[Function],
             return apply(self, other)
         return apply(*promoted(self, other))
 
+    # (two bodies, not one with an `if reflected` inside: that branch costs ~140
+    # instructions per op, measured with callgrind)
     def reflected_operator(self: Tensor, other: Any) -> Tensor:  # other + self, and so on
         kind = type(other)
         if kind is float or kind is int:

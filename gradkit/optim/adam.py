@@ -56,12 +56,8 @@ def adam_update(xp: Any, param: Array, grad: Array, m: Array, v: Array, lr: floa
 
 def adam_arrays(xp: Any, param: Array, grad: Array, m: Array, v: Array, scalars: tuple,
                 flags: tuple[bool, bool], max_v: Array | None = None) -> None:
-    """Adam's array work: `adam_update` once its scalars are computed.
-
-    Each scalar is an operand of one array operation, never combined with another
-    scalar, so that 0-d arrays of the parameter's dtype give the numbers Python floats
-    give (NumPy casts a Python float to the array's dtype first): gk.compile records this
-    with its scalars in 0-d buffers that each replay refreshes.
+    """Adam's array work: `adam_update` once its scalars are computed (the contract is
+    `Optimizer._arrays`': each scalar the operand of one array operation).
 
     Parameters
     ----------

@@ -305,7 +305,11 @@ class Optimizer:
         raise NotImplementedError
 
     def _arrays(self, group: dict, p: Tensor, state: dict | None, scalars: tuple) -> Any:
-        """p's update from `_scalars`' numbers, or 0-d arrays of p's dtype holding them."""
+        """p's update from `_scalars`' numbers, or 0-d arrays of p's dtype holding them.
+
+        Each scalar is the operand of one array operation, never combined with another
+        scalar: NumPy casts a Python float to the array's dtype first, so a 0-d array of
+        that dtype gives the same numbers, and gk.compile can refresh them at each replay."""
         raise NotImplementedError
 
     def _zeros_state(self, p: Tensor) -> Tensor:

@@ -60,12 +60,8 @@ def sgd_update(xp: Any, param: Array, grad: Array, buf: Array | None, lr: float,
 
 def sgd_arrays(xp: Any, param: Array, grad: Array, buf: Array | None, scalars: tuple,
                flags: tuple[bool, bool, bool, bool]) -> Array | None:
-    """SGD's array work: `sgd_update` once its scalars are computed.
-
-    Each scalar is an operand of one array operation, never combined with another
-    scalar, so that 0-d arrays of the parameter's dtype give the numbers Python floats
-    give (NumPy casts a Python float to the array's dtype first): gk.compile records this
-    with its scalars in 0-d buffers that each replay refreshes.
+    """SGD's array work: `sgd_update` once its scalars are computed (the contract is
+    `Optimizer._arrays`': each scalar the operand of one array operation).
 
     Parameters
     ----------
