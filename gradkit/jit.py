@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import gc
 import inspect
 import math
 import threading
@@ -642,6 +643,147 @@ def _signature(value: Any) -> Any:
     return (type(value), id(value))
 
 
+# -- memory planning -----------------------------------------------------------------------
+# A recorded program first owns one buffer per call result, so a compiled step held every
+# intermediate of the step at once (twice the eager step's memory on the large MLP). The
+# planner gives buffers whose lifetimes in the program do not overlap the same memory, as
+# the eager step's allocator reuses what the graph frees: tinygrad's memory planner.
+
+def _owner(array: np.ndarray) -> np.ndarray:
+    """The array that owns `array`'s memory (the end of its chain of bases)."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def _scan(value: Any, seen: dict[int, np.ndarray], pinned: set[int]) -> bool:
+    """Collect the owners of the arrays in a recorded call (through partials, tuples,
+    lists, dicts) into `seen`; the owners of tensors' arrays into `pinned`. False where
+    the call holds arrays the planner cannot see or rebuild (a closure, a bound method of
+    an array)."""
+    if isinstance(value, np.ndarray):
+        o = _owner(value)
+        seen[id(o)] = o
+        return True
+    if isinstance(value, Tensor):
+        if isinstance(value.array, np.ndarray):
+            pinned.add(id(_owner(value.array)))
+        return True
+    if isinstance(value, functools.partial):
+        return (_scan(value.func, seen, pinned) and _scan(value.args, seen, pinned)
+                and _scan(value.keywords, seen, pinned))
+    if isinstance(value, (list, tuple)):
+        return all(_scan(v, seen, pinned) for v in value)
+    if isinstance(value, dict):
+        return all(_scan(v, seen, pinned) for v in value.values())
+    if isinstance(getattr(value, "__self__", None), np.ndarray):
+        return False  # (a bound method of an array)
+    return not (inspect.isfunction(value) and value.__closure__)
+
+
+def _moved(value: Any, moves: dict[int, tuple[int, np.ndarray]]) -> Any:
+    """`value` with every array whose owner moves (its id -> (its old address, the new
+    memory)) rebuilt on the new memory: the same shape, dtype, strides and offset.
+    Containers are rebuilt only around a moved array (an optimizer's state dict that a
+    host call updates stays the optimizer's)."""
+    if isinstance(value, np.ndarray):
+        move = moves.get(id(_owner(value)))
+        if move is None:
+            return value
+        offset = value.__array_interface__["data"][0] - move[0]
+        return np.ndarray(value.shape, value.dtype, buffer=move[1], offset=offset,
+                          strides=value.strides)
+    if isinstance(value, functools.partial):
+        parts = (value.func, value.args, value.keywords)
+        new = [_moved(v, moves) for v in parts]
+        if all(a is b for a, b in zip(parts, new)):
+            return value
+        return functools.partial(new[0], *new[1], **new[2])
+    if isinstance(value, (list, tuple, dict)):
+        items = list(value.values() if isinstance(value, dict) else value)
+        new = [_moved(v, moves) for v in items]
+        if all(a is b for a, b in zip(items, new)):
+            return value
+        if isinstance(value, dict):
+            return dict(zip(value, new))
+        if isinstance(value, tuple):
+            return type(value)(*new) if hasattr(value, "_fields") else tuple(new)
+        return new
+    return value
+
+
+def _offsets(lifetimes: dict[int, tuple[int, int, int]]) -> tuple[dict[int, int], int]:
+    """Offsets in one arena for buffers given as key -> (bytes, first call, last call), so
+    that two buffers used by a common call never overlap; and the arena's size. Greedy by
+    size, the largest placed first at the lowest offset that fits (TFLite's planner)."""
+    placed: list[tuple[int, int, int, int]] = []  # (offset, end, first, last)
+    offsets: dict[int, int] = {}
+    for key, (size, first, last) in sorted(lifetimes.items(), key=lambda kv: -kv[1][0]):
+        offset = 0
+        for lo, hi, _, _ in sorted(p for p in placed if p[2] <= last and first <= p[3]):
+            if offset + size <= lo:
+                break  # (fits in the gap below this one)
+            offset = max(offset, -(-hi // 64) * 64)  # (cache-line aligned)
+        offsets[key] = offset
+        placed.append((offset, offset + size, first, last))
+    return offsets, max((hi for _, hi, _, _ in placed), default=0)
+
+
+def _alive_tensors() -> list[Tensor]:
+    """Every tensor the process holds now: after a recording, the ones outside the program
+    (the result, gradients, a module's `self.out`, a list the user keeps) whose buffers
+    must keep their memory and the values of the latest replay."""
+    gc.collect()  # (tensors kept only by reference cycles of the recorded graph)
+    return [o for o in gc.get_objects() if isinstance(o, Tensor)]
+
+
+def _holders(tensors: list[Tensor]) -> list[tuple[dict, Any, Tensor]]:
+    """(dict, key, tensor) for each object attribute or dict entry that holds one of
+    `tensors` whose array is a buffer of a program (a `_Traced` owner)."""
+    ours = {id(t): t for t in tensors if type(_owner(t.array)) is _Traced}
+    found = []
+    for holder in gc.get_referrers(*ours.values()) if ours else ():
+        if holder is ours or isinstance(holder, (Tensor, type)) or inspect.isframe(holder):
+            continue
+        d = holder if isinstance(holder, dict) else getattr(holder, "__dict__", None)
+        if isinstance(d, dict):  # (3.11+ keeps attributes without a dict until asked)
+            found += [(d, k, ours[id(v)]) for k, v in d.items() if id(v) in ours]
+    return found
+
+
+def _plan_memory(ops: list[Callable[[], Any]], kept: set[int]) -> tuple[int, int]:
+    """Rewrite `ops` in place so that the program's own buffers share one arena, apart
+    where a call uses both; buffers in `kept` (what outlives a replay: the result,
+    gradients, tensors something still holds) keep their memory. Returns the bytes of the
+    program's own buffers before and after."""
+    uses: list[list[int]] = []
+    pinned = set(kept)
+    sizes: dict[int, int] = {}  # the program's own buffers: id -> bytes, address
+    address: dict[int, int] = {}
+    for op in ops:
+        seen: dict[int, np.ndarray] = {}
+        if not _scan(op, seen, pinned):
+            return 0, 0  # (a call the planner cannot see into: nothing moves)
+        for key, o in seen.items():
+            # the _Traced arrays `_adopt` made for call results (not views, not the state)
+            if type(o) is _Traced and o.base is None and o.nbytes:
+                sizes[key] = o.nbytes
+                address[key] = o.__array_interface__["data"][0]
+        uses.append(list(seen))
+    lifetimes: dict[int, tuple[int, int, int]] = {}
+    for i, keys in enumerate(uses):
+        for key in keys:
+            if key in sizes and key not in pinned:
+                size, first, _ = lifetimes.get(key, (sizes[key], i, i))
+                lifetimes[key] = (size, first, i)
+    offsets, total = _offsets(lifetimes)
+    arena = np.empty(total, dtype=np.uint8)
+    moves = {key: (address[key], arena[offsets[key]:offsets[key] + sizes[key]])
+             for key in lifetimes}
+    for i, op in enumerate(ops):
+        ops[i] = _moved(op, moves)
+    return sum(size for size, _, _ in lifetimes.values()), total
+
 class _Program:
     """One recorded step: its calls, the buffers they use, and how to bind them."""
 
@@ -656,6 +798,11 @@ class _Program:
         self.grad_tensors: set[int] = set()  # ids of the .grad tensors among `state`
         self.capture: Any = None  # the backend's graph capture (CuPy), None on NumPy
         self.calls = 0  # replays so far
+        # bytes of the program's own buffers before and after memory planning
+        self.memory: list[int] = [0, 0]
+        # (attributes dict, key, tensor): a tensor of the program's buffers that an object
+        # kept after the recording (`self.out`), bound to it again after the verification
+        self.holders: list[tuple[dict, Any, Tensor]] = []
 
 
 _MAX_PROGRAMS = 16  # programs (and their buffers) kept per compiled step
@@ -737,6 +884,10 @@ class CompiledStep:
             return self.fn(*args, **kwargs)
         key = self._key(args, kwargs, modules, optims, tensors)  # (the state was found again)
         program, result = self._record(args, kwargs, list(tensors), optims)
+        if program.capture is None:
+            held = [t for t in _alive_tensors() if isinstance(t.array, np.ndarray)]
+            program.memory = list(_plan_memory(program.ops, {id(_owner(t.array)) for t in held}))
+            program.holders = _holders(held)
         if len(self._programs) >= _MAX_PROGRAMS:  # forget the oldest (a scalar argument
             del self._programs[next(iter(self._programs))]  # that changes every call)
         self._programs[key] = program
@@ -929,6 +1080,8 @@ class CompiledStep:
                 f"recorded array calls (a NumPy function the recorder does not see, Python "
                 f"state changed by the step, or a module attribute read as a constant). The "
                 f"eager step's results were kept; call the function uncompiled")
+        for d, k, t in program.holders:  # (the eager run re-bound them to its tensors)
+            d[k] = t
         self.stats["verified"] += 1
         self.stats["replayed"] -= 1
         return replayed

@@ -632,3 +632,67 @@ def test_a_replay_form_is_used_only_if_it_writes_the_recorded_bytes():
     assert not _gives_the_same(lambda: np.copyto(buf, [1.0, 0.0]), buf)  # +0 is not -0
     assert not _gives_the_same(lambda: np.dot(np.ones((2, 2)), np.ones(2), out=buf), buf)
     assert buf.tobytes() == np.array([1.0, -0.0], np.float32).tobytes()  # restored
+
+
+def _program(step):
+    return next(p for p in step._programs.values() if not isinstance(p, int))
+
+
+def test_buffers_whose_lifetimes_do_not_overlap_share_memory():
+    """The recorded program's own buffers (one per call result) are packed into one arena
+    by lifetime: a deep MLP's step needs a fraction of the memory, with the eager numbers."""
+    def make():
+        layers = [nn.Linear(32, 32) for _ in range(6)]
+        model = nn.Sequential(*[m for lin in layers for m in (lin, nn.ReLU())], nn.Linear(32, 4))
+        return model, optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    run = _train_both(make, _fresh_batches((64, 32), 4),
+                      lambda m, x, y: F.cross_entropy(m(x), y))
+    before, after = _program(run).memory
+    assert before > 0 and after <= 0.5 * before, (before, after)
+
+
+class _Stash:
+    """A lecture-style layer (a plain class, not an nn.Module) that keeps its output."""
+
+    def __init__(self, n_in, n_out):
+        self.weight = gk.randn(n_in, n_out) * n_in ** -0.5
+        self.weight.requires_grad_(True)
+
+    def __call__(self, x):
+        self.out = (x @ self.weight).tanh()
+        return self.out
+
+
+def test_a_tensor_kept_outside_the_step_holds_the_latest_replay_values():
+    """A buffer something still holds after the recording (lecture 3's `layer.out`, kept in
+    a list the step does not name) keeps its memory: after every replay it holds that
+    step's values, as after an eager step, not another buffer's."""
+    results = []
+    for compiled in (False, True):
+        gk.manual_seed(0)
+        layers = [_Stash(8, 16), _Stash(16, 16), _Stash(16, 3)]
+        params = [layer.weight for layer in layers]
+        opt = optim.SGD(params, lr=0.1)
+        keep = {"layers": [layers]}  # (deeper than the step's own references)
+
+        def step(x, y, keep=keep, opt=opt):
+            h = x
+            for layer in keep["layers"][0]:
+                h = layer(h)
+            loss = F.cross_entropy(h, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+
+        run = gk.compile(step) if compiled else step
+        outs = []
+        for i in range(6):
+            x, y = _fresh_batches((10, 8), 3)(i)
+            run(x, y)
+            outs.append([layer.out.array.copy() for layer in layers])
+        results.append(outs)
+    assert run.stats["replayed"] == 3
+    _assert_same([a for o in results[0] for a in o], [a for o in results[1] for a in o],
+                 "layer.out after each step")
