@@ -734,7 +734,8 @@ def _alive_tensors() -> list[Tensor]:
     (the result, gradients, a module's `self.out`, a list the user keeps) whose buffers
     must keep their memory and the values of the latest replay."""
     gc.collect()  # (tensors kept only by reference cycles of the recorded graph)
-    return [o for o in gc.get_objects() if isinstance(o, Tensor)]
+    return [o for o in gc.get_objects() if issubclass(type(o), Tensor)]  # (type(): no
+    # __class__ lookups, which some modules' lazy objects answer with a warning)
 
 
 def _holders(tensors: list[Tensor]) -> list[tuple[dict, Any, Tensor]]:
@@ -743,7 +744,7 @@ def _holders(tensors: list[Tensor]) -> list[tuple[dict, Any, Tensor]]:
     ours = {id(t): t for t in tensors if type(_owner(t.array)) is _Traced}
     found = []
     for holder in gc.get_referrers(*ours.values()) if ours else ():
-        if holder is ours or isinstance(holder, (Tensor, type)) or inspect.isframe(holder):
+        if holder is ours or issubclass(type(holder), (Tensor, type)) or inspect.isframe(holder):
             continue
         d = holder if isinstance(holder, dict) else getattr(holder, "__dict__", None)
         if isinstance(d, dict):  # (3.11+ keeps attributes without a dict until asked)
