@@ -767,7 +767,7 @@ def _plan_memory(ops: list[Callable[[], Any]], kept: set[int]) -> tuple[int, int
             return 0, 0  # (a call the planner cannot see into: nothing moves)
         for key, o in seen.items():
             # the _Traced arrays `_adopt` made for call results (not views, not the state)
-            if type(o) is _Traced and o.base is None and o.nbytes:
+            if type(o) is _Traced and o.base is None and o.nbytes and not o.dtype.hasobject:
                 sizes[key] = o.nbytes
                 address[key] = o.__array_interface__["data"][0]
         uses.append(list(seen))
