@@ -1066,7 +1066,7 @@ class CompiledStep:
         eager_out = _flatten(eager)
         snapshot.restore()
         replayed = self._replay(program, args, kwargs)
-        after_replay = _Snapshot(program, optims)
+        after_replay = _Snapshot(program, optims, copies=False)  # (compared, not kept)
         problem = after_eager.differs(after_replay)
         if problem is None:
             got = _flatten(replayed)
@@ -1159,8 +1159,9 @@ class _Snapshot:
     """A copy of everything a step changes: the state tensors' values, each parameter's
     gradient, the optimizers' Python state (Adam's step count), the generators."""
 
-    def __init__(self, program: _Program, optims: list) -> None:
+    def __init__(self, program: _Program, optims: list, copies: bool = True) -> None:
         self.program = program
+        take = (lambda a: a.copy()) if copies else (lambda a: a)  # (or the arrays themselves)
         tensors = [t for t, _ in program.state]
         known = {id(t) for t in tensors}
         for o in optims:  # (state an optimizer made while the step was recorded too)
@@ -1169,8 +1170,8 @@ class _Snapshot:
                     if isinstance(v, Tensor) and id(v) not in known:
                         known.add(id(v))
                         tensors.append(v)
-        self.arrays = [(t, t.array, t.array.copy()) for t in tensors]
-        self.grads = [(p, p._grad, None if p._grad is None else p._grad.array.copy())
+        self.arrays = [(t, t.array, take(t.array)) for t in tensors]
+        self.grads = [(p, p._grad, None if p._grad is None else take(p._grad.array))
                       for p, _ in program.grads_after]
         self.optims = [(o, {k: {n: v for n, v in s.items() if not isinstance(v, Tensor)}
                             for k, s in o.state.items()},
