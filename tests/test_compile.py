@@ -696,3 +696,34 @@ def test_a_tensor_kept_outside_the_step_holds_the_latest_replay_values():
     assert run.stats["replayed"] == 3
     _assert_same([a for o in results[0] for a in o], [a for o in results[1] for a in o],
                  "layer.out after each step")
+
+
+def test_the_verification_does_not_copy_the_replayed_state():
+    """The third call (verification) keeps copies of the state before and after the eager
+    step, and compares the replay's state in place: a third copy made its peak 12.7x the
+    parameters' bytes on this model, now 9.7x (tracemalloc counts NumPy's buffers)."""
+    import tracemalloc
+
+    gk.manual_seed(0)
+    model = nn.Linear(1000, 1000)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    x = gk.randn(2, 1000)
+
+    @gk.compile
+    def step(x):
+        opt.zero_grad()
+        loss = model(x).square().mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    step(x)
+    step(x)
+    tracemalloc.start()
+    try:
+        step(x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert step.stats["verified"] == 1
+    assert peak < 11 * sum(p.array.nbytes for p in model.parameters()), peak
