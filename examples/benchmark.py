@@ -36,7 +36,8 @@ minor page faults per step. For `large` it also prints the step's achieved GFLOP
 the machine's own float32 matmul GFLOP/s, measured in the same run. On the CPU it prints
 one line per config and gradkit row with issue 13's targets for the eager and the compiled
 step against the floor and PyTorch (gradkit/torch for the lecture models) and whether this
-run meets them
+run meets them, with the range of the same ratio within each round in brackets (how
+settled the verdict is on a noisy machine)
 (informational: the exit status reflects only errors and loss mismatches), and which
 BLAS library each implementation multiplies with (OpenBLAS's kernel, through
 threadpoolctl when it is installed).
@@ -856,6 +857,8 @@ def summarize(runs, args, impls):
                 "device": got[0]["device"], "losses": got[0]["losses"],
                 "ms": statistics.median(ms) if ms else None,
                 "ms_rounds": ms,
+                "ms_by_round": {r["round"]: r["ms"] for r in got
+                                if r["ms"] is not None and "round" in r},
                 "peak_rss_mb": max(r["peak_rss_mb"] for r in got),
                 "step_mb": max((r["step_mb"] for r in got if r["step_mb"] is not None),
                                default=None),
@@ -930,7 +933,8 @@ def target_lines(summary):
                     continue
                 got = row[key]
                 verdict = "n/a" if got is None else "met" if round(got, 2) <= limit else "NOT met"
-                parts.append(f"{impl}/{label} {_fmt(got, '.2f')} (<= {limit}: {verdict})")
+                spread = _round_range(row, rows.get("numpy" if label == "floor" else label))
+                parts.append(f"{impl}/{label} {_fmt(got, '.2f')}{spread} (<= {limit}: {verdict})")
             if name == "medium" and floor and impl == "gradkit":
                 ratio = row["peak_rss_mb"] / floor["peak_rss_mb"]
                 verdict = "met" if round(ratio, 2) <= MEDIUM_RSS_TARGET else "NOT met"
@@ -938,6 +942,17 @@ def target_lines(summary):
                              f"(<= {MEDIUM_RSS_TARGET:g}: {verdict})")
             lines.append(f"target {name} {impl}: " + "; ".join(parts))
     return lines
+
+
+def _round_range(row, other):
+    """` [lo-hi in N rounds]`: the ratio of `row` to `other` within each round (the two
+    workers ran minutes apart at most, so the machine's drift mostly cancels): how
+    settled the median ratio is. Empty with fewer than two rounds."""
+    mine, theirs = row.get("ms_by_round", {}), (other or {}).get("ms_by_round", {})
+    ratios = [mine[r] / theirs[r] for r in mine if theirs.get(r)]
+    if len(ratios) < 2:
+        return ""
+    return f" [{min(ratios):.2f}-{max(ratios):.2f} in {len(ratios)} rounds]"
 
 
 def threads_note(args):
@@ -1013,7 +1028,7 @@ def parent_main(args):
                 elif "error" in res:
                     errors.append(f"{impl} on {name}: {res['error']}")
                 else:
-                    runs.append(res)
+                    runs.append({**res, "round": r})
                 if args.verbose:
                     print(f"round {r} {name:12s} {impl:13s} {_fmt_ms(res.get('ms'))} ms",
                           file=sys.stderr)

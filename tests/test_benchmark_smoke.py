@@ -181,3 +181,18 @@ def test_plain_and_inplace_numpy_agree_over_steps(name):
         for a, b in zip(pa, pb):
             assert a.dtype == b.dtype == np.float32
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_target_lines_show_the_ratio_in_each_round():
+    """Beside a target's median ratio, the range of the ratios within each round, where
+    the two workers ran close in time: how settled the verdict is on a noisy machine."""
+    bm = _load_benchmark()
+    row = {"ms": 2.0, "ratio_numpy": 0.5, "ratio_torch": 1.0,
+           "ms_by_round": {0: 2.0, 1: 3.0, 2: 1.0}}
+    torch_row = {"ms": 2.0, "ms_by_round": {0: 2.0, 1: 2.0, 2: 2.0}}
+    floor = {"ms": 4.0, "ms_by_round": {0: 4.0, 1: 4.0}}
+    summary = {"small": {"gradkit-compiled": row, "torch": torch_row, "numpy": floor}}
+    (line,) = bm.target_lines(summary)
+    assert "gradkit-compiled/floor 0.50 [0.50-0.75 in 2 rounds] (<= 2.0: met)" in line, line
+    assert "gradkit-compiled/torch 1.00 [0.50-1.50 in 3 rounds] (<= 0.6: NOT met)" in line, line
+    assert bm._round_range({"ms_by_round": {0: 1.0}}, torch_row) == ""  # one round: nothing
