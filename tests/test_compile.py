@@ -205,9 +205,9 @@ def test_a_new_shape_records_a_program_of_its_own():
     assert step.stats == {"eager": 1, "recorded": 2, "verified": 2, "replayed": 3}
 
 
-def test_the_result_is_a_copy_the_caller_can_keep():
-    model = nn.Linear(2, 1)
-    opt = optim.SGD(model.parameters(), lr=0.5)
+def _compiled_square_loss_step(model, lr):
+    """A compiled SGD step on the mean of model(x)'s squares."""
+    opt = optim.SGD(model.parameters(), lr=lr)
 
     @gk.compile
     def step(x):
@@ -217,6 +217,11 @@ def test_the_result_is_a_copy_the_caller_can_keep():
         opt.step()
         return loss
 
+    return step
+
+
+def test_the_result_is_a_copy_the_caller_can_keep():
+    step = _compiled_square_loss_step(nn.Linear(2, 1), lr=0.5)
     x = gk.ones(3, 2)
     losses = [step(x) for _ in range(6)]
     values = [t.item() for t in losses]
@@ -706,17 +711,8 @@ def test_the_verification_does_not_copy_the_replayed_state():
 
     gk.manual_seed(0)
     model = nn.Linear(1000, 1000)
-    opt = optim.SGD(model.parameters(), lr=0.1)
+    step = _compiled_square_loss_step(model, lr=0.1)
     x = gk.randn(2, 1000)
-
-    @gk.compile
-    def step(x):
-        opt.zero_grad()
-        loss = model(x).square().mean()
-        loss.backward()
-        opt.step()
-        return loss
-
     step(x)
     step(x)
     tracemalloc.start()
