@@ -1061,7 +1061,11 @@ class CompiledStep:
         """The first replay: run the step eagerly and by replay from the same state, and
         compare every number (the state, the gradients, the result) bit for bit."""
         snapshot = _Snapshot(program, optims)
+        bound = [d.get(k) for d, k, _ in program.holders]
         eager = self.fn(*args, **kwargs)
+        # what the eager run bound anew (its own `self.out`) goes back to the program's
+        # tensors, which every replay updates; what it left alone stays as it is
+        rebind = [(d, k, t) for (d, k, t), b in zip(program.holders, bound) if d.get(k) is not b]
         after_eager = _Snapshot(program, optims)
         eager_out = _flatten(eager)
         snapshot.restore()
@@ -1081,7 +1085,7 @@ class CompiledStep:
                 f"recorded array calls (a NumPy function the recorder does not see, Python "
                 f"state changed by the step, or a module attribute read as a constant). The "
                 f"eager step's results were kept; call the function uncompiled")
-        for d, k, t in program.holders:  # (the eager run re-bound them to its tensors)
+        for d, k, t in rebind:
             d[k] = t
         self.stats["verified"] += 1
         self.stats["replayed"] -= 1
