@@ -12,7 +12,9 @@ call to the program, its result becoming a buffer. Views of buffers need no repl
 memory is the buffers'). Work that must run again at every replay with what is current
 then, such as `Optimizer.step` (the learning rate of a schedule, Adam's step count), random
 draws (fresh numbers from the generator) and index-bounds checks, is marked
-`backends.base.host_op` and recorded as one call of itself.
+`backends.base.host_op` and recorded as one call of itself. After recording, the
+program's buffers are packed into one arena by lifetime (`_plan_memory`), except those a
+live tensor still holds.
 
 A step's lifecycle, per guard key (argument shapes, dtypes, devices, requires_grad, the
 modules' train/eval modes, grad mode): the first call runs eagerly (it creates optimizer
@@ -352,11 +354,16 @@ def _gives_the_same(op: Callable[[], Any], buffer: np.ndarray) -> bool:
     return same
 
 
-def _root(array: np.ndarray) -> int:
-    """The id of the array that owns `array`'s memory (the end of its chain of bases)."""
+def _owner(array: np.ndarray) -> np.ndarray:
+    """The array that owns `array`'s memory (the end of its chain of bases)."""
     while isinstance(array.base, np.ndarray):
         array = array.base
-    return id(array)
+    return array
+
+
+def _root(array: np.ndarray) -> int:
+    """The id of the array that owns `array`'s memory."""
+    return id(_owner(array))
 
 
 class _Recorder:
@@ -649,13 +656,6 @@ def _signature(value: Any) -> Any:
 # planner gives buffers whose lifetimes in the program do not overlap the same memory, as
 # the eager step's allocator reuses what the graph frees: tinygrad's memory planner.
 
-def _owner(array: np.ndarray) -> np.ndarray:
-    """The array that owns `array`'s memory (the end of its chain of bases)."""
-    while isinstance(array.base, np.ndarray):
-        array = array.base
-    return array
-
-
 def _scan(value: Any, seen: dict[int, np.ndarray], pinned: set[int]) -> bool:
     """Collect the owners of the arrays in a recorded call (through partials, tuples,
     lists, dicts) into `seen`; the owners of tensors' arrays into `pinned`. False where
@@ -759,8 +759,8 @@ def _plan_memory(ops: list[Callable[[], Any]], kept: set[int]) -> tuple[int, int
     program's own buffers before and after."""
     uses: list[list[int]] = []
     pinned = set(kept)
-    sizes: dict[int, int] = {}  # the program's own buffers: id -> bytes, address
-    address: dict[int, int] = {}
+    sizes: dict[int, int] = {}  # the program's own buffers: id -> bytes
+    address: dict[int, int] = {}  # id -> where its memory starts
     for op in ops:
         seen: dict[int, np.ndarray] = {}
         if not _scan(op, seen, pinned):
@@ -784,6 +784,7 @@ def _plan_memory(ops: list[Callable[[], Any]], kept: set[int]) -> tuple[int, int
     for i, op in enumerate(ops):
         ops[i] = _moved(op, moves)
     return sum(size for size, _, _ in lifetimes.values()), total
+
 
 class _Program:
     """One recorded step: its calls, the buffers they use, and how to bind them."""
