@@ -12,7 +12,7 @@ call to the program, its result becoming a buffer. Views of buffers need no repl
 memory is the buffers'). Work that must run again at every replay with what is current
 then, such as `Optimizer.step` (the learning rate of a schedule, Adam's step count), random
 draws (fresh numbers from the generator) and index-bounds checks, is marked
-`backends.base.host_op` and recorded as one call of itself. After recording, the
+`backends.base.host_op` and recorded as one call of itself. Before its first replay, a
 program's buffers are packed into one arena by lifetime (`_plan_memory`), except those a
 live tensor still holds.
 
@@ -730,7 +730,7 @@ def _offsets(lifetimes: dict[int, tuple[int, int, int]]) -> tuple[dict[int, int]
 
 
 def _alive_tensors() -> list[Tensor]:
-    """Every tensor the process holds now: after a recording, the ones outside the program
+    """Every tensor the process holds now: before a first replay, the ones outside the program
     (the result, gradients, a module's `self.out`, a list the user keeps) whose buffers
     must keep their memory and the values of the latest replay."""
     gc.collect()  # (tensors kept only by reference cycles of the recorded graph)
@@ -750,6 +750,17 @@ def _holders(tensors: list[Tensor]) -> list[tuple[dict, Any, Tensor]]:
         if isinstance(d, dict):  # (3.11+ keeps attributes without a dict until asked)
             found += [(d, k, ours[id(v)]) for k, v in d.items() if id(v) in ours]
     return found
+
+
+def _plan(program: _Program) -> None:
+    """Plan a recorded program's memory (NumPy; CUDA graphs have their own pool) and find
+    the attributes holding its tensors, from the tensors alive now."""
+    if program.capture is not None:
+        program.memory = (0, 0)
+        return
+    held = [t for t in _alive_tensors() if isinstance(t.array, np.ndarray)]
+    program.memory = _plan_memory(program.ops, {id(_owner(t.array)) for t in held})
+    program.holders = _holders(held)
 
 
 def _plan_memory(ops: list[Callable[[], Any]], kept: set[int]) -> tuple[int, int]:
@@ -800,8 +811,9 @@ class _Program:
         self.grad_tensors: set[int] = set()  # ids of the .grad tensors among `state`
         self.capture: Any = None  # the backend's graph capture (CuPy), None on NumPy
         self.calls = 0  # replays so far
-        # bytes of the program's own buffers before and after memory planning
-        self.memory: list[int] = [0, 0]
+        # bytes of the program's own buffers before and after memory planning (None until
+        # planned, before its first replay)
+        self.memory: tuple[int, int] | None = None
         # (attributes dict, key, tensor): a tensor of the program's buffers that an object
         # kept after the recording (`self.out`), bound to it again after the verification
         self.holders: list[tuple[dict, Any, Tensor]] = []
@@ -870,6 +882,8 @@ class CompiledStep:
         entry = self._programs.get(key, 0)
         if isinstance(entry, _Program):
             if self._bound(entry):
+                if entry.memory is None:  # (its first replay: planned now, not when
+                    _plan(entry)  # recorded, so a program never replayed costs nothing)
                 if entry.calls == 0 and self.verify:
                     scope = _base.NO_SCOPE if self._backend is None else self._backend.scope
                     with scope:  # (the snapshots are copied on the step's device)
@@ -886,10 +900,6 @@ class CompiledStep:
             return self.fn(*args, **kwargs)
         key = self._key(args, kwargs, modules, optims, tensors)  # (the state was found again)
         program, result = self._record(args, kwargs, list(tensors), optims)
-        if program.capture is None:
-            held = [t for t in _alive_tensors() if isinstance(t.array, np.ndarray)]
-            program.memory = list(_plan_memory(program.ops, {id(_owner(t.array)) for t in held}))
-            program.holders = _holders(held)
         if len(self._programs) >= _MAX_PROGRAMS:  # forget the oldest (a scalar argument
             del self._programs[next(iter(self._programs))]  # that changes every call)
         self._programs[key] = program

@@ -110,7 +110,7 @@ def to_dot(root: Tensor, labels: dict | None = None, rankdir: str = "LR") -> str
     while stack:  # iterative: deep graphs do not hit the recursion limit
         fn = stack.pop()
         order.append(fn)
-        if fn.freed or fn.edges is None:
+        if fn.freed:
             continue
         for edge, shape in zip(fn.edges, fn.shapes):
             if edge is not None and not isinstance(edge, AccumulateGrad):
@@ -131,7 +131,7 @@ def to_dot(root: Tensor, labels: dict | None = None, rankdir: str = "LR") -> str
     for fn in order:
         op_id = out.op(fn)
         out.edge(op_id, value_ids[fn])
-        if fn.freed or fn.edges is None:
+        if fn.freed:
             freed = True
             continue
         inputs = fn.inputs or None  # only ops that save their inputs keep them

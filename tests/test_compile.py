@@ -723,3 +723,15 @@ def test_the_verification_does_not_copy_the_replayed_state():
         tracemalloc.stop()
     assert step.stats["verified"] == 1
     assert peak < 11 * sum(p.array.nbytes for p in model.parameters()), peak
+
+
+def test_memory_is_planned_before_a_program_is_first_replayed_not_when_recorded():
+    """Planning reads every live tensor (the garbage collector's list): a program recorded
+    for an argument that never comes back, as a changing Python number would, is not
+    replayed and costs no planning."""
+    w = nn.Parameter(gk.ones(2))
+    step = gk.compile(lambda scale: (w * scale).sum())
+    with gk.no_grad():
+        assert [step(s).item() for s in (1.0, 2.0, 3.0, 3.0, 3.0)] == [2.0, 4.0, 6.0, 6.0, 6.0]
+    programs = [p for p in step._programs.values() if not isinstance(p, int)]
+    assert [p.memory is None for p in programs] == [True, False], [p.memory for p in programs]
